@@ -1,0 +1,272 @@
+using System.Data.Common;
+using DomainEvents.Dispatching;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.Errors;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace DomainEvents.EntityFrameworkCore.Interception;
+
+/// <summary>
+/// Dispatches domain events from tracked aggregates to handlers inside SaveChangesAsync, before the
+/// database transaction commits, and adds an outbox row for each integration event to the same save.
+/// Events leave their aggregates only when the save (and any explicit transaction) has succeeded.
+/// </summary>
+internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTransactionInterceptor
+{
+    private readonly IDomainEventDispatcher _dispatcher;
+    private readonly OutboxMessageFactory _factory;
+    private readonly OutboxSignal _signal;
+    private readonly int _maxCascadeDepth;
+    private readonly Dictionary<DbContext, SaveState> _states = new(ReferenceEqualityComparer.Instance);
+
+    public DomainEventsInterceptor(IDomainEventDispatcher dispatcher, OutboxMessageFactory factory, OutboxSignal signal, DomainEventsOptions options)
+    {
+        _dispatcher = dispatcher;
+        _factory = factory;
+        _signal = signal;
+        _maxCascadeDepth = options.MaxCascadeDepth;
+    }
+
+    public InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
+    {
+        if (eventData.Context is { } context)
+        {
+            var waiting = Collect(context, StateOf(context)).Count;
+            if (waiting > 0)
+            {
+                throw new SynchronousSaveNotSupportedException(waiting);
+            }
+        }
+
+        return result;
+    }
+
+    public async ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    {
+        if (eventData.Context is not { } context)
+        {
+            return result;
+        }
+
+        var state = StateOf(context);
+        for (var depth = 0; ; depth++)
+        {
+            var pending = Collect(context, state);
+            if (pending.Count == 0)
+            {
+                break;
+            }
+
+            if (depth == _maxCascadeDepth)
+            {
+                throw new DomainEventCascadeDepthExceededException(_maxCascadeDepth, [.. pending.Select(p => p.Event.GetType())]);
+            }
+
+            foreach (var (aggregate, domainEvent) in pending)
+            {
+                OutboxMessage? row = null;
+                if (domainEvent is IIntegrationEvent integrationEvent)
+                {
+                    // Build (and so validate) the row before any handler runs: bad input fails the save early.
+                    EnsureOutboxMapped(context);
+                    row = _factory.Create(aggregate, integrationEvent, state.CorrelationId);
+                    state.CorrelationId ??= row.MessageId;
+                }
+
+                await _dispatcher.DispatchAsync(domainEvent, cancellationToken).ConfigureAwait(false);
+                if (row is not null)
+                {
+                    context.Add(row);
+                }
+
+                state.Dispatched[domainEvent] = row;
+            }
+        }
+
+        return result;
+    }
+
+    public int SavedChanges(SaveChangesCompletedEventData eventData, int result)
+    {
+        if (eventData.Context is { } context)
+        {
+            Complete(context);
+        }
+
+        return result;
+    }
+
+    public async ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
+    {
+        if (eventData.Context is { } context)
+        {
+            var afterCommit = Complete(context);
+            if (afterCommit is not null)
+            {
+                await RunAfterCommitAsync(afterCommit, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return result;
+    }
+
+    public void SaveChangesFailed(DbContextErrorEventData eventData)
+    {
+        // Events stay on their aggregates and dispatched ones stay marked (their handlers' changes and outbox
+        // rows are still tracked), so a retried save neither loses nor re-dispatches them.
+    }
+
+    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    public async Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state))
+        {
+            var (signal, afterCommit) = state.TakeCommitted();
+            if (signal)
+            {
+                _signal.Notify();
+            }
+
+            if (afterCommit.Count > 0)
+            {
+                await RunAfterCommitAsync(afterCommit, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData)
+    {
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && state.TakeCommitted().Signal)
+        {
+            _signal.Notify();
+        }
+    }
+
+    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => Forget(eventData.Context);
+
+    public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Forget(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    private void Forget(DbContext? context)
+    {
+        if (context is not null && _states.TryGetValue(context, out var state))
+        {
+            state.TakeCommitted();
+        }
+    }
+
+    private SaveState StateOf(DbContext context)
+    {
+        if (!_states.TryGetValue(context, out var state))
+        {
+            state = new SaveState();
+            _states[context] = state;
+        }
+
+        return state;
+    }
+
+    private static List<(EntityEntry Aggregate, IDomainEvent Event)> Collect(DbContext context, SaveState state)
+    {
+        var pending = new List<(EntityEntry, IDomainEvent)>();
+        foreach (var entry in context.ChangeTracker.Entries())
+        {
+            if (entry.Entity is not IHasDomainEvents aggregate || entry.State == EntityState.Detached)
+            {
+                continue;
+            }
+
+            foreach (var domainEvent in aggregate.DomainEvents)
+            {
+                if (!state.Dispatched.ContainsKey(domainEvent))
+                {
+                    pending.Add((entry, domainEvent));
+                }
+            }
+        }
+
+        return pending;
+    }
+
+    /// <summary>Removes dispatched events from their aggregates after a successful save.</summary>
+    /// <returns>Events for after-commit handlers when there is no explicit transaction; otherwise they wait for the commit.</returns>
+    private List<IDomainEvent>? Complete(DbContext context)
+    {
+        if (!_states.TryGetValue(context, out var state) || state.Dispatched.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var entry in context.ChangeTracker.Entries())
+        {
+            if (entry.Entity is IHasDomainEvents aggregate && aggregate.DomainEvents.Count > 0)
+            {
+                aggregate.RemoveDomainEvents([.. aggregate.DomainEvents.Where(state.Dispatched.ContainsKey)]);
+            }
+        }
+
+        var wroteOutbox = state.Dispatched.Values.Any(row => row is not null);
+        var events = state.Dispatched.Keys.ToList();
+        state.Dispatched.Clear();
+        state.CorrelationId = null;
+
+        if (context.Database.CurrentTransaction is not null)
+        {
+            state.AwaitCommit(wroteOutbox, events);
+            return null;
+        }
+
+        if (wroteOutbox)
+        {
+            _signal.Notify();
+        }
+
+        return events;
+    }
+
+    private async Task RunAfterCommitAsync(List<IDomainEvent> events, CancellationToken cancellationToken)
+    {
+        foreach (var domainEvent in events)
+        {
+            await _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static void EnsureOutboxMapped(DbContext context)
+    {
+        if (context.Model.FindEntityType(typeof(OutboxMessage)) is null)
+        {
+            throw new OutboxNotMappedException(context.GetType());
+        }
+    }
+
+    private sealed class SaveState
+    {
+        private bool _committedOutbox;
+        private List<IDomainEvent> _committedEvents = [];
+
+        public Dictionary<IDomainEvent, OutboxMessage?> Dispatched { get; } = new(ReferenceEqualityComparer.Instance);
+
+        public Guid? CorrelationId { get; set; }
+
+        public void AwaitCommit(bool wroteOutbox, List<IDomainEvent> events)
+        {
+            _committedOutbox |= wroteOutbox;
+            _committedEvents.AddRange(events);
+        }
+
+        public (bool Signal, List<IDomainEvent> Events) TakeCommitted()
+        {
+            var taken = (_committedOutbox, _committedEvents);
+            _committedOutbox = false;
+            _committedEvents = [];
+            return taken;
+        }
+    }
+}

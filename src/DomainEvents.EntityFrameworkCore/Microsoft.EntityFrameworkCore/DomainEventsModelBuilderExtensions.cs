@@ -1,0 +1,66 @@
+using DomainEvents.EntityFrameworkCore;
+using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Outbox;
+
+namespace Microsoft.EntityFrameworkCore;
+
+/// <summary>Adds the outbox and inbox tables to a model. Call it in <c>OnModelCreating</c>, then add a migration.</summary>
+public static class DomainEventsModelBuilderExtensions
+{
+    /// <summary>Adds the outbox table (and, for consumers, the inbox table) to the model.</summary>
+    /// <param name="modelBuilder">The model builder.</param>
+    /// <param name="configure">Changes the schema or table names.</param>
+    /// <returns>The model builder, for chaining.</returns>
+    public static ModelBuilder AddDomainEventsOutbox(this ModelBuilder modelBuilder, Action<OutboxModelOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+        var options = new OutboxModelOptions();
+        configure?.Invoke(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.OutboxTable, nameof(OutboxModelOptions.OutboxTable));
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.InboxTable, nameof(OutboxModelOptions.InboxTable));
+
+        modelBuilder.Entity<OutboxMessage>(b =>
+        {
+            b.ToTable(options.OutboxTable, options.Schema);
+            b.HasKey(m => m.Id);
+            b.Property(m => m.Id).HasColumnName("id").ValueGeneratedOnAdd();
+            b.Property(m => m.MessageId).HasColumnName("message_id");
+            b.Property(m => m.MessageType).HasColumnName("message_type").HasMaxLength(255).IsRequired();
+            b.Property(m => m.Version).HasColumnName("version");
+            b.Property(m => m.Exchange).HasColumnName("exchange").HasMaxLength(255).IsRequired();
+            b.Property(m => m.RoutingKey).HasColumnName("routing_key").HasMaxLength(255).IsRequired();
+            b.Property(m => m.PartitionKey).HasColumnName("partition_key").HasMaxLength(255).IsRequired();
+            b.Property(m => m.Payload).HasColumnName("payload").IsRequired();
+            b.Property(m => m.Headers).HasColumnName("headers").IsRequired();
+            b.Property(m => m.OccurredAt).HasColumnName("occurred_at");
+            b.Property(m => m.Status).HasColumnName("status");
+            b.Property(m => m.Attempts).HasColumnName("attempts");
+            b.Property(m => m.NextAttemptAt).HasColumnName("next_attempt_at");
+            b.Property(m => m.LastError).HasColumnName("last_error").HasMaxLength(4000);
+            b.Property(m => m.ProcessedAt).HasColumnName("processed_at");
+            b.Property(m => m.LeaseOwner).HasColumnName("lease_owner").HasMaxLength(200);
+            b.Property(m => m.LeaseExpiresAt).HasColumnName("lease_expires_at");
+
+            b.HasIndex(m => m.MessageId).IsUnique().HasDatabaseName($"ix_{options.OutboxTable}_message_id");
+            // The relay's claim: pending rows in order, and "is there an earlier pending row of this partition?".
+            b.HasIndex(m => new { m.PartitionKey, m.Id }, $"ix_{options.OutboxTable}_pending_partition").HasFilter("status = 0");
+            b.HasIndex(m => m.NextAttemptAt, $"ix_{options.OutboxTable}_pending_next_attempt").HasFilter("status = 0");
+            // Retention clean-up of processed rows, and the operator's view of dead ones.
+            b.HasIndex(m => m.ProcessedAt, $"ix_{options.OutboxTable}_processed").HasFilter("status = 1");
+            b.HasIndex(m => m.MessageType, $"ix_{options.OutboxTable}_dead").HasFilter("status = 2");
+        });
+
+        modelBuilder.Entity<InboxMessage>(b =>
+        {
+            b.ToTable(options.InboxTable, options.Schema);
+            b.HasKey(m => new { m.MessageId, m.Consumer });
+            b.Property(m => m.MessageId).HasColumnName("message_id");
+            b.Property(m => m.Consumer).HasColumnName("consumer").HasMaxLength(255);
+            b.Property(m => m.MessageType).HasColumnName("message_type").HasMaxLength(255);
+            b.Property(m => m.ProcessedAt).HasColumnName("processed_at");
+            b.HasIndex(m => m.ProcessedAt).HasDatabaseName($"ix_{options.InboxTable}_processed_at");
+        });
+
+        return modelBuilder;
+    }
+}

@@ -1,0 +1,32 @@
+using DomainEvents;
+using DomainEvents.EntityFrameworkCore.Interception;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the EF Core unit of work integration.</summary>
+public static class EntityFrameworkOutboxExtensions
+{
+    /// <summary>
+    /// Makes <typeparamref name="TContext"/> dispatch domain events in <c>SaveChangesAsync</c> and write
+    /// integration events to its outbox table. The context must be registered with <c>AddDbContext</c>
+    /// (before or after this call) and its model must call <c>modelBuilder.AddDomainEventsOutbox()</c>.
+    /// </summary>
+    /// <typeparam name="TContext">The application's DbContext.</typeparam>
+    /// <param name="builder">The builder returned by <c>AddDomainEvents</c>.</param>
+    /// <returns>The builder, for chaining.</returns>
+    public static DomainEventsBuilder AddEntityFrameworkOutbox<TContext>(this DomainEventsBuilder builder)
+        where TContext : DbContext
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<OutboxSignal>();
+        builder.Services.TryAddSingleton<OutboxMessageFactory>();
+        builder.Services.TryAddScoped<DomainEventsInterceptor>();
+        builder.Services.ConfigureDbContext<TContext>((services, options) => options.AddInterceptors(services.GetRequiredService<DomainEventsInterceptor>()));
+        builder.OutboxContextType = typeof(TContext);
+        return builder;
+    }
+}

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DomainEvents;
+
+/// <summary>Returned by <c>AddDomainEvents</c>; outbox and relay packages add their registrations to it.</summary>
+public sealed class DomainEventsBuilder
+{
+    internal DomainEventsBuilder(IServiceCollection services, DomainEventsOptions options)
+    {
+        Services = services;
+        Options = options;
+    }
+
+    /// <summary>Gets the service collection.</summary>
+    public IServiceCollection Services { get; }
+
+    /// <summary>Gets the options given to <c>AddDomainEvents</c>.</summary>
+    public DomainEventsOptions Options { get; }
+
+    /// <summary>Gets or sets the DbContext type that holds the outbox, once an outbox is added.</summary>
+    internal Type? OutboxContextType { get; set; }
+}

@@ -1,0 +1,108 @@
+using System.Reflection;
+using DomainEvents;
+using DomainEvents.Dispatching;
+using DomainEvents.Messaging;
+using MediatR;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers domain event dispatch.</summary>
+public static class DomainEventsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the domain event dispatcher, the handlers found in the configured assemblies and the message
+    /// type registry. Duplicate message type names fail here, at start-up.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Configures handlers, mappings and limits.</param>
+    /// <returns>A builder for the outbox and relay registrations.</returns>
+    public static DomainEventsBuilder AddDomainEvents(this IServiceCollection services, Action<DomainEventsOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = new DomainEventsOptions();
+        configure?.Invoke(options);
+        options.Validate();
+
+        var registry = new MessageTypeRegistry(options.Mappings);
+        foreach (var mapped in options.Mappings.Keys)
+        {
+            registry.Register(mapped);
+        }
+
+        foreach (var assembly in options.Assemblies)
+        {
+            foreach (var type in LoadableTypes(assembly))
+            {
+                RegisterHandler(services, registry, type);
+            }
+        }
+
+        foreach (var assembly in options.EventAssemblies)
+        {
+            foreach (var type in LoadableTypes(assembly))
+            {
+                if (type is { IsAbstract: false, IsInterface: false, IsGenericTypeDefinition: false } && typeof(IIntegrationEvent).IsAssignableFrom(type))
+                {
+                    registry.Register(type);
+                }
+            }
+        }
+
+        foreach (var upcaster in options.Upcasters)
+        {
+            registry.AddUpcaster(upcaster);
+        }
+
+        services.AddSingleton(options);
+        services.AddSingleton(registry);
+        services.AddSingleton<IntegrationEventSerializer>();
+        services.AddScoped<IDomainEventDispatcher, MediatRDomainEventDispatcher>();
+        return new DomainEventsBuilder(services, options);
+    }
+
+    private static void RegisterHandler(IServiceCollection services, MessageTypeRegistry registry, Type type)
+    {
+        if (type.IsAbstract || type.IsInterface || type.IsGenericTypeDefinition)
+        {
+            return;
+        }
+
+        var afterCommit = type.IsDefined(typeof(AfterCommitAttribute), inherit: false);
+        foreach (var contract in type.GetInterfaces())
+        {
+            if (!contract.IsGenericType || contract.GetGenericTypeDefinition() != typeof(INotificationHandler<>))
+            {
+                continue;
+            }
+
+            // The integration events that have handlers are registered now, so that name clashes fail at start-up.
+            var notification = contract.GetGenericArguments()[0];
+            if (notification.IsGenericType && notification.GetGenericTypeDefinition() == typeof(DomainEventNotification<>) &&
+                typeof(IIntegrationEvent).IsAssignableFrom(notification.GetGenericArguments()[0]))
+            {
+                registry.Register(notification.GetGenericArguments()[0]);
+            }
+
+            if (afterCommit)
+            {
+                services.AddKeyedTransient(contract, MediatRDomainEventDispatcher.AfterCommitKey, type);
+            }
+            else if (!services.Any(d => d.ServiceType == contract && d.ImplementationType == type && !d.IsKeyedService))
+            {
+                services.AddTransient(contract, type);
+            }
+        }
+    }
+
+    private static IEnumerable<Type> LoadableTypes(Assembly assembly)
+    {
+        try
+        {
+            return assembly.GetTypes();
+        }
+        catch (ReflectionTypeLoadException ex)
+        {
+            return ex.Types.OfType<Type>();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using DomainEvents.Dispatching;
+using MediatR;
+
+namespace DomainEvents.EntityFrameworkCore.Tests.Model;
+
+/// <summary>What handlers saw, in order; and switches that make them fail.</summary>
+public sealed class HandlerLog
+{
+    public ConcurrentQueue<string> Calls { get; } = new();
+
+    public int FailuresToInject { get; set; }
+
+    public bool CommittedWhenAfterCommitRan { get; set; }
+
+    public Func<bool>? ProbeCommitted { get; set; }
+
+    public void Record(string call) => Calls.Enqueue(call);
+
+    public IReadOnlyList<string> Of(string prefix) => [.. Calls.Where(c => c.StartsWith(prefix, StringComparison.Ordinal))];
+}
+
+/// <summary>A handler written with our thin base class.</summary>
+public sealed class AuditOrderPlaced(HandlerLog log, OrderingDbContext db) : DomainEventHandler<OrderPlaced>
+{
+    protected override Task Handle(OrderPlaced domainEvent, CancellationToken cancellationToken)
+    {
+        log.Record($"audit:{domainEvent.OrderId}");
+        db.AuditEntries.Add(new AuditEntry { Text = $"placed {domainEvent.OrderId}" });
+        if (log.FailuresToInject > 0)
+        {
+            log.FailuresToInject--;
+            throw new InvalidOperationException("injected handler failure");
+        }
+
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>A second handler of the same event, written as a plain MediatR handler.</summary>
+public sealed class CountOrderPlaced(HandlerLog log) : INotificationHandler<DomainEventNotification<OrderPlaced>>
+{
+    public Task Handle(DomainEventNotification<OrderPlaced> notification, CancellationToken cancellationToken)
+    {
+        log.Record($"count:{notification.DomainEvent.OrderId}");
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class RecordNote(HandlerLog log) : INotificationHandler<DomainEventNotification<OrderNoteAdded>>
+{
+    public Task Handle(DomainEventNotification<OrderNoteAdded> notification, CancellationToken cancellationToken)
+    {
+        log.Record($"note:{notification.DomainEvent.Note}");
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Paying an order ships it: a handler that raises a further event on a tracked aggregate.</summary>
+public sealed class ShipPaidOrder(HandlerLog log, OrderingDbContext db) : DomainEventHandler<OrderPaid>
+{
+    protected override async Task Handle(OrderPaid domainEvent, CancellationToken cancellationToken)
+    {
+        log.Record($"paid:{domainEvent.OrderId}");
+        var order = await db.Orders.FindAsync([domainEvent.OrderId], cancellationToken);
+        order!.Ship();
+    }
+}
+
+public sealed class RecordShipped(HandlerLog log) : DomainEventHandler<OrderShipped>
+{
+    protected override Task Handle(OrderShipped domainEvent, CancellationToken cancellationToken)
+    {
+        log.Record($"shipped:{domainEvent.OrderId}");
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class PingHandler(HandlerLog log, OrderingDbContext db) : DomainEventHandler<Ping>
+{
+    protected override async Task Handle(Ping domainEvent, CancellationToken cancellationToken)
+    {
+        log.Record($"ping:{domainEvent.Round}");
+        var order = await db.Orders.FindAsync([domainEvent.OrderId], cancellationToken);
+        order!.RaiseEvent(new Pong(domainEvent.OrderId, domainEvent.Round + 1));
+    }
+}
+
+public sealed class PongHandler(HandlerLog log, OrderingDbContext db) : DomainEventHandler<Pong>
+{
+    protected override async Task Handle(Pong domainEvent, CancellationToken cancellationToken)
+    {
+        log.Record($"pong:{domainEvent.Round}");
+        var order = await db.Orders.FindAsync([domainEvent.OrderId], cancellationToken);
+        order!.RaiseEvent(new Ping(domainEvent.OrderId, domainEvent.Round + 1));
+    }
+}
+
+/// <summary>Runs only after the transaction commits.</summary>
+[AfterCommit]
+public sealed class NotifyCustomerAfterCommit(HandlerLog log) : DomainEventHandler<OrderPlaced>
+{
+    protected override Task Handle(OrderPlaced domainEvent, CancellationToken cancellationToken)
+    {
+        log.Record($"after-commit:{domainEvent.OrderId}");
+        log.CommittedWhenAfterCommitRan = log.ProbeCommitted?.Invoke() ?? false;
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,82 @@
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>A service provider wired the way a user wires it: AddDbContext, AddDomainEvents, AddEntityFrameworkOutbox.</summary>
+public sealed class TestHost : IAsyncDisposable
+{
+    private TestHost(TestDatabase database, ServiceProvider services)
+    {
+        Database = database;
+        Services = services;
+    }
+
+    public TestDatabase Database { get; }
+
+    public ServiceProvider Services { get; }
+
+    public HandlerLog Log => Services.GetRequiredService<HandlerLog>();
+
+    public static async Task<TestHost> StartAsync(
+        DatabaseProvider provider,
+        Action<DomainEventsOptions>? configure = null,
+        Action<NpgsqlDbContextOptionsBuilder>? npgsql = null,
+        Action<DbContextOptionsBuilder>? configureContext = null,
+        bool scanHandlers = true)
+    {
+        var database = await TestDatabase.CreateAsync(provider);
+        var services = new ServiceCollection();
+        services.AddSingleton<HandlerLog>();
+        services.AddDbContext<OrderingDbContext>(o =>
+        {
+            database.Configure(o, npgsql);
+            configureContext?.Invoke(o);
+        });
+        services.AddDomainEvents(o =>
+            {
+                if (scanHandlers)
+                {
+                    o.AddHandlersFromAssemblyContaining<OrderingDbContext>();
+                }
+
+                configure?.Invoke(o);
+            })
+            .AddEntityFrameworkOutbox<OrderingDbContext>();
+        var provider1 = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
+        await using (var scope = provider1.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<OrderingDbContext>().Database.EnsureCreatedAsync();
+        }
+
+        return new TestHost(database, provider1);
+    }
+
+    /// <summary>Runs <paramref name="work"/> in a new scope, as one request would.</summary>
+    public async Task<T> InScopeAsync<T>(Func<OrderingDbContext, Task<T>> work)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        return await work(scope.ServiceProvider.GetRequiredService<OrderingDbContext>());
+    }
+
+    public Task InScopeAsync(Func<OrderingDbContext, Task> work) =>
+        InScopeAsync(async db =>
+        {
+            await work(db);
+            return 0;
+        });
+
+    public Task<List<Outbox.OutboxMessage>> OutboxAsync() =>
+        InScopeAsync(db => db.Set<Outbox.OutboxMessage>().AsNoTracking().OrderBy(m => m.Id).ToListAsync());
+
+    public Task<int> OrderCountAsync() => InScopeAsync(db => db.Orders.CountAsync());
+
+    public async ValueTask DisposeAsync()
+    {
+        await Services.DisposeAsync();
+        await Database.DisposeAsync();
+    }
+}

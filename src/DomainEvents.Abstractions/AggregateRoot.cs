@@ -23,7 +23,7 @@ public abstract class AggregateRoot : IHasDomainEvents
     public void RemoveDomainEvents(IEnumerable<IDomainEvent> events)
     {
         ArgumentNullException.ThrowIfNull(events);
-        foreach (var domainEvent in events)
+        foreach (var domainEvent in events.ToArray())
         {
             var index = _domainEvents.FindIndex(e => ReferenceEquals(e, domainEvent));
             if (index >= 0)

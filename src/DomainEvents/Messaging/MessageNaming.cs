@@ -17,7 +17,7 @@ public static class MessageNaming
     public static (string MessageType, int Version) FromTypeName(string typeName)
     {
         ArgumentException.ThrowIfNullOrEmpty(typeName);
-        var name = StripGenericArity(typeName);
+        var name = StripSuffix(StripGenericArity(typeName));
         var version = 1;
         var v = name.Length - 1;
         while (v > 0 && char.IsAsciiDigit(name[v]))
@@ -28,16 +28,7 @@ public static class MessageNaming
         if (v > 0 && v < name.Length - 1 && name[v] == 'V' && int.TryParse(name.AsSpan(v + 1), out var parsed) && parsed > 0)
         {
             version = parsed;
-            name = name[..v];
-        }
-
-        foreach (var suffix in Suffixes)
-        {
-            if (name.Length > suffix.Length && name.EndsWith(suffix, StringComparison.Ordinal))
-            {
-                name = name[..^suffix.Length];
-                break;
-            }
+            name = StripSuffix(name[..v].TrimEnd('_'));
         }
 
         return (Split(name, '.'), version);
@@ -50,6 +41,19 @@ public static class MessageNaming
     {
         ArgumentException.ThrowIfNullOrEmpty(typeName);
         return Split(StripGenericArity(typeName), '-');
+    }
+
+    private static string StripSuffix(string name)
+    {
+        foreach (var suffix in Suffixes)
+        {
+            if (name.Length > suffix.Length && name.EndsWith(suffix, StringComparison.Ordinal))
+            {
+                return name[..^suffix.Length];
+            }
+        }
+
+        return name;
     }
 
     private static string StripGenericArity(string name)
@@ -68,7 +72,7 @@ public static class MessageNaming
             {
                 var startsWord = i > 0 && (char.IsLower(name[i - 1]) || char.IsDigit(name[i - 1]) ||
                                            (i + 1 < name.Length && char.IsLower(name[i + 1]) && char.IsUpper(name[i - 1])));
-                if (startsWord)
+                if (startsWord && builder.Length > 0 && builder[^1] != separator)
                 {
                     builder.Append(separator);
                 }
@@ -77,7 +81,10 @@ public static class MessageNaming
             }
             else if (c == '_')
             {
-                builder.Append(separator);
+                if (builder.Length > 0 && builder[^1] != separator && i < name.Length - 1)
+                {
+                    builder.Append(separator);
+                }
             }
             else
             {

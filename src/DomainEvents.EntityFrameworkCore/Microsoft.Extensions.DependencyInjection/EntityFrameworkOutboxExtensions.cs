@@ -1,6 +1,7 @@
 using DomainEvents;
 using DomainEvents.EntityFrameworkCore.Interception;
 using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -25,6 +26,7 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<OutboxSignal>();
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
+        builder.Services.TryAddScoped<IOutboxAdministration, OutboxAdministration<TContext>>();
         builder.Services.ConfigureDbContext<TContext>((services, options) => options.AddInterceptors(services.GetRequiredService<DomainEventsInterceptor>()));
         builder.OutboxContextType = typeof(TContext);
         return builder;

@@ -1,0 +1,41 @@
+using DomainEvents.EntityFrameworkCore.Outbox;
+
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>What an operator does with the outbox: look at it, retry dead rows, purge them.</summary>
+public interface IOutboxAdministration
+{
+    /// <summary>Counts rows by status.</summary>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The number of rows in each status.</returns>
+    Task<IReadOnlyDictionary<OutboxMessageStatus, int>> CountAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Lists dead rows, oldest first.</summary>
+    /// <param name="max">The most rows to return.</param>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The dead rows.</returns>
+    Task<IReadOnlyList<OutboxMessage>> ListDeadAsync(int max = 100, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes one dead row pending again, with its attempts reset.</summary>
+    /// <param name="messageId">The message id.</param>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The number of rows retried (0 or 1).</returns>
+    Task<int> RetryDeadAsync(Guid messageId, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes every dead row of a message type pending again.</summary>
+    /// <param name="messageType">The message type name.</param>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The number of rows retried.</returns>
+    Task<int> RetryDeadByMessageTypeAsync(string messageType, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes every dead row pending again.</summary>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The number of rows retried.</returns>
+    Task<int> RetryAllDeadAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes dead rows, all of them or those of one message type.</summary>
+    /// <param name="messageType">A message type name, or <see langword="null"/> for all.</param>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The number of rows deleted.</returns>
+    Task<int> PurgeDeadAsync(string? messageType = null, CancellationToken cancellationToken = default);
+}

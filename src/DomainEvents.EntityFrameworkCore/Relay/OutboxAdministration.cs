@@ -1,0 +1,57 @@
+using DomainEvents.EntityFrameworkCore.Outbox;
+using Microsoft.EntityFrameworkCore;
+
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>The outbox operations, through the application's DbContext.</summary>
+internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSignal signal, TimeProvider time) : IOutboxAdministration
+    where TContext : DbContext
+{
+    private IQueryable<OutboxMessage> Rows => context.Set<OutboxMessage>();
+
+    private IQueryable<OutboxMessage> Dead => Rows.Where(m => m.Status == OutboxMessageStatus.Dead);
+
+    public async Task<IReadOnlyDictionary<OutboxMessageStatus, int>> CountAsync(CancellationToken cancellationToken = default)
+    {
+        var counts = await Rows.GroupBy(m => m.Status).Select(g => new { g.Key, Count = g.Count() }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return Enum.GetValues<OutboxMessageStatus>().ToDictionary(s => s, s => counts.FirstOrDefault(c => c.Key == s)?.Count ?? 0);
+    }
+
+    public async Task<IReadOnlyList<OutboxMessage>> ListDeadAsync(int max = 100, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        return await Dead.AsNoTracking().OrderBy(m => m.Id).Take(max).ToListAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<int> RetryDeadAsync(Guid messageId, CancellationToken cancellationToken = default) =>
+        RetryAsync(Dead.Where(m => m.MessageId == messageId), cancellationToken);
+
+    public Task<int> RetryDeadByMessageTypeAsync(string messageType, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(messageType);
+        return RetryAsync(Dead.Where(m => m.MessageType == messageType), cancellationToken);
+    }
+
+    public Task<int> RetryAllDeadAsync(CancellationToken cancellationToken = default) => RetryAsync(Dead, cancellationToken);
+
+    public Task<int> PurgeDeadAsync(string? messageType = null, CancellationToken cancellationToken = default) =>
+        (messageType is null ? Dead : Dead.Where(m => m.MessageType == messageType)).ExecuteDeleteAsync(cancellationToken);
+
+    private async Task<int> RetryAsync(IQueryable<OutboxMessage> rows, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var count = await rows.ExecuteUpdateAsync(
+            s => s.SetProperty(m => m.Status, OutboxMessageStatus.Pending)
+                .SetProperty(m => m.Attempts, 0)
+                .SetProperty(m => m.NextAttemptAt, now)
+                .SetProperty(m => m.LeaseOwner, (string?)null)
+                .SetProperty(m => m.LeaseExpiresAt, (DateTime?)null),
+            cancellationToken).ConfigureAwait(false);
+        if (count > 0)
+        {
+            signal.Notify();
+        }
+
+        return count;
+    }
+}

@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>
+/// The hosted service that moves outbox rows to the transport: claim a batch under a lease, send the
+/// partitions concurrently (each partition in order, one confirmed message after the other), then record
+/// what was confirmed, what failed (with back-off, or dead after the maximum attempts) and what was not tried.
+/// </summary>
+internal sealed class OutboxRelay<TContext> : BackgroundService
+    where TContext : DbContext
+{
+    private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(30);
+
+    private readonly OutboxStore<TContext> _store;
+    private readonly OutboxSignal _signal;
+    private readonly IOutboxTransport _transport;
+    private readonly OutboxRelayOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private DateTime _nextCleanup;
+
+    public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger)
+    {
+        _store = new OutboxStore<TContext>(scopeFactory);
+        _signal = signal;
+        _transport = transport;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        OutboxRelayLog.Started(_logger, _options.InstanceName);
+        var pause = TimeSpan.Zero;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await CleanupIfDueAsync(stoppingToken).ConfigureAwait(false);
+                var result = await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+                if (result.TransportUnavailable is { } unavailable)
+                {
+                    pause = NextPause(pause);
+                    OutboxRelayLog.TransportUnavailable(_logger, unavailable, pause);
+                    await Task.Delay(pause, _time, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                pause = TimeSpan.Zero;
+                if (result.Claimed == 0)
+                {
+                    await _signal.WaitAsync(_options.PollingInterval, stoppingToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                pause = NextPause(pause);
+                OutboxRelayLog.LoopFailed(_logger, ex, pause);
+                try
+                {
+                    await Task.Delay(pause, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+
+        OutboxRelayLog.Stopped(_logger, _options.InstanceName, 0);
+    }
+
+    /// <summary>Claims and sends one batch. Used by the loop, and by tests to drive a relay step by step.</summary>
+    internal async Task<BatchResult> RunOnceAsync(CancellationToken stoppingToken)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        var batch = await _store.ClaimAsync(_options.InstanceName, _options.BatchSize, now, now + _options.LeaseDuration, stoppingToken).ConfigureAwait(false);
+        if (batch.Count == 0)
+        {
+            return new BatchResult(0, 0, null);
+        }
+
+        var processed = new ConcurrentBag<long>();
+        var released = new ConcurrentBag<long>();
+        var failed = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
+        Exception? unavailable = null;
+
+        // Sending goes on through shutdown for rows already claimed; only new claims stop.
+        var partitions = batch.GroupBy(r => r.PartitionKey, StringComparer.Ordinal);
+        await Parallel.ForEachAsync(partitions, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentSends }, async (partition, _) =>
+        {
+            var blocked = false;
+            foreach (var row in partition)
+            {
+                if (blocked || Volatile.Read(ref unavailable) is not null)
+                {
+                    released.Add(row.Id);
+                    continue;
+                }
+
+                try
+                {
+                    using var timeout = new CancellationTokenSource(_options.SendTimeout);
+                    await _transport.SendAsync(row, timeout.Token).ConfigureAwait(false);
+                    processed.Add(row.Id);
+                }
+                catch (TransportUnavailableException ex)
+                {
+                    Interlocked.CompareExchange(ref unavailable, ex, null);
+                    released.Add(row.Id);
+                    blocked = true;
+                }
+                catch (OperationCanceledException ex)
+                {
+                    Interlocked.CompareExchange(ref unavailable, new TransportUnavailableException($"Sending timed out after {_options.SendTimeout}.", ex), null);
+                    released.Add(row.Id);
+                    blocked = true;
+                }
+                catch (Exception ex)
+                {
+                    failed.Add((row, ex));
+                    blocked = true;
+                }
+            }
+        }).ConfigureAwait(false);
+
+        // Completion must be recorded even while stopping, so it does not use the stopping token.
+        var completedAt = _time.GetUtcNow().UtcDateTime;
+        await _store.MarkProcessedAsync([.. processed], _options.InstanceName, completedAt, CancellationToken.None).ConfigureAwait(false);
+        foreach (var (row, error) in failed)
+        {
+            await RecordFailureAsync(row, error, completedAt).ConfigureAwait(false);
+        }
+
+        await _store.ReleaseAsync([.. released], _options.InstanceName, CancellationToken.None).ConfigureAwait(false);
+        return new BatchResult(batch.Count, processed.Count, unavailable);
+    }
+
+    private async Task RecordFailureAsync(OutboxEnvelope row, Exception error, DateTime now)
+    {
+        var attempts = row.Attempts + 1;
+        var dead = attempts >= _options.MaxAttempts || error is PermanentDeliveryException;
+        var next = now + Backoff(attempts);
+        var message = $"{error.GetType().Name}: {error.Message}";
+        await _store.MarkFailedAsync(row.Id, _options.InstanceName, attempts, dead, next, message, CancellationToken.None).ConfigureAwait(false);
+        if (dead)
+        {
+            OutboxRelayLog.Dead(_logger, row.MessageType, row.MessageId, attempts, message);
+        }
+        else
+        {
+            OutboxRelayLog.SendFailed(_logger, error, row.MessageType, row.MessageId, row.Exchange, row.RoutingKey, attempts, next);
+        }
+    }
+
+    /// <summary>Exponential back-off with jitter: base * 2^(attempts - 1), capped, then scaled by a random 50-100%.</summary>
+    internal TimeSpan Backoff(int attempts)
+    {
+        var exponent = Math.Min(attempts - 1, 30);
+        var delay = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), _options.RetryMaxDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)));
+    }
+
+    private async Task CleanupIfDueAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        if (now < _nextCleanup)
+        {
+            return;
+        }
+
+        _nextCleanup = now + _options.CleanupInterval;
+        var cutoff = now - _options.ProcessedRetention;
+        int deleted;
+        do
+        {
+            deleted = await _store.DeleteProcessedAsync(cutoff, _options.CleanupBatchSize, cancellationToken).ConfigureAwait(false);
+            if (deleted > 0)
+            {
+                OutboxRelayLog.CleanedUp(_logger, deleted, cutoff);
+            }
+        }
+        while (deleted == _options.CleanupBatchSize && !cancellationToken.IsCancellationRequested);
+    }
+
+    private static TimeSpan NextPause(TimeSpan pause) =>
+        pause == TimeSpan.Zero ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPause.Ticks));
+
+    internal readonly record struct BatchResult(int Claimed, int Processed, Exception? TransportUnavailable);
+}

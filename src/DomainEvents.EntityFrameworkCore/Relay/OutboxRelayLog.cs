@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>The relay's log messages.</summary>
+internal static partial class OutboxRelayLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Outbox relay {RelayInstance} started")]
+    public static partial void Started(ILogger logger, string relayInstance);
+
+    [LoggerMessage(2, LogLevel.Information, "Outbox relay {RelayInstance} stopped; released {Released} leased rows")]
+    public static partial void Stopped(ILogger logger, string relayInstance, int released);
+
+    [LoggerMessage(3, LogLevel.Warning, "Publishing {MessageType} {MessageId} to {Exchange} with {RoutingKey} failed (attempt {Attempts}); next attempt at {NextAttemptAt:o}")]
+    public static partial void SendFailed(ILogger logger, Exception exception, string messageType, Guid messageId, string exchange, string routingKey, int attempts, DateTime nextAttemptAt);
+
+    [LoggerMessage(4, LogLevel.Error, "{MessageType} {MessageId} is dead after {Attempts} attempts: {LastError}")]
+    public static partial void Dead(ILogger logger, string messageType, Guid messageId, int attempts, string lastError);
+
+    [LoggerMessage(5, LogLevel.Warning, "The transport is unavailable; the relay pauses for {Pause}")]
+    public static partial void TransportUnavailable(ILogger logger, Exception exception, TimeSpan pause);
+
+    [LoggerMessage(6, LogLevel.Error, "The outbox relay loop failed; retrying in {Pause}")]
+    public static partial void LoopFailed(ILogger logger, Exception exception, TimeSpan pause);
+
+    [LoggerMessage(7, LogLevel.Debug, "Deleted {Count} processed outbox rows older than {Cutoff:o}")]
+    public static partial void CleanedUp(ILogger logger, int count, DateTime cutoff);
+}

@@ -1,0 +1,123 @@
+using System.Data;
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>Claims, completes and cleans up outbox rows with one statement each, through the application's DbContext connection.</summary>
+internal sealed class OutboxStore<TContext>
+    where TContext : DbContext
+{
+    private readonly IServiceScopeFactory _scopeFactory;
+    private OutboxSql? _sql;
+
+    public OutboxStore(IServiceScopeFactory scopeFactory)
+    {
+        _scopeFactory = scopeFactory;
+    }
+
+    public Task<List<OutboxEnvelope>> ClaimAsync(string owner, int batchSize, DateTime now, DateTime leaseExpires, CancellationToken cancellationToken) =>
+        WithCommandAsync(sql => sql.Claim, async command =>
+        {
+            Add(command, "owner", owner);
+            Add(command, "expires", leaseExpires);
+            Add(command, "now", now);
+            Add(command, "batch", batchSize);
+            var rows = new List<OutboxEnvelope>(batchSize);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rows.Add(new OutboxEnvelope(
+                    reader.GetInt64(0),
+                    reader.GetGuid(1),
+                    reader.GetString(2),
+                    reader.GetInt32(3),
+                    reader.GetString(4),
+                    reader.GetString(5),
+                    reader.GetString(6),
+                    reader.GetString(7),
+                    reader.GetString(8),
+                    DateTime.SpecifyKind(reader.GetDateTime(9), DateTimeKind.Utc),
+                    reader.GetInt32(10)));
+            }
+
+            rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+            return rows;
+        }, cancellationToken);
+
+    public Task<int> MarkProcessedAsync(IReadOnlyCollection<long> ids, string owner, DateTime now, CancellationToken cancellationToken) =>
+        ids.Count == 0
+            ? Task.FromResult(0)
+            : WithCommandAsync(sql => sql.MarkProcessed(ids), command =>
+            {
+                Add(command, "owner", owner);
+                Add(command, "now", now);
+                return command.ExecuteNonQueryAsync(cancellationToken);
+            }, cancellationToken);
+
+    public Task<int> ReleaseAsync(IReadOnlyCollection<long> ids, string owner, CancellationToken cancellationToken) =>
+        ids.Count == 0
+            ? Task.FromResult(0)
+            : WithCommandAsync(sql => sql.Release(ids), command =>
+            {
+                Add(command, "owner", owner);
+                return command.ExecuteNonQueryAsync(cancellationToken);
+            }, cancellationToken);
+
+    public Task<int> MarkFailedAsync(long id, string owner, int attempts, bool dead, DateTime nextAttempt, string error, CancellationToken cancellationToken) =>
+        WithCommandAsync(sql => sql.MarkFailed, command =>
+        {
+            Add(command, "id", id);
+            Add(command, "owner", owner);
+            Add(command, "status", dead ? 2 : 0);
+            Add(command, "attempts", attempts);
+            Add(command, "next", nextAttempt);
+            Add(command, "error", error.Length > 4000 ? error[..4000] : error);
+            return command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+    public Task<int> DeleteProcessedAsync(DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
+        WithCommandAsync(sql => sql.Cleanup, command =>
+        {
+            Add(command, "cutoff", cutoff);
+            Add(command, "batch", batchSize);
+            return command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+    private async Task<T> WithCommandAsync<T>(Func<OutboxSql, string> text, Func<DbCommand, Task<T>> run, CancellationToken cancellationToken)
+    {
+        await using var scope = _scopeFactory.CreateAsyncScope();
+        var context = scope.ServiceProvider.GetRequiredService<TContext>();
+        _sql ??= new OutboxSql(context);
+        var connection = context.Database.GetDbConnection();
+        var opened = false;
+        if (connection.State != ConnectionState.Open)
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            opened = true;
+        }
+
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = text(_sql);
+            return await run(command).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (opened)
+            {
+                await connection.CloseAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static void Add(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+}

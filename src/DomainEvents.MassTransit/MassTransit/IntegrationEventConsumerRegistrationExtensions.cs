@@ -1,0 +1,158 @@
+using System.Reflection;
+using DomainEvents;
+using DomainEvents.MassTransit.Consumers;
+using DomainEvents.Messaging;
+using MassTransit.Transports.Fabric;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MassTransit;
+
+/// <summary>Registers MassTransit consumers of integration events, bound by exchange and routing-key pattern.</summary>
+public static class IntegrationEventConsumerRegistrationExtensions
+{
+    /// <summary>
+    /// Adds a MassTransit consumer of integration events. Bind it here or with <see cref="BindIntegrationEventsAttribute"/>;
+    /// its endpoint is created by <see cref="ConfigureIntegrationEventEndpoints"/>.
+    /// </summary>
+    /// <typeparam name="TConsumer">The consumer; its <c>IConsumer&lt;T&gt;</c> message types must be integration events.</typeparam>
+    /// <param name="configurator">The MassTransit registration configurator.</param>
+    /// <param name="configure">Bindings, queue name, inbox and ignored types.</param>
+    /// <returns>The consumer registration, for MassTransit's own consumer configuration.</returns>
+    public static IConsumerRegistrationConfigurator<TConsumer> AddIntegrationEventConsumer<TConsumer>(
+        this IBusRegistrationConfigurator configurator,
+        Action<IntegrationEventConsumerOptions>? configure = null)
+        where TConsumer : class, IConsumer
+    {
+        ArgumentNullException.ThrowIfNull(configurator);
+        Register<TConsumer>(configurator, configure);
+        return configurator.AddConsumer<TConsumer>();
+    }
+
+    /// <summary>Adds a MassTransit consumer of integration events with its consumer definition (retry, concurrency, ...).</summary>
+    /// <typeparam name="TConsumer">The consumer.</typeparam>
+    /// <typeparam name="TDefinition">Its MassTransit consumer definition.</typeparam>
+    /// <param name="configurator">The MassTransit registration configurator.</param>
+    /// <param name="configure">Bindings, queue name, inbox and ignored types.</param>
+    /// <returns>The consumer registration.</returns>
+    public static IConsumerRegistrationConfigurator<TConsumer> AddIntegrationEventConsumer<TConsumer, TDefinition>(
+        this IBusRegistrationConfigurator configurator,
+        Action<IntegrationEventConsumerOptions>? configure = null)
+        where TConsumer : class, IConsumer
+        where TDefinition : class, IConsumerDefinition<TConsumer>
+    {
+        ArgumentNullException.ThrowIfNull(configurator);
+        Register<TConsumer>(configurator, configure);
+        return configurator.AddConsumer<TConsumer, TDefinition>();
+    }
+
+    /// <summary>
+    /// Creates one receive endpoint per integration event consumer: its queue bound to the configured exchanges
+    /// and patterns, the registry-driven receive filter, the inbox where asked, and unknown messages sent to the
+    /// error queue with their reason. Call it in <c>UsingRabbitMq</c> or <c>UsingInMemory</c>.
+    /// </summary>
+    /// <param name="configurator">The bus factory configurator.</param>
+    /// <param name="context">The bus registration context.</param>
+    public static void ConfigureIntegrationEventEndpoints(this IBusFactoryConfigurator configurator, IBusRegistrationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(configurator);
+        ArgumentNullException.ThrowIfNull(context);
+        var registry = context.GetService<MessageTypeRegistry>() ?? new MessageTypeRegistry();
+        var jsonOptions = context.GetService<DomainEventsOptions>()?.JsonSerializerOptions ?? new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        var loggerFactory = context.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        var time = context.GetService<TimeProvider>() ?? TimeProvider.System;
+
+        foreach (var registration in context.GetServices<IntegrationEventConsumerRegistration>())
+        {
+            var accepted = registration.MessageTypes
+                .Select(registry.GetDescriptor)
+                .GroupBy(d => d.MessageType, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<int, Type>)g.ToDictionary(d => d.Version, d => d.ClrType), StringComparer.Ordinal);
+            var options = registration.Options;
+            var queue = options.QueueName ?? MessageNaming.ToKebabCase(registration.ConsumerType.Name);
+            configurator.ReceiveEndpoint(queue, endpoint =>
+            {
+                endpoint.ConfigureConsumeTopology = false;
+                foreach (var (exchange, pattern) in options.Bindings)
+                {
+                    Bind(endpoint, exchange, options.ExchangeType, pattern);
+                }
+
+                endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
+                endpoint.UseFilter(new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, loggerFactory.CreateLogger(registration.ConsumerType)));
+                ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
+                    .Invoke(null, [endpoint, context, options, time]);
+            });
+        }
+    }
+
+    private static readonly MethodInfo ConfigureConsumerMethod =
+        typeof(IntegrationEventConsumerRegistrationExtensions).GetMethod(nameof(ConfigureConsumer), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+    private static void ConfigureConsumer<TConsumer, TContext>(IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time)
+        where TConsumer : class, IConsumer
+        where TContext : Microsoft.EntityFrameworkCore.DbContext
+    {
+        endpoint.ConfigureConsumer<TConsumer>(context, consumer =>
+        {
+            if (options.InboxContextType is not null)
+            {
+                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time));
+            }
+        });
+    }
+
+    private static void Bind(IReceiveEndpointConfigurator endpoint, string exchange, string exchangeType, string pattern)
+    {
+        switch (endpoint)
+        {
+            case IRabbitMqReceiveEndpointConfigurator rabbit:
+                rabbit.Bind(exchange, b =>
+                {
+                    b.ExchangeType = exchangeType;
+                    b.RoutingKey = pattern;
+                });
+                break;
+            case IInMemoryReceiveEndpointConfigurator memory:
+                memory.Bind(exchange, exchangeType switch
+                {
+                    "direct" => ExchangeType.Direct,
+                    "fanout" => ExchangeType.FanOut,
+                    _ => ExchangeType.Topic,
+                }, pattern);
+                break;
+            default:
+                throw new NotSupportedException($"Binding by exchange and routing key is supported on RabbitMQ and the in-memory transport, not on {endpoint.GetType().Name}.");
+        }
+    }
+
+    private static void Register<TConsumer>(IBusRegistrationConfigurator configurator, Action<IntegrationEventConsumerOptions>? configure)
+        where TConsumer : class, IConsumer
+    {
+        var options = new IntegrationEventConsumerOptions();
+        foreach (var attribute in typeof(TConsumer).GetCustomAttributes<BindIntegrationEventsAttribute>())
+        {
+            options.Bind(attribute.Exchange, [.. attribute.RoutingKeyPatterns]);
+        }
+
+        configure?.Invoke(options);
+        if (options.Bindings.Count == 0)
+        {
+            throw new InvalidOperationException($"{typeof(TConsumer).Name} is bound to no exchange: add [BindIntegrationEvents(\"exchange\", \"pattern\")] or call Bind(...) when adding it.");
+        }
+
+        var messageTypes = typeof(TConsumer).GetInterfaces()
+            .Where(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IConsumer<>))
+            .Select(i => i.GetGenericArguments()[0])
+            .ToList();
+        foreach (var messageType in messageTypes.Where(t => !typeof(IIntegrationEvent).IsAssignableFrom(t)))
+        {
+            throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes {messageType.Name}, which is not an integration event: implement IIntegrationEvent on it.");
+        }
+
+        configurator.TryAddSingleton(TimeProvider.System);
+        configurator.AddSingleton(new IntegrationEventConsumerRegistration(typeof(TConsumer), messageTypes, options));
+    }
+}

@@ -1,0 +1,31 @@
+using DomainEvents;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.MassTransit;
+using DomainEvents.MassTransit.Relay;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the outbox relay that publishes through MassTransit.</summary>
+public static class MassTransitRelayExtensions
+{
+    /// <summary>
+    /// Adds the relay as a hosted service that publishes outbox rows through the application's MassTransit
+    /// bus, to each row's exchange with its routing key. Register MassTransit itself with <c>AddMassTransit</c>.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddDomainEvents(...).AddEntityFrameworkOutbox&lt;TContext&gt;()</c>.</param>
+    /// <param name="configureRelay">Relay settings: batch size, retries, polling, retention.</param>
+    /// <param name="configureTransport">Exchange types.</param>
+    /// <returns>The builder, for chaining.</returns>
+    public static DomainEventsBuilder AddMassTransitRelay(
+        this DomainEventsBuilder builder,
+        Action<OutboxRelayOptions>? configureRelay = null,
+        Action<MassTransitRelayOptions>? configureTransport = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = new MassTransitRelayOptions();
+        configureTransport?.Invoke(options);
+        options.Validate();
+        builder.Services.AddSingleton(options);
+        return builder.AddOutboxRelay<MassTransitOutboxTransport>(configureRelay);
+    }
+}

@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Mime;
+using System.Net.Sockets;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.Messaging;
+using global::MassTransit;
+using global::MassTransit.Serialization;
+using RabbitMQ.Client.Exceptions;
+using RelayUnavailableException = DomainEvents.EntityFrameworkCore.Relay.TransportUnavailableException;
+
+namespace DomainEvents.MassTransit.Relay;
+
+/// <summary>
+/// Sends outbox rows through MassTransit to the row's exchange with its routing key. The stored payload
+/// bytes go into the envelope as they are; MassTransit awaits the broker's publisher confirm.
+/// </summary>
+internal sealed class MassTransitOutboxTransport : IOutboxTransport
+{
+    private static readonly ContentType EnvelopeContentType = new(MassTransitEnvelopeWriter.ContentType);
+
+    private readonly IBus _bus;
+    private readonly MassTransitRelayOptions _options;
+    private readonly MessageTypeRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, Lazy<Task<ISendEndpoint>>> _endpoints = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string, int), string[]> _messageTypes = new();
+
+    public MassTransitOutboxTransport(IBus bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time)
+    {
+        _bus = bus;
+        _options = options;
+        _registry = registry;
+        _time = time;
+    }
+
+    public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+    {
+        ISendEndpoint endpoint;
+        try
+        {
+            endpoint = await GetEndpointAsync(envelope.Exchange).ConfigureAwait(false);
+            var headers = StoredHeaders.Parse(envelope.Headers);
+            var destination = DestinationOf(envelope.Exchange);
+            var body = MassTransitEnvelopeWriter.Write(envelope, MessageTypesOf(envelope.MessageType, envelope.Version), destination, headers, _time.GetUtcNow().UtcDateTime);
+            await endpoint.Send(new SerializedMessageBody(), context =>
+            {
+                context.Serializer = new CopyBodySerializer(EnvelopeContentType, new BytesMessageBody(body));
+                context.MessageId = envelope.MessageId;
+                context.ConversationId = headers.CorrelationId;
+                context.InitiatorId = headers.CausationId;
+                context.Durable = true;
+                context.SetRoutingKey(envelope.RoutingKey);
+                var h = context.Headers;
+                h.Set(IntegrationEventHeaders.MessageType, envelope.MessageType);
+                h.Set(IntegrationEventHeaders.Version, envelope.Version.ToString(CultureInfo.InvariantCulture));
+                h.Set(IntegrationEventHeaders.Exchange, envelope.Exchange);
+                h.Set(IntegrationEventHeaders.RoutingKey, envelope.RoutingKey);
+                h.Set(IntegrationEventHeaders.PartitionKey, envelope.PartitionKey);
+                h.Set(IntegrationEventHeaders.OccurredAt, envelope.OccurredAt.ToString("O", CultureInfo.InvariantCulture));
+                if (headers.CorrelationId is { } correlation)
+                {
+                    h.Set(IntegrationEventHeaders.CorrelationId, correlation.ToString());
+                }
+
+                if (headers.CausationId is { } causation)
+                {
+                    h.Set(IntegrationEventHeaders.CausationId, causation.ToString());
+                }
+
+                if (headers.TraceParent is { } traceParent)
+                {
+                    // MassTransit consumers join the stored trace through MT-Activity-Id; others read traceparent.
+                    h.Set(IntegrationEventHeaders.TraceParent, traceParent);
+                    h.Set("MT-Activity-Id", traceParent);
+                    if (headers.TraceState is { } traceState)
+                    {
+                        h.Set(IntegrationEventHeaders.TraceState, traceState);
+                    }
+
+                    if (headers.Baggage is { } baggage)
+                    {
+                        h.Set(IntegrationEventHeaders.Baggage, baggage);
+                    }
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex, cancellationToken))
+        {
+            _endpoints.TryRemove(envelope.Exchange, out _);
+            throw new RelayUnavailableException($"The broker could not be reached to publish to '{envelope.Exchange}': {ex.Message}", ex);
+        }
+    }
+
+    private Task<ISendEndpoint> GetEndpointAsync(string exchange)
+    {
+        var lazy = _endpoints.GetOrAdd(exchange, e => new Lazy<Task<ISendEndpoint>>(() => _bus.GetSendEndpoint(new Uri(DestinationOf(e)))));
+        var task = lazy.Value;
+        if (task.IsFaulted || task.IsCanceled)
+        {
+            _endpoints.TryRemove(new KeyValuePair<string, Lazy<Task<ISendEndpoint>>>(exchange, lazy));
+        }
+
+        return task;
+    }
+
+    private string DestinationOf(string exchange) => $"exchange:{exchange}?type={_options.ExchangeTypeOf(exchange)}";
+
+    /// <summary>
+    /// The envelope names the message by its stable name and version, and by the CLR type this service
+    /// registered for it, so that consumers sharing the contract type match without further configuration.
+    /// </summary>
+    private string[] MessageTypesOf(string messageType, int version) =>
+        _messageTypes.GetOrAdd((messageType, version), key =>
+        {
+            var stable = $"urn:message:{key.Item1}:v{key.Item2}";
+            return _registry.TryResolve(key.Item1, key.Item2, out var descriptor)
+                ? [stable, MessageUrn.ForTypeString(descriptor.ClrType)]
+                : [stable];
+        });
+
+    private static bool IsUnavailable(Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            return true;
+        }
+
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case AlreadyClosedException:
+                case BrokerUnreachableException:
+                case ConnectFailureException:
+                case SocketException:
+                case TimeoutException:
+                case ConnectionException:
+                case global::MassTransit.TransportUnavailableException:
+                    return true;
+                case OperationInterruptedException:
+                    return false;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using DomainEvents.MassTransit.Consumers;
+using MassTransit;
+
+namespace DomainEvents.MassTransit.Tests.Model;
+
+public sealed record Delivery(string Consumer, object Message, IntegrationEventEnvelope Envelope, string? TransportRoutingKey);
+
+/// <summary>Everything consumers received, in arrival order.</summary>
+public sealed class Deliveries
+{
+    private readonly ConcurrentQueue<Delivery> _all = new();
+    private readonly SemaphoreSlim _arrived = new(0);
+
+    public IReadOnlyList<Delivery> All => [.. _all];
+
+    public int FailuresToInject;
+
+    public void Add(Delivery delivery)
+    {
+        _all.Enqueue(delivery);
+        _arrived.Release();
+    }
+
+    public IReadOnlyList<Delivery> Of(string consumer) => [.. _all.Where(d => d.Consumer == consumer)];
+
+    /// <summary>Waits until <paramref name="condition"/> holds, or fails the test after the timeout.</summary>
+    public async Task WaitUntilAsync(Func<Deliveries, bool> condition, TimeSpan? timeout = null, string? because = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        while (!condition(this))
+        {
+            try
+            {
+                await _arrived.WaitAsync(TimeSpan.FromMilliseconds(200), cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"Timed out waiting for deliveries{(because is null ? "" : ": " + because)}; got {_all.Count}.");
+            }
+        }
+    }
+}
+
+/// <summary>Records each delivery, and with the inbox on stores a receipt in the billing database.</summary>
+public abstract class RecordingConsumer(Deliveries deliveries, IServiceProvider services) : IConsumer<OrderPlaced>, IConsumer<InvoicePaid>
+{
+    public async Task Consume(ConsumeContext<OrderPlaced> context)
+    {
+        if (Interlocked.Decrement(ref deliveries.FailuresToInject) >= 0)
+        {
+            throw new InvalidOperationException("injected consumer failure");
+        }
+
+        var billing = services.GetService(typeof(BillingDbContext)) as BillingDbContext;
+        if (billing is not null)
+        {
+            billing.Receipts.Add(new Receipt { Consumer = GetType().Name, MessageId = context.MessageId!.Value, OrderId = context.Message.OrderId, Sequence = context.Message.Sequence });
+            await billing.SaveChangesAsync();
+        }
+
+        deliveries.Add(new Delivery(GetType().Name, context.Message, context.GetIntegrationEventEnvelope(), RoutingKeyOf(context)));
+    }
+
+    public Task Consume(ConsumeContext<InvoicePaid> context)
+    {
+        deliveries.Add(new Delivery(GetType().Name, context.Message, context.GetIntegrationEventEnvelope(), RoutingKeyOf(context)));
+        return Task.CompletedTask;
+    }
+
+    private static string? RoutingKeyOf(ConsumeContext context) =>
+        context.ReceiveContext.TransportHeaders.TryGetHeader("RoutingKey", out var key) ? key?.ToString() : context.RoutingKey();
+}
+
+public sealed class OrdersConsumer(Deliveries deliveries, IServiceProvider services) : RecordingConsumer(deliveries, services);
+
+public sealed class EverythingConsumer(Deliveries deliveries, IServiceProvider services) : RecordingConsumer(deliveries, services);

@@ -1,0 +1,78 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace DomainEvents.MassTransit.Tests.Model;
+
+public sealed record OrderPlaced(Guid OrderId, int Sequence) : IIntegrationEvent;
+
+public sealed record InvoicePaid(Guid InvoiceId, decimal Amount) : IIntegrationEvent;
+
+public sealed class Order : AggregateRoot
+{
+    public Guid Id { get; private set; } = Guid.CreateVersion7();
+
+    public int Placed { get; private set; }
+
+    public static Order Create() => new();
+
+    public static Order Place(int sequence = 1)
+    {
+        var order = new Order();
+        order.PlaceAgain(sequence);
+        return order;
+    }
+
+    public void PlaceAgain(int sequence)
+    {
+        Placed = sequence;
+        Raise(new OrderPlaced(Id, sequence));
+    }
+}
+
+public sealed class Invoice : AggregateRoot
+{
+    public Guid Id { get; private set; } = Guid.CreateVersion7();
+
+    public static Invoice Pay(decimal amount)
+    {
+        var invoice = new Invoice();
+        invoice.Raise(new InvoicePaid(invoice.Id, amount));
+        return invoice;
+    }
+}
+
+/// <summary>The producing service's model.</summary>
+public sealed class ShopDbContext(DbContextOptions<ShopDbContext> options) : DbContext(options)
+{
+    public DbSet<Order> Orders => Set<Order>();
+
+    public DbSet<Invoice> Invoices => Set<Invoice>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Order>().Property(o => o.Id).ValueGeneratedNever();
+        modelBuilder.Entity<Invoice>().Property(o => o.Id).ValueGeneratedNever();
+        modelBuilder.AddDomainEventsOutbox();
+    }
+}
+
+/// <summary>An effect of a consumer, stored in the consuming service's database.</summary>
+public sealed class Receipt
+{
+    public long Id { get; set; }
+
+    public Guid MessageId { get; set; }
+
+    public string Consumer { get; set; } = "";
+
+    public Guid OrderId { get; set; }
+
+    public int Sequence { get; set; }
+}
+
+/// <summary>The consuming service's model, with its inbox.</summary>
+public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options) : DbContext(options)
+{
+    public DbSet<Receipt> Receipts => Set<Receipt>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddDomainEventsOutbox();
+}

@@ -1,0 +1,160 @@
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.MassTransit.Consumers;
+using DomainEvents.MassTransit.Tests.Model;
+using DomainEvents.Testing;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>What one test process plays: a producer with its relay, consumers, or both.</summary>
+public sealed class ServiceHostOptions
+{
+    public required TestTransport Transport { get; init; }
+
+    public required TestDatabase ShopDatabase { get; init; }
+
+    public TestDatabase? BillingDatabase { get; init; }
+
+    /// <summary>Makes names unique per test, so tests on one broker do not see each other's messages.</summary>
+    public required string RunId { get; init; }
+
+    public bool Relay { get; init; } = true;
+
+    public Action<OutboxRelayOptions>? ConfigureRelay { get; init; }
+
+    public Action<DomainEventsOptions>? ConfigureEvents { get; init; }
+
+    /// <summary>Consumers to add, each with its bindings.</summary>
+    public List<(Type Consumer, Action<IntegrationEventConsumerOptions> Configure)> Consumers { get; } = [];
+
+    public Deliveries Deliveries { get; init; } = new();
+}
+
+/// <summary>A generic host wired the way a user wires a service: EF Core, AddDomainEvents, the relay and MassTransit.</summary>
+public sealed class ServiceHost : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private ServiceHost(IHost host, ServiceHostOptions options)
+    {
+        _host = host;
+        Options = options;
+    }
+
+    public ServiceHostOptions Options { get; }
+
+    public IServiceProvider Services => _host.Services;
+
+    public Deliveries Deliveries => Options.Deliveries;
+
+    public string Exchange => $"shop-{Options.RunId}";
+
+    public static string ExchangeFor(string runId) => $"shop-{runId}";
+
+    public static async Task<ServiceHost> StartAsync(ServiceHostOptions options)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        var services = builder.Services;
+        services.AddSingleton(options.Deliveries);
+        services.AddDbContext<ShopDbContext>(o => options.ShopDatabase.Configure(o));
+        if (options.BillingDatabase is { } billing)
+        {
+            services.AddDbContext<BillingDbContext>(o => billing.Configure(o));
+        }
+
+        var exchange = ExchangeFor(options.RunId);
+        var events = services.AddDomainEvents(o =>
+            {
+                o.MapIntegrationEvent<OrderPlaced>(m => m.Exchange = exchange);
+                o.MapIntegrationEvent<InvoicePaid>(m => m.Exchange = exchange);
+                options.ConfigureEvents?.Invoke(o);
+            })
+            .AddEntityFrameworkOutbox<ShopDbContext>();
+        if (options.Relay)
+        {
+            events.AddMassTransitRelay(r =>
+            {
+                r.PollingInterval = TimeSpan.FromMilliseconds(200);
+                r.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
+                r.RetryMaxDelay = TimeSpan.FromSeconds(1);
+                options.ConfigureRelay?.Invoke(r);
+            });
+        }
+
+        services.AddMassTransit(x =>
+        {
+            foreach (var (consumer, configure) in options.Consumers)
+            {
+                AddConsumerMethod.MakeGenericMethod(consumer).Invoke(null, [x, configure]);
+            }
+
+            if (options.Transport == TestTransport.InMemory)
+            {
+                x.UsingInMemory((context, cfg) => cfg.ConfigureIntegrationEventEndpoints(context));
+            }
+            else
+            {
+                x.UsingRabbitMq((context, cfg) =>
+                {
+                    cfg.Host(TestServers.RabbitMqUri);
+                    cfg.ConfigureIntegrationEventEndpoints(context);
+                });
+            }
+        });
+
+        var host = builder.Build();
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<ShopDbContext>().Database.EnsureCreatedAsync();
+            if (options.BillingDatabase is not null)
+            {
+                await scope.ServiceProvider.GetRequiredService<BillingDbContext>().Database.EnsureCreatedAsync();
+            }
+        }
+
+        await host.StartAsync();
+        return new ServiceHost(host, options);
+    }
+
+    private static readonly System.Reflection.MethodInfo AddConsumerMethod =
+        typeof(ServiceHost).GetMethod(nameof(AddConsumer), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+
+    private static void AddConsumer<TConsumer>(IBusRegistrationConfigurator x, Action<IntegrationEventConsumerOptions> configure)
+        where TConsumer : class, IConsumer =>
+        x.AddIntegrationEventConsumer<TConsumer>(configure);
+
+    public async Task<T> InScopeAsync<T>(Func<ShopDbContext, Task<T>> work)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        return await work(scope.ServiceProvider.GetRequiredService<ShopDbContext>());
+    }
+
+    public async Task SaveAsync(params AggregateRoot[] aggregates)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
+        db.AddRange(aggregates);
+        await db.SaveChangesAsync();
+    }
+
+    public Task<List<EntityFrameworkCore.Outbox.OutboxMessage>> OutboxAsync() =>
+        InScopeAsync(db => db.Set<EntityFrameworkCore.Outbox.OutboxMessage>().AsNoTracking().OrderBy(m => m.Id).ToListAsync());
+
+    public async Task StopAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _host.StopAsync(cts.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _host.Dispose();
+    }
+}

@@ -1,0 +1,7 @@
+namespace DomainEvents.MassTransit.Tests;
+
+public enum TestTransport
+{
+    InMemory,
+    RabbitMq,
+}

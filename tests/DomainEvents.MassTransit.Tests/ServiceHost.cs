@@ -26,7 +26,7 @@ public sealed class ServiceHostOptions
 
     public Action<OutboxRelayOptions>? ConfigureRelay { get; init; }
 
-    public Action<DomainEventsOptions>? ConfigureEvents { get; init; }
+    public Action<DomainEventsOptions>? ConfigureEvents { get; set; }
 
     /// <summary>Consumers to add, each with its bindings.</summary>
     public List<(Type Consumer, Action<IntegrationEventConsumerOptions> Configure)> Consumers { get; } = [];
@@ -73,6 +73,7 @@ public sealed class ServiceHost : IAsyncDisposable
             {
                 o.MapIntegrationEvent<OrderPlaced>(m => m.Exchange = exchange);
                 o.MapIntegrationEvent<InvoicePaid>(m => m.Exchange = exchange);
+                o.MapIntegrationEvent<InvoiceRefunded>(m => m.Exchange = exchange);
                 options.ConfigureEvents?.Invoke(o);
             })
             .AddEntityFrameworkOutbox<ShopDbContext>();
@@ -83,6 +84,7 @@ public sealed class ServiceHost : IAsyncDisposable
                 r.PollingInterval = TimeSpan.FromMilliseconds(200);
                 r.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
                 r.RetryMaxDelay = TimeSpan.FromSeconds(1);
+                r.MaxOutagePause = TimeSpan.FromSeconds(1);
                 options.ConfigureRelay?.Invoke(r);
             });
         }

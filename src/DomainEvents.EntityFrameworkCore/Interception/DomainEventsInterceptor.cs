@@ -203,16 +203,25 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
             return null;
         }
 
+        // Only events still on tracked aggregates were saved; marks left by an abandoned attempt (a cleared
+        // change tracker, a retried execution strategy) are dropped here.
+        var events = new List<IDomainEvent>();
+        var wroteOutbox = false;
         foreach (var entry in context.ChangeTracker.Entries())
         {
             if (entry.Entity is IHasDomainEvents aggregate && aggregate.DomainEvents.Count > 0)
             {
-                aggregate.RemoveDomainEvents([.. aggregate.DomainEvents.Where(state.Dispatched.ContainsKey)]);
+                var saved = aggregate.DomainEvents.Where(state.Dispatched.ContainsKey).ToList();
+                foreach (var domainEvent in saved)
+                {
+                    wroteOutbox |= state.Dispatched[domainEvent] is not null;
+                }
+
+                events.AddRange(saved);
+                aggregate.RemoveDomainEvents(saved);
             }
         }
 
-        var wroteOutbox = state.Dispatched.Values.Any(row => row is not null);
-        var events = state.Dispatched.Keys.ToList();
         state.Dispatched.Clear();
         state.CorrelationId = null;
 

@@ -15,8 +15,6 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 internal sealed class OutboxRelay<TContext> : BackgroundService
     where TContext : DbContext
 {
-    private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(30);
-
     private readonly OutboxStore<TContext> _store;
     private readonly OutboxSignal _signal;
     private readonly IOutboxTransport _transport;
@@ -195,8 +193,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         while (deleted == _options.CleanupBatchSize && !cancellationToken.IsCancellationRequested);
     }
 
-    private static TimeSpan NextPause(TimeSpan pause) =>
-        pause == TimeSpan.Zero ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPause.Ticks));
+    private TimeSpan NextPause(TimeSpan pause) =>
+        pause == TimeSpan.Zero
+            ? TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(250).Ticks, _options.MaxOutagePause.Ticks))
+            : TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxOutagePause.Ticks));
 
     internal readonly record struct BatchResult(int Claimed, int Processed, Exception? TransportUnavailable);
 }

@@ -33,6 +33,9 @@ public sealed class OutboxRelayOptions
     /// <summary>How often processed rows past retention are deleted (default 1 min).</summary>
     public static readonly TimeSpan DefaultCleanupInterval = TimeSpan.FromMinutes(1);
 
+    /// <summary>The longest pause while the transport is unavailable (default 30 s).</summary>
+    public static readonly TimeSpan DefaultMaxOutagePause = TimeSpan.FromSeconds(30);
+
     /// <summary>Rows deleted per clean-up statement, so writers are never locked out for long (default 1000).</summary>
     public const int DefaultCleanupBatchSize = 1000;
 
@@ -69,6 +72,9 @@ public sealed class OutboxRelayOptions
     /// <summary>Gets or sets how many rows one clean-up statement deletes.</summary>
     public int CleanupBatchSize { get; set; } = DefaultCleanupBatchSize;
 
+    /// <summary>Gets or sets the longest pause while the transport is unavailable; pauses double from 250 ms up to it.</summary>
+    public TimeSpan MaxOutagePause { get; set; } = DefaultMaxOutagePause;
+
     /// <summary>Gets or sets this relay's name in lease columns (default: host name, process id and a random suffix).</summary>
     public string InstanceName { get; set; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -82,6 +88,7 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(LeaseDuration, SendTimeout * 2, nameof(LeaseDuration));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RetryBaseDelay, TimeSpan.Zero, nameof(RetryBaseDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxOutagePause, TimeSpan.Zero, nameof(MaxOutagePause));
         ArgumentOutOfRangeException.ThrowIfLessThan(CleanupBatchSize, 1, nameof(CleanupBatchSize));
         ArgumentException.ThrowIfNullOrWhiteSpace(InstanceName, nameof(InstanceName));
     }

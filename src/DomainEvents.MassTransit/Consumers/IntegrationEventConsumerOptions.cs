@@ -12,6 +12,15 @@ public sealed class IntegrationEventConsumerOptions
     /// <summary>Gets or sets the type of the bound exchanges: topic (default), direct or fanout.</summary>
     public string ExchangeType { get; set; } = MassTransitRelayOptions.DefaultExchangeType;
 
+    /// <summary>Partitions used to keep per-key order while consuming concurrently (default 8).</summary>
+    public const int DefaultPartitionCount = 8;
+
+    /// <summary>
+    /// Gets or sets how many partitions consume concurrently. Messages with the same partition key are consumed one
+    /// at a time, in the order the queue delivers them; 0 turns this off (MassTransit's plain concurrency).
+    /// </summary>
+    public int PartitionCount { get; set; } = DefaultPartitionCount;
+
     /// <summary>Gets or sets the name recorded in the inbox for this consumer (default: the consumer's full type name).</summary>
     public string? InboxName { get; set; }
 

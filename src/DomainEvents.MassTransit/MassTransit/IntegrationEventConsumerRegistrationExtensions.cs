@@ -1,5 +1,6 @@
 using System.Reflection;
 using DomainEvents;
+using DomainEvents.MassTransit;
 using DomainEvents.MassTransit.Consumers;
 using DomainEvents.Messaging;
 using MassTransit.Transports.Fabric;
@@ -97,12 +98,20 @@ public static class IntegrationEventConsumerRegistrationExtensions
     {
         endpoint.ConfigureConsumer<TConsumer>(context, consumer =>
         {
+            if (options.PartitionCount > 0)
+            {
+                consumer.UsePartitioner(options.PartitionCount, c => PartitionKeyOf(c), System.Text.Encoding.UTF8);
+            }
+
             if (options.InboxContextType is not null)
             {
                 consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time));
             }
         });
     }
+
+    private static string PartitionKeyOf(ConsumeContext context) =>
+        IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.PartitionKey) ?? context.MessageId?.ToString() ?? "";
 
     private static void Bind(IReceiveEndpointConfigurator endpoint, string exchange, string exchangeType, string pattern)
     {

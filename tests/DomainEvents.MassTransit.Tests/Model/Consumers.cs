@@ -43,7 +43,7 @@ public sealed class Deliveries
 }
 
 /// <summary>Records each delivery, and with the inbox on stores a receipt in the billing database.</summary>
-public abstract class RecordingConsumer(Deliveries deliveries, IServiceProvider services) : IConsumer<OrderPlaced>, IConsumer<InvoicePaid>
+public abstract class RecordingConsumer(Deliveries deliveries, IServiceProvider services) : IConsumer<OrderPlaced>, IConsumer<InvoicePaid>, IConsumer<InvoiceRefunded>
 {
     public async Task Consume(ConsumeContext<OrderPlaced> context)
     {
@@ -63,6 +63,12 @@ public abstract class RecordingConsumer(Deliveries deliveries, IServiceProvider 
     }
 
     public Task Consume(ConsumeContext<InvoicePaid> context)
+    {
+        deliveries.Add(new Delivery(GetType().Name, context.Message, context.GetIntegrationEventEnvelope(), RoutingKeyOf(context)));
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<InvoiceRefunded> context)
     {
         deliveries.Add(new Delivery(GetType().Name, context.Message, context.GetIntegrationEventEnvelope(), RoutingKeyOf(context)));
         return Task.CompletedTask;

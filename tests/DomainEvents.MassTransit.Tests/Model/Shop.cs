@@ -6,6 +6,8 @@ public sealed record OrderPlaced(Guid OrderId, int Sequence) : IIntegrationEvent
 
 public sealed record InvoicePaid(Guid InvoiceId, decimal Amount) : IIntegrationEvent;
 
+public sealed record InvoiceRefunded(Guid InvoiceId) : IIntegrationEvent;
+
 public sealed class Order : AggregateRoot
 {
     public Guid Id { get; private set; } = Guid.CreateVersion7();
@@ -38,6 +40,8 @@ public sealed class Invoice : AggregateRoot
         invoice.Raise(new InvoicePaid(invoice.Id, amount));
         return invoice;
     }
+
+    public void Refund() => Raise(new InvoiceRefunded(Id));
 }
 
 /// <summary>The producing service's model.</summary>

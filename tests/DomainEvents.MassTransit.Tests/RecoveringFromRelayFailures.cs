@@ -1,0 +1,91 @@
+using System.Text;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.MassTransit.Tests.Model;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
+
+namespace DomainEvents.MassTransit.Tests;
+
+public sealed class RecoveringFromRelayFailures : RabbitMqFixture
+{
+    [Test]
+    public async Task A_message_that_cannot_be_published_goes_dead_without_holding_back_other_keys_and_a_retry_delivers_it()
+    {
+        // The broker refuses to redeclare an existing direct exchange as topic: every publish of InvoicePaid fails.
+        var poison = $"poison-{RunId}";
+        await using var connection = await RabbitMqAdmin.ConnectAsync();
+        await using (var setup = await connection.CreateChannelAsync())
+        {
+            await setup.ExchangeDeclareAsync(poison, ExchangeType.Direct, durable: true);
+        }
+
+        var host = await StartAsync(relay: true, o =>
+        {
+            AddEverythingConsumer(o);
+            o.ConfigureEvents = e => e.MapIntegrationEvent<InvoicePaid>(m => m.Exchange = poison);
+        }, r => r.MaxAttempts = 4);
+
+        var invoice = Invoice.Pay(10m);
+        invoice.Refund();
+        var orders = Enumerable.Range(1, 5).Select(Order.Place).ToArray();
+        await host.SaveAsync([invoice, .. orders]);
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(EverythingConsumer)).Count(x => x.Message is OrderPlaced) == 5, because: "other partition keys keep flowing");
+        Deliveries.All.Should().NotContain(d => d.Message is InvoiceRefunded, "the refund waits behind the failing payment of the same invoice");
+
+        await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).Any(r => r.Status == OutboxMessageStatus.Dead));
+        var dead = (await host.OutboxAsync()).Single(r => r.Status == OutboxMessageStatus.Dead);
+        dead.MessageType.Should().Be("invoice.paid");
+        dead.Attempts.Should().Be(4);
+        dead.LastError.Should().Contain("PRECONDITION_FAILED");
+        await Deliveries.WaitUntilAsync(d => d.All.Any(x => x.Message is InvoiceRefunded), because: "a dead row no longer holds back its partition");
+
+        // An operator fixes the exchange and retries the dead row.
+        await using (var fix = await connection.CreateChannelAsync())
+        {
+            await fix.ExchangeDeleteAsync(poison);
+            await fix.ExchangeDeclareAsync(poison, ExchangeType.Topic, durable: true);
+            await fix.QueueDeclareAsync(Queue("poison-watch"), durable: false, exclusive: false, autoDelete: false);
+            await fix.QueueBindAsync(Queue("poison-watch"), poison, "#");
+        }
+
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var admin = scope.ServiceProvider.GetRequiredService<IOutboxAdministration>();
+            (await admin.ListDeadAsync()).Select(r => r.MessageId).Should().Equal(dead.MessageId);
+            (await admin.RetryDeadAsync(dead.MessageId)).Should().Be(1);
+        }
+
+        await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed));
+        await using var channel = await connection.CreateChannelAsync();
+        var delivered = await channel.BasicGetAsync(Queue("poison-watch"), autoAck: true);
+        delivered.Should().NotBeNull();
+        Encoding.UTF8.GetString(delivered!.Body.Span).Should().Contain(invoice.Id.ToString());
+    }
+
+    [Test]
+    public async Task Rows_left_leased_by_a_crashed_relay_are_delivered_once_the_lease_expires()
+    {
+        var writer = await StartAsync(relay: false);
+        var orders = Enumerable.Range(1, 50).Select(Order.Place).ToArray();
+        await writer.SaveAsync(orders);
+
+        // A relay claimed everything and died before publishing: its leases run for two more seconds.
+        var leasedUntil = DateTime.UtcNow.AddSeconds(2);
+        await writer.InScopeAsync(db => db.Set<OutboxMessage>().ExecuteUpdateAsync(s => s
+            .SetProperty(m => m.LeaseOwner, "crashed-relay")
+            .SetProperty(m => m.LeaseExpiresAt, leasedUntil)));
+
+        await StartAsync(relay: true, AddOrdersConsumerWithInbox);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Deliveries.All.Should().BeEmpty("the leases are still valid");
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 50);
+        DateTime.UtcNow.Should().BeOnOrAfter(leasedUntil);
+        Deliveries.Of(nameof(OrdersConsumer)).Select(d => ((OrderPlaced)d.Message).OrderId).Should().OnlyHaveUniqueItems()
+            .And.BeEquivalentTo(orders.Select(o => o.Id));
+        await RelayingToConsumers.WaitForAsync(async () => (await writer.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed));
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text;
+using DomainEvents.MassTransit.Tests.Model;
+using RabbitMQ.Client;
+
+namespace DomainEvents.MassTransit.Tests;
+
+public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
+{
+    [Test]
+    public async Task Each_bad_message_lands_in_the_error_queue_with_its_reason_and_the_consumer_keeps_running()
+    {
+        await StartAsync(relay: false, AddOrdersConsumerWithInbox);
+        await using var connection = await RabbitMqAdmin.ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var orderId = Guid.NewGuid();
+
+        await PublishAsync(channel, "broken-json", "order.placed", "application/vnd.masstransit+json", "{ not json", ("de-message-type", "order.placed"), ("de-version", "1"));
+        await PublishAsync(channel, "unknown-type", "order.exploded", "application/json", "{}", ("de-message-type", "order.exploded"), ("de-version", "1"));
+        await PublishAsync(channel, "unknown-version", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":1}""", ("de-message-type", "order.placed"), ("de-version", "9"));
+        await PublishAsync(channel, "missing-headers", "order.placed", "application/vnd.masstransit+json",
+            $$$"""{"messageId":"{{{Guid.NewGuid()}}}","messageType":["urn:message:Someone.Else:Thing"],"message":{}}""");
+        await PublishAsync(channel, "good", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":2}""", ("de-message-type", "order.placed"), ("de-version", "1"));
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1, because: "the good message after the bad ones is consumed");
+        ((OrderPlaced)Deliveries.Of(nameof(OrdersConsumer)).Single().Message).Sequence.Should().Be(2);
+
+        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 4);
+        errors.Keys.Should().BeEquivalentTo("broken-json", "unknown-type", "unknown-version", "missing-headers");
+        errors["broken-json"].Should().Contain("could not be read");
+        errors["unknown-type"].Should().Contain("'order.exploded' is not registered");
+        errors["unknown-version"].Should().Contain("version 9 is not known").And.Contain("known versions: 1");
+        errors["missing-headers"].Should().Contain("no consumer on this endpoint accepts");
+    }
+
+    private async Task PublishAsync(IChannel channel, string name, string routingKey, string contentType, string body, params (string Key, string Value)[] headers)
+    {
+        var properties = new BasicProperties
+        {
+            MessageId = Guid.NewGuid().ToString(),
+            ContentType = contentType,
+            Persistent = true,
+            Headers = headers.Append(("test-case", name)).ToDictionary(h => h.Item1, h => (object?)h.Item2),
+        };
+        await channel.BasicPublishAsync(Exchange, routingKey, mandatory: false, properties, Encoding.UTF8.GetBytes(body));
+    }
+
+    private static async Task<Dictionary<string, string>> ReadErrorQueueAsync(IChannel channel, string queue, int expected)
+    {
+        var reasons = new Dictionary<string, string>();
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (reasons.Count < expected && DateTime.UtcNow < until)
+        {
+            var message = await channel.BasicGetAsync(queue, autoAck: true);
+            if (message is null)
+            {
+                await Task.Delay(100);
+                continue;
+            }
+
+            var headers = message.BasicProperties.Headers!;
+            reasons[Text(headers["test-case"])] = headers.TryGetValue("de-error-reason", out var reason) ? Text(reason) : "<no reason header>";
+        }
+
+        return reasons;
+    }
+
+    private static string Text(object? value) => value is byte[] bytes ? Encoding.UTF8.GetString(bytes) : value?.ToString() ?? "";
+}

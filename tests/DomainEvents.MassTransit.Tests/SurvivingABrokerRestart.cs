@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using DomainEvents.MassTransit.Tests.Model;
+using Microsoft.EntityFrameworkCore;
+
+namespace DomainEvents.MassTransit.Tests;
+
+public sealed class SurvivingABrokerRestart : RabbitMqFixture
+{
+    [Test]
+    public async Task Events_saved_while_the_broker_is_down_are_delivered_when_it_comes_back()
+    {
+        var host = await StartAsync(relay: true, AddOrdersConsumerWithInbox);
+        var saved = new List<Order>();
+        for (var i = 0; i < 20; i++)
+        {
+            saved.Add(Order.Place(i));
+            await host.SaveAsync(saved[^1]);
+        }
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 20);
+
+        await RabbitMqCtlAsync("stop_app");
+        try
+        {
+            for (var i = 20; i < 60; i++)
+            {
+                saved.Add(Order.Place(i));
+                await host.SaveAsync(saved[^1]);
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            await RabbitMqCtlAsync("start_app");
+        }
+
+        for (var i = 60; i < 80; i++)
+        {
+            saved.Add(Order.Place(i));
+            await host.SaveAsync(saved[^1]);
+        }
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Select(x => ((OrderPlaced)x.Message).OrderId).Distinct().Count() == 80,
+            TimeSpan.FromMinutes(2), "delivery resumes by itself and nothing is lost");
+        await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+        (await billing.Receipts.Select(r => r.OrderId).Distinct().CountAsync()).Should().Be(80);
+        (await billing.Receipts.CountAsync()).Should().Be(80, "the inbox absorbs any duplicate sent around the outage");
+    }
+
+    private static async Task RabbitMqCtlAsync(string command)
+    {
+        var ctl = Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl";
+        ProcessStartInfo start = new(ctl, command) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {ctl}.");
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            Assert.Fail($"`{ctl} {command}` failed ({process.ExitCode}): {await process.StandardError.ReadToEndAsync()}. " +
+                        "This test restarts the broker: run it where rabbitmqctl controls the test broker, or set DOMAINEVENTS_TEST_RABBITMQCTL.");
+        }
+    }
+}

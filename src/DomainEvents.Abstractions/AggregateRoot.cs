@@ -1,8 +1,8 @@
 namespace DomainEvents;
 
 /// <summary>
-/// Base class for aggregates that raise domain events. Events stay on the aggregate until the unit of work
-/// that saves it commits, so a failed save loses none of them.
+/// Base class for aggregates that raise domain events. Events stay on the aggregate until a save that
+/// dispatched them succeeds, so a failed save loses none of them.
 /// </summary>
 public abstract class AggregateRoot : IHasDomainEvents
 {

@@ -27,6 +27,9 @@ public static class IntegrationEventHeaders
     /// <summary>The id of the message whose handling raised this one.</summary>
     public const string CausationId = "de-causation-id";
 
+    /// <summary>On a message in an error queue: why it was moved there.</summary>
+    public const string ErrorReason = "de-error-reason";
+
     /// <summary>The W3C trace context of the transaction that saved the event.</summary>
     public const string TraceParent = "traceparent";
 

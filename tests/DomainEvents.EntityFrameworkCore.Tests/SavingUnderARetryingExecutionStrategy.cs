@@ -11,14 +11,17 @@ namespace DomainEvents.EntityFrameworkCore.Tests;
 public sealed class SavingUnderARetryingExecutionStrategy
 {
     private TestHost _host = null!;
-    private readonly FailFirstOutboxInsert _failure = new();
+    private FailFirstOutboxInsert _failure = null!;
 
     [SetUp]
-    public async Task StartAsync() =>
+    public async Task StartAsync()
+    {
+        _failure = new FailFirstOutboxInsert();
         _host = await TestHost.StartAsync(
             DatabaseProvider.PostgreSql,
             npgsql: n => n.EnableRetryOnFailure(3, TimeSpan.FromMilliseconds(50), null),
             configureContext: o => o.AddInterceptors(_failure));
+    }
 
     [TearDown]
     public async Task StopAsync() => await _host.DisposeAsync();

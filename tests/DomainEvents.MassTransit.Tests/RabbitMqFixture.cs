@@ -18,12 +18,15 @@ public abstract class RabbitMqFixture
 
     protected TestDatabase Billing { get; private set; } = null!;
 
-    protected Deliveries Deliveries { get; } = new();
+    protected Deliveries Deliveries { get; private set; } = new();
 
     [SetUp]
     public async Task CreateDatabasesAsync()
     {
         RunId = Guid.NewGuid().ToString("N")[..10];
+        Deliveries = new Deliveries();
+        _hosts.Clear();
+        _queues.Clear();
         Shop = await TestDatabase.CreateAsync(DatabaseProvider.PostgreSql);
         Billing = await TestDatabase.CreateAsync(DatabaseProvider.PostgreSql);
     }

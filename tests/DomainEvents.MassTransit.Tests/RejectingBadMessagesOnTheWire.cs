@@ -19,14 +19,16 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
         await PublishAsync(channel, "unknown-version", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":1}""", ("de-message-type", "order.placed"), ("de-version", "9"));
         await PublishAsync(channel, "missing-headers", "order.placed", "application/vnd.masstransit+json",
             $$$"""{"messageId":"{{{Guid.NewGuid()}}}","messageType":["urn:message:Someone.Else:Thing"],"message":{}}""");
+        await PublishAsync(channel, "broken-plain-json", "order.placed", "application/json", "[1, 2", ("de-message-type", "order.placed"), ("de-version", "1"));
         await PublishAsync(channel, "good", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":2}""", ("de-message-type", "order.placed"), ("de-version", "1"));
 
         await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1, because: "the good message after the bad ones is consumed");
         ((OrderPlaced)Deliveries.Of(nameof(OrdersConsumer)).Single().Message).Sequence.Should().Be(2);
 
-        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 4);
-        errors.Keys.Should().BeEquivalentTo("broken-json", "unknown-type", "unknown-version", "missing-headers");
-        errors["broken-json"].Should().Contain("could not be read");
+        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 5);
+        errors.Keys.Should().BeEquivalentTo("broken-json", "broken-plain-json", "unknown-type", "unknown-version", "missing-headers");
+        errors["broken-plain-json"].Should().Contain("invalid end of a number", "the JSON reader names the fault");
+        errors["broken-json"].Should().Contain("invalid start of a property name", "the JSON reader names the fault");
         errors["unknown-type"].Should().Contain("'order.exploded' is not registered");
         errors["unknown-version"].Should().Contain("version 9 is not known").And.Contain("known versions: 1");
         errors["missing-headers"].Should().Contain("no consumer on this endpoint accepts");
@@ -58,7 +60,10 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
             }
 
             var headers = message.BasicProperties.Headers!;
-            reasons[Text(headers["test-case"])] = headers.TryGetValue("de-error-reason", out var reason) ? Text(reason) : "<no reason header>";
+            reasons[Text(headers["test-case"])] =
+                headers.TryGetValue("de-error-reason", out var reason) ? Text(reason)
+                : headers.TryGetValue("MT-Fault-Message", out var fault) ? Text(fault)
+                : "<no reason header>";
         }
 
         return reasons;

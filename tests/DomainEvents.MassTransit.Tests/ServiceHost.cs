@@ -110,6 +110,8 @@ public sealed class ServiceHost : IAsyncDisposable
             }
         });
 
+        // Start only once every receive endpoint is bound, so nothing is published to an exchange without its queues.
+        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         var host = builder.Build();
         await using (var scope = host.Services.CreateAsyncScope())
         {

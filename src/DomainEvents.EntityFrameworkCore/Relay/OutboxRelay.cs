@@ -77,7 +77,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
             }
         }
 
-        OutboxRelayLog.Stopped(_logger, _options.InstanceName, 0);
+        OutboxRelayLog.Stopped(_logger, _options.InstanceName);
     }
 
     /// <summary>Claims and sends one batch. Used by the loop, and by tests to drive a relay step by step.</summary>
@@ -93,6 +93,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         var processed = new ConcurrentBag<long>();
         var released = new ConcurrentBag<long>();
         var failed = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
+        var unreachable = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
         Exception? unavailable = null;
 
         // Sending goes on through shutdown for rows already claimed; only new claims stop.
@@ -110,20 +111,22 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
 
                 try
                 {
-                    using var timeout = new CancellationTokenSource(_options.SendTimeout);
+                    // The transport may queue a send behind another; the token bounds the whole call.
+                    using var timeout = new CancellationTokenSource(_options.SendTimeout * 3);
                     await _transport.SendAsync(row, timeout.Token).ConfigureAwait(false);
                     processed.Add(row.Id);
                 }
                 catch (TransportUnavailableException ex)
                 {
                     Interlocked.CompareExchange(ref unavailable, ex, null);
-                    released.Add(row.Id);
+                    unreachable.Add((row, ex));
                     blocked = true;
                 }
                 catch (OperationCanceledException ex)
                 {
-                    Interlocked.CompareExchange(ref unavailable, new TransportUnavailableException($"Sending timed out after {_options.SendTimeout}.", ex), null);
-                    released.Add(row.Id);
+                    var timeout = new TransportUnavailableException($"Sending timed out after {_options.SendTimeout * 3}.", ex);
+                    Interlocked.CompareExchange(ref unavailable, timeout, null);
+                    unreachable.Add((row, timeout));
                     blocked = true;
                 }
                 catch (Exception ex)
@@ -133,6 +136,25 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
                 }
             }
         }).ConfigureAwait(false);
+
+        // When other messages of the batch got through, the transport was up: those failures belong to their
+        // messages and count as attempts. Otherwise it is an outage: nothing is counted and the relay pauses.
+        if (!processed.IsEmpty)
+        {
+            foreach (var attempt in unreachable)
+            {
+                failed.Add(attempt);
+            }
+
+            unavailable = null;
+        }
+        else
+        {
+            foreach (var (row, _) in unreachable)
+            {
+                released.Add(row.Id);
+            }
+        }
 
         // Completion must be recorded even while stopping, so it does not use the stopping token.
         var completedAt = _time.GetUtcNow().UtcDateTime;

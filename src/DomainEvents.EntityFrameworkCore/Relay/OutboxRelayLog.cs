@@ -8,8 +8,8 @@ internal static partial class OutboxRelayLog
     [LoggerMessage(1, LogLevel.Information, "Outbox relay {RelayInstance} started")]
     public static partial void Started(ILogger logger, string relayInstance);
 
-    [LoggerMessage(2, LogLevel.Information, "Outbox relay {RelayInstance} stopped; released {Released} leased rows")]
-    public static partial void Stopped(ILogger logger, string relayInstance, int released);
+    [LoggerMessage(2, LogLevel.Information, "Outbox relay {RelayInstance} stopped")]
+    public static partial void Stopped(ILogger logger, string relayInstance);
 
     [LoggerMessage(3, LogLevel.Warning, "Publishing {MessageType} {MessageId} to {Exchange} with {RoutingKey} failed (attempt {Attempts}); next attempt at {NextAttemptAt:o}")]
     public static partial void SendFailed(ILogger logger, Exception exception, string messageType, Guid messageId, string exchange, string routingKey, int attempts, DateTime nextAttemptAt);

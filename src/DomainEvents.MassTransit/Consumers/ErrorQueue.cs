@@ -8,9 +8,6 @@ namespace DomainEvents.MassTransit.Consumers;
 /// <summary>Moves a message to the endpoint's error queue with the reason, without retrying it.</summary>
 internal static class ErrorQueue
 {
-    /// <summary>The header that names why a message was moved.</summary>
-    public const string ReasonHeader = "de-error-reason";
-
     public static async Task MoveAsync(ReceiveContext context, Exception reason)
     {
         if (!context.TryGetPayload<IErrorTransport>(out var errorTransport))
@@ -19,7 +16,7 @@ internal static class ErrorQueue
         }
 
         var exceptionContext = new RescueExceptionReceiveContext(context, reason);
-        exceptionContext.ExceptionHeaders.Set(ReasonHeader, reason.Message);
+        exceptionContext.ExceptionHeaders.Set(IntegrationEventHeaders.ErrorReason, reason.Message);
         await errorTransport.Send(exceptionContext).ConfigureAwait(false);
     }
 

@@ -12,14 +12,13 @@ public sealed class IntegrationEventConsumerOptions
     /// <summary>Gets or sets the type of the bound exchanges: topic (default), direct or fanout.</summary>
     public string ExchangeType { get; set; } = MassTransitRelayOptions.DefaultExchangeType;
 
-    /// <summary>Partitions used to keep per-key order while consuming concurrently (default 8).</summary>
-    public const int DefaultPartitionCount = 8;
-
     /// <summary>
-    /// Gets or sets how many partitions consume concurrently. Messages with the same partition key are consumed one
-    /// at a time, in the order the queue delivers them; 0 turns this off (MassTransit's plain concurrency).
+    /// Gets or sets whether the endpoint consumes one message at a time, in queue order (default <see langword="true"/>),
+    /// so events of one partition key are handled in the order they were published. Set it to <see langword="false"/>
+    /// for concurrency when order does not matter; MassTransit then handles several messages at once and may finish
+    /// them out of order. Competing consumer instances on one queue never keep order.
     /// </summary>
-    public int PartitionCount { get; set; } = DefaultPartitionCount;
+    public bool KeepOrder { get; set; } = true;
 
     /// <summary>Gets or sets the name recorded in the inbox for this consumer (default: the consumer's full type name).</summary>
     public string? InboxName { get; set; }
@@ -58,12 +57,16 @@ public sealed class IntegrationEventConsumerOptions
     /// </summary>
     /// <typeparam name="TContext">The consumer service's DbContext; its model calls <c>AddDomainEventsOutbox()</c>.</typeparam>
     /// <returns>These options, for chaining.</returns>
-    public IntegrationEventConsumerOptions UseInbox<TContext>()
+    /// <param name="configureCleanup">Changes how long handled message ids are kept (default 7 days).</param>
+    public IntegrationEventConsumerOptions UseInbox<TContext>(Action<InboxCleanupOptions>? configureCleanup = null)
         where TContext : Microsoft.EntityFrameworkCore.DbContext
     {
         InboxContextType = typeof(TContext);
+        configureCleanup?.Invoke(InboxCleanup);
         return this;
     }
+
+    internal InboxCleanupOptions InboxCleanup { get; } = new();
 
     /// <summary>Acknowledges messages of these types quietly (counted and logged at debug) instead of treating them as unknown.</summary>
     /// <param name="messageTypes">Message type names.</param>

@@ -100,8 +100,13 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             return;
         }
 
-        context.GetOrAddPayload(() => EnvelopeOf(context, messageType, version));
-        await next.Send(new IntegrationEventConsumeContext(context, message)).ConfigureAwait(false);
+        var envelope = context.GetOrAddPayload(() => EnvelopeOf(context, messageType, version));
+
+        // Events the consumer raises name this message as their cause and keep its correlation id.
+        using (DomainEvents.Messaging.MessageContext.Begin(envelope.MessageId, envelope.CorrelationId ?? envelope.MessageId))
+        {
+            await next.Send(new IntegrationEventConsumeContext(context, message)).ConfigureAwait(false);
+        }
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("domainEventsIntegrationEvents");

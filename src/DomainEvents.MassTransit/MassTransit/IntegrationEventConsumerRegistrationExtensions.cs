@@ -1,6 +1,5 @@
 using System.Reflection;
 using DomainEvents;
-using DomainEvents.MassTransit;
 using DomainEvents.MassTransit.Consumers;
 using DomainEvents.Messaging;
 using MassTransit.Transports.Fabric;
@@ -76,13 +75,22 @@ public static class IntegrationEventConsumerRegistrationExtensions
             configurator.ReceiveEndpoint(queue, endpoint =>
             {
                 endpoint.ConfigureConsumeTopology = false;
+                if (options.KeepOrder)
+                {
+                    endpoint.ConcurrentMessageLimit = 1;
+                }
+
                 foreach (var (exchange, pattern) in options.Bindings)
                 {
                     Bind(endpoint, exchange, options.ExchangeType, pattern);
                 }
 
+                // Foreign publishers send plain JSON; the filter below resolves its type from the headers.
+                endpoint.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
-                endpoint.UseFilter(new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, loggerFactory.CreateLogger(registration.ConsumerType)));
+                // Before the dispatch by message type: the filter decides the type from the headers and the registry.
+                endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
+                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, loggerFactory.CreateLogger(registration.ConsumerType))));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
                     .Invoke(null, [endpoint, context, options, time]);
             });
@@ -98,20 +106,12 @@ public static class IntegrationEventConsumerRegistrationExtensions
     {
         endpoint.ConfigureConsumer<TConsumer>(context, consumer =>
         {
-            if (options.PartitionCount > 0)
-            {
-                consumer.UsePartitioner(options.PartitionCount, c => PartitionKeyOf(c), System.Text.Encoding.UTF8);
-            }
-
             if (options.InboxContextType is not null)
             {
                 consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time));
             }
         });
     }
-
-    private static string PartitionKeyOf(ConsumeContext context) =>
-        IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.PartitionKey) ?? context.MessageId?.ToString() ?? "";
 
     private static void Bind(IReceiveEndpointConfigurator endpoint, string exchange, string exchangeType, string pattern)
     {
@@ -135,6 +135,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
             default:
                 throw new NotSupportedException($"Binding by exchange and routing key is supported on RabbitMQ and the in-memory transport, not on {endpoint.GetType().Name}.");
         }
+    }
+
+    private sealed class InboxCleanupMarker(Type contextType, InboxCleanupOptions options)
+    {
+        public Type ContextType { get; } = contextType;
+
+        public Microsoft.Extensions.Hosting.IHostedService Create(IServiceProvider services) =>
+            (Microsoft.Extensions.Hosting.IHostedService)ActivatorUtilities.CreateInstance(services, typeof(InboxCleanupService<>).MakeGenericType(ContextType), options);
     }
 
     private static void Register<TConsumer>(IBusRegistrationConfigurator configurator, Action<IntegrationEventConsumerOptions>? configure)
@@ -163,5 +171,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
         configurator.TryAddSingleton(TimeProvider.System);
         configurator.AddSingleton(new IntegrationEventConsumerRegistration(typeof(TConsumer), messageTypes, options));
+        if (options.InboxContextType is { } inboxContext)
+        {
+            // One clean-up per inbox context, however many consumers share it.
+            if (!configurator.Any(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService) && d.ImplementationFactory?.Target is InboxCleanupMarker m && m.ContextType == inboxContext))
+            {
+                var marker = new InboxCleanupMarker(inboxContext, options.InboxCleanup);
+                configurator.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(marker.Create);
+            }
+        }
     }
 }

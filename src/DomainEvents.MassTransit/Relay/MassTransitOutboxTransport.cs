@@ -19,22 +19,85 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
 {
     private static readonly ContentType EnvelopeContentType = new(MassTransitEnvelopeWriter.ContentType);
 
-    private readonly IBus _bus;
+    private readonly IBusControl _bus;
     private readonly MassTransitRelayOptions _options;
     private readonly MessageTypeRegistry _registry;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, Lazy<Task<ISendEndpoint>>> _endpoints = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string, int), string[]> _messageTypes = new();
+    private readonly ConcurrentDictionary<string, bool> _provenExchanges = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _exclusive = new(1, 1);
+    private readonly TimeSpan _sendTimeout;
+    private int _inFlight;
 
-    public MassTransitOutboxTransport(IBus bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time)
+    public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, OutboxRelayOptions relayOptions)
     {
+        _sendTimeout = relayOptions.SendTimeout;
         _bus = bus;
         _options = options;
         _registry = registry;
         _time = time;
     }
 
+    /// <summary>
+    /// The first send to an exchange runs alone: if the broker refuses the exchange (declared elsewhere with another
+    /// type, say), the channel error cannot disturb the confirms of other messages in flight. Once a send to an
+    /// exchange is confirmed, sends to it run concurrently.
+    /// </summary>
     public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+    {
+        if (_provenExchanges.ContainsKey(envelope.Exchange))
+        {
+            while (true)
+            {
+                Interlocked.Increment(ref _inFlight);
+                if (_exclusive.CurrentCount > 0)
+                {
+                    break;
+                }
+
+                Interlocked.Decrement(ref _inFlight);
+                await _exclusive.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                _exclusive.Release();
+            }
+
+            try
+            {
+                await SendTimedAsync(envelope).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+
+            return;
+        }
+
+        await _exclusive.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            while (Volatile.Read(ref _inFlight) > 0)
+            {
+                await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await SendTimedAsync(envelope).ConfigureAwait(false);
+            _provenExchanges.TryAdd(envelope.Exchange, true);
+        }
+        finally
+        {
+            _exclusive.Release();
+        }
+    }
+
+    /// <summary>Sends with the relay's send timeout, counted from the moment the send starts.</summary>
+    private async Task SendTimedAsync(OutboxEnvelope envelope)
+    {
+        using var timeout = new CancellationTokenSource(_sendTimeout);
+        await SendOneAsync(envelope, timeout.Token).ConfigureAwait(false);
+    }
+
+    private async Task SendOneAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
         ISendEndpoint endpoint;
         try
@@ -84,6 +147,15 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
                     }
                 }
             }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && _bus.CheckHealth().Status == BusHealthStatus.Healthy)
+        {
+            // MassTransit retries a send the broker refuses (say, an exchange declared with another type) until it
+            // is cancelled. With the bus healthy, the failure belongs to this message and counts as an attempt.
+            _endpoints.TryRemove(envelope.Exchange, out _);
+            throw new InvalidOperationException(
+                $"Publishing {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}' did not complete in time while the broker was reachable; " +
+                "the broker may be refusing the exchange or the message.", ex);
         }
         catch (Exception ex) when (IsUnavailable(ex, cancellationToken))
         {

@@ -1,0 +1,66 @@
+using DomainEvents.EntityFrameworkCore.Inbox;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DomainEvents.MassTransit.Consumers;
+
+/// <summary>Deletes inbox rows older than the retention window, in small batches.</summary>
+internal sealed partial class InboxCleanupService<TContext>(
+    IServiceScopeFactory scopeFactory,
+    InboxCleanupOptions options,
+    TimeProvider time,
+    ILogger<InboxCleanupService<TContext>> logger) : BackgroundService
+    where TContext : DbContext
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DeleteExpiredAsync(stoppingToken).ConfigureAwait(false);
+                await Task.Delay(options.Interval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                LogFailed(logger, ex);
+                await Task.Delay(options.Interval, time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    internal async Task<int> DeleteExpiredAsync(CancellationToken cancellationToken)
+    {
+        var cutoff = time.GetUtcNow().UtcDateTime - options.Retention;
+        var total = 0;
+        int deleted;
+        do
+        {
+            await using var scope = scopeFactory.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            var expired = db.Set<InboxMessage>().Where(m => m.ProcessedAt < cutoff).OrderBy(m => m.ProcessedAt).Take(options.BatchSize).Select(m => m.MessageId);
+            deleted = await db.Set<InboxMessage>().Where(m => expired.Contains(m.MessageId) && m.ProcessedAt < cutoff).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+            total += deleted;
+        }
+        while (deleted >= options.BatchSize && !cancellationToken.IsCancellationRequested);
+
+        if (total > 0)
+        {
+            LogDeleted(logger, total, cutoff);
+        }
+
+        return total;
+    }
+
+    [LoggerMessage(1, LogLevel.Debug, "Deleted {Count} inbox rows older than {Cutoff:o}")]
+    private static partial void LogDeleted(ILogger logger, int count, DateTime cutoff);
+
+    [LoggerMessage(2, LogLevel.Error, "Inbox clean-up failed")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}

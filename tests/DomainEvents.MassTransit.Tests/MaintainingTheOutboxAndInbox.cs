@@ -1,0 +1,93 @@
+using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.MassTransit.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+
+namespace DomainEvents.MassTransit.Tests;
+
+public sealed class MaintainingTheOutboxAndInbox
+{
+    private TestDatabase _shop = null!;
+    private TestDatabase _billing = null!;
+
+    [SetUp]
+    public async Task CreateDatabasesAsync()
+    {
+        _shop = await TestDatabase.CreateAsync(DatabaseProvider.Sqlite);
+        _billing = await TestDatabase.CreateAsync(DatabaseProvider.Sqlite);
+    }
+
+    [TearDown]
+    public async Task DropDatabasesAsync()
+    {
+        await _shop.DisposeAsync();
+        await _billing.DisposeAsync();
+    }
+
+    [Test]
+    public async Task Processed_outbox_rows_and_inbox_rows_past_retention_are_deleted()
+    {
+        var runId = Guid.NewGuid().ToString("N")[..10];
+        var options = new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory,
+            ShopDatabase = _shop,
+            BillingDatabase = _billing,
+            RunId = runId,
+            ConfigureRelay = r =>
+            {
+                r.ProcessedRetention = TimeSpan.FromMilliseconds(300);
+                r.CleanupInterval = TimeSpan.FromMilliseconds(100);
+                r.CleanupBatchSize = 7;
+            },
+        };
+        options.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#").UseInbox<BillingDbContext>(i =>
+        {
+            i.Retention = TimeSpan.FromMilliseconds(300);
+            i.Interval = TimeSpan.FromMilliseconds(100);
+            i.BatchSize = 7;
+        })));
+        await using var host = await ServiceHost.StartAsync(options);
+
+        await host.SaveAsync([.. Enumerable.Range(1, 30).Select(Order.Place)]);
+        await host.Deliveries.WaitUntilAsync(d => d.All.Count == 30);
+
+        await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).Count == 0, seconds: 10);
+        await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseSqlite(_billing.ConnectionString).Options);
+        await RelayingToConsumers.WaitForAsync(async () => await billing.Set<InboxMessage>().CountAsync() == 0, seconds: 10);
+        (await billing.Receipts.CountAsync()).Should().Be(30, "clean-up removes bookkeeping, never the consumer's own data");
+    }
+
+    [Test]
+    public async Task Stopping_the_relay_leaves_no_row_leased()
+    {
+        var runId = Guid.NewGuid().ToString("N")[..10];
+        var writer = await ServiceHost.StartAsync(new ServiceHostOptions { Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = false });
+        var orders = Enumerable.Range(0, 40).Select(_ => Order.Create()).ToArray();
+        foreach (var order in orders)
+        {
+            for (var i = 1; i <= 25; i++)
+            {
+                order.PlaceAgain(i);
+            }
+        }
+
+        await writer.SaveAsync(orders);
+        await writer.DisposeAsync();
+
+        var relay = await ServiceHost.StartAsync(new ServiceHostOptions { Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, ConfigureRelay = r =>
+        {
+            r.BatchSize = 20;
+            r.MaxConcurrentSends = 1;
+        } });
+        await RelayingToConsumers.WaitForAsync(async () => (await relay.OutboxAsync()).Any(r => r.Status == OutboxMessageStatus.Processed));
+        await relay.DisposeAsync();
+
+        await using var db = new ShopDbContext(new DbContextOptionsBuilder<ShopDbContext>().UseSqlite(_shop.ConnectionString).Options);
+        var rows = await db.Set<OutboxMessage>().AsNoTracking().ToListAsync();
+        rows.Should().HaveCount(1000);
+        rows.Should().OnlyContain(r => r.LeaseOwner == null && r.LeaseExpiresAt == null, "a stopping relay finishes or releases what it claimed");
+        rows.Count(r => r.Status == OutboxMessageStatus.Processed).Should().BeInRange(1, 999, "the relay was stopped part way");
+    }
+}

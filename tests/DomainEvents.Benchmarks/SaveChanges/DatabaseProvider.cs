@@ -1,0 +1,7 @@
+namespace DomainEvents.Benchmarks.SaveChanges;
+
+public enum DatabaseProvider
+{
+    Sqlite,
+    PostgreSql,
+}

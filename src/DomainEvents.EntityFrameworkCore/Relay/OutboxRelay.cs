@@ -172,7 +172,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     {
         var attempts = row.Attempts + 1;
         var dead = attempts >= _options.MaxAttempts || error is PermanentDeliveryException;
-        var next = now + Backoff(attempts);
+        var backoff = Backoff(attempts);
+        if (error is DeferredDeliveryException { RetryAfter: var retryAfter } && retryAfter > backoff)
+        {
+            backoff = retryAfter;
+        }
+
+        var next = now + backoff;
         var message = $"{error.GetType().Name}: {error.Message}";
         await _store.MarkFailedAsync(row.Id, _options.InstanceName, attempts, dead, next, message, CancellationToken.None).ConfigureAwait(false);
         if (dead)

@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>The relay's rules, driven batch by batch through a transport that does what each test tells it.</summary>
+[TestFixture(DatabaseProvider.Sqlite)]
+[TestFixture(DatabaseProvider.PostgreSql, Category = "Integration")]
+public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
+{
+    private TestHost _host = null!;
+    private ScriptedTransport _transport = null!;
+    private OutboxRelay<OrderingDbContext> _relay = null!;
+
+    [SetUp]
+    public async Task StartAsync()
+    {
+        _host = await TestHost.StartAsync(provider);
+        _transport = new ScriptedTransport();
+        var options = new OutboxRelayOptions
+        {
+            MaxAttempts = 3,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(1),
+            RetryMaxDelay = TimeSpan.FromMilliseconds(1),
+            BatchSize = 100,
+        };
+        _relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            new OutboxSignal(),
+            _transport,
+            options,
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+    }
+
+    [TearDown]
+    public async Task StopAsync()
+    {
+        _relay.Dispose();
+        await _host.DisposeAsync();
+    }
+
+    [Test]
+    public async Task Confirmed_rows_are_processed_in_order_per_partition_key()
+    {
+        var orders = await SaveOrdersAsync(count: 3, eventsEach: 4);
+
+        (await _relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(15);
+
+        foreach (var order in orders)
+        {
+            _transport.Sent.Where(e => e.PartitionKey == $"Order/{order.Id}").Select(e => e.Id).Should().BeInAscendingOrder().And.HaveCount(5);
+        }
+
+        (await _host.OutboxAsync()).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.ProcessedAt != null && r.LeaseOwner == null);
+    }
+
+    [Test]
+    public async Task A_failing_row_holds_back_only_the_later_rows_of_its_partition_and_goes_dead_after_max_attempts()
+    {
+        var orders = await SaveOrdersAsync(count: 2, eventsEach: 2);
+        var poisoned = (await _host.OutboxAsync()).First(r => r.PartitionKey == $"Order/{orders[0].Id}");
+        _transport.Fail[poisoned.MessageId] = () => new InvalidOperationException("refused");
+
+        await _relay.RunOnceAsync(CancellationToken.None);
+        var rows = await _host.OutboxAsync();
+        rows.Where(r => r.PartitionKey == $"Order/{orders[1].Id}").Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed, "other keys flow");
+        rows.Where(r => r.PartitionKey == $"Order/{orders[0].Id}" && r.Id != poisoned.Id)
+            .Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 0 && r.LeaseOwner == null, "later rows of the key wait and are not charged");
+        rows.Single(r => r.Id == poisoned.Id).Should().Match<OutboxMessage>(r => r.Attempts == 1 && r.LastError!.Contains("refused") && r.Status == OutboxMessageStatus.Pending);
+
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(20);
+            await _relay.RunOnceAsync(CancellationToken.None);
+        }
+
+        rows = await _host.OutboxAsync();
+        rows.Single(r => r.Id == poisoned.Id).Should().Match<OutboxMessage>(r => r.Status == OutboxMessageStatus.Dead && r.Attempts == 3);
+        rows.Where(r => r.Id != poisoned.Id).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed, "a dead row no longer holds back its key");
+        _transport.Sent.Count(e => e.Id == poisoned.Id).Should().Be(0);
+    }
+
+    [Test]
+    public async Task A_permanent_rejection_is_dead_at_once()
+    {
+        await SaveOrdersAsync(count: 1, eventsEach: 0);
+        var row = (await _host.OutboxAsync()).Single();
+        _transport.Fail[row.MessageId] = () => new PermanentDeliveryException("400 Bad Request");
+
+        await _relay.RunOnceAsync(CancellationToken.None);
+
+        (await _host.OutboxAsync()).Single().Should().Match<OutboxMessage>(r => r.Status == OutboxMessageStatus.Dead && r.Attempts == 1 && r.LastError!.Contains("400 Bad Request"));
+    }
+
+    [Test]
+    public async Task A_deferred_delivery_waits_at_least_as_long_as_the_destination_asked()
+    {
+        await SaveOrdersAsync(count: 1, eventsEach: 0);
+        var row = (await _host.OutboxAsync()).Single();
+        _transport.Fail[row.MessageId] = () => new DeferredDeliveryException("429 Too Many Requests", TimeSpan.FromSeconds(30));
+        var before = DateTime.UtcNow;
+
+        await _relay.RunOnceAsync(CancellationToken.None);
+
+        var failed = (await _host.OutboxAsync()).Single();
+        failed.Attempts.Should().Be(1);
+        failed.NextAttemptAt.Should().BeOnOrAfter(before.AddSeconds(30));
+        (await _relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "the row is not due yet");
+    }
+
+    [Test]
+    public async Task An_unavailable_transport_charges_no_attempt_and_releases_the_rows()
+    {
+        await SaveOrdersAsync(count: 2, eventsEach: 1);
+        _transport.Unavailable = true;
+
+        var result = await _relay.RunOnceAsync(CancellationToken.None);
+
+        result.TransportUnavailable.Should().NotBeNull();
+        (await _host.OutboxAsync()).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 0 && r.LeaseOwner == null);
+
+        _transport.Unavailable = false;
+        (await _relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(4);
+    }
+
+    [Test]
+    public void Back_off_grows_exponentially_with_jitter_and_stays_under_the_cap()
+    {
+        var options = new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromSeconds(1), RetryMaxDelay = TimeSpan.FromSeconds(60) };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        for (var attempts = 1; attempts <= 10; attempts++)
+        {
+            var full = Math.Min(Math.Pow(2, attempts - 1), 60);
+            var delays = Enumerable.Range(0, 50).Select(_ => relay.Backoff(attempts).TotalSeconds).ToList();
+            delays.Should().OnlyContain(d => d >= full * 0.5 && d <= full);
+            delays.Distinct().Count().Should().BeGreaterThan(1, "jitter spreads retries");
+        }
+    }
+
+    private async Task<Order[]> SaveOrdersAsync(int count, int eventsEach)
+    {
+        var orders = Enumerable.Range(0, count).Select(i => Order.Place($"c{i}", i)).ToArray();
+        foreach (var order in orders)
+        {
+            for (var e = 0; e < eventsEach; e++)
+            {
+                order.RaiseEvent(new OrderPlaced(order.Id, e));
+            }
+        }
+
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.AddRange(orders);
+            await db.SaveChangesAsync();
+        });
+        return orders;
+    }
+
+    private sealed class ScriptedTransport : IOutboxTransport
+    {
+        public ConcurrentQueue<OutboxEnvelope> Sent { get; } = new();
+
+        public ConcurrentDictionary<Guid, Func<Exception>> Fail { get; } = new();
+
+        public bool Unavailable { get; set; }
+
+        public Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        {
+            if (Unavailable)
+            {
+                throw new TransportUnavailableException("broker down");
+            }
+
+            if (Fail.TryGetValue(envelope.MessageId, out var error))
+            {
+                throw error();
+            }
+
+            Sent.Enqueue(envelope);
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -26,9 +26,10 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     private readonly ConcurrentDictionary<string, Lazy<Task<ISendEndpoint>>> _endpoints = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string, int), string[]> _messageTypes = new();
     private readonly ConcurrentDictionary<string, bool> _provenExchanges = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _exclusive = new(1, 1);
+    private const int Slots = 1024;
+    private readonly SemaphoreSlim _firstSends = new(1, 1);
+    private readonly SemaphoreSlim _slots = new(Slots, Slots);
     private readonly TimeSpan _sendTimeout;
-    private int _inFlight;
 
     public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, OutboxRelayOptions relayOptions)
     {
@@ -48,37 +49,27 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     {
         if (_provenExchanges.ContainsKey(envelope.Exchange))
         {
-            while (true)
-            {
-                Interlocked.Increment(ref _inFlight);
-                if (_exclusive.CurrentCount > 0)
-                {
-                    break;
-                }
-
-                Interlocked.Decrement(ref _inFlight);
-                await _exclusive.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-                _exclusive.Release();
-            }
-
+            await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
                 await SendTimedAsync(envelope).ConfigureAwait(false);
             }
             finally
             {
-                Interlocked.Decrement(ref _inFlight);
+                _slots.Release();
             }
 
             return;
         }
 
-        await _exclusive.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        // Alone: take the writer's turn, then every slot, so no other send is in flight.
+        await _firstSends.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        var taken = 0;
         try
         {
-            while (Volatile.Read(ref _inFlight) > 0)
+            for (; taken < Slots; taken++)
             {
-                await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+                await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
             await SendTimedAsync(envelope).ConfigureAwait(false);
@@ -86,7 +77,12 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
         finally
         {
-            _exclusive.Release();
+            if (taken > 0)
+            {
+                _slots.Release(taken);
+            }
+
+            _firstSends.Release();
         }
     }
 

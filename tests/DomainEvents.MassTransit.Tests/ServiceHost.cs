@@ -28,6 +28,9 @@ public sealed class ServiceHostOptions
 
     public Action<DomainEventsOptions>? ConfigureEvents { get; set; }
 
+    /// <summary>More registrations on the DomainEvents builder, such as AddPostgresNotifications.</summary>
+    public Action<DomainEventsBuilder>? ConfigureBuilder { get; set; }
+
     /// <summary>Consumers to add, each with its bindings.</summary>
     public List<(Type Consumer, Action<IntegrationEventConsumerOptions> Configure)> Consumers { get; } = [];
 
@@ -77,6 +80,7 @@ public sealed class ServiceHost : IAsyncDisposable
                 options.ConfigureEvents?.Invoke(o);
             })
             .AddEntityFrameworkOutbox<ShopDbContext>();
+        options.ConfigureBuilder?.Invoke(events);
         if (options.Relay)
         {
             events.AddMassTransitRelay(r =>

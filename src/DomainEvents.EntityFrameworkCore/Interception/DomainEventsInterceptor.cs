@@ -18,11 +18,13 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
     private readonly IDomainEventDispatcher _dispatcher;
     private readonly OutboxMessageFactory _factory;
     private readonly OutboxSignal _signal;
+    private readonly IOutboxCommitNotifier[] _notifiers;
     private readonly int _maxCascadeDepth;
     private readonly Dictionary<DbContext, SaveState> _states = new(ReferenceEqualityComparer.Instance);
 
-    public DomainEventsInterceptor(IDomainEventDispatcher dispatcher, OutboxMessageFactory factory, OutboxSignal signal, DomainEventsOptions options)
+    public DomainEventsInterceptor(IDomainEventDispatcher dispatcher, OutboxMessageFactory factory, OutboxSignal signal, DomainEventsOptions options, IEnumerable<IOutboxCommitNotifier> notifiers)
     {
+        _notifiers = [.. notifiers];
         _dispatcher = dispatcher;
         _factory = factory;
         _signal = signal;
@@ -102,10 +104,15 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
     {
         if (eventData.Context is { } context)
         {
-            var afterCommit = Complete(context);
-            if (afterCommit is not null)
+            var completed = Complete(context);
+            if (completed is { } committed)
             {
-                await RunAfterCommitAsync(afterCommit, cancellationToken).ConfigureAwait(false);
+                if (committed.WroteOutbox)
+                {
+                    await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
+                }
+
+                await RunAfterCommitAsync(committed.Events, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -128,6 +135,7 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
             if (signal)
             {
                 _signal.Notify();
+                await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
             }
 
             if (afterCommit.Count > 0)
@@ -195,8 +203,8 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
     }
 
     /// <summary>Removes dispatched events from their aggregates after a successful save.</summary>
-    /// <returns>Events for after-commit handlers when there is no explicit transaction; otherwise they wait for the commit.</returns>
-    private List<IDomainEvent>? Complete(DbContext context)
+    /// <returns>Events for after-commit handlers and whether outbox rows were written, when there is no explicit transaction; otherwise they wait for the commit.</returns>
+    private (List<IDomainEvent> Events, bool WroteOutbox)? Complete(DbContext context)
     {
         if (!_states.TryGetValue(context, out var state) || state.Dispatched.Count == 0)
         {
@@ -236,7 +244,15 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
             _signal.Notify();
         }
 
-        return events;
+        return (events, wroteOutbox);
+    }
+
+    private async Task NotifyOtherProcessesAsync(DbContext context, CancellationToken cancellationToken)
+    {
+        foreach (var notifier in _notifiers)
+        {
+            await notifier.NotifyAsync(context, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task RunAfterCommitAsync(List<IDomainEvent> events, CancellationToken cancellationToken)

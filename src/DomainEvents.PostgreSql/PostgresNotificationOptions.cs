@@ -1,0 +1,34 @@
+namespace DomainEvents.PostgreSql;
+
+/// <summary>Settings of the PostgreSQL wake-up across processes.</summary>
+public sealed class PostgresNotificationOptions
+{
+    /// <summary>The NOTIFY channel (default <c>domainevents_outbox</c>).</summary>
+    public const string DefaultChannel = "domainevents_outbox";
+
+    /// <summary>How long the listener waits before it reconnects after losing its connection (default 2 s).</summary>
+    public static readonly TimeSpan DefaultReconnectDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>Gets or sets the NOTIFY channel; writers and relays of one outbox must use the same one.</summary>
+    public string Channel { get; set; } = DefaultChannel;
+
+    /// <summary>Gets or sets how long the listener waits before it reconnects.</summary>
+    public TimeSpan ReconnectDelay { get; set; } = DefaultReconnectDelay;
+
+    /// <summary>Gets or sets whether this process listens (it runs a relay) (default <see langword="true"/>).</summary>
+    public bool Listen { get; set; } = true;
+
+    /// <summary>Gets or sets whether this process notifies after committing outbox rows (default <see langword="true"/>).</summary>
+    public bool Notify { get; set; } = true;
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(Channel, nameof(Channel));
+        if (Channel.Length > 63 || !Channel.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_'))
+        {
+            throw new ArgumentException($"The channel '{Channel}' must be a lower-case PostgreSQL identifier of at most 63 characters (a-z, 0-9, _).", nameof(Channel));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReconnectDelay, TimeSpan.Zero, nameof(ReconnectDelay));
+    }
+}

@@ -163,8 +163,25 @@ Task("Build")
     });
 });
 
+Task("NodeConsumer")
+    .Description("Installs the Node.js test consumer's packages (amqplib, cloudevents) from the lock file.")
+    .Does(() =>
+{
+    var folder = MakeAbsolute(Directory("./tests/node-consumer"));
+    var exitCode = StartProcess("npm", new ProcessSettings
+    {
+        Arguments = "ci --no-audit --no-fund",
+        WorkingDirectory = folder,
+    });
+    if (exitCode != 0)
+    {
+        throw new Exception($"npm ci failed in {folder} (exit code {exitCode}). Node.js 18+ and npm are needed for the cross-language tests.");
+    }
+});
+
 Task("Test")
     .IsDependentOn("Build")
+    .IsDependentOn("NodeConsumer")
     .Does(() =>
 {
     EnsureDirectoryExists(testResults);

@@ -27,6 +27,13 @@ public static class IntegrationEventHeaders
     /// <summary>The id of the message whose handling raised this one.</summary>
     public const string CausationId = "de-causation-id";
 
+    /// <summary>
+    /// The envelope the relay wrapped the message in: <c>masstransit</c>, <c>plain-json</c>, <c>cloudevents-structured</c>
+    /// or <c>cloudevents-binary</c>. Consumers tell envelopes apart by content type and shape; this header settles
+    /// the one case those leave open, an <c>application/json</c> body that is the bare payload or the plain envelope.
+    /// </summary>
+    public const string Envelope = "de-envelope";
+
     /// <summary>On a message in an error queue: why it was moved there.</summary>
     public const string ErrorReason = "de-error-reason";
 

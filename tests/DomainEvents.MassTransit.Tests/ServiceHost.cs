@@ -26,6 +26,12 @@ public sealed class ServiceHostOptions
 
     public Action<OutboxRelayOptions>? ConfigureRelay { get; init; }
 
+    /// <summary>Envelopes, versioned routing keys and CloudEvents settings of the relay.</summary>
+    public Action<MassTransitRelayOptions>? ConfigureTransport { get; set; }
+
+    /// <summary>Bus-wide MassTransit configuration (retry, say), applied before the integration event endpoints.</summary>
+    public Action<IBusFactoryConfigurator>? ConfigureBus { get; set; }
+
     public Action<DomainEventsOptions>? ConfigureEvents { get; set; }
 
     /// <summary>More registrations on the DomainEvents builder, such as AddPostgresNotifications.</summary>
@@ -75,6 +81,7 @@ public sealed class ServiceHost : IAsyncDisposable
         var events = services.AddDomainEvents(o =>
             {
                 o.MapIntegrationEvent<OrderPlaced>(m => m.Exchange = exchange);
+                o.MapIntegrationEvent<OrderPlacedV2>(m => m.Exchange = exchange);
                 o.MapIntegrationEvent<InvoicePaid>(m => m.Exchange = exchange);
                 o.MapIntegrationEvent<InvoiceRefunded>(m => m.Exchange = exchange);
                 options.ConfigureEvents?.Invoke(o);
@@ -90,7 +97,7 @@ public sealed class ServiceHost : IAsyncDisposable
                 r.RetryMaxDelay = TimeSpan.FromSeconds(1);
                 r.MaxOutagePause = TimeSpan.FromSeconds(1);
                 options.ConfigureRelay?.Invoke(r);
-            });
+            }, options.ConfigureTransport);
         }
 
         services.AddMassTransit(x =>
@@ -102,13 +109,18 @@ public sealed class ServiceHost : IAsyncDisposable
 
             if (options.Transport == TestTransport.InMemory)
             {
-                x.UsingInMemory((context, cfg) => cfg.ConfigureIntegrationEventEndpoints(context));
+                x.UsingInMemory((context, cfg) =>
+                {
+                    options.ConfigureBus?.Invoke(cfg);
+                    cfg.ConfigureIntegrationEventEndpoints(context);
+                });
             }
             else
             {
                 x.UsingRabbitMq((context, cfg) =>
                 {
                     cfg.Host(TestServers.RabbitMqUri);
+                    options.ConfigureBus?.Invoke(cfg);
                     cfg.ConfigureIntegrationEventEndpoints(context);
                 });
             }

@@ -26,11 +26,13 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
     public async Task Send(ConsumerConsumeContext<TConsumer> context, IPipe<ConsumerConsumeContext<TConsumer>> next)
     {
-        var messageId = context.MessageId ?? throw new InvalidOperationException("A message without a message id cannot pass the inbox.");
+        // The envelope's id: for foreign publishers it comes from eventId or the CloudEvents id, not the AMQP message-id.
+        var messageId = (context.TryGetPayload<IntegrationEventEnvelope>(out var envelope) && envelope.MessageId != Guid.Empty ? envelope.MessageId : context.MessageId)
+                        ?? throw new InvalidOperationException("A message without a message id cannot pass the inbox.");
         var services = context.GetPayload<IServiceProvider>();
         var db = services.GetRequiredService<TContext>();
         var logger = services.GetRequiredService<ILogger<InboxFilter<TConsumer, TContext>>>();
-        var messageType = IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
+        var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
 
         var duplicate = false;
         try

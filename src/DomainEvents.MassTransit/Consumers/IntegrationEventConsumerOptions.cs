@@ -68,8 +68,12 @@ public sealed class IntegrationEventConsumerOptions
 
     internal InboxCleanupOptions InboxCleanup { get; } = new();
 
-    /// <summary>Acknowledges messages of these types quietly (counted and logged at debug) instead of treating them as unknown.</summary>
-    /// <param name="messageTypes">Message type names.</param>
+    /// <summary>
+    /// Acknowledges messages of these types quietly instead of treating them as unknown: they are logged at debug and
+    /// counted on the <c>domainevents.consumer.ignored</c> counter of the meter <c>DomainEvents.MassTransit</c> (tags
+    /// <c>MessageType</c> and <c>Endpoint</c>). Every version of an ignored type is ignored.
+    /// </summary>
+    /// <param name="messageTypes">Message type names, such as <c>invoice.paid</c>, without a version suffix.</param>
     /// <returns>These options, for chaining.</returns>
     public IntegrationEventConsumerOptions Ignore(params string[] messageTypes)
     {

@@ -1,8 +1,12 @@
 namespace DomainEvents.MassTransit.Consumers;
 
-/// <summary>What a consumer can know about an integration event beyond its payload.</summary>
-/// <param name="MessageId">The message id (the outbox row's UUIDv7).</param>
-/// <param name="MessageType">The stable message type name.</param>
+/// <summary>What a consumer can know about an integration event beyond its payload, whatever envelope it arrived in.</summary>
+/// <param name="MessageId">
+/// The message id (the outbox row's UUIDv7): the envelope's own id (MassTransit <c>messageId</c>, plain JSON <c>eventId</c>,
+/// CloudEvents <c>id</c>), else the AMQP message-id. An id that is not a UUID is turned into a name-based UUID (v5) of the
+/// CloudEvents source and id, so the inbox works for any publisher.
+/// </param>
+/// <param name="MessageType">The stable message type name, without a version suffix.</param>
 /// <param name="Version">The version that was sent (before any upcasting).</param>
 /// <param name="Exchange">The exchange it was published to.</param>
 /// <param name="RoutingKey">The routing key it was published with.</param>
@@ -19,4 +23,14 @@ public sealed record IntegrationEventEnvelope(
     string? PartitionKey,
     DateTime? OccurredAt,
     Guid? CorrelationId,
-    Guid? CausationId);
+    Guid? CausationId)
+{
+    /// <summary>Gets the envelope the message arrived in (default <see cref="MessageEnvelope.MassTransit"/>).</summary>
+    public MessageEnvelope Envelope { get; init; }
+
+    /// <summary>Gets the CloudEvents <c>source</c>, for a message that arrived as a CloudEvent.</summary>
+    public string? Source { get; init; }
+
+    /// <summary>Gets the CloudEvents <c>subject</c>, for a message that arrived as a CloudEvent.</summary>
+    public string? Subject { get; init; }
+}

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using DomainEvents.Errors;
 using DomainEvents.Messaging;
 using global::MassTransit;
@@ -9,9 +8,10 @@ using Microsoft.Extensions.Logging;
 namespace DomainEvents.MassTransit.Consumers;
 
 /// <summary>
-/// Runs before the consumers of an integration event endpoint. It reads the message type and version
-/// headers, resolves them through the registry to the consumer's CLR type (upcasting older versions),
-/// and sends anything it cannot accept to the error queue with the reason, without retries.
+/// Runs before the consumers of an integration event endpoint. It works out the message type, version, id and
+/// payload from whichever envelope the message is in (MassTransit, plain JSON, CloudEvents structured or binary),
+/// resolves type and version through the registry to the consumer's CLR type (upcasting older versions), and sends
+/// anything it cannot accept to the error queue with the reason, without retries.
 /// </summary>
 internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeContext>
 {
@@ -19,40 +19,54 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
     private readonly JsonSerializerOptions _jsonOptions;
     private readonly IReadOnlyDictionary<string, IReadOnlyDictionary<int, Type>> _accepted;
     private readonly IReadOnlySet<string> _ignored;
+    private readonly string _endpoint;
     private readonly ILogger _logger;
+    private long _ignoredCount;
 
     public IntegrationEventReceiveFilter(
         MessageTypeRegistry registry,
         JsonSerializerOptions jsonOptions,
         IReadOnlyDictionary<string, IReadOnlyDictionary<int, Type>> accepted,
         IReadOnlySet<string> ignored,
+        string endpoint,
         ILogger logger)
     {
         _registry = registry;
         _jsonOptions = jsonOptions;
         _accepted = accepted;
         _ignored = ignored;
+        _endpoint = endpoint;
         _logger = logger;
     }
 
     public long IgnoredCount => Interlocked.Read(ref _ignoredCount);
 
-    private long _ignoredCount;
-
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
-        var messageType = Header(context, IntegrationEventHeaders.MessageType);
-        if (messageType is null)
+        IncomingMessage? incoming;
+        try
+        {
+            incoming = IncomingMessageReader.Read(context);
+        }
+        catch (Exception ex) when (ex is MessageEnvelopeInvalidException or MessageBodyInvalidException)
+        {
+            await ErrorQueue.MoveAsync(context, ex).ConfigureAwait(false);
+            return;
+        }
+
+        if (incoming is null)
         {
             // Not one of ours: MassTransit matches it by its message type URN, or dead-letters it to the error queue.
             await next.Send(context).ConfigureAwait(false);
             return;
         }
 
+        var (messageType, version) = Resolve(incoming);
         if (_ignored.Contains(messageType))
         {
             Interlocked.Increment(ref _ignoredCount);
-            LogIgnored(_logger, messageType, context.MessageId);
+            ConsumerMetrics.Ignored(messageType, _endpoint);
+            LogIgnored(_logger, messageType, incoming.MessageId ?? context.MessageId);
             await ErrorQueue.AcknowledgeAsync(context, "domain-events.ignored").ConfigureAwait(false);
             return;
         }
@@ -63,17 +77,16 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             return;
         }
 
-        var versionText = Header(context, IntegrationEventHeaders.Version);
-        if (!int.TryParse(versionText ?? "1", NumberStyles.Integer, CultureInfo.InvariantCulture, out var version) || version < 1)
+        if (version < 1)
         {
-            await ErrorQueue.MoveAsync(context, new UnknownMessageVersionException(messageType, -1, [.. versions.Keys.Order()])).ConfigureAwait(false);
+            await ErrorQueue.MoveAsync(context, new UnknownMessageVersionException(messageType, IncomingMessage.InvalidVersion, [.. versions.Keys.Order()])).ConfigureAwait(false);
             return;
         }
 
         object message;
         try
         {
-            var payload = ReadPayload(context.ReceiveContext);
+            var payload = incoming.ReadPayload();
             var current = version;
             while (!versions.ContainsKey(current))
             {
@@ -100,63 +113,81 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             return;
         }
 
-        var envelope = context.GetOrAddPayload(() => EnvelopeOf(context, messageType, version));
+        var envelope = context.GetOrAddPayload(() => EnvelopeOf(incoming, messageType, version));
 
         // Events the consumer raises name this message as their cause and keep its correlation id.
         using (DomainEvents.Messaging.MessageContext.Begin(envelope.MessageId, envelope.CorrelationId ?? envelope.MessageId))
         {
-            await next.Send(new IntegrationEventConsumeContext(context, message)).ConfigureAwait(false);
+            await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
         }
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("domainEventsIntegrationEvents");
 
-    internal static string? Header(ConsumeContext context, string name)
+    internal static string? Header(ConsumeContext context, string name) =>
+        context.ReceiveContext.TransportHeaders.TryGetHeader(name, out var value) || context.Headers.TryGetHeader(name, out value)
+            ? TextOf(value)
+            : null;
+
+    internal static string? TextOf(object? value) => value switch
     {
-        if (context.ReceiveContext.TransportHeaders.TryGetHeader(name, out var value) || context.Headers.TryGetHeader(name, out value))
+        null => null,
+        string s => s,
+        byte[] bytes => System.Text.Encoding.UTF8.GetString(bytes),
+        RabbitMQ.Client.AmqpTimestamp t => DateTimeOffset.FromUnixTimeSeconds(t.UnixTime).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString(),
+    };
+
+    /// <summary>
+    /// The type as sent when this endpoint knows it; otherwise, a <c>.vN</c> suffix is split off (<c>order.placed.v2</c> is
+    /// <c>order.placed</c> version 2), the version the message states winning over the suffix. No version at all is 1.
+    /// </summary>
+    private (string MessageType, int Version) Resolve(IncomingMessage incoming)
+    {
+        var name = incoming.TypeName;
+        var version = incoming.Version;
+        if (!IsKnown(name) && TrySplitVersion(name, out var baseName, out var suffix) && IsKnown(baseName))
         {
-            return value switch
-            {
-                null => null,
-                string s => s,
-                byte[] bytes => System.Text.Encoding.UTF8.GetString(bytes),
-                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-                _ => value.ToString(),
-            };
+            name = baseName;
+            version ??= suffix;
         }
 
-        return null;
+        return (name, version ?? 1);
     }
 
-    private static JsonNode ReadPayload(ReceiveContext context)
+    private bool IsKnown(string messageType) => _accepted.ContainsKey(messageType) || _ignored.Contains(messageType);
+
+    private static bool TrySplitVersion(string name, out string baseName, out int version)
     {
-        var body = context.Body.GetBytes();
-        var root = JsonNode.Parse(body) ?? throw new JsonException("The body is JSON null.");
-        var mediaType = context.ContentType?.MediaType;
-        if (mediaType is null or "application/vnd.masstransit+json")
+        var dot = name.LastIndexOf(".v", StringComparison.Ordinal);
+        if (dot > 0 && int.TryParse(name.AsSpan(dot + 2), NumberStyles.None, CultureInfo.InvariantCulture, out version) && version >= 1)
         {
-            return root["message"] ?? throw new JsonException("The MassTransit envelope has no 'message'.");
+            baseName = name[..dot];
+            return true;
         }
 
-        if (mediaType is "application/json")
-        {
-            return root;
-        }
-
-        throw new NotSupportedException($"Content type '{mediaType}' is not supported.");
+        baseName = name;
+        version = 0;
+        return false;
     }
 
-    private static IntegrationEventEnvelope EnvelopeOf(ConsumeContext context, string messageType, int version) =>
+    private static IntegrationEventEnvelope EnvelopeOf(IncomingMessage incoming, string messageType, int version) =>
         new(
-            context.MessageId ?? Guid.Empty,
+            incoming.MessageId ?? Guid.Empty,
             messageType,
             version,
-            Header(context, IntegrationEventHeaders.Exchange),
-            Header(context, IntegrationEventHeaders.RoutingKey),
-            Header(context, IntegrationEventHeaders.PartitionKey),
-            DateTime.TryParse(Header(context, IntegrationEventHeaders.OccurredAt), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at) ? at : null,
-            Guid.TryParse(Header(context, IntegrationEventHeaders.CorrelationId), out var correlation) ? correlation : context.ConversationId,
-            Guid.TryParse(Header(context, IntegrationEventHeaders.CausationId), out var causation) ? causation : context.InitiatorId);
+            incoming.Exchange,
+            incoming.RoutingKey,
+            incoming.PartitionKey,
+            incoming.OccurredAt,
+            incoming.CorrelationId,
+            incoming.CausationId)
+        {
+            Envelope = incoming.Envelope,
+            Source = incoming.Source,
+            Subject = incoming.Subject,
+        };
 
     [LoggerMessage(1, LogLevel.Debug, "Ignored {MessageType} {MessageId}, as configured")]
     private static partial void LogIgnored(ILogger logger, string messageType, Guid? messageId);

@@ -85,12 +85,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
                     Bind(endpoint, exchange, options.ExchangeType, pattern);
                 }
 
-                // Foreign publishers send plain JSON; the filter below resolves its type from the headers.
-                endpoint.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
+                // MassTransit 8.5 hands a content type it has no deserializer for (application/cloudevents+json, say) to the
+                // endpoint's default one. With raw JSON as the default, plain JSON, both CloudEvents modes and messages
+                // without a content type all reach the filter below untouched; it works out the type from the envelope.
+                endpoint.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: true);
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
                 // Before the dispatch by message type: the filter decides the type from the headers and the registry.
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
-                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, loggerFactory.CreateLogger(registration.ConsumerType))));
+                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType))));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
                     .Invoke(null, [endpoint, context, options, time]);
             });

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Net.Mime;
 using System.Net.Sockets;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.Messaging;
@@ -12,19 +10,16 @@ using RelayUnavailableException = DomainEvents.EntityFrameworkCore.Relay.Transpo
 namespace DomainEvents.MassTransit.Relay;
 
 /// <summary>
-/// Sends outbox rows through MassTransit to the row's exchange with its routing key. The stored payload
-/// bytes go into the envelope as they are; MassTransit awaits the broker's publisher confirm.
+/// Sends outbox rows through MassTransit to the row's exchange with its routing key, in the envelope configured
+/// for the row. The stored payload bytes go into the envelope as they are; MassTransit awaits the broker's
+/// publisher confirm.
 /// </summary>
 internal sealed class MassTransitOutboxTransport : IOutboxTransport
 {
-    private static readonly ContentType EnvelopeContentType = new(MassTransitEnvelopeWriter.ContentType);
-
     private readonly IBusControl _bus;
     private readonly MassTransitRelayOptions _options;
-    private readonly MessageTypeRegistry _registry;
-    private readonly TimeProvider _time;
+    private readonly OutgoingMessageWriter _writer;
     private readonly ConcurrentDictionary<string, Lazy<Task<ISendEndpoint>>> _endpoints = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string, int), string[]> _messageTypes = new();
     private readonly ConcurrentDictionary<string, bool> _provenExchanges = new(StringComparer.Ordinal);
     private const int Slots = 1024;
     private readonly SemaphoreSlim _firstSends = new(1, 1);
@@ -36,8 +31,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         _sendTimeout = relayOptions.SendTimeout;
         _bus = bus;
         _options = options;
-        _registry = registry;
-        _time = time;
+        _writer = new OutgoingMessageWriter(options, registry, time);
     }
 
     /// <summary>
@@ -99,48 +93,19 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         try
         {
             endpoint = await GetEndpointAsync(envelope.Exchange).ConfigureAwait(false);
-            var headers = StoredHeaders.Parse(envelope.Headers);
-            var destination = DestinationOf(envelope.Exchange);
-            var body = MassTransitEnvelopeWriter.Write(envelope, MessageTypesOf(envelope.MessageType, envelope.Version), destination, headers, _time.GetUtcNow().UtcDateTime);
+            var stored = StoredHeaders.Parse(envelope.Headers);
+            var message = _writer.Write(envelope, stored, DestinationOf(envelope.Exchange));
             await endpoint.Send(new SerializedMessageBody(), context =>
             {
-                context.Serializer = new CopyBodySerializer(EnvelopeContentType, new BytesMessageBody(body));
+                context.Serializer = new CopyBodySerializer(message.ContentType, new BytesMessageBody(message.Body));
                 context.MessageId = envelope.MessageId;
-                context.ConversationId = headers.CorrelationId;
-                context.InitiatorId = headers.CausationId;
+                context.ConversationId = stored.CorrelationId;
+                context.InitiatorId = stored.CausationId;
                 context.Durable = true;
-                context.SetRoutingKey(envelope.RoutingKey);
-                var h = context.Headers;
-                h.Set(IntegrationEventHeaders.MessageType, envelope.MessageType);
-                h.Set(IntegrationEventHeaders.Version, envelope.Version.ToString(CultureInfo.InvariantCulture));
-                h.Set(IntegrationEventHeaders.Exchange, envelope.Exchange);
-                h.Set(IntegrationEventHeaders.RoutingKey, envelope.RoutingKey);
-                h.Set(IntegrationEventHeaders.PartitionKey, envelope.PartitionKey);
-                h.Set(IntegrationEventHeaders.OccurredAt, envelope.OccurredAt.ToString("O", CultureInfo.InvariantCulture));
-                if (headers.CorrelationId is { } correlation)
+                context.SetRoutingKey(message.RoutingKey);
+                foreach (var (name, value) in message.Headers)
                 {
-                    h.Set(IntegrationEventHeaders.CorrelationId, correlation.ToString());
-                }
-
-                if (headers.CausationId is { } causation)
-                {
-                    h.Set(IntegrationEventHeaders.CausationId, causation.ToString());
-                }
-
-                if (headers.TraceParent is { } traceParent)
-                {
-                    // MassTransit consumers join the stored trace through MT-Activity-Id; others read traceparent.
-                    h.Set(IntegrationEventHeaders.TraceParent, traceParent);
-                    h.Set("MT-Activity-Id", traceParent);
-                    if (headers.TraceState is { } traceState)
-                    {
-                        h.Set(IntegrationEventHeaders.TraceState, traceState);
-                    }
-
-                    if (headers.Baggage is { } baggage)
-                    {
-                        h.Set(IntegrationEventHeaders.Baggage, baggage);
-                    }
+                    context.Headers.Set(name, value);
                 }
             }, cancellationToken).ConfigureAwait(false);
         }
@@ -173,19 +138,6 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     }
 
     private string DestinationOf(string exchange) => $"exchange:{exchange}?type={_options.ExchangeTypeOf(exchange)}";
-
-    /// <summary>
-    /// The envelope names the message by its stable name and version, and by the CLR type this service
-    /// registered for it, so that consumers sharing the contract type match without further configuration.
-    /// </summary>
-    private string[] MessageTypesOf(string messageType, int version) =>
-        _messageTypes.GetOrAdd((messageType, version), key =>
-        {
-            var stable = $"urn:message:{key.Item1}:v{key.Item2}";
-            return _registry.TryResolve(key.Item1, key.Item2, out var descriptor)
-                ? [stable, MessageUrn.ForTypeString(descriptor.ClrType)]
-                : [stable];
-        });
 
     private static bool IsUnavailable(Exception exception, CancellationToken cancellationToken)
     {

@@ -28,6 +28,14 @@ public sealed class Order : AggregateRoot
         Placed = sequence;
         Raise(new OrderPlaced(Id, sequence));
     }
+
+    /// <summary>Places an order and raises version 2 of <c>order.placed</c>, as a producer that has moved on does.</summary>
+    public static Order PlaceV2(int sequence, string currency)
+    {
+        var order = new Order { Placed = sequence };
+        order.Raise(new OrderPlacedV2(order.Id, sequence, currency));
+        return order;
+    }
 }
 
 public sealed class Invoice : AggregateRoot

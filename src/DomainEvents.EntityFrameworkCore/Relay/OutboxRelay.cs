@@ -83,8 +83,15 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     /// <summary>Claims and sends one batch. Used by the loop, and by tests to drive a relay step by step.</summary>
     internal async Task<BatchResult> RunOnceAsync(CancellationToken stoppingToken)
     {
+        // Once stopping, claim nothing more. A claim is never cancelled half way: the UPDATE may have leased
+        // rows whose results would then never be read, leaving them to wait for the lease to expire.
+        if (stoppingToken.IsCancellationRequested)
+        {
+            return new BatchResult(0, 0, null);
+        }
+
         var now = _time.GetUtcNow().UtcDateTime;
-        var batch = await _store.ClaimAsync(_options.InstanceName, _options.BatchSize, now, now + _options.LeaseDuration, stoppingToken).ConfigureAwait(false);
+        var batch = await _store.ClaimAsync(_options.InstanceName, _options.BatchSize, now, now + _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
         if (batch.Count == 0)
         {
             return new BatchResult(0, 0, null);

@@ -98,11 +98,11 @@ internal sealed class CloudEventMapper
         };
         cloudEvent.SetPartitionKey(envelope.PartitionKey);
         cloudEvent[VersionAttribute] = envelope.Version;
-        var headers = EnvelopeHeaders.Parse(envelope.Headers);
+        var headers = StoredHeaders.Parse(envelope.Headers);
         Set(cloudEvent, TraceParentAttribute, headers.TraceParent);
         Set(cloudEvent, TraceStateAttribute, headers.TraceState);
-        Set(cloudEvent, CorrelationIdAttribute, headers.CorrelationId);
-        Set(cloudEvent, CausationIdAttribute, headers.CausationId);
+        Set(cloudEvent, CorrelationIdAttribute, headers.CorrelationId?.ToString());
+        Set(cloudEvent, CausationIdAttribute, headers.CausationId?.ToString());
         return cloudEvent.Validate();
     }
 

@@ -1,0 +1,65 @@
+using System.Text;
+using System.Text.Json;
+using DomainEvents.EntityFrameworkCore.Outbox;
+
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>The headers stored with an outbox row (its <c>headers</c> column), read once per send by a transport.</summary>
+/// <param name="CorrelationId">The correlation id of the conversation.</param>
+/// <param name="CausationId">The message whose handling raised this one.</param>
+/// <param name="TraceParent">The W3C traceparent of the activity that saved the event.</param>
+/// <param name="TraceState">The W3C tracestate.</param>
+/// <param name="Baggage">The W3C baggage.</param>
+internal readonly record struct StoredHeaders(Guid? CorrelationId, Guid? CausationId, string? TraceParent, string? TraceState, string? Baggage)
+{
+    /// <summary>Reads the stored header object; unknown names and values that are not strings are ignored.</summary>
+    public static StoredHeaders Parse(string json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return default;
+        }
+
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json));
+        Guid? correlation = null, causation = null;
+        string? traceParent = null, traceState = null, baggage = null;
+        while (reader.Read())
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
+            {
+                continue;
+            }
+
+            var name = reader.GetString();
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.String)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            switch (name)
+            {
+                case OutboxMessageFactory.CorrelationIdHeader when reader.TryGetGuid(out var id):
+                    correlation = id;
+                    break;
+                case OutboxMessageFactory.CausationIdHeader when reader.TryGetGuid(out var id):
+                    causation = id;
+                    break;
+                case "traceparent":
+                    traceParent = NullIfEmpty(reader.GetString());
+                    break;
+                case "tracestate":
+                    traceState = NullIfEmpty(reader.GetString());
+                    break;
+                case "baggage":
+                    baggage = NullIfEmpty(reader.GetString());
+                    break;
+            }
+        }
+
+        return new StoredHeaders(correlation, causation, traceParent, traceState, baggage);
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}

@@ -129,6 +129,21 @@ public sealed class WritingIntegrationEventsToTheOutbox(DatabaseProvider provide
     }
 
     [Test]
+    public async Task An_event_with_its_own_partition_key_is_partitioned_by_it()
+    {
+        var invoice = Invoice.Number("2026-0042", 99m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Invoices.Add(invoice);
+            await db.SaveChangesAsync();
+        });
+
+        var row = (await _host.OutboxAsync()).Should().ContainSingle().Subject;
+        row.PartitionKey.Should().Be("invoice-number/2026-0042", "the event's key replaces the aggregate's, which the database has not generated yet");
+        row.Exchange.Should().Be("invoice");
+    }
+
+    [Test]
     public async Task Events_raised_while_handling_a_message_carry_its_correlation_and_causation_ids()
     {
         var incoming = Guid.CreateVersion7();

@@ -2,8 +2,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Ordering.Billing;
 
-// Billing's own database. AddDomainEventsOutbox() adds the inbox table the consumer uses (and an outbox
-// table, for integration events Billing would raise itself).
+// Billing's own database. AddDomainEventsInbox() adds the inbox table the consumer uses; a Billing that
+// raised integration events itself would call AddDomainEventsOutbox(), which adds both tables.
 public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options) : DbContext(options)
 {
     public DbSet<Invoice> Invoices => Set<Invoice>();
@@ -11,6 +11,6 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Invoice>().Property(i => i.Id).ValueGeneratedNever();
-        modelBuilder.AddDomainEventsOutbox();
+        modelBuilder.AddDomainEventsInbox();
     }
 }

@@ -7,7 +7,7 @@ namespace Microsoft.EntityFrameworkCore;
 /// <summary>Adds the outbox and inbox tables to a model. Call it in <c>OnModelCreating</c>, then add a migration.</summary>
 public static class DomainEventsModelBuilderExtensions
 {
-    /// <summary>Adds the outbox table (and, for consumers, the inbox table) to the model.</summary>
+    /// <summary>Adds the outbox table and the inbox table to the model (a service that both publishes and consumes needs both).</summary>
     /// <param name="modelBuilder">The model builder.</param>
     /// <param name="configure">Changes the schema or table names.</param>
     /// <returns>The model builder, for chaining.</returns>
@@ -50,6 +50,25 @@ public static class DomainEventsModelBuilderExtensions
             b.HasIndex(m => m.MessageType, $"ix_{options.OutboxTable}_dead").HasFilter("status = 2");
         });
 
+        MapInbox(modelBuilder, options);
+        return modelBuilder;
+    }
+
+    /// <summary>Adds only the inbox table to the model, for a service that consumes integration events but publishes none.</summary>
+    /// <param name="modelBuilder">The model builder.</param>
+    /// <param name="configure">Changes the schema or table name.</param>
+    /// <returns>The model builder, for chaining.</returns>
+    public static ModelBuilder AddDomainEventsInbox(this ModelBuilder modelBuilder, Action<OutboxModelOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+        var options = new OutboxModelOptions();
+        configure?.Invoke(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.InboxTable, nameof(OutboxModelOptions.InboxTable));
+        MapInbox(modelBuilder, options);
+        return modelBuilder;
+    }
+
+    private static void MapInbox(ModelBuilder modelBuilder, OutboxModelOptions options) =>
         modelBuilder.Entity<InboxMessage>(b =>
         {
             b.ToTable(options.InboxTable, options.Schema);
@@ -60,7 +79,4 @@ public static class DomainEventsModelBuilderExtensions
             b.Property(m => m.ProcessedAt).HasColumnName("processed_at");
             b.HasIndex(m => m.ProcessedAt).HasDatabaseName($"ix_{options.InboxTable}_processed_at");
         });
-
-        return modelBuilder;
-    }
 }

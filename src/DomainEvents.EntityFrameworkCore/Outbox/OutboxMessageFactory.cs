@@ -36,7 +36,7 @@ internal sealed class OutboxMessageFactory
         var exchange = descriptor.Exchange ?? MessageNaming.ToKebabCase(aggregateType.Name);
         RoutingValidator.ValidateExchange(eventType, exchange);
 
-        var partitionKey = PartitionKeyOf(aggregate, eventType);
+        var partitionKey = integrationEvent is IHasPartitionKey keyed ? CheckedPartitionKey(keyed.PartitionKey, eventType) : PartitionKeyOf(aggregate, eventType);
         var payload = _serializer.Serialize(integrationEvent, descriptor);
         var messageId = Guid.CreateVersion7(_timeProvider.GetUtcNow());
         var now = _timeProvider.GetUtcNow().UtcDateTime;
@@ -54,6 +54,12 @@ internal sealed class OutboxMessageFactory
             Status = OutboxMessageStatus.Pending,
             NextAttemptAt = now,
         };
+    }
+
+    private static string CheckedPartitionKey(string? partitionKey, Type eventType)
+    {
+        RoutingValidator.ValidateName(eventType, "partition key", partitionKey);
+        return partitionKey!;
     }
 
     private static string PartitionKeyOf(EntityEntry aggregate, Type eventType)

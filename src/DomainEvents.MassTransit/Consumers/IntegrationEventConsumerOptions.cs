@@ -6,7 +6,7 @@ public sealed class IntegrationEventConsumerOptions
     private readonly List<(string Exchange, string Pattern)> _bindings = [];
     private readonly HashSet<string> _ignored = new(StringComparer.Ordinal);
 
-    /// <summary>Gets or sets the queue name (default: the consumer's name in kebab-case).</summary>
+    /// <summary>Gets or sets the queue name (default: the consumer's name in kebab-case without a trailing <c>Consumer</c>: <c>order-placed</c> for <c>OrderPlacedConsumer</c>).</summary>
     public string? QueueName { get; set; }
 
     /// <summary>Gets or sets the type of the bound exchanges: topic (default), direct or fanout.</summary>
@@ -55,7 +55,7 @@ public sealed class IntegrationEventConsumerOptions
     /// Records each handled message id in <typeparamref name="TContext"/>'s inbox table in the same transaction
     /// as the consumer's changes, so a redelivered message is acknowledged and skipped.
     /// </summary>
-    /// <typeparam name="TContext">The consumer service's DbContext; its model calls <c>AddDomainEventsOutbox()</c>.</typeparam>
+    /// <typeparam name="TContext">The consumer service's DbContext; its model calls <c>AddDomainEventsInbox()</c> (or <c>AddDomainEventsOutbox()</c>, which adds both tables).</typeparam>
     /// <returns>These options, for chaining.</returns>
     /// <param name="configureCleanup">Changes how long handled message ids are kept (default 7 days).</param>
     public IntegrationEventConsumerOptions UseInbox<TContext>(Action<InboxCleanupOptions>? configureCleanup = null)

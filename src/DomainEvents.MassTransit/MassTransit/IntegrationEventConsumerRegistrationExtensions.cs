@@ -71,7 +71,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 .GroupBy(d => d.MessageType, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<int, Type>)g.ToDictionary(d => d.Version, d => d.ClrType), StringComparer.Ordinal);
             var options = registration.Options;
-            var queue = options.QueueName ?? MessageNaming.ToKebabCase(registration.ConsumerType.Name);
+            var queue = options.QueueName ?? DefaultQueueName(registration.ConsumerType);
             configurator.ReceiveEndpoint(queue, endpoint =>
             {
                 endpoint.ConfigureConsumeTopology = false;
@@ -145,6 +145,18 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
         public Microsoft.Extensions.Hosting.IHostedService Create(IServiceProvider services) =>
             (Microsoft.Extensions.Hosting.IHostedService)ActivatorUtilities.CreateInstance(services, typeof(InboxCleanupService<>).MakeGenericType(ContextType), options);
+    }
+
+    /// <summary>The consumer's name in kebab-case without a trailing "Consumer", as MassTransit names endpoints.</summary>
+    private static string DefaultQueueName(Type consumerType)
+    {
+        var name = consumerType.Name;
+        if (name.Length > "Consumer".Length && name.EndsWith("Consumer", StringComparison.Ordinal))
+        {
+            name = name[..^"Consumer".Length];
+        }
+
+        return MessageNaming.ToKebabCase(name);
     }
 
     private static void Register<TConsumer>(IBusRegistrationConfigurator configurator, Action<IntegrationEventConsumerOptions>? configure)

@@ -6,4 +6,11 @@ namespace DomainEvents.Dispatching;
 /// lost if the process stops between the commit and the handler; the outbox cannot.
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
-public sealed class AfterCommitAttribute : Attribute;
+public sealed class AfterCommitAttribute : Attribute
+{
+    /// <summary>
+    /// The DI service key under which after-commit handlers are registered as <c>INotificationHandler&lt;T&gt;</c>;
+    /// a replacement <see cref="IDomainEventDispatcher"/> resolves them with it.
+    /// </summary>
+    public const string ServiceKey = "DomainEvents.AfterCommit";
+}

@@ -10,7 +10,7 @@ namespace DomainEvents.Dispatching;
 internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher
 {
     /// <summary>The DI key under which handlers marked <see cref="AfterCommitAttribute"/> are registered.</summary>
-    internal const string AfterCommitKey = "DomainEvents.AfterCommit";
+    internal const string AfterCommitKey = AfterCommitAttribute.ServiceKey;
 
     private static readonly ConcurrentDictionary<Type, Func<IDomainEvent, INotification>> Wrappers = new();
 

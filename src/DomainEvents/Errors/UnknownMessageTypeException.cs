@@ -6,7 +6,7 @@ public sealed class UnknownMessageTypeException : DomainEventsException
     /// <summary>Initializes the exception.</summary>
     /// <param name="messageType">The message type name that was received.</param>
     public UnknownMessageTypeException(string? messageType)
-        : base($"Message type '{messageType ?? "<missing>"}' is not registered. Register the event type, or declare it ignored.")
+        : base($"Message type '{messageType ?? "<missing>"}' is not registered. Register the event type, or let the consumer ignore it with IntegrationEventConsumerOptions.Ignore(\"{messageType}\").")
     {
         MessageType = messageType;
     }

@@ -54,6 +54,13 @@ public sealed class Invoice : AggregateRoot
 
     public decimal Amount { get; private set; }
 
+    public static Invoice Number(string number, decimal amount)
+    {
+        var invoice = new Invoice { Amount = amount };
+        invoice.Raise(new InvoiceNumbered(number, amount));
+        return invoice;
+    }
+
     public static Invoice Issue(decimal amount)
     {
         var invoice = new Invoice { Amount = amount };
@@ -63,3 +70,9 @@ public sealed class Invoice : AggregateRoot
 }
 
 public sealed record InvoiceIssued(decimal Amount) : IIntegrationEvent;
+
+/// <summary>Chooses its own partition key, so the database-generated invoice id is not needed.</summary>
+public sealed record InvoiceNumbered(string Number, decimal Amount) : IIntegrationEvent, IHasPartitionKey
+{
+    public string PartitionKey => $"invoice-number/{Number}";
+}

@@ -86,5 +86,5 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
 {
     public DbSet<Receipt> Receipts => Set<Receipt>();
 
-    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddDomainEventsOutbox();
+    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddDomainEventsInbox();
 }

@@ -79,14 +79,15 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         var orders = Enumerable.Range(1, 50).Select(Order.Place).ToArray();
         await writer.SaveAsync(orders);
 
-        // A relay claimed everything and died before publishing: its leases run for two more seconds.
-        var leasedUntil = DateTime.UtcNow.AddSeconds(2);
+        // A relay claimed everything and died before publishing: its leases run for a few more seconds.
+        var leasedUntil = DateTime.UtcNow.AddSeconds(6);
         await writer.InScopeAsync(db => db.Set<OutboxMessage>().ExecuteUpdateAsync(s => s
             .SetProperty(m => m.LeaseOwner, "crashed-relay")
             .SetProperty(m => m.LeaseExpiresAt, leasedUntil)));
 
         await StartAsync(relay: true, AddOrdersConsumerWithInbox);
         await Task.Delay(TimeSpan.FromSeconds(1));
+        DateTime.UtcNow.Should().BeBefore(leasedUntil.AddSeconds(-1), "the check below must happen while the leases are valid");
         Deliveries.All.Should().BeEmpty("the leases are still valid");
 
         await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 50);

@@ -26,6 +26,8 @@ var packages      = artifacts.Combine("packages");
 var serversScript = root.CombineWithFilePath("build/servers.sh");
 var serversEnv    = artifacts.CombineWithFilePath("servers/env.sh");
 var benchProject  = root.CombineWithFilePath("tests/DomainEvents.Benchmarks/DomainEvents.Benchmarks.csproj");
+var relayBenchProject = root.CombineWithFilePath("tests/DomainEvents.RelayBenchmarks/DomainEvents.RelayBenchmarks.csproj");
+var relayBenchArgs = Argument("relay-bench-args", "");
 
 // ------------------------------------------------------------------------------------------------
 // Helpers
@@ -233,6 +235,13 @@ Task("Bench")
     WithServers(environment =>
     {
         DotNetRun(benchProject.FullPath, args, new DotNetRunSettings
+        {
+            Configuration = configuration,
+            EnvironmentVariables = environment,
+        });
+
+        // The relay's throughput and latency against MassTransit and RabbitMQ.Client baselines, same run.
+        DotNetRun(relayBenchProject.FullPath, new ProcessArgumentBuilder().Append(relayBenchArgs), new DotNetRunSettings
         {
             Configuration = configuration,
             EnvironmentVariables = environment,

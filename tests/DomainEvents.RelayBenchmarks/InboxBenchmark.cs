@@ -1,0 +1,127 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
+
+namespace DomainEvents.RelayBenchmarks;
+
+/// <summary>
+/// Measurement 3: a queue pre-loaded with N messages (published raw, in the relay's envelope) is drained by an
+/// integration event consumer that writes one row to its own database, with UseInbox&lt;BillingDbContext&gt;() and
+/// without. KeepOrder = false on both; the same prefetch (and so the same concurrency) on both. The rate is taken
+/// from the first message handled to the last, so bus start-up is not in it.
+/// </summary>
+public static class InboxBenchmark
+{
+    public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
+    {
+        var exchange = environment.Exchange("inbox");
+        var queues = new Dictionary<bool, string>
+        {
+            [false] = environment.Queue("receipts-plain", massTransitEndpoint: true),
+            [true] = environment.Queue("receipts-inbox", massTransitEndpoint: true),
+        };
+        await using var connection = await environment.ConnectRabbitAsync("inbox-preload");
+        await using var channel = await connection.CreateChannelAsync(Rabbit.Confirms);
+
+        // Warm-up: each variant once, not recorded (JIT tiers, EF Core model, connection pool).
+        var warmup = Math.Min(sizes.InboxMessages, 10_000);
+        var plan = new List<(bool Inbox, int Round, int Count)> { (false, 0, warmup), (true, 0, warmup) };
+        for (var round = 1; round <= sizes.InboxRounds; round++)
+        {
+            // ABBA: alternate which variant goes first.
+            var first = round % 2 == 0;
+            plan.Add((first, round, sizes.InboxMessages));
+            plan.Add((!first, round, sizes.InboxMessages));
+        }
+
+        foreach (var (inbox, round, count) in plan)
+        {
+            var run = await DrainAsync(environment, sizes, connection, channel, exchange, queues[inbox], inbox, round, count, results);
+            if (round > 0)
+            {
+                results.Inbox.Add(run);
+                Console.WriteLine($"  round {round} {run.Name,-12} {run.MessagesPerSecond,8:N0} msg/s  ({run.Seconds:N2} s; CPU {run.Cpu})");
+            }
+        }
+    }
+
+    private static async Task<ThroughputRun> DrainAsync(
+        BenchEnvironment environment, Sizes sizes, IConnection connection, IChannel channel, string exchange, string queue, bool inbox, int round, int count, BenchResults results)
+    {
+        await environment.ExecuteAsync("TRUNCATE receipts, inbox_messages", billing: true);
+
+        // Durable, not exclusive, not auto-delete, no arguments: as MassTransit declares the endpoint's queue.
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        var occurredAt = DateTime.UtcNow;
+        await Rabbit.PublishAsync(channel, count, 100, i =>
+        {
+            var messageId = Guid.CreateVersion7();
+            var placed = Payloads.Create(Guid.CreateVersion7(), i);
+            var key = $"Order/{placed.OrderId}";
+            return ("", queue,
+                RelayLikeMessage.Properties(messageId, exchange, ThroughputBenchmark.RoutingKey, key, occurredAt),
+                RelayLikeMessage.Body(messageId, exchange, ThroughputBenchmark.RoutingKey, key, RelayLikeMessage.Payload(placed), occurredAt));
+        });
+        var depth = await Rabbit.WaitForDepthAsync(connection, queue, count, TimeSpan.FromSeconds(30));
+        if (depth != count)
+        {
+            throw new InvalidOperationException($"The queue holds {depth} messages instead of {count} before the drain.");
+        }
+
+        var counter = new DrainCounter(count);
+        CpuUsage usage;
+        // In the warm-up only: what each message costs in SQL commands (round trips).
+        using var statements = round == 0 ? new StatementCounter() : null;
+        await using (var host = await BenchHost.StartAsync(new HostSpec
+                     {
+                         Environment = environment,
+                         Exchange = exchange,
+                         Billing = true,
+                         Services = s => s.AddSingleton(counter).AddSingleton(new ReceiptOptions(inbox && Experiments.LeanInbox, inbox && Experiments.LeanInboxCheck, inbox && Experiments.LeanInboxTransaction)),
+                         Consumers = x => x.AddIntegrationEventConsumer<ReceiptConsumer>(c =>
+                         {
+                             c.Bind(exchange, "#");
+                             c.QueueName = queue;
+                             c.KeepOrder = false;
+                             if (inbox && !Experiments.LeanInbox)
+                             {
+                                 c.UseInbox<BillingDbContext>();
+                             }
+                         }),
+                         // MassTransit's default on 2 cores is min(2 x cores, 16) = 4 at once; both variants get the same.
+                         ConfigureBus = (cfg, _) => cfg.PrefetchCount = sizes.InboxPrefetch,
+                     }))
+        {
+            var cpu = CpuMeter.Start();
+            await counter.Done.WaitAsync(TimeSpan.FromMinutes(5));
+            usage = cpu.Stop();
+        }
+
+        if (statements is not null)
+        {
+            var perMessage = statements.Counts.OrderByDescending(c => c.Value)
+                .ToDictionary(c => c.Key, c => Math.Round(c.Value / (double)count, 2));
+            results.InboxCommandsPerMessage[inbox ? "inbox" : "no-inbox"] = perMessage;
+            Console.WriteLine($"  warm-up {(inbox ? "inbox" : "no-inbox")}: {statements.Total / (double)count:N2} SQL commands per message: " +
+                              string.Join("; ", perMessage.Select(p => $"{p.Value:N2} x {p.Key}")));
+        }
+
+        var receipts = await environment.CountAsync("receipts", billing: true);
+        var inboxRows = await environment.CountAsync("inbox_messages", billing: true);
+        var errors = await Rabbit.DepthAsync(connection, queue + "_error");
+        if (receipts != count || inboxRows != (inbox ? count : 0) || errors > 0)
+        {
+            results.Errors.Add($"Inbox drain ({(inbox ? "inbox" : "no inbox")}, round {round}): {receipts} receipts, {inboxRows} inbox rows, {errors} in _error; expected {count}.");
+        }
+
+        var seconds = Stats.Milliseconds(counter.First, counter.Last) / 1000;
+        return new ThroughputRun
+        {
+            Name = inbox ? "inbox" : "no-inbox",
+            Round = round,
+            Messages = count - 1,
+            Seconds = seconds,
+            Cpu = usage,
+        };
+    }
+}

@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Globalization;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DomainEvents.RelayBenchmarks;
+
+/// <summary>
+/// Measurement 2: latency at a steady rate, open loop (each event starts on its schedule whether or not the previous
+/// one has finished). Ours: commit (SaveChangesAsync returned) to the integration event consumer's Consume. Baseline:
+/// a typed MassTransit send to a plain consumer, from the call to Consume. Then a row committed by another process.
+/// </summary>
+public static class LatencyBenchmark
+{
+    public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
+    {
+        await FreshOutboxAsync(environment);
+        results.Latency["relay"] = await RelayAsync(environment, sizes);
+        Print("relay: commit to consume", results.Latency["relay"]);
+        if (results.Latency["relay"].Relay is { } relay)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"    relay: {relay.Claims} claims, {relay.Marks} batches of {relay.RowsPerClaim:N1} rows; claim mean {relay.ClaimMsMean:N2} ms (max {relay.ClaimMsMax:N1}), mark mean {relay.MarkMsMean:N2} ms; SaveChangesAsync p50 {results.Latency["relay"].SaveP50Ms:N2} ms"));
+            Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency["relay"].Components.Select(c => $"{c.Key} {c.Value:N2}")));
+        }
+        results.Latency["masstransit"] = await MassTransitAsync(environment, sizes);
+        Print("MassTransit: send to consume", results.Latency["masstransit"]);
+
+        var exchange = environment.Exchange("cross");
+        var queue = environment.Queue("cross-consumer", massTransitEndpoint: true);
+        var recorder = new ArrivalRecorder();
+        await using var relayHost = await BenchHost.StartAsync(new HostSpec
+        {
+            Environment = environment,
+            Exchange = exchange,
+            Outbox = true,
+            Relay = true,
+            Notifications = true,
+            Services = s => s.AddSingleton(recorder),
+            Consumers = x => x.AddIntegrationEventConsumer<LatencyConsumer>(c =>
+            {
+                c.Bind(exchange, "#");
+                c.QueueName = queue;
+                c.KeepOrder = false;
+            }),
+        });
+        await FreshOutboxAsync(environment);
+        foreach (var notify in new[] { true, false })
+        {
+            var seconds = notify ? sizes.CrossProcessSeconds : sizes.CrossProcessPollingSeconds;
+            var summary = await CrossProcessAsync(environment, sizes, exchange, recorder, notify, seconds);
+            var name = notify ? "cross-process-notify" : "cross-process-polling";
+            results.Latency[name] = summary;
+            Print(notify ? "another process, with NOTIFY" : "another process, polling (1 s)", summary);
+        }
+    }
+
+    /// <summary>
+    /// Starts a latency measurement on an empty outbox with fresh statistics. Right after measurement 1 the table holds
+    /// 50,000 processed rows whose statistics still say "pending" until autovacuum analyzes it; the relay's claim then
+    /// walks every processed row (see docs/benchmarks-relay.md). --experiment stale-stats keeps that state, to show it.
+    /// </summary>
+    private static async Task FreshOutboxAsync(BenchEnvironment environment)
+    {
+        if (!Experiments.StaleStatistics)
+        {
+            await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
+            await environment.ExecuteAsync("ANALYZE outbox_messages, orders");
+        }
+    }
+
+    private static void Print(string what, LatencySummary s) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {what,-34} p50 {s.P50Ms,7:N2} ms  p90 {s.P90Ms,7:N2}  p99 {s.P99Ms,7:N2}  max {s.MaxMs,8:N2}  ({s.Count}/{s.Sent} at {s.RatePerSecond:N0}/s; CPU {s.Cpu})"));
+
+    private static async Task<LatencySummary> RelayAsync(BenchEnvironment environment, Sizes sizes)
+    {
+        var exchange = environment.Exchange("latency");
+        var queue = environment.Queue("latency-consumer", massTransitEndpoint: true);
+        var recorder = new ArrivalRecorder();
+        await using var host = await BenchHost.StartAsync(new HostSpec
+        {
+            Environment = environment,
+            Exchange = exchange,
+            Outbox = true,
+            Relay = true,
+            Services = s => s.AddSingleton(recorder),
+            Consumers = x => x.AddIntegrationEventConsumer<LatencyConsumer>(c =>
+            {
+                c.Bind(exchange, "#");
+                c.QueueName = queue;
+                c.KeepOrder = false;
+            }),
+        });
+        var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
+        using var trace = new RelayStatementTrace();
+        var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
+            var order = Order.Place(i);
+            db.Orders.Add(order);
+            var before = Stopwatch.GetTimestamp();
+            await db.SaveChangesAsync();
+            return (order.Id, Before: before, Committed: Stopwatch.GetTimestamp());
+        });
+        var summary = await SummarizeAsync(recorder, run, s => (s.Id, s.Committed));
+        var all = trace.Take();
+        var statements = all.Where(s => s.StartTimestamp >= run.MeasuredStart && s.StartTimestamp <= run.MeasuredEnd).ToList();
+        summary.Relay = ThroughputBenchmark.Breakdown(statements, run.Measured.Count, run.MeasuredSeconds);
+        summary.Components = Decompose(all, recorder, run.Measured.Select(s => (s.Id, s.Committed)));
+        summary.SaveP50Ms = Stats.Round(Stats.Percentile(run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Committed)).ToList(), 50));
+        return summary;
+    }
+
+    /// <summary>
+    /// Splits each event's latency at the relay's claim that returned it (the last claim to end before the event
+    /// arrived): commit to the claim's start (waiting for the relay's current round to end, or for its wake-up), the
+    /// claim itself, and the claim's end to Consume (publish, confirm-independent delivery, consumer pipeline).
+    /// </summary>
+    private static Dictionary<string, double> Decompose(IReadOnlyList<RelayStatementTrace.Statement> statements, ArrivalRecorder recorder, IEnumerable<(Guid Id, long Committed)> events)
+    {
+        var claims = statements.Where(s => s.Kind == RelayStatementTrace.Kind.Claim)
+            .Select(s => (Start: s.StartTimestamp, End: s.StartTimestamp + (long)(s.Duration.TotalSeconds * Stopwatch.Frequency)))
+            .OrderBy(c => c.End)
+            .ToArray();
+        var ends = claims.Select(c => c.End).ToArray();
+        var wait = new List<double>();
+        var claim = new List<double>();
+        var deliver = new List<double>();
+        foreach (var (id, committed) in events)
+        {
+            if (!recorder.TryGet(id, out var arrival))
+            {
+                continue;
+            }
+
+            var index = Array.BinarySearch(ends, arrival.Timestamp);
+            index = index >= 0 ? index : ~index - 1;
+            if (index < 0)
+            {
+                continue;
+            }
+
+            var (start, end) = claims[index];
+            wait.Add(Stats.Milliseconds(committed, start));
+            claim.Add(Stats.Milliseconds(start, end));
+            deliver.Add(Stats.Milliseconds(end, arrival.Timestamp));
+        }
+
+        return new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["commitToClaimStartP50Ms"] = Stats.Round(Stats.Percentile(wait, 50)),
+            ["commitToClaimStartP99Ms"] = Stats.Round(Stats.Percentile(wait, 99)),
+            ["claimP50Ms"] = Stats.Round(Stats.Percentile(claim, 50)),
+            ["claimP99Ms"] = Stats.Round(Stats.Percentile(claim, 99)),
+            ["claimEndToConsumeP50Ms"] = Stats.Round(Stats.Percentile(deliver, 50)),
+            ["claimEndToConsumeP99Ms"] = Stats.Round(Stats.Percentile(deliver, 99)),
+        };
+    }
+
+    private static async Task<LatencySummary> MassTransitAsync(BenchEnvironment environment, Sizes sizes)
+    {
+        var exchange = environment.Exchange("latency-mt");
+        var queue = environment.Queue("latency-mt-consumer", massTransitEndpoint: true);
+        var recorder = new ArrivalRecorder();
+        await using var host = await BenchHost.StartAsync(new HostSpec
+        {
+            Environment = environment,
+            Services = s => s.AddSingleton(recorder),
+            Consumers = x => x.AddConsumer<LatencyConsumer>(),
+            ConfigureBus = (cfg, context) => cfg.ReceiveEndpoint(queue, e =>
+            {
+                e.ConfigureConsumeTopology = false;
+                e.Bind(exchange, b =>
+                {
+                    b.ExchangeType = "topic";
+                    b.RoutingKey = "#";
+                });
+                e.ConfigureConsumer<LatencyConsumer>(context);
+            }),
+        });
+        var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
+        var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
+        {
+            var message = Payloads.Create(Guid.CreateVersion7(), i);
+            var before = Stopwatch.GetTimestamp();
+            await endpoint.Send(message, context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
+            return (Id: message.OrderId, Before: before);
+        });
+        return await SummarizeAsync(recorder, run, s => (s.Id, s.Before));
+    }
+
+    private static async Task<LatencySummary> SummarizeAsync<T>(ArrivalRecorder recorder, OpenLoop.Run<T> run, Func<T, (Guid Id, long From)> select)
+    {
+        var measured = run.Measured.Select(select).ToList();
+        await recorder.WaitForAsync(measured.Select(m => m.Id), TimeSpan.FromSeconds(30));
+        var latencies = new List<double>(measured.Count);
+        foreach (var (id, from) in measured)
+        {
+            if (recorder.TryGet(id, out var arrival))
+            {
+                latencies.Add(Stats.Milliseconds(from, arrival.Timestamp));
+            }
+        }
+
+        var summary = Stats.Summarize(latencies, measured.Count, run.MeasuredSeconds);
+        summary.Cpu = run.Cpu;
+        return summary;
+    }
+
+    /// <summary>
+    /// A real second process (this program with --writer) commits orders at the rate; this process's relay host
+    /// (AddPostgresNotifications, listening) relays them to its consumer. Latency is from the writer's commit to Consume,
+    /// in UTC ticks of the one machine clock.
+    /// </summary>
+    private static async Task<LatencySummary> CrossProcessAsync(BenchEnvironment environment, Sizes sizes, string exchange, ArrivalRecorder recorder, bool notify, double seconds)
+    {
+        var path = Environment.ProcessPath ?? throw new InvalidOperationException("No process path to start the writer with.");
+        var start = new ProcessStartInfo(path)
+        {
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        if (string.Equals(Path.GetFileNameWithoutExtension(path), "dotnet", StringComparison.Ordinal))
+        {
+            start.ArgumentList.Add(typeof(LatencyBenchmark).Assembly.Location);
+        }
+
+        foreach (var argument in new[]
+                 {
+                     "--writer", "--exchange", exchange, "--notify", notify ? "true" : "false",
+                     "--rate", sizes.LatencyRate.ToString(CultureInfo.InvariantCulture),
+                     "--warmup", sizes.LatencyWarmupSeconds.ToString(CultureInfo.InvariantCulture),
+                     "--seconds", seconds.ToString(CultureInfo.InvariantCulture),
+                 })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment[Writer.ConnectionVariable] = environment.ShopConnectionString;
+        start.Environment[Writer.ChannelVariable] = environment.NotifyChannel;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("The writer process did not start.");
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"The writer process exited with {process.ExitCode}.");
+        }
+
+        var commits = new List<(Guid Id, long UtcTicks)>();
+        var cpu = default(CpuUsage);
+        var rate = 0.0;
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split(' ');
+            if (parts[0] == "C" && parts[3] == "0")
+            {
+                commits.Add((Guid.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture)));
+            }
+            else if (parts[0] == "RATE")
+            {
+                rate = double.Parse(parts[1], CultureInfo.InvariantCulture);
+            }
+            else if (parts[0] == "CPU")
+            {
+                cpu = System.Text.Json.JsonSerializer.Deserialize<CpuUsage>(line[4..]);
+            }
+        }
+
+        // Without notifications the last rows wait for the relay's next poll.
+        await recorder.WaitForAsync(commits.Select(c => c.Id), TimeSpan.FromSeconds(30));
+        var latencies = new List<double>(commits.Count);
+        foreach (var (id, ticks) in commits)
+        {
+            if (recorder.TryGet(id, out var arrival))
+            {
+                latencies.Add((arrival.UtcTicks - ticks) / (double)TimeSpan.TicksPerMillisecond);
+            }
+        }
+
+        var summary = Stats.Summarize(latencies, commits.Count, commits.Count / Math.Max(rate, 1e-9));
+        summary.Cpu = cpu;
+        return summary;
+    }
+}
+
+/// <summary>Starts one action per tick at a fixed rate, open loop, and times the measured part (after the warm-up).</summary>
+public static class OpenLoop
+{
+    public sealed record Run<T>(IReadOnlyList<T> Measured, double MeasuredSeconds, CpuUsage Cpu, long MeasuredStart, long MeasuredEnd);
+
+    public static async Task<Run<T>> RunAsync<T>(int rate, double warmupSeconds, double seconds, Func<int, Task<T>> action)
+    {
+        var warmup = (int)Math.Round(rate * warmupSeconds);
+        var count = warmup + (int)Math.Round(rate * seconds);
+        var interval = Stopwatch.Frequency / (double)rate;
+        var tasks = new Task<T>[count];
+        var start = Stopwatch.GetTimestamp();
+        CpuMeter? cpu = null;
+        long measuredStart = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var due = start + (long)(i * interval);
+            var wait = due - Stopwatch.GetTimestamp();
+            if (wait > 0)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(wait / (double)Stopwatch.Frequency));
+            }
+
+            if (i == warmup)
+            {
+                cpu = CpuMeter.Start();
+                measuredStart = Stopwatch.GetTimestamp();
+            }
+
+            var index = i;
+            tasks[i] = Task.Run(() => action(index));
+        }
+
+        var measuredEnd = Stopwatch.GetTimestamp();
+        var results = await Task.WhenAll(tasks);
+        var usage = (cpu ?? CpuMeter.Start()).Stop();
+        return new Run<T>(results[warmup..], Stats.Milliseconds(measuredStart, measuredEnd) / 1000, usage, measuredStart, measuredEnd);
+    }
+}

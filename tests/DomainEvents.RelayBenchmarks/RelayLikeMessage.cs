@@ -1,0 +1,69 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using RabbitMQ.Client;
+
+namespace DomainEvents.RelayBenchmarks;
+
+/// <summary>
+/// The message the relay puts on the wire for an outbox row (its MassTransit envelope around the stored payload and
+/// its de-* headers), written here without the library, for the raw RabbitMQ.Client baseline and for pre-loading the
+/// inbox queue. Same shape and size as the relay's, so the baselines move the same bytes.
+/// </summary>
+public static class RelayLikeMessage
+{
+    public const string ContentType = "application/vnd.masstransit+json";
+    public const string MessageType = "order.placed";
+
+    public static byte[] Body(Guid messageId, string exchange, string routingKey, string partitionKey, string payload, DateTime occurredAt)
+    {
+        var buffer = new ArrayBufferWriter<byte>(payload.Length + 512);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("messageId", messageId);
+            writer.WriteString("conversationId", messageId);
+            writer.WriteString("destinationAddress", $"exchange:{exchange}?type=topic");
+            writer.WriteStartArray("messageType");
+            writer.WriteStringValue($"urn:message:{MessageType}:v1");
+            writer.WriteStringValue($"urn:message:{typeof(OrderPlaced).Namespace}:{nameof(OrderPlaced)}");
+            writer.WriteEndArray();
+            writer.WritePropertyName("message");
+            writer.WriteRawValue(payload, skipInputValidation: true);
+            writer.WriteString("sentTime", DateTime.UtcNow);
+            writer.WriteStartObject("headers");
+            writer.WriteString("de-message-type", MessageType);
+            writer.WriteNumber("de-version", 1);
+            writer.WriteString("de-exchange", exchange);
+            writer.WriteString("de-routing-key", routingKey);
+            writer.WriteString("de-partition-key", partitionKey);
+            writer.WriteString("de-occurred-at", occurredAt);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static BasicProperties Properties(Guid messageId, string exchange, string routingKey, string partitionKey, DateTime occurredAt) =>
+        new()
+        {
+            Persistent = true,
+            MessageId = messageId.ToString(),
+            ContentType = ContentType,
+            Headers = new Dictionary<string, object?>(StringComparer.Ordinal)
+            {
+                ["de-message-type"] = Encoding.UTF8.GetBytes(MessageType),
+                ["de-version"] = Encoding.UTF8.GetBytes("1"),
+                ["de-exchange"] = Encoding.UTF8.GetBytes(exchange),
+                ["de-routing-key"] = Encoding.UTF8.GetBytes(routingKey),
+                ["de-partition-key"] = Encoding.UTF8.GetBytes(partitionKey),
+                ["de-occurred-at"] = Encoding.UTF8.GetBytes(occurredAt.ToString("O", CultureInfo.InvariantCulture)),
+                ["de-envelope"] = Encoding.UTF8.GetBytes("masstransit"),
+                ["de-correlation-id"] = Encoding.UTF8.GetBytes(messageId.ToString()),
+            },
+        };
+
+    public static string Payload(OrderPlaced placed) => JsonSerializer.Serialize(placed, Payloads.Json);
+}

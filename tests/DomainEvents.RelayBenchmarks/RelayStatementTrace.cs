@@ -1,0 +1,101 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace DomainEvents.RelayBenchmarks;
+
+/// <summary>
+/// Watches the relay's SQL through Npgsql's tracing (ActivitySource "Npgsql"): when each claim and each "mark
+/// processed" ran and how long it took, and how many rows each marked. The relay's statements are plain ADO.NET
+/// commands on the DbContext's connection, so EF Core interceptors do not see them; Npgsql's activities do.
+/// Active only while the relay's throughput is measured.
+/// </summary>
+public sealed class RelayStatementTrace : IDisposable
+{
+    private readonly ActivityListener _listener;
+    private readonly ConcurrentQueue<Statement> _statements = new();
+    private long _marked;
+
+    public RelayStatementTrace()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = Stopped,
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public enum Kind
+    {
+        Claim,
+        MarkProcessed,
+        Release,
+    }
+
+    public sealed record Statement(Kind Kind, long StartTimestamp, TimeSpan Duration, int Rows);
+
+    /// <summary>Rows marked processed so far.</summary>
+    public long Marked => Interlocked.Read(ref _marked);
+
+    /// <summary>Stopwatch timestamp when the rows marked reached <paramref name="count"/>.</summary>
+    public long? ReachedAt { get; private set; }
+
+    public long Target { get; set; } = long.MaxValue;
+
+    public IReadOnlyList<Statement> Take()
+    {
+        var list = new List<Statement>();
+        while (_statements.TryDequeue(out var s))
+        {
+            list.Add(s);
+        }
+
+        return list.OrderBy(s => s.StartTimestamp).ToList();
+    }
+
+    public void Reset(long target)
+    {
+        _statements.Clear();
+        Interlocked.Exchange(ref _marked, 0);
+        ReachedAt = null;
+        Target = target;
+    }
+
+    private void Stopped(Activity activity)
+    {
+        if (activity.GetTagItem("db.query.text") is not string text)
+        {
+            return;
+        }
+
+        var end = Stopwatch.GetTimestamp();
+        var start = end - (long)(activity.Duration.TotalSeconds * Stopwatch.Frequency);
+        if (text.Contains("WITH heads", StringComparison.Ordinal))
+        {
+            _statements.Enqueue(new Statement(Kind.Claim, start, activity.Duration, -1));
+        }
+        else if (text.Contains("SET status = 1, processed_at", StringComparison.Ordinal))
+        {
+            var rows = CountIds(text);
+            _statements.Enqueue(new Statement(Kind.MarkProcessed, start, activity.Duration, rows));
+            if (Interlocked.Add(ref _marked, rows) >= Target && ReachedAt is null)
+            {
+                ReachedAt = end;
+            }
+        }
+        else if (text.Contains("SET lease_owner = NULL, lease_expires_at = NULL WHERE id IN", StringComparison.Ordinal))
+        {
+            _statements.Enqueue(new Statement(Kind.Release, start, activity.Duration, CountIds(text)));
+        }
+    }
+
+    private static int CountIds(string text)
+    {
+        var open = text.IndexOf("IN (", StringComparison.Ordinal);
+        var close = open < 0 ? -1 : text.IndexOf(')', open);
+        return open < 0 || close < 0 ? 0 : text.AsSpan(open + 4, close - open - 4).Count(',') + 1;
+    }
+
+    public void Dispose() => _listener.Dispose();
+}

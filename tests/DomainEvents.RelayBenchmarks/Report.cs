@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace DomainEvents.RelayBenchmarks;
+
+/// <summary>Turns the measurements into the table, the goals and results.json.</summary>
+public static class Report
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    public static void Build(BenchResults results)
+    {
+        string N(double v, int d = 0) => v.ToString("N" + d.ToString(Invariant), Invariant);
+
+        double Mean(IEnumerable<ThroughputRun> runs, string name)
+        {
+            var selected = runs.Where(r => r.Name == name).ToList();
+            return selected.Count == 0 ? double.NaN : selected.Average(r => r.MessagesPerSecond);
+        }
+
+        void Goal(string name, string figure, string target, double ratio, bool met, string measurement, string ours, string baseline)
+        {
+            results.Goals.Add(new Goal { Name = name, Figure = figure, Target = target, Ratio = Stats.Round(ratio), Met = met });
+            results.Table.Add(new Row
+            {
+                Measurement = measurement,
+                Ours = ours,
+                Baseline = baseline,
+                Ratio = N(ratio, 2),
+                Goal = target,
+                Result = met ? "met" : "MISSED",
+            });
+        }
+
+        if (results.Throughput.Count > 0)
+        {
+            var backlog = N(results.Throughput[0].Messages);
+            var relay = Mean(results.Throughput, "relay");
+            var mt = Mean(results.Throughput, "masstransit");
+            var raw = Mean(results.Throughput, "raw");
+            Goal("relay-vs-masstransit", $"{N(relay)} vs {N(mt)} msg/s", ">= 1.0", relay / mt, relay / mt >= 1.0,
+                $"1. Relay throughput, {backlog} backlog vs MassTransit typed Send<T>", $"{N(relay)} msg/s", $"{N(mt)} msg/s");
+            Goal("relay-vs-raw", $"{N(relay)} vs {N(raw)} msg/s", ">= 0.7", relay / raw, relay / raw >= 0.7,
+                "1. Relay throughput vs raw RabbitMQ.Client (same bytes)", $"{N(relay)} msg/s", $"{N(raw)} msg/s");
+        }
+
+        if (results.Latency.TryGetValue("relay", out var ours) && results.Latency.TryGetValue("masstransit", out var theirs))
+        {
+            Goal("latency-p50", $"{N(ours.P50Ms, 2)} vs {N(theirs.P50Ms, 2)} ms", "<= 2.0", ours.P50Ms / theirs.P50Ms, ours.P50Ms / theirs.P50Ms <= 2.0,
+                "2. Latency p50, commit->consume vs MassTransit send->consume", $"{N(ours.P50Ms, 2)} ms", $"{N(theirs.P50Ms, 2)} ms");
+            Goal("latency-p99", $"{N(ours.P99Ms, 2)} vs {N(theirs.P99Ms, 2)} ms", "<= 3.0", ours.P99Ms / theirs.P99Ms, ours.P99Ms / theirs.P99Ms <= 3.0,
+                "2. Latency p99, same", $"{N(ours.P99Ms, 2)} ms", $"{N(theirs.P99Ms, 2)} ms");
+        }
+
+        foreach (var (key, label) in new[] { ("cross-process-notify", "with NOTIFY"), ("cross-process-polling", "without NOTIFY (1 s poll)") })
+        {
+            if (results.Latency.TryGetValue(key, out var cross))
+            {
+                results.Table.Add(new Row
+                {
+                    Measurement = $"2. Latency, row committed by another process, {label}",
+                    Ours = $"p50 {N(cross.P50Ms, 1)} / p99 {N(cross.P99Ms, 1)} ms",
+                    Baseline = results.Latency.TryGetValue("relay", out var same) ? $"same process: p50 {N(same.P50Ms, 1)} / p99 {N(same.P99Ms, 1)} ms" : "",
+                    Result = "recorded",
+                });
+            }
+        }
+
+        if (results.Inbox.Count > 0)
+        {
+            var inbox = Mean(results.Inbox, "inbox");
+            var plain = Mean(results.Inbox, "no-inbox");
+            Goal("inbox-vs-plain", $"{N(inbox)} vs {N(plain)} msg/s", ">= 0.7", inbox / plain, inbox / plain >= 0.7,
+                "3. Inbox consumer drain (1 row per message) vs same consumer without inbox", $"{N(inbox)} msg/s", $"{N(plain)} msg/s");
+        }
+
+        if (results.SaveChanges.TryGetValue("with-notify", out var with) && results.SaveChanges.TryGetValue("without-notify", out var without))
+        {
+            results.Table.Add(new Row
+            {
+                Measurement = "4. SaveChangesAsync (1 event) with AddPostgresNotifications vs without",
+                Ours = $"mean {N(with.MeanMs, 3)} / p50 {N(with.P50Ms, 3)} / p99 {N(with.P99Ms, 3)} ms",
+                Baseline = $"mean {N(without.MeanMs, 3)} / p50 {N(without.P50Ms, 3)} / p99 {N(without.P99Ms, 3)} ms",
+                Ratio = N(with.MeanMs / without.MeanMs, 2),
+                Goal = "record",
+                Result = $"+{N((with.MeanMs - without.MeanMs) * 1000, 0)} us/save",
+            });
+        }
+    }
+
+    public static string Table(BenchResults results)
+    {
+        var headers = new[] { "Measurement", "Ours", "Baseline", "Ratio", "Goal", "Result" };
+        var rows = results.Table.Select(r => new[] { r.Measurement, r.Ours, r.Baseline, r.Ratio, r.Goal, r.Result }).ToList();
+        var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        var text = new StringBuilder();
+        void Line(string[] cells) => text.AppendLine("| " + string.Join(" | ", cells.Select((c, i) => c.PadRight(widths[i]))) + " |");
+        Line(headers);
+        text.AppendLine("|" + string.Join("|", widths.Select(w => new string('-', w + 2))) + "|");
+        foreach (var row in rows)
+        {
+            Line(row);
+        }
+
+        return text.ToString();
+    }
+
+    /// <param name="results">The run.</param>
+    /// <param name="repositoryRoot">Where DomainEvents.sln is.</param>
+    /// <param name="variant">For a partial or experimental run, a suffix, so it does not replace the report's results.json.</param>
+    public static string WriteJson(BenchResults results, string repositoryRoot, string? variant = null)
+    {
+        var directory = Path.Combine(repositoryRoot, "artifacts", "bench");
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, variant is null ? "results.json" : $"results-{variant}.json");
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            WriteIndented = true,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        };
+        File.WriteAllText(path, JsonSerializer.Serialize(results, options));
+        return path;
+    }
+
+    public static string FindRepositoryRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var directory = new DirectoryInfo(start); directory is not null; directory = directory.Parent)
+            {
+                if (File.Exists(Path.Combine(directory.FullName, "DomainEvents.sln")))
+                {
+                    return directory.FullName;
+                }
+            }
+        }
+
+        throw new InvalidOperationException("Could not find DomainEvents.sln above the working directory or the program; run from inside the repository.");
+    }
+}

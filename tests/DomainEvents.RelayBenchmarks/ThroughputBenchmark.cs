@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using NpgsqlTypes;
+using RabbitMQ.Client;
+
+namespace DomainEvents.RelayBenchmarks;
+
+/// <summary>
+/// Measurement 1: the relay drains a backlog of outbox rows to a topic exchange, against a typed MassTransit send and
+/// raw RabbitMQ.Client publishing of the same number of messages to the same exchange, each with publisher confirms
+/// and the same number in flight. A durable queue bound with '#' receives every message (nothing consumes it; it is
+/// checked to hold exactly the messages sent, then purged).
+/// </summary>
+public static class ThroughputBenchmark
+{
+    public const string RoutingKey = "order.placed";
+
+    public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
+    {
+        var exchange = environment.Exchange("throughput");
+        var sink = environment.Queue("throughput-sink");
+        await using var adminConnection = await environment.ConnectRabbitAsync("throughput-admin");
+        await using (var admin = await adminConnection.CreateChannelAsync())
+        {
+            // As MassTransit declares exchanges: durable topic.
+            await admin.ExchangeDeclareAsync(exchange, ExchangeType.Topic, durable: true, autoDelete: false);
+            await admin.QueueDeclareAsync(sink, durable: true, exclusive: false, autoDelete: false);
+            await admin.QueueBindAsync(sink, exchange, "#");
+        }
+
+        var keys = Enumerable.Range(0, sizes.PartitionKeys).Select(_ => $"Order/{Guid.CreateVersion7()}").ToArray();
+        await using var host = await BenchHost.StartAsync(new HostSpec
+        {
+            Environment = environment,
+            Exchange = exchange,
+            Outbox = true,
+            Relay = true,
+            // The backlog is committed with NOTIFY in one transaction, so the relay starts on it at once.
+            Notifications = true,
+            ConfigureRelay = r =>
+            {
+                r.BatchSize = sizes.RelayBatchSize;
+                r.MaxConcurrentSends = sizes.InFlight;
+            },
+        });
+        using var trace = new RelayStatementTrace();
+        var bus = host.Services.GetRequiredService<IBus>();
+        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
+        await using var rawConnection = await environment.ConnectRabbitAsync("throughput-raw");
+        await using var rawChannel = await rawConnection.CreateChannelAsync(Rabbit.Confirms);
+
+        var runners = new Dictionary<string, Func<int, int, Task<ThroughputRun>>>
+        {
+            ["relay"] = (count, round) => RelayAsync(environment, trace, keys, exchange, count, round),
+            ["masstransit"] = (count, round) => MassTransitAsync(endpoint, count, sizes.InFlight, round),
+            ["raw"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round),
+        };
+
+        Console.WriteLine($"  warm-up: {sizes.ThroughputWarmup:N0} messages each");
+        foreach (var (_, run) in runners)
+        {
+            await run(sizes.ThroughputWarmup, 0);
+            await Drain(adminConnection, sink, sizes.ThroughputWarmup, results);
+        }
+
+        for (var round = 1; round <= sizes.ThroughputRounds; round++)
+        {
+            // Alternate the order, so drift over the run (other load, a growing table) does not favour one side.
+            var order = round % 2 == 1 ? runners.Keys.ToArray() : runners.Keys.Reverse().ToArray();
+            foreach (var name in order)
+            {
+                var result = await runners[name](sizes.Backlog, round);
+                await Drain(adminConnection, sink, sizes.Backlog, results);
+                results.Throughput.Add(result);
+                Console.WriteLine($"  round {round} {name,-12} {result.MessagesPerSecond,8:N0} msg/s  ({result.Seconds:N2} s; CPU {result.Cpu})");
+                if (result.Relay is { } relay)
+                {
+                    Console.WriteLine($"    relay: {relay.Claims} claims ({relay.RowsPerClaim:N0} rows each) {relay.ClaimSeconds:N2} s, mean {relay.ClaimMsMean:N1} ms, max {relay.ClaimMsMax:N1} ms; " +
+                                      $"{relay.Marks} marks {relay.MarkSeconds:N2} s; sending {relay.SendSeconds:N2} s = {relay.SendPhaseMessagesPerSecond:N0} msg/s while sending");
+                }
+            }
+        }
+    }
+
+    /// <summary>Checks that the bound queue received exactly the messages sent, then empties it.</summary>
+    private static async Task Drain(IConnection connection, string sink, int expected, BenchResults results)
+    {
+        var depth = await Rabbit.WaitForDepthAsync(connection, sink, expected, TimeSpan.FromSeconds(30));
+        if (depth != expected)
+        {
+            results.Errors.Add($"The bound queue held {depth} messages instead of {expected}.");
+        }
+
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueuePurgeAsync(sink);
+    }
+
+    private static async Task<ThroughputRun> RelayAsync(BenchEnvironment environment, RelayStatementTrace trace, string[] keys, string exchange, int count, int round)
+    {
+        // The relay host is running and idle. The backlog appears at once: COPY in one transaction that also NOTIFYs
+        // (delivered at commit) and ANALYZEs, so the claim query plans for the table as it is.
+        await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
+        await using var connection = new NpgsqlConnection(environment.ShopConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var now = DateTime.UtcNow.AddSeconds(-1);
+        await using (var importer = await connection.BeginBinaryImportAsync(
+                         "COPY outbox_messages (message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, " +
+                         "occurred_at, status, attempts, next_attempt_at) FROM STDIN (FORMAT BINARY)"))
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var messageId = Guid.CreateVersion7();
+                await importer.StartRowAsync();
+                await importer.WriteAsync(messageId, NpgsqlDbType.Uuid);
+                await importer.WriteAsync(RelayLikeMessage.MessageType, NpgsqlDbType.Varchar);
+                await importer.WriteAsync(1, NpgsqlDbType.Integer);
+                await importer.WriteAsync(exchange, NpgsqlDbType.Varchar);
+                await importer.WriteAsync(RoutingKey, NpgsqlDbType.Varchar);
+                await importer.WriteAsync(keys[i % keys.Length], NpgsqlDbType.Varchar);
+                await importer.WriteAsync(RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i)), NpgsqlDbType.Text);
+                // What the library stores without a trace context: the correlation id, which is the first message's id.
+                await importer.WriteAsync($"{{\"correlation-id\":\"{messageId}\"}}", NpgsqlDbType.Text);
+                await importer.WriteAsync(now, NpgsqlDbType.TimestampTz);
+                await importer.WriteAsync(0, NpgsqlDbType.Integer);
+                await importer.WriteAsync(0, NpgsqlDbType.Integer);
+                await importer.WriteAsync(now, NpgsqlDbType.TimestampTz);
+            }
+
+            await importer.CompleteAsync();
+        }
+
+        await using (var analyze = new NpgsqlCommand($"ANALYZE outbox_messages; NOTIFY {environment.NotifyChannel}", connection, transaction))
+        {
+            await analyze.ExecuteNonQueryAsync();
+        }
+
+        trace.Reset(count);
+        var cpu = CpuMeter.Start();
+        var start = Stopwatch.GetTimestamp();
+        await transaction.CommitAsync();
+        var deadline = Stopwatch.StartNew();
+        while (trace.ReachedAt is null)
+        {
+            if (deadline.Elapsed > TimeSpan.FromMinutes(5))
+            {
+                throw new TimeoutException($"The relay marked {trace.Marked} of {count} rows processed in 5 minutes.");
+            }
+
+            await Task.Delay(5);
+        }
+
+        var end = trace.ReachedAt.Value;
+        var usage = cpu.Stop();
+        var seconds = Stats.Milliseconds(start, end) / 1000;
+        var statements = trace.Take().Where(s => s.StartTimestamp >= start && s.StartTimestamp <= end).ToList();
+        var pending = await environment.CountAsync("outbox_messages", "status <> 1");
+        if (pending != 0)
+        {
+            throw new InvalidOperationException($"{pending} rows are not processed after the relay marked {trace.Marked}.");
+        }
+
+        return new ThroughputRun
+        {
+            Name = "relay",
+            Round = round,
+            Messages = count,
+            Seconds = seconds,
+            Cpu = usage,
+            Relay = Breakdown(statements, count, seconds),
+        };
+    }
+
+    internal static RelayBreakdown Breakdown(List<RelayStatementTrace.Statement> statements, int count, double seconds)
+    {
+        var claims = statements.Where(s => s.Kind == RelayStatementTrace.Kind.Claim).ToList();
+        var marks = statements.Where(s => s.Kind == RelayStatementTrace.Kind.MarkProcessed).ToList();
+        var claimSeconds = claims.Sum(c => c.Duration.TotalSeconds);
+        var markSeconds = marks.Sum(m => m.Duration.TotalSeconds);
+        var sendSeconds = Math.Max(1e-6, seconds - claimSeconds - markSeconds);
+        return new RelayBreakdown
+        {
+            Claims = claims.Count,
+            RowsPerClaim = Stats.Round(count / (double)Math.Max(1, marks.Count), 1),
+            ClaimMsMean = Stats.Round(claims.Count == 0 ? 0 : claims.Average(c => c.Duration.TotalMilliseconds), 1),
+            ClaimMsMax = Stats.Round(claims.Count == 0 ? 0 : claims.Max(c => c.Duration.TotalMilliseconds), 1),
+            ClaimSeconds = Stats.Round(claimSeconds, 3),
+            Marks = marks.Count,
+            MarkMsMean = Stats.Round(marks.Count == 0 ? 0 : marks.Average(m => m.Duration.TotalMilliseconds), 1),
+            MarkSeconds = Stats.Round(markSeconds, 3),
+            SendSeconds = Stats.Round(sendSeconds, 3),
+            SendPhaseMessagesPerSecond = Stats.Round(count / sendSeconds, 0),
+        };
+    }
+
+    private static async Task<ThroughputRun> MassTransitAsync(ISendEndpoint endpoint, int count, int inFlight, int round)
+    {
+        var messages = Enumerable.Range(0, count).Select(i => Payloads.Create(Guid.CreateVersion7(), i)).ToArray();
+        using var gate = new SemaphoreSlim(inFlight);
+        var tasks = new Task[count];
+        var cpu = CpuMeter.Start();
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < count; i++)
+        {
+            await gate.WaitAsync();
+            tasks[i] = SendAsync(messages[i]);
+        }
+
+        await Task.WhenAll(tasks);
+        var end = Stopwatch.GetTimestamp();
+        return new ThroughputRun { Name = "masstransit", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
+
+        async Task SendAsync(OrderPlaced message)
+        {
+            try
+            {
+                // Typed send: MassTransit serializes the message into its envelope; confirms are on by default.
+                await endpoint.Send(message, context => context.SetRoutingKey(RoutingKey));
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    private static async Task<ThroughputRun> RawAsync(IChannel channel, string exchange, string[] keys, int count, int inFlight, int round)
+    {
+        var payloads = Enumerable.Range(0, count).Select(i => RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i))).ToArray();
+        var occurredAt = DateTime.UtcNow;
+        var cpu = CpuMeter.Start();
+        var start = Stopwatch.GetTimestamp();
+        await Rabbit.PublishAsync(channel, count, inFlight, i =>
+        {
+            // The same envelope bytes and headers the relay writes for a row, built per message as the relay does.
+            var messageId = Guid.CreateVersion7();
+            var key = keys[i % keys.Length];
+            return (exchange, RoutingKey,
+                RelayLikeMessage.Properties(messageId, exchange, RoutingKey, key, occurredAt),
+                RelayLikeMessage.Body(messageId, exchange, RoutingKey, key, payloads[i], occurredAt));
+        });
+        var end = Stopwatch.GetTimestamp();
+        return new ThroughputRun { Name = "raw", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
+    }
+}

@@ -150,23 +150,35 @@ public sealed class BenchEnvironment : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
+        // Other people's tests may restart the broker: try again for a while before giving up.
+        for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await ConnectRabbitAsync("cleanup");
-            await using var channel = await connection.CreateChannelAsync();
-            foreach (var queue in _queues)
+            try
             {
-                await channel.QueueDeleteAsync(queue, ifUnused: false, ifEmpty: false);
-            }
+                await using var connection = await ConnectRabbitAsync("cleanup");
+                await using var channel = await connection.CreateChannelAsync();
+                foreach (var queue in _queues)
+                {
+                    await channel.QueueDeleteAsync(queue, ifUnused: false, ifEmpty: false);
+                }
 
-            foreach (var exchange in _exchanges)
-            {
-                await channel.ExchangeDeleteAsync(exchange, ifUnused: false);
+                foreach (var exchange in _exchanges)
+                {
+                    await channel.ExchangeDeleteAsync(exchange, ifUnused: false);
+                }
+
+                break;
             }
-        }
-        catch (Exception ex)
-        {
-            Console.Error.WriteLine($"Could not delete every queue and exchange of run {RunId}: {ex.Message}");
+            catch (Exception ex) when (attempt < 6)
+            {
+                Console.Error.WriteLine($"Deleting the queues and exchanges of run {RunId} failed ({ex.Message}); retrying in 10 s.");
+                await Task.Delay(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"Could not delete every queue and exchange of run {RunId} (relaybench-{RunId}-*): {ex.Message}");
+                break;
+            }
         }
 
         NpgsqlConnection.ClearAllPools();

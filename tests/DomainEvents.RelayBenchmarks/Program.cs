@@ -134,8 +134,14 @@ await using (var environment = await BenchEnvironment.CreateAsync())
 
 results.TotalSeconds = Math.Round(total.Elapsed.TotalSeconds, 1);
 Report.Build(results);
+Report.NoteOtherLoad(results);
 Console.WriteLine();
 Console.Write(Report.Table(results));
+foreach (var note in results.Notes)
+{
+    Console.WriteLine($"NOTE: {note}");
+}
+
 foreach (var error in results.Errors)
 {
     Console.WriteLine($"ERROR: {error}");

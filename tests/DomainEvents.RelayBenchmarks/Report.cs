@@ -22,6 +22,12 @@ public static class Report
 
         void Goal(string name, string figure, string target, double ratio, bool met, string measurement, string ours, string baseline)
         {
+            if (!double.IsFinite(ratio))
+            {
+                results.Table.Add(new Row { Measurement = measurement, Ours = ours, Baseline = baseline, Goal = target, Result = "not measured (see errors)" });
+                return;
+            }
+
             results.Goals.Add(new Goal { Name = name, Figure = figure, Target = target, Ratio = Stats.Round(ratio), Met = met });
             results.Table.Add(new Row
             {
@@ -87,6 +93,22 @@ public static class Report
                 Goal = "record",
                 Result = $"+{N((with.MeanMs - without.MeanMs) * 1000, 0)} us/save",
             });
+        }
+    }
+
+    /// <summary>Notes phases during which something else used a lot of CPU (the cross-process writer is expected there).</summary>
+    public static void NoteOtherLoad(BenchResults results)
+    {
+        var phases = results.Throughput.Select(r => ($"throughput {r.Name} round {r.Round}", r.Cpu))
+            .Concat(results.Latency.Where(l => !l.Key.StartsWith("cross-process", StringComparison.Ordinal)).Select(l => ($"latency {l.Key}", l.Value.Cpu)))
+            .Concat(results.Inbox.Select(r => ($"inbox {r.Name} round {r.Round}", r.Cpu)))
+            .Concat(results.SaveChanges.Take(1).Select(l => ("NOTIFY cost", l.Value.Cpu)));
+        foreach (var (phase, cpu) in phases)
+        {
+            if (cpu is { Other: > 20 })
+            {
+                results.Notes.Add($"Other load on the machine during {phase}: {cpu.Other}% of a core used by processes that are not ours, the broker or PostgreSQL.");
+            }
         }
     }
 

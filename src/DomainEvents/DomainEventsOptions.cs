@@ -35,6 +35,9 @@ public sealed class DomainEventsOptions
 
     internal IReadOnlyList<IMessageUpcaster> Upcasters => _upcasters;
 
+    /// <summary>Gets or sets whether scanning registered any handler marked <see cref="Dispatching.AfterCommitAttribute"/>.</summary>
+    internal bool HasAfterCommitHandlers { get; set; }
+
     /// <summary>
     /// Registers every MediatR notification handler in an assembly (handlers marked
     /// <see cref="Dispatching.AfterCommitAttribute"/> run after commit), and the integration event types they handle.

@@ -16,9 +16,11 @@ internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher
 
     private readonly Mediator _mediator;
     private readonly Mediator _afterCommitMediator;
+    private readonly bool _hasAfterCommitHandlers;
 
-    public MediatRDomainEventDispatcher(IServiceProvider serviceProvider)
+    public MediatRDomainEventDispatcher(IServiceProvider serviceProvider, DomainEventsOptions options)
     {
+        _hasAfterCommitHandlers = options.HasAfterCommitHandlers;
         _mediator = new Mediator(serviceProvider.GetService!);
         var keyed = (IKeyedServiceProvider)serviceProvider;
         _afterCommitMediator = new Mediator(type => keyed.GetKeyedService(type, AfterCommitKey)!);
@@ -27,8 +29,12 @@ internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher
     public Task DispatchAsync(IDomainEvent domainEvent, CancellationToken cancellationToken = default) =>
         PublishAsync(_mediator, domainEvent, cancellationToken);
 
-    public Task DispatchAfterCommitAsync(IDomainEvent domainEvent, CancellationToken cancellationToken = default) =>
-        PublishAsync(_afterCommitMediator, domainEvent, cancellationToken);
+    /// <remarks>With no after-commit handler registered this does nothing, so every save does not publish each event twice.</remarks>
+    public Task DispatchAfterCommitAsync(IDomainEvent domainEvent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(domainEvent);
+        return _hasAfterCommitHandlers ? PublishAsync(_afterCommitMediator, domainEvent, cancellationToken) : Task.CompletedTask;
+    }
 
     private static Task PublishAsync(Mediator mediator, IDomainEvent domainEvent, CancellationToken cancellationToken)
     {

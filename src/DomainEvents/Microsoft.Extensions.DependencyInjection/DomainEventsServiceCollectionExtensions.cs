@@ -33,7 +33,7 @@ public static class DomainEventsServiceCollectionExtensions
         {
             foreach (var type in LoadableTypes(assembly))
             {
-                RegisterHandler(services, registry, type);
+                options.HasAfterCommitHandlers |= RegisterHandler(services, registry, type);
             }
         }
 
@@ -60,12 +60,15 @@ public static class DomainEventsServiceCollectionExtensions
         return new DomainEventsBuilder(services, options);
     }
 
-    private static void RegisterHandler(IServiceCollection services, MessageTypeRegistry registry, Type type)
+    /// <returns><see langword="true"/> when an after-commit handler was registered.</returns>
+    private static bool RegisterHandler(IServiceCollection services, MessageTypeRegistry registry, Type type)
     {
         if (type.IsAbstract || type.IsInterface || type.IsGenericTypeDefinition)
         {
-            return;
+            return false;
         }
+
+        var registeredAfterCommit = false;
 
         var afterCommit = type.IsDefined(typeof(AfterCommitAttribute), inherit: false);
         foreach (var contract in type.GetInterfaces())
@@ -86,12 +89,15 @@ public static class DomainEventsServiceCollectionExtensions
             if (afterCommit)
             {
                 services.AddKeyedTransient(contract, MediatRDomainEventDispatcher.AfterCommitKey, type);
+                registeredAfterCommit = true;
             }
             else if (!services.Any(d => d.ServiceType == contract && d.ImplementationType == type && !d.IsKeyedService))
             {
                 services.AddTransient(contract, type);
             }
         }
+
+        return registeredAfterCommit;
     }
 
     private static IEnumerable<Type> LoadableTypes(Assembly assembly)

@@ -41,13 +41,15 @@ public static class DomainEventsModelBuilderExtensions
             b.Property(m => m.LeaseOwner).HasColumnName("lease_owner").HasMaxLength(200);
             b.Property(m => m.LeaseExpiresAt).HasColumnName("lease_expires_at");
 
-            b.HasIndex(m => m.MessageId).IsUnique().HasDatabaseName($"ix_{options.OutboxTable}_message_id");
-            // The relay's claim: pending rows in order, and "is there an earlier pending row of this partition?".
+            // Each index here is paid by every insert or status change that matches its filter, so a pending row
+            // is in three: the key and the two the relay's claim reads (rows in id order; "is there an earlier
+            // pending row of this partition?"). Message ids are UUIDv7 made by us, so nothing needs them unique.
             b.HasIndex(m => new { m.PartitionKey, m.Id }, $"ix_{options.OutboxTable}_pending_partition").HasFilter("status = 0");
-            b.HasIndex(m => m.NextAttemptAt, $"ix_{options.OutboxTable}_pending_next_attempt").HasFilter("status = 0");
+            b.HasIndex(m => m.Id, $"ix_{options.OutboxTable}_pending_id").HasFilter("status = 0");
             // Retention clean-up of processed rows, and the operator's view of dead ones.
             b.HasIndex(m => m.ProcessedAt, $"ix_{options.OutboxTable}_processed").HasFilter("status = 1");
             b.HasIndex(m => m.MessageType, $"ix_{options.OutboxTable}_dead").HasFilter("status = 2");
+            b.HasIndex(m => m.MessageId, $"ix_{options.OutboxTable}_dead_message_id").HasFilter("status = 2");
         });
 
         MapInbox(modelBuilder, options);

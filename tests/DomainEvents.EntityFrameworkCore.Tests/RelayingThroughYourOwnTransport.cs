@@ -132,6 +132,45 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_batch_claimed_while_another_is_still_sending_takes_only_other_partition_keys()
+    {
+        var options = new OutboxRelayOptions { BatchSize = 2 };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await SaveOrdersAsync(count: 3, eventsEach: 2);   // three keys, three rows each
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _transport.Hold = gate.Task;
+
+        var first = relay.RunOnceAsync(CancellationToken.None);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (_transport.Held.IsEmpty && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(200);   // every key of the first batch has its first send waiting
+        var held = _transport.Held.Select(e => e.PartitionKey).ToHashSet();
+        held.Should().NotBeEmpty();
+        _transport.Hold = null;
+
+        var second = await relay.RunOnceAsync(CancellationToken.None);
+        second.Claimed.Should().BeGreaterThan(0, "the third key is free");
+        _transport.Sent.Select(e => e.PartitionKey).Should().NotIntersectWith(held, "a key with a row in flight is never claimed by another batch");
+
+        gate.SetResult();
+        (await first).Processed.Should().Be(2);
+        while ((await relay.RunOnceAsync(CancellationToken.None)).Claimed > 0)
+        {
+        }
+
+        var rows = await _host.OutboxAsync();
+        rows.Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed);
+        foreach (var key in rows.Select(r => r.PartitionKey).Distinct())
+        {
+            _transport.Sent.Where(e => e.PartitionKey == key).Select(e => e.Id).Should().Equal(rows.Where(r => r.PartitionKey == key).Select(r => r.Id).Order(), "each key is sent once, in order");
+        }
+    }
+
+    [Test]
     public void Back_off_grows_exponentially_with_jitter_and_stays_under_the_cap()
     {
         var options = new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromSeconds(1), RetryMaxDelay = TimeSpan.FromSeconds(60) };
@@ -173,8 +212,19 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
 
         public bool Unavailable { get; set; }
 
-        public Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        /// <summary>While set, sends wait for it to complete; the waiting rows are in <see cref="Held"/>.</summary>
+        public Task? Hold { get; set; }
+
+        public ConcurrentQueue<OutboxEnvelope> Held { get; } = new();
+
+        public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
         {
+            if (Hold is { } hold)
+            {
+                Held.Enqueue(envelope);
+                await hold;
+            }
+
             if (Unavailable)
             {
                 throw new TransportUnavailableException("broker down");
@@ -186,7 +236,6 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
             }
 
             Sent.Enqueue(envelope);
-            return Task.CompletedTask;
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 
 namespace DomainEvents.RelayBenchmarks;
 
@@ -7,11 +8,13 @@ namespace DomainEvents.RelayBenchmarks;
 /// Watches the relay's SQL through Npgsql's tracing (ActivitySource "Npgsql"): when each claim and each "mark
 /// processed" ran and how long it took, and how many rows each marked. The relay's statements are plain ADO.NET
 /// commands on the DbContext's connection, so EF Core interceptors do not see them; Npgsql's activities do.
-/// Active only while the relay's throughput is measured.
+/// Rows marked are counted from the relay's <c>domainevents.relay.processed</c> metric. Active only while the
+/// relay's throughput is measured.
 /// </summary>
 public sealed class RelayStatementTrace : IDisposable
 {
     private readonly ActivityListener _listener;
+    private readonly MeterListener _meters = new();
     private readonly ConcurrentQueue<Statement> _statements = new();
     private long _marked;
 
@@ -24,6 +27,21 @@ public sealed class RelayStatementTrace : IDisposable
             ActivityStopped = Stopped,
         };
         ActivitySource.AddActivityListener(_listener);
+        _meters.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "DomainEvents.Relay" && instrument.Name == "domainevents.relay.processed")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _meters.SetMeasurementEventCallback<long>((_, rows, _, _) =>
+        {
+            if (Interlocked.Add(ref _marked, rows) >= Target && ReachedAt is null)
+            {
+                ReachedAt = Stopwatch.GetTimestamp();
+            }
+        });
+        _meters.Start();
     }
 
     public enum Kind
@@ -77,25 +95,17 @@ public sealed class RelayStatementTrace : IDisposable
         }
         else if (text.Contains("SET status = 1, processed_at", StringComparison.Ordinal))
         {
-            var rows = CountIds(text);
-            _statements.Enqueue(new Statement(Kind.MarkProcessed, start, activity.Duration, rows));
-            if (Interlocked.Add(ref _marked, rows) >= Target && ReachedAt is null)
-            {
-                ReachedAt = end;
-            }
+            _statements.Enqueue(new Statement(Kind.MarkProcessed, start, activity.Duration, -1));
         }
-        else if (text.Contains("SET lease_owner = NULL, lease_expires_at = NULL WHERE id IN", StringComparison.Ordinal))
+        else if (text.Contains("SET lease_owner = NULL, lease_expires_at = NULL WHERE", StringComparison.Ordinal))
         {
-            _statements.Enqueue(new Statement(Kind.Release, start, activity.Duration, CountIds(text)));
+            _statements.Enqueue(new Statement(Kind.Release, start, activity.Duration, -1));
         }
     }
 
-    private static int CountIds(string text)
+    public void Dispose()
     {
-        var open = text.IndexOf("IN (", StringComparison.Ordinal);
-        var close = open < 0 ? -1 : text.IndexOf(')', open);
-        return open < 0 || close < 0 ? 0 : text.AsSpan(open + 4, close - open - 4).Count(',') + 1;
+        _listener.Dispose();
+        _meters.Dispose();
     }
-
-    public void Dispose() => _listener.Dispose();
 }

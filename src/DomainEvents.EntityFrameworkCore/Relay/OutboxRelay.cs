@@ -21,7 +21,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     private readonly OutboxRelayOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly SemaphoreSlim _sends;
     private DateTime _nextCleanup;
+
+    /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
+    internal const int MaxBatchesInFlight = 2;
 
     public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger)
     {
@@ -31,21 +35,66 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         _options = options;
         _time = time;
         _logger = logger;
+        _sends = new SemaphoreSlim(options.MaxConcurrentSends, options.MaxConcurrentSends);
     }
 
+    /// <summary>
+    /// The relay keeps up to <see cref="MaxBatchesInFlight"/> batches going: it claims the next batch while the
+    /// current one is being sent, so the broker is never idle while the database answers. Two batches in flight
+    /// never share a partition key: a claim takes a partition only when its first pending row is not leased.
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
         OutboxRelayLog.Started(_logger, _options.InstanceName);
         var pause = TimeSpan.Zero;
+        var inFlight = new List<Task<BatchResult>>(MaxBatchesInFlight);
+        Task<bool>? wake = null;
+        var claimNow = true;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 await CleanupIfDueAsync(stoppingToken).ConfigureAwait(false);
-                var result = await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+                if (claimNow && inFlight.Count < MaxBatchesInFlight)
+                {
+                    var batch = await ClaimAsync(stoppingToken).ConfigureAwait(false);
+                    if (batch.Count > 0)
+                    {
+                        inFlight.Add(SendBatchAsync(batch));
+                    }
+
+                    // A full batch says more rows may be waiting; after a partial one, wait for a reason to look again.
+                    claimNow = batch.Count == _options.BatchSize;
+                    if (claimNow)
+                    {
+                        continue;
+                    }
+                }
+
+                // Wait for a batch to finish (its partitions become free again), a commit, or the polling interval.
+                if (inFlight.Count < MaxBatchesInFlight)
+                {
+                    wake ??= _signal.WaitAsync(_options.PollingInterval, stoppingToken);
+                }
+
+                var finished = await Task.WhenAny(wake is null ? inFlight : [.. inFlight, wake]).ConfigureAwait(false);
+                if (finished == wake)
+                {
+                    wake = null;
+                    claimNow = true;
+                    continue;
+                }
+
+                var done = (Task<BatchResult>)finished;
+                inFlight.Remove(done);
+                claimNow = true;
+                var result = await done.ConfigureAwait(false);
                 if (result.TransportUnavailable is { } unavailable)
                 {
+                    // Let the other batch run into the outage too (its rows are released), then pause.
+                    await Task.WhenAll(inFlight).ConfigureAwait(false);
+                    inFlight.Clear();
                     pause = NextPause(pause);
                     OutboxRelayLog.TransportUnavailable(_logger, unavailable, pause);
                     await Task.Delay(pause, _time, stoppingToken).ConfigureAwait(false);
@@ -53,10 +102,6 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
                 }
 
                 pause = TimeSpan.Zero;
-                if (result.Claimed == 0)
-                {
-                    await _signal.WaitAsync(_options.PollingInterval, stoppingToken).ConfigureAwait(false);
-                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -64,6 +109,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
             }
             catch (Exception ex)
             {
+                inFlight.RemoveAll(t => t.IsCompleted);
                 pause = NextPause(pause);
                 OutboxRelayLog.LoopFailed(_logger, ex, pause);
                 try
@@ -77,26 +123,42 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
             }
         }
 
+        // Rows already claimed are still sent and recorded; only new claims stop.
+        try
+        {
+            await Task.WhenAll(inFlight).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            OutboxRelayLog.LoopFailed(_logger, ex, TimeSpan.Zero);
+        }
+
         OutboxRelayLog.Stopped(_logger, _options.InstanceName);
     }
 
-    /// <summary>Claims and sends one batch. Used by the loop, and by tests to drive a relay step by step.</summary>
+    /// <summary>Claims and sends one batch. Used by tests to drive a relay step by step.</summary>
     internal async Task<BatchResult> RunOnceAsync(CancellationToken stoppingToken)
+    {
+        var batch = await ClaimAsync(stoppingToken).ConfigureAwait(false);
+        return batch.Count == 0 ? new BatchResult(0, 0, null) : await SendBatchAsync(batch).ConfigureAwait(false);
+    }
+
+    private Task<List<OutboxEnvelope>> ClaimAsync(CancellationToken stoppingToken)
     {
         // Once stopping, claim nothing more. A claim is never cancelled half way: the UPDATE may have leased
         // rows whose results would then never be read, leaving them to wait for the lease to expire.
         if (stoppingToken.IsCancellationRequested)
         {
-            return new BatchResult(0, 0, null);
+            return Task.FromResult(new List<OutboxEnvelope>());
         }
 
         var now = _time.GetUtcNow().UtcDateTime;
-        var batch = await _store.ClaimAsync(_options.InstanceName, _options.BatchSize, now, now + _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
-        if (batch.Count == 0)
-        {
-            return new BatchResult(0, 0, null);
-        }
+        return _store.ClaimAsync(_options.InstanceName, _options.BatchSize, now, now + _options.LeaseDuration, CancellationToken.None);
+    }
 
+    /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
+    private async Task<BatchResult> SendBatchAsync(List<OutboxEnvelope> batch)
+    {
         var processed = new ConcurrentBag<long>();
         var released = new ConcurrentBag<long>();
         var failed = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
@@ -116,6 +178,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
                     continue;
                 }
 
+                // One budget of sends in flight for all batches of this relay.
+                await _sends.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                 try
                 {
                     // The transport may queue a send behind another; the token bounds the whole call.
@@ -141,6 +205,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
                     failed.Add((row, ex));
                     blocked = true;
                 }
+                finally
+                {
+                    _sends.Release();
+                }
             }
         }).ConfigureAwait(false);
 
@@ -165,7 +233,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
 
         // Completion must be recorded even while stopping, so it does not use the stopping token.
         var completedAt = _time.GetUtcNow().UtcDateTime;
-        await _store.MarkProcessedAsync([.. processed], _options.InstanceName, completedAt, CancellationToken.None).ConfigureAwait(false);
+        var marked = await _store.MarkProcessedAsync([.. processed], _options.InstanceName, completedAt, CancellationToken.None).ConfigureAwait(false);
+        if (marked > 0)
+        {
+            RelayMetrics.Processed(marked, _options.InstanceName);
+        }
+
         foreach (var (row, error) in failed)
         {
             await RecordFailureAsync(row, error, completedAt).ConfigureAwait(false);
@@ -188,6 +261,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         var next = now + backoff;
         var message = $"{error.GetType().Name}: {error.Message}";
         await _store.MarkFailedAsync(row.Id, _options.InstanceName, attempts, dead, next, message, CancellationToken.None).ConfigureAwait(false);
+        RelayMetrics.Failed(row.MessageType, dead);
         if (dead)
         {
             OutboxRelayLog.Dead(_logger, row.MessageType, row.MessageId, attempts, message);

@@ -22,10 +22,16 @@ internal sealed class OutboxSql
         var schema = entity.GetSchema();
         Table = schema is null || IsSqlite ? Quote(entity.GetTableName()!) : $"{Quote(schema)}.{Quote(entity.GetTableName()!)}";
 
+        // PostgreSQL: lock the first pending row of each free partition (a partition whose first pending row is
+        // leased, failed and waiting, or locked by another relay's claim is passed over), then take a prefix of
+        // each such partition from that row on. The per-partition limit keeps a claim from reading every pending
+        // row of its partitions: with H heads, a partition contributes at most batch - H + 1 rows. Only a first
+        // pending row can be waiting for a retry (a failed row stays first, later rows are never tried before it),
+        // so the rows after a due head are due as well.
         Claim = IsPostgres
             ? $"""
                WITH heads AS (
-                   SELECT o.partition_key FROM {Table} o
+                   SELECT o.id, o.partition_key FROM {Table} o
                    WHERE o.status = 0 AND o.next_attempt_at <= @now
                      AND (o.lease_expires_at IS NULL OR o.lease_expires_at < @now)
                      AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id < o.id)
@@ -33,10 +39,13 @@ internal sealed class OutboxSql
                    LIMIT @batch
                    FOR UPDATE SKIP LOCKED),
                claimed AS (
-                   SELECT o.id FROM {Table} o
-                   WHERE o.status = 0 AND o.partition_key IN (SELECT partition_key FROM heads)
-                     AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id <= o.id AND p.next_attempt_at > @now)
-                   ORDER BY o.id
+                   SELECT f.id FROM heads h
+                   CROSS JOIN LATERAL (
+                       SELECT o.id FROM {Table} o
+                       WHERE o.status = 0 AND o.partition_key = h.partition_key AND o.id >= h.id
+                       ORDER BY o.id
+                       LIMIT @batch - (SELECT count(*) FROM heads) + 1) f
+                   ORDER BY f.id
                    LIMIT @batch)
                UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = @expires
                FROM claimed WHERE t.id = claimed.id
@@ -79,11 +88,15 @@ internal sealed class OutboxSql
 
     public string Cleanup { get; }
 
+    /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>, so the text is fixed and the statement is prepared once.</summary>
     public string MarkProcessed(IEnumerable<long> ids) =>
-        $"UPDATE {Table} SET status = 1, processed_at = @now, lease_owner = NULL, lease_expires_at = NULL WHERE id IN ({string.Join(",", ids)}) AND lease_owner = @owner";
+        $"UPDATE {Table} SET status = 1, processed_at = @now, lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
 
+    /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>.</summary>
     public string Release(IEnumerable<long> ids) =>
-        $"UPDATE {Table} SET lease_owner = NULL, lease_expires_at = NULL WHERE id IN ({string.Join(",", ids)}) AND lease_owner = @owner";
+        $"UPDATE {Table} SET lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
+
+    private string IdsIn(IEnumerable<long> ids) => IsPostgres ? "id = ANY(@ids)" : $"id IN ({string.Join(",", ids)})";
 
     private static string Quote(string identifier) => $"\"{identifier.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 }

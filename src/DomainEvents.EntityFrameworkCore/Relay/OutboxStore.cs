@@ -49,20 +49,22 @@ internal sealed class OutboxStore<TContext>
     public Task<int> MarkProcessedAsync(IReadOnlyCollection<long> ids, string owner, DateTime now, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)
-            : WithCommandAsync(sql => sql.MarkProcessed(ids), command =>
+            : WithCommandAsync(sql => sql.MarkProcessed(ids), async command =>
             {
+                AddIds(command, ids);
                 Add(command, "owner", owner);
                 Add(command, "now", now);
-                return command.ExecuteNonQueryAsync(cancellationToken);
+                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }, cancellationToken);
 
     public Task<int> ReleaseAsync(IReadOnlyCollection<long> ids, string owner, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)
-            : WithCommandAsync(sql => sql.Release(ids), command =>
+            : WithCommandAsync(sql => sql.Release(ids), async command =>
             {
+                AddIds(command, ids);
                 Add(command, "owner", owner);
-                return command.ExecuteNonQueryAsync(cancellationToken);
+                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }, cancellationToken);
 
     public Task<int> MarkFailedAsync(long id, string owner, int attempts, bool dead, DateTime nextAttempt, string error, CancellationToken cancellationToken) =>
@@ -110,6 +112,14 @@ internal sealed class OutboxStore<TContext>
             {
                 await connection.CloseAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    private void AddIds(DbCommand command, IReadOnlyCollection<long> ids)
+    {
+        if (_sql!.IsPostgres)
+        {
+            Add(command, "ids", ids as long[] ?? [.. ids]);
         }
     }
 

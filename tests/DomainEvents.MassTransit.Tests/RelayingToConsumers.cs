@@ -103,6 +103,9 @@ public sealed class RelayingToConsumers(TestTransport transport, DatabaseProvide
         (await billing.Receipts.CountAsync(r => r.Consumer == nameof(OrdersConsumer))).Should().Be(1, "the inbox made the effect exactly once");
         (await billing.Receipts.CountAsync(r => r.Consumer == nameof(EverythingConsumer))).Should().Be(2, "without the inbox the duplicate has its effect twice");
         (await billing.Set<EntityFrameworkCore.Inbox.InboxMessage>().CountAsync()).Should().Be(1);
+        var messageId = (await _host.OutboxAsync()).Single().MessageId;
+        (await billing.Set<EntityFrameworkCore.Inbox.InboxMessage>().CountAsync(m => m.MessageId == messageId && m.Consumer == typeof(OrdersConsumer).FullName))
+            .Should().Be(1, "the inbox row is keyed by the message id as EF Core stores it, so queries through the model find it");
     }
 
     [Test]

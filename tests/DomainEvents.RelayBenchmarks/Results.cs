@@ -102,10 +102,10 @@ public sealed class RelayBreakdown
 
     public double MarkSeconds { get; init; }
 
-    /// <summary>Wall time between a claim's end and its mark's start: the sends of the batch.</summary>
+    /// <summary>Elapsed time minus the time in claims and marks. The relay overlaps those with sending, so this is only a lower bound of the sending time.</summary>
     public double SendSeconds { get; init; }
 
-    /// <summary>Messages per second while sending, that is without the batch's SQL.</summary>
+    /// <summary>Messages over <see cref="SendSeconds"/>: an upper bound, since sending overlaps the SQL.</summary>
     public double SendPhaseMessagesPerSecond { get; init; }
 }
 

@@ -28,8 +28,9 @@ internal abstract class DomainEventPublisher
     /// <param name="services">The scope the handlers are resolved from.</param>
     /// <param name="afterCommit">Resolve the handlers registered under <see cref="AfterCommitAttribute.ServiceKey"/> instead of the unkeyed ones.</param>
     /// <param name="cancellationToken">Passed to each handler.</param>
+    /// <param name="mayRunHandlers"><see langword="false"/> when no handler was resolved, so no handler code runs.</param>
     /// <returns>A task that completes when every handler has run, or faults with the first handler's exception.</returns>
-    public abstract Task PublishAsync(IDomainEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken);
+    public abstract Task PublishAsync(IDomainEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken, out bool mayRunHandlers);
 
     /// <summary>Resolves the handlers of a notification type, in registration order.</summary>
     protected static INotificationHandler<TNotification>[] Resolve<TNotification>(IServiceProvider services, Type handlersType, bool afterCommit)

@@ -14,9 +14,10 @@ internal class DomainEventPublisher<TEvent> : DomainEventPublisher
 
     /// <inheritdoc />
     /// <remarks>With no handler resolved, nothing is allocated: the wrapper is made only for handlers that take it.</remarks>
-    public override Task PublishAsync(IDomainEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken)
+    public override Task PublishAsync(IDomainEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken, out bool mayRunHandlers)
     {
         var handlers = Resolve<DomainEventNotification<TEvent>>(services, HandlersType, afterCommit);
+        mayRunHandlers = handlers.Length > 0;
         return handlers.Length == 0
             ? Task.CompletedTask
             : RunAsync(handlers, new DomainEventNotification<TEvent>((TEvent)domainEvent), cancellationToken);

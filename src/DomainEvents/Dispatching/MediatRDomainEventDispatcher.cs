@@ -8,13 +8,14 @@ namespace DomainEvents.Dispatching;
 /// handlers itself, in registration order, which is what MediatR 5.1.0's default publish does, at a fraction of
 /// its cost. Every MediatR type the library uses at run time is behind this class and its publishers.
 /// </summary>
-internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher
+internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher, IHandlerRunCounter
 {
     /// <summary>The DI key under which handlers marked <see cref="AfterCommitAttribute"/> are registered.</summary>
     internal const string AfterCommitKey = AfterCommitAttribute.ServiceKey;
 
     private readonly IServiceProvider _serviceProvider;
     private readonly bool _hasAfterCommitHandlers;
+    private int _dispatchesWithHandlers;
 
     public MediatRDomainEventDispatcher(IServiceProvider serviceProvider, DomainEventsOptions options)
     {
@@ -27,10 +28,18 @@ internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher
         _hasAfterCommitHandlers = options.HasAfterCommitHandlers;
     }
 
+    public int DispatchesWithHandlers => _dispatchesWithHandlers;
+
     public Task DispatchAsync(IDomainEvent domainEvent, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(domainEvent);
-        return DomainEventPublisher.For(domainEvent.GetType()).PublishAsync(domainEvent, _serviceProvider, afterCommit: false, cancellationToken);
+        var task = DomainEventPublisher.For(domainEvent.GetType()).PublishAsync(domainEvent, _serviceProvider, afterCommit: false, cancellationToken, out var mayRunHandlers);
+        if (mayRunHandlers)
+        {
+            _dispatchesWithHandlers++;
+        }
+
+        return task;
     }
 
     /// <remarks>With no after-commit handler registered this does nothing, so every save does not publish each event twice.</remarks>
@@ -38,7 +47,7 @@ internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher
     {
         ArgumentNullException.ThrowIfNull(domainEvent);
         return _hasAfterCommitHandlers
-            ? DomainEventPublisher.For(domainEvent.GetType()).PublishAsync(domainEvent, _serviceProvider, afterCommit: true, cancellationToken)
+            ? DomainEventPublisher.For(domainEvent.GetType()).PublishAsync(domainEvent, _serviceProvider, afterCommit: true, cancellationToken, out _)
             : Task.CompletedTask;
     }
 }

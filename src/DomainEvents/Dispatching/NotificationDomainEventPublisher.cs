@@ -14,12 +14,16 @@ internal sealed class NotificationDomainEventPublisher<TEvent> : DomainEventPubl
     private static readonly Type HandlersType = typeof(IEnumerable<INotificationHandler<TEvent>>);
 
     /// <inheritdoc />
-    public override Task PublishAsync(IDomainEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken) =>
-        PublishBothAsync((TEvent)domainEvent, services, afterCommit, cancellationToken);
+    /// <remarks>The handlers of <typeparamref name="TEvent"/> are resolved only once the first set has run, so this always says it may run handlers.</remarks>
+    public override Task PublishAsync(IDomainEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken, out bool mayRunHandlers)
+    {
+        mayRunHandlers = true;
+        return PublishBothAsync((TEvent)domainEvent, services, afterCommit, cancellationToken);
+    }
 
     private async Task PublishBothAsync(TEvent domainEvent, IServiceProvider services, bool afterCommit, CancellationToken cancellationToken)
     {
-        await base.PublishAsync(domainEvent, services, afterCommit, cancellationToken).ConfigureAwait(false);
+        await base.PublishAsync(domainEvent, services, afterCommit, cancellationToken, out _).ConfigureAwait(false);
         var handlers = Resolve<TEvent>(services, HandlersType, afterCommit);
         await RunAsync(handlers, domainEvent, cancellationToken).ConfigureAwait(false);
     }

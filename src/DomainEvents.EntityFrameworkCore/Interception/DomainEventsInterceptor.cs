@@ -53,6 +53,7 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
         }
 
         var state = StateOf(context);
+        var counter = _dispatcher as IHandlerRunCounter;
         for (var depth = 0; ; depth++)
         {
             var pending = Collect(context, state);
@@ -66,6 +67,7 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
                 throw new DomainEventCascadeDepthExceededException(_maxCascadeDepth, [.. pending.Select(p => p.Event.GetType())]);
             }
 
+            var handlerRunsBefore = counter?.DispatchesWithHandlers;
             foreach (var (aggregate, domainEvent) in pending)
             {
                 OutboxMessage? row = null;
@@ -84,6 +86,13 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
                 }
 
                 state.Dispatched[domainEvent] = row;
+            }
+
+            // With no handler run in this round, nothing but our own outbox rows changed since Collect: there are no
+            // new events to find, so the next round's pass over the change tracker (and its DetectChanges) is skipped.
+            if (counter is not null && counter.DispatchesWithHandlers == handlerRunsBefore)
+            {
+                break;
             }
         }
 
@@ -212,22 +221,33 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
         }
 
         // Only events still on tracked aggregates were saved; marks left by an abandoned attempt (a cleared
-        // change tracker, a retried execution strategy) are dropped here.
+        // change tracker, a retried execution strategy) are dropped here. The save has just run DetectChanges and
+        // accepted every change, so this pass runs none: there is nothing left for it to find.
         var events = new List<IDomainEvent>();
         var wroteOutbox = false;
-        foreach (var entry in context.ChangeTracker.Entries())
+        var tracker = context.ChangeTracker;
+        var autoDetectChanges = tracker.AutoDetectChangesEnabled;
+        tracker.AutoDetectChangesEnabled = false;
+        try
         {
-            if (entry.Entity is IHasDomainEvents aggregate && aggregate.DomainEvents.Count > 0)
+            foreach (var entry in tracker.Entries())
             {
-                var saved = aggregate.DomainEvents.Where(state.Dispatched.ContainsKey).ToList();
-                foreach (var domainEvent in saved)
+                if (entry.Entity is IHasDomainEvents aggregate && aggregate.DomainEvents.Count > 0)
                 {
-                    wroteOutbox |= state.Dispatched[domainEvent] is not null;
-                }
+                    var saved = aggregate.DomainEvents.Where(state.Dispatched.ContainsKey).ToList();
+                    foreach (var domainEvent in saved)
+                    {
+                        wroteOutbox |= state.Dispatched[domainEvent] is not null;
+                    }
 
-                events.AddRange(saved);
-                aggregate.RemoveDomainEvents(saved);
+                    events.AddRange(saved);
+                    aggregate.RemoveDomainEvents(saved);
+                }
             }
+        }
+        finally
+        {
+            tracker.AutoDetectChangesEnabled = autoDetectChanges;
         }
 
         state.Dispatched.Clear();

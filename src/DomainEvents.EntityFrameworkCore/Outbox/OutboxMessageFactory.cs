@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -20,6 +21,7 @@ internal sealed class OutboxMessageFactory
     private readonly MessageTypeRegistry _registry;
     private readonly IntegrationEventSerializer _serializer;
     private readonly TimeProvider _timeProvider;
+    private readonly ConcurrentDictionary<(Type Event, Type Aggregate), string> _exchanges = new();
 
     public OutboxMessageFactory(MessageTypeRegistry registry, IntegrationEventSerializer serializer, TimeProvider timeProvider)
     {
@@ -32,14 +34,13 @@ internal sealed class OutboxMessageFactory
     {
         var eventType = integrationEvent.GetType();
         var descriptor = _registry.GetDescriptor(eventType);
-        var aggregateType = aggregate.Metadata.ClrType;
-        var exchange = descriptor.Exchange ?? MessageNaming.ToKebabCase(aggregateType.Name);
-        RoutingValidator.ValidateExchange(eventType, exchange);
+        var exchange = ExchangeOf(eventType, aggregate.Metadata.ClrType, descriptor);
 
         var partitionKey = integrationEvent is IHasPartitionKey keyed ? CheckedPartitionKey(keyed.PartitionKey, eventType) : PartitionKeyOf(aggregate, eventType);
         var payload = _serializer.Serialize(integrationEvent, descriptor);
-        var messageId = Guid.CreateVersion7(_timeProvider.GetUtcNow());
-        var now = _timeProvider.GetUtcNow().UtcDateTime;
+        var occurredAt = _timeProvider.GetUtcNow();
+        var messageId = Guid.CreateVersion7(occurredAt);
+        var now = occurredAt.UtcDateTime;
         return new OutboxMessage
         {
             MessageId = messageId,
@@ -54,6 +55,20 @@ internal sealed class OutboxMessageFactory
             Status = OutboxMessageStatus.Pending,
             NextAttemptAt = now,
         };
+    }
+
+    /// <summary>The event's exchange, or by convention the aggregate's kebab-cased name; validated once per pair of types.</summary>
+    private string ExchangeOf(Type eventType, Type aggregateType, MessageTypeDescriptor descriptor)
+    {
+        if (_exchanges.TryGetValue((eventType, aggregateType), out var exchange))
+        {
+            return exchange;
+        }
+
+        exchange = descriptor.Exchange ?? MessageNaming.ToKebabCase(aggregateType.Name);
+        RoutingValidator.ValidateExchange(eventType, exchange);
+        _exchanges.TryAdd((eventType, aggregateType), exchange);
+        return exchange;
     }
 
     private static string CheckedPartitionKey(string? partitionKey, Type eventType)
@@ -97,26 +112,43 @@ internal sealed class OutboxMessageFactory
     private static string WriteHeaders(Guid messageId, Guid? correlationId)
     {
         var context = MessageContext.Current;
+        var correlation = context?.CorrelationId ?? correlationId ?? messageId;
+        var activity = Activity.Current;
+        if (activity is not { IdFormat: ActivityIdFormat.W3C, Id: { } traceParent })
+        {
+            activity = null;
+            traceParent = null;
+        }
+
+        var traceState = activity?.TraceStateString;
+        var baggage = activity is null ? "" : string.Join(",", activity.Baggage.Select(b => $"{Uri.EscapeDataString(b.Key)}={Uri.EscapeDataString(b.Value ?? "")}"));
+        if (string.IsNullOrEmpty(traceState) && baggage.Length == 0 && (traceParent is null || IsHexOrDash(traceParent)))
+        {
+            // The common case: Guids and a W3C trace id, which JSON never escapes, so the text is written directly.
+            // It is the text Utf8JsonWriter writes below, without its buffers.
+            var causation = context is null ? "" : $",\"{CausationIdHeader}\":\"{context.MessageId}\"";
+            var trace = traceParent is null ? "" : $",\"traceparent\":\"{traceParent}\"";
+            return $"{{\"{CorrelationIdHeader}\":\"{correlation}\"{causation}{trace}}}";
+        }
+
         using var buffer = new MemoryStream(256);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
-            writer.WriteString(CorrelationIdHeader, context?.CorrelationId ?? correlationId ?? messageId);
+            writer.WriteString(CorrelationIdHeader, correlation);
             if (context is not null)
             {
                 writer.WriteString(CausationIdHeader, context.MessageId);
             }
 
-            var activity = Activity.Current;
-            if (activity is { IdFormat: ActivityIdFormat.W3C, Id: not null })
+            if (traceParent is not null)
             {
-                writer.WriteString("traceparent", activity.Id);
-                if (!string.IsNullOrEmpty(activity.TraceStateString))
+                writer.WriteString("traceparent", traceParent);
+                if (!string.IsNullOrEmpty(traceState))
                 {
-                    writer.WriteString("tracestate", activity.TraceStateString);
+                    writer.WriteString("tracestate", traceState);
                 }
 
-                var baggage = string.Join(",", activity.Baggage.Select(b => $"{Uri.EscapeDataString(b.Key)}={Uri.EscapeDataString(b.Value ?? "")}"));
                 if (baggage.Length > 0)
                 {
                     writer.WriteString("baggage", baggage);
@@ -127,5 +159,18 @@ internal sealed class OutboxMessageFactory
         }
 
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static bool IsHexOrDash(string value)
+    {
+        foreach (var c in value)
+        {
+            if (!(char.IsAsciiHexDigit(c) || c == '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

@@ -20,22 +20,27 @@ internal sealed class IntegrationEventSerializer
 
     public string Serialize(IIntegrationEvent integrationEvent, MessageTypeDescriptor descriptor)
     {
-        byte[] bytes;
+        string payload;
         try
         {
-            bytes = JsonSerializer.SerializeToUtf8Bytes(integrationEvent, descriptor.ClrType, _jsonOptions);
+            payload = JsonSerializer.Serialize(integrationEvent, descriptor.ClrType, _jsonOptions);
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
             throw new EventSerializationException(descriptor.ClrType, descriptor.MessageType, ex);
         }
 
-        if (bytes.Length > _maxPayloadBytes)
+        // A UTF-8 character takes at most 3 bytes per UTF-16 code unit, so short payloads need no count.
+        if ((long)payload.Length * 3 > _maxPayloadBytes)
         {
-            throw new MessagePayloadTooLargeException(descriptor.MessageType, bytes.Length, _maxPayloadBytes);
+            var bytes = Encoding.UTF8.GetByteCount(payload);
+            if (bytes > _maxPayloadBytes)
+            {
+                throw new MessagePayloadTooLargeException(descriptor.MessageType, bytes, _maxPayloadBytes);
+            }
         }
 
-        return Encoding.UTF8.GetString(bytes);
+        return payload;
     }
 
     public object? Deserialize(ReadOnlySpan<byte> payload, Type eventType) =>

@@ -10,6 +10,8 @@ public sealed class DispatchingEventsThatAreMediatRNotifications
 
     public sealed record TemperatureRecorded(Guid SensorId, double Celsius) : IDomainEvent, INotification;
 
+    public sealed record HumidityRecorded(Guid SensorId, double Percent) : IDomainEvent, INotification;
+
     public sealed class HandleAsNotification(CallLog log) : INotificationHandler<TemperatureRecorded>
     {
         public Task Handle(TemperatureRecorded notification, CancellationToken cancellationToken)
@@ -55,5 +57,14 @@ public sealed class DispatchingEventsThatAreMediatRNotifications
         _host.Log.By(nameof(HandleAsDomainEvent)).Should().ContainSingle()
             .Which.DomainEvent.Should().BeSameAs(temperatureRecorded);
         _host.Log.Calls.Should().HaveCount(2);
+    }
+
+    [Test]
+    public async Task An_event_with_no_handler_of_either_kind_is_dispatched_to_nobody_without_error()
+    {
+        await _host.Dispatcher.DispatchAsync(new HumidityRecorded(Guid.NewGuid(), 40));
+        await _host.Dispatcher.DispatchAfterCommitAsync(new HumidityRecorded(Guid.NewGuid(), 40));
+
+        _host.Log.Calls.Should().BeEmpty();
     }
 }

@@ -113,7 +113,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             // EF Core stores a Guid on SQLite as upper-case text; match it so the key compares equal.
             Add(command, "id", _isSqlite ? messageId.ToString().ToUpperInvariant() : messageId);
             Add(command, "consumer", consumer);
-            Add(command, "type", (object?)messageType ?? DBNull.Value);
+            Add(command, "type", (object?)messageType ?? DBNull.Value).DbType = System.Data.DbType.String;
             Add(command, "at", processedAt);
             if (_isPostgres)
             {
@@ -124,12 +124,13 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
         }
 
-        private static void Add(DbCommand command, string name, object value)
+        private static DbParameter Add(DbCommand command, string name, object value)
         {
             var parameter = command.CreateParameter();
             parameter.ParameterName = name;
             parameter.Value = value;
             command.Parameters.Add(parameter);
+            return parameter;
         }
     }
 }

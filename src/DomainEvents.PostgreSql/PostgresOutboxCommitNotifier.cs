@@ -1,3 +1,4 @@
+using DomainEvents.EntityFrameworkCore;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
 
@@ -10,7 +11,7 @@ internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions o
 
     public async Task NotifyAsync(DbContext context, CancellationToken cancellationToken)
     {
-        if (context.Database.ProviderName?.Contains("Npgsql", StringComparison.Ordinal) != true)
+        if (!context.Database.IsPostgres())
         {
             return;
         }

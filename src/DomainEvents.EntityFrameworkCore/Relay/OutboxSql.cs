@@ -12,8 +12,8 @@ internal sealed class OutboxSql
     {
         var entity = context.Model.FindEntityType(typeof(OutboxMessage))
                      ?? throw new Interception.OutboxNotMappedException(context.GetType());
-        IsPostgres = context.Database.ProviderName?.Contains("Npgsql", StringComparison.Ordinal) == true;
-        IsSqlite = context.Database.ProviderName?.Contains("Sqlite", StringComparison.Ordinal) == true;
+        IsPostgres = context.Database.IsPostgres();
+        IsSqlite = context.Database.IsSqlite();
         if (!IsPostgres && !IsSqlite)
         {
             throw new NotSupportedException($"The outbox relay supports PostgreSQL and SQLite; {context.Database.ProviderName} is not supported yet.");

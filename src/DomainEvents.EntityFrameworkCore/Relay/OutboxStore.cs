@@ -20,10 +20,10 @@ internal sealed class OutboxStore<TContext>
     public Task<List<OutboxEnvelope>> ClaimAsync(string owner, int batchSize, DateTime now, DateTime leaseExpires, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.Claim, async command =>
         {
-            Add(command, "owner", owner);
-            Add(command, "expires", leaseExpires);
-            Add(command, "now", now);
-            Add(command, "batch", batchSize);
+            command.AddParameter("owner", owner);
+            command.AddParameter("expires", leaseExpires);
+            command.AddParameter("now", now);
+            command.AddParameter("batch", batchSize);
             var rows = new List<OutboxEnvelope>(batchSize);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -49,41 +49,41 @@ internal sealed class OutboxStore<TContext>
     public Task<int> MarkProcessedAsync(IReadOnlyCollection<long> ids, string owner, DateTime now, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)
-            : WithCommandAsync(sql => sql.MarkProcessed(ids), async command =>
+            : WithCommandAsync(sql => sql.MarkProcessed(ids), command =>
             {
                 AddIds(command, ids);
-                Add(command, "owner", owner);
-                Add(command, "now", now);
-                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                command.AddParameter("owner", owner);
+                command.AddParameter("now", now);
+                return command.ExecuteNonQueryAsync(cancellationToken);
             }, cancellationToken);
 
     public Task<int> ReleaseAsync(IReadOnlyCollection<long> ids, string owner, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)
-            : WithCommandAsync(sql => sql.Release(ids), async command =>
+            : WithCommandAsync(sql => sql.Release(ids), command =>
             {
                 AddIds(command, ids);
-                Add(command, "owner", owner);
-                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                command.AddParameter("owner", owner);
+                return command.ExecuteNonQueryAsync(cancellationToken);
             }, cancellationToken);
 
     public Task<int> MarkFailedAsync(long id, string owner, int attempts, bool dead, DateTime nextAttempt, string error, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.MarkFailed, command =>
         {
-            Add(command, "id", id);
-            Add(command, "owner", owner);
-            Add(command, "status", dead ? 2 : 0);
-            Add(command, "attempts", attempts);
-            Add(command, "next", nextAttempt);
-            Add(command, "error", error.Length > 4000 ? error[..4000] : error);
+            command.AddParameter("id", id);
+            command.AddParameter("owner", owner);
+            command.AddParameter("status", dead ? 2 : 0);
+            command.AddParameter("attempts", attempts);
+            command.AddParameter("next", nextAttempt);
+            command.AddParameter("error", error.Length > 4000 ? error[..4000] : error);
             return command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
     public Task<int> DeleteProcessedAsync(DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.Cleanup, command =>
         {
-            Add(command, "cutoff", cutoff);
-            Add(command, "batch", batchSize);
+            command.AddParameter("cutoff", cutoff);
+            command.AddParameter("batch", batchSize);
             return command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
@@ -119,15 +119,7 @@ internal sealed class OutboxStore<TContext>
     {
         if (_sql!.IsPostgres)
         {
-            Add(command, "ids", ids as long[] ?? [.. ids]);
+            command.AddParameter("ids", ids as long[] ?? [.. ids]);
         }
-    }
-
-    private static void Add(DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 }

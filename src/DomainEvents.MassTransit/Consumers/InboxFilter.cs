@@ -1,8 +1,6 @@
-using System.Data.Common;
 using DomainEvents.EntityFrameworkCore.Inbox;
 using global::MassTransit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -79,58 +77,4 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
     [LoggerMessage(1, LogLevel.Information, "Skipped duplicate {MessageType} {MessageId} for {Consumer}")]
     private static partial void LogDuplicate(ILogger logger, string? messageType, Guid messageId, string consumer);
-
-    /// <summary>The inbox insert for one context type and provider, written once.</summary>
-    private sealed class InboxSql
-    {
-        private readonly string _insert;
-        private readonly bool _isPostgres;
-        private readonly bool _isSqlite;
-
-        public InboxSql(DbContext db)
-        {
-            var entity = db.Model.FindEntityType(typeof(InboxMessage))
-                         ?? throw new InvalidOperationException($"{db.GetType().Name} has no inbox table: call modelBuilder.AddDomainEventsInbox() (or AddDomainEventsOutbox()) in OnModelCreating.");
-            var provider = db.Database.ProviderName ?? "";
-            _isPostgres = provider.Contains("Npgsql", StringComparison.Ordinal);
-            _isSqlite = provider.Contains("Sqlite", StringComparison.Ordinal);
-            if (!_isPostgres && !_isSqlite)
-            {
-                throw new NotSupportedException($"The inbox supports PostgreSQL and SQLite; {provider} is not supported yet.");
-            }
-
-            var table = db.GetService<ISqlGenerationHelper>().DelimitIdentifier(entity.GetTableName()!, _isSqlite ? null : entity.GetSchema());
-            _insert = $"INSERT INTO {table} (message_id, consumer, message_type, processed_at) VALUES (@id, @consumer, @type, @at) ON CONFLICT DO NOTHING";
-        }
-
-        /// <returns><see langword="false"/> when the row was there already: the message is a duplicate.</returns>
-        public async Task<bool> TryInsertAsync(DbContext db, DbTransaction transaction, Guid messageId, string consumer, string? messageType, DateTime processedAt, CancellationToken cancellationToken)
-        {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = _insert;
-
-            // EF Core stores a Guid on SQLite as upper-case text; match it so the key compares equal.
-            Add(command, "id", _isSqlite ? messageId.ToString().ToUpperInvariant() : messageId);
-            Add(command, "consumer", consumer);
-            Add(command, "type", (object?)messageType ?? DBNull.Value).DbType = System.Data.DbType.String;
-            Add(command, "at", processedAt);
-            if (_isPostgres)
-            {
-                // Npgsql keeps the prepared statement on the pooled physical connection: planned once per connection.
-                await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        }
-
-        private static DbParameter Add(DbCommand command, string name, object value)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value;
-            command.Parameters.Add(parameter);
-            return parameter;
-        }
-    }
 }

@@ -171,6 +171,65 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_dead_row_retried_while_later_rows_of_its_key_are_being_sent_waits_until_they_are_done()
+    {
+        var order = (await SaveOrdersAsync(count: 1, eventsEach: 2)).Single();
+        var rows = await _host.OutboxAsync();
+        var first = rows[0];
+        await _host.InScopeAsync(db => db.Set<OutboxMessage>().Where(r => r.Id == first.Id)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, OutboxMessageStatus.Dead).SetProperty(r => r.Attempts, 3)));
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _transport.Hold = gate.Task;
+
+        var sending = _relay.RunOnceAsync(CancellationToken.None);
+        await WaitUntilAsync(() => !_transport.Held.IsEmpty);
+        _transport.Held.Single().Id.Should().Be(rows[1].Id, "the dead row no longer holds back its key");
+
+        // An operator retries the dead row while the later rows of its key are in flight.
+        await using (var scope = _host.Services.CreateAsyncScope())
+        {
+            (await scope.ServiceProvider.GetRequiredService<IOutboxAdministration>().RetryDeadAsync(first.MessageId)).Should().Be(1);
+        }
+
+        var options = new OutboxRelayOptions { BatchSize = 100 };
+        using var other = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        (await other.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "a key with a live lease is busy, whatever the id of its pending rows");
+
+        _transport.Hold = null;
+        gate.SetResult();
+        (await sending).Processed.Should().Be(2);
+        (await other.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
+
+        _transport.Sent.Select(e => e.Id).Should().Equal([rows[1].Id, rows[2].Id, first.Id], "each row is sent once, the retried one after the rows that were in flight");
+        (await _host.OutboxAsync()).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.PartitionKey == $"Order/{order.Id}");
+    }
+
+    [Test]
+    public async Task A_batch_that_outlasts_half_its_lease_starts_no_more_sends_so_no_row_is_sent_by_two_claims()
+    {
+        await SaveOrdersAsync(count: 1, eventsEach: 7);   // one key, eight rows
+        _transport.Delay = TimeSpan.FromMilliseconds(400);
+        var options = new OutboxRelayOptions { BatchSize = 100, SendTimeout = TimeSpan.FromMilliseconds(500), LeaseDuration = TimeSpan.FromSeconds(2), InstanceName = "relay-a" };
+        using var first = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var second = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        // Sending all eight rows one after the other would take 3.2 s, longer than the 2 s lease; a second relay of the
+        // same instance name claims once that lease would have run out.
+        var slow = first.RunOnceAsync(CancellationToken.None);
+        await Task.Delay(TimeSpan.FromSeconds(2.2));
+        var late = second.RunOnceAsync(CancellationToken.None);
+        var results = await Task.WhenAll(slow, late);
+        while ((await second.RunOnceAsync(CancellationToken.None)).Claimed > 0)
+        {
+        }
+
+        results[0].Processed.Should().BeInRange(1, 4, "sends stop once half the lease is spent");
+        var rows = await _host.OutboxAsync();
+        _transport.Sent.Select(e => e.Id).Should().Equal(rows.Select(r => r.Id), "every row is sent exactly once, in order");
+        rows.Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.Attempts == 0);
+    }
+
+    [Test]
     public void Back_off_grows_exponentially_with_jitter_and_stays_under_the_cap()
     {
         var options = new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromSeconds(1), RetryMaxDelay = TimeSpan.FromSeconds(60) };
@@ -204,8 +263,21 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         return orders;
     }
 
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the condition should hold within 10 s");
+            await Task.Delay(10);
+        }
+    }
+
     private sealed class ScriptedTransport : IOutboxTransport
     {
+        /// <summary>How long each send takes before it is confirmed (the token cuts it short).</summary>
+        public TimeSpan Delay { get; set; }
+
         public ConcurrentQueue<OutboxEnvelope> Sent { get; } = new();
 
         public ConcurrentDictionary<Guid, Func<Exception>> Fail { get; } = new();
@@ -223,6 +295,11 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
             {
                 Held.Enqueue(envelope);
                 await hold;
+            }
+
+            if (Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(Delay, cancellationToken);
             }
 
             if (Unavailable)

@@ -26,17 +26,19 @@ public sealed class TestHost : IAsyncDisposable
         Action<DomainEventsOptions>? configure = null,
         Action<NpgsqlDbContextOptionsBuilder>? npgsql = null,
         Action<DbContextOptionsBuilder>? configureContext = null,
-        bool scanHandlers = true)
+        bool scanHandlers = true,
+        Action<IServiceCollection>? services = null)
     {
         var database = await TestDatabase.CreateAsync(provider);
-        var services = new ServiceCollection();
-        services.AddSingleton<HandlerLog>();
-        services.AddDbContext<OrderingDbContext>(o =>
+        var collection = new ServiceCollection();
+        services?.Invoke(collection);
+        collection.AddSingleton<HandlerLog>();
+        collection.AddDbContext<OrderingDbContext>(o =>
         {
             database.Configure(o, npgsql);
             configureContext?.Invoke(o);
         });
-        services.AddDomainEvents(o =>
+        collection.AddDomainEvents(o =>
             {
                 if (scanHandlers)
                 {
@@ -46,7 +48,7 @@ public sealed class TestHost : IAsyncDisposable
                 configure?.Invoke(o);
             })
             .AddEntityFrameworkOutbox<OrderingDbContext>();
-        var provider1 = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
+        var provider1 = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
         await using (var scope = provider1.CreateAsyncScope())
         {
             await scope.ServiceProvider.GetRequiredService<OrderingDbContext>().Database.EnsureCreatedAsync();

@@ -46,7 +46,7 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         var dead = rows.Single(r => r.Status == OutboxMessageStatus.Dead);
         dead.MessageType.Should().Be("invoice.paid");
         dead.Attempts.Should().Be(4);
-        dead.LastError.Should().Contain("poison-").And.Contain("broker was reachable");
+        dead.LastError.Should().Contain("poison-").And.Contain("refused").And.Contain("PRECONDITION_FAILED", "only the broker's own refusal counts as an attempt");
         await Deliveries.WaitUntilAsync(d => d.All.Any(x => x.Message is InvoiceRefunded), because: "a dead row no longer holds back its partition");
 
         // An operator fixes the exchange and retries the dead row.

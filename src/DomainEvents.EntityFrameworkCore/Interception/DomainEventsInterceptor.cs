@@ -5,6 +5,8 @@ using DomainEvents.Errors;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DomainEvents.EntityFrameworkCore.Interception;
 
@@ -13,8 +15,10 @@ namespace DomainEvents.EntityFrameworkCore.Interception;
 /// database transaction commits, and adds an outbox row for each integration event to the same save.
 /// Events leave their aggregates only when the save (and any explicit transaction) has succeeded.
 /// </summary>
-internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTransactionInterceptor
+internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
+    private readonly ILogger _logger;
+    private readonly IAfterCommitFailureObserver[] _observers;
     private readonly IDomainEventDispatcher _dispatcher;
     private readonly OutboxMessageFactory _factory;
     private readonly OutboxSignal _signal;
@@ -22,8 +26,17 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
     private readonly int _maxCascadeDepth;
     private readonly Dictionary<DbContext, SaveState> _states = new(ReferenceEqualityComparer.Instance);
 
-    public DomainEventsInterceptor(IDomainEventDispatcher dispatcher, OutboxMessageFactory factory, OutboxSignal signal, DomainEventsOptions options, IEnumerable<IOutboxCommitNotifier> notifiers)
+    public DomainEventsInterceptor(
+        IDomainEventDispatcher dispatcher,
+        OutboxMessageFactory factory,
+        OutboxSignal signal,
+        DomainEventsOptions options,
+        IEnumerable<IOutboxCommitNotifier> notifiers,
+        IEnumerable<IAfterCommitFailureObserver> observers,
+        ILogger<DomainEventsInterceptor>? logger = null)
     {
+        _observers = [.. observers];
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         _notifiers = [.. notifiers];
         _dispatcher = dispatcher;
         _factory = factory;
@@ -113,12 +126,14 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
     {
         if (eventData.Context is { } context)
         {
+            // The data is committed: nothing from here on may make the save look failed to the caller.
+            var notified = _states.TryGetValue(context, out var state) && state.TakeNotified();
             var completed = Complete(context);
             if (completed is { } committed)
             {
-                if (committed.WroteOutbox)
+                if (committed.WroteOutbox && !notified)
                 {
-                    await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
+                    await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
                 }
 
                 await RunAfterCommitAsync(committed.Events, cancellationToken).ConfigureAwait(false);
@@ -136,15 +151,40 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
 
     public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default) => Task.CompletedTask;
 
+    /// <summary>
+    /// Before a transaction that wrote outbox rows commits (the save's own or the caller's), the notifiers run inside it:
+    /// PostgreSQL delivers a NOTIFY only when the transaction commits, and a failure here fails the commit honestly.
+    /// </summary>
+    public async ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
+    {
+        if (_notifiers.Length > 0 && eventData.Context is { } context && _states.TryGetValue(context, out var state) && state.HasOutboxToCommit)
+        {
+            await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
+            state.MarkNotified();
+        }
+
+        return result;
+    }
+
     public async Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
         if (eventData.Context is { } context && _states.TryGetValue(context, out var state))
         {
+            // A save's own transaction is finished in SavedChangesAsync, which also reads the notified mark.
+            if (state.Dispatched.Count > 0)
+            {
+                return;
+            }
+
+            var notified = state.TakeNotified();
             var (signal, afterCommit) = state.TakeCommitted();
             if (signal)
             {
                 _signal.Notify();
-                await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
+                if (!notified)
+                {
+                    await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             if (afterCommit.Count > 0)
@@ -175,6 +215,7 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
         if (context is not null && _states.TryGetValue(context, out var state))
         {
             state.TakeCommitted();
+            state.TakeNotified();
         }
     }
 
@@ -275,13 +316,58 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
         }
     }
 
+    /// <summary>A NOTIFY after the commit, for a save that ran without a transaction of its own: a failure only delays relays to their next poll.</summary>
+    private async Task NotifyAfterCommitAsync(DbContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogNotifyFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>
+    /// Runs the after-commit handlers. The data is committed, so a handler that throws or is cancelled never turns the
+    /// save into an exception: the failure is logged, counted and handed to each <see cref="IAfterCommitFailureObserver"/>,
+    /// and the next event's handlers still run.
+    /// </summary>
     private async Task RunAfterCommitAsync(List<IDomainEvent> events, CancellationToken cancellationToken)
     {
         foreach (var domainEvent in events)
         {
-            await _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogAfterCommitFailed(_logger, ex, domainEvent.GetType().Name);
+                foreach (var observer in _observers)
+                {
+                    try
+                    {
+                        observer.OnAfterCommitFailed(domainEvent, ex);
+                    }
+                    catch (Exception observerError)
+                    {
+                        LogObserverFailed(_logger, observerError, observer.GetType().Name);
+                    }
+                }
+            }
         }
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "NOTIFY after a committed save failed; relays in other processes find the rows at their next poll")]
+    private static partial void LogNotifyFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Error, "An after-commit handler of {EventType} failed; the save itself is committed")]
+    private static partial void LogAfterCommitFailed(ILogger logger, Exception exception, string eventType);
+
+    [LoggerMessage(3, LogLevel.Error, "The after-commit failure observer {Observer} threw")]
+    private static partial void LogObserverFailed(ILogger logger, Exception exception, string observer);
 
     private static void EnsureOutboxMapped(DbContext context)
     {
@@ -299,6 +385,20 @@ internal sealed class DomainEventsInterceptor : ISaveChangesInterceptor, IDbTran
         public Dictionary<IDomainEvent, OutboxMessage?> Dispatched { get; } = new(ReferenceEqualityComparer.Instance);
 
         public Guid? CorrelationId { get; set; }
+
+        private bool _notified;
+
+        /// <summary>Whether the transaction about to commit holds outbox rows: this save's, or earlier saves' in the caller's transaction.</summary>
+        public bool HasOutboxToCommit => _committedOutbox || Dispatched.Values.Any(static row => row is not null);
+
+        public void MarkNotified() => _notified = true;
+
+        public bool TakeNotified()
+        {
+            var notified = _notified;
+            _notified = false;
+            return notified;
+        }
 
         public void AwaitCommit(bool wroteOutbox, List<IDomainEvent> events)
         {

@@ -46,6 +46,8 @@ public static class DomainEventsModelBuilderExtensions
             // pending row of this partition?"). Message ids are UUIDv7 made by us, so nothing needs them unique.
             b.HasIndex(m => new { m.PartitionKey, m.Id }, $"ix_{options.OutboxTable}_pending_partition").HasFilter("status = 0");
             b.HasIndex(m => m.Id, $"ix_{options.OutboxTable}_pending_id").HasFilter("status = 0");
+            // "Does any row of this key hold a lease?": only rows that are being sent are in it, a few hundred at most.
+            b.HasIndex(m => m.PartitionKey, $"ix_{options.OutboxTable}_leased").HasFilter("status = 0 AND lease_owner IS NOT NULL");
             // Retention clean-up of processed rows, and the operator's view of dead ones.
             b.HasIndex(m => m.ProcessedAt, $"ix_{options.OutboxTable}_processed").HasFilter("status = 1");
             b.HasIndex(m => m.MessageType, $"ix_{options.OutboxTable}_dead").HasFilter("status = 2");

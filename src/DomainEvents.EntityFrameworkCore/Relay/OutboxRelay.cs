@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -22,7 +23,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _sends;
-    private DateTime _nextCleanup;
+    private long _claims;
 
     /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
     internal const int MaxBatchesInFlight = 2;
@@ -55,7 +56,6 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         {
             try
             {
-                await CleanupIfDueAsync(stoppingToken).ConfigureAwait(false);
                 if (claimNow && inFlight.Count < MaxBatchesInFlight)
                 {
                     var batch = await ClaimAsync(stoppingToken).ConfigureAwait(false);
@@ -139,40 +139,45 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     /// <summary>Claims and sends one batch. Used by tests to drive a relay step by step.</summary>
     internal async Task<BatchResult> RunOnceAsync(CancellationToken stoppingToken)
     {
-        var batch = await ClaimAsync(stoppingToken).ConfigureAwait(false);
-        return batch.Count == 0 ? new BatchResult(0, 0, null) : await SendBatchAsync(batch).ConfigureAwait(false);
+        var claim = await ClaimAsync(stoppingToken).ConfigureAwait(false);
+        return claim.Count == 0 ? new BatchResult(0, 0, null) : await SendBatchAsync(claim).ConfigureAwait(false);
     }
 
-    private Task<List<OutboxEnvelope>> ClaimAsync(CancellationToken stoppingToken)
+    private async Task<Claim> ClaimAsync(CancellationToken stoppingToken)
     {
         // Once stopping, claim nothing more. A claim is never cancelled half way: the UPDATE may have leased
         // rows whose results would then never be read, leaving them to wait for the lease to expire.
         if (stoppingToken.IsCancellationRequested)
         {
-            return Task.FromResult(new List<OutboxEnvelope>());
+            return Claim.None;
         }
 
-        var now = _time.GetUtcNow().UtcDateTime;
-        return _store.ClaimAsync(_options.InstanceName, _options.BatchSize, now, now + _options.LeaseDuration, CancellationToken.None);
+        // Each claim leases under its own owner, so the outcome of one batch can never touch another's rows.
+        // The lease is counted from before the statement: the relay's deadline is never later than the database's.
+        var owner = $"{_options.InstanceName}#{Interlocked.Increment(ref _claims)}";
+        var started = Stopwatch.GetTimestamp();
+        var rows = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+        return new Claim(owner, rows, started);
     }
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
-    private async Task<BatchResult> SendBatchAsync(List<OutboxEnvelope> batch)
+    private async Task<BatchResult> SendBatchAsync(Claim claim)
     {
         var processed = new ConcurrentBag<long>();
         var released = new ConcurrentBag<long>();
         var failed = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
-        var unreachable = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
         Exception? unavailable = null;
 
-        // Sending goes on through shutdown for rows already claimed; only new claims stop.
-        var partitions = batch.GroupBy(r => r.PartitionKey, StringComparer.Ordinal);
+        // Sending goes on through shutdown for rows already claimed; only new claims stop. No send starts once half
+        // the lease is spent: a send takes at most SendTimeout (at most a quarter of the lease), which leaves the
+        // last quarter for recording the outcome before another claim may take the rows.
+        var partitions = claim.Rows.GroupBy(r => r.PartitionKey, StringComparer.Ordinal);
         await Parallel.ForEachAsync(partitions, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentSends }, async (partition, _) =>
         {
             var blocked = false;
             foreach (var row in partition)
             {
-                if (blocked || Volatile.Read(ref unavailable) is not null)
+                if (blocked || Volatile.Read(ref unavailable) is not null || claim.Elapsed >= _options.LeaseDuration / 2)
                 {
                     released.Add(row.Id);
                     continue;
@@ -182,28 +187,34 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
                 await _sends.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                 try
                 {
-                    // The transport may queue a send behind another; the token bounds the whole call.
-                    using var timeout = new CancellationTokenSource(_options.SendTimeout * 3);
-                    await _transport.SendAsync(row, timeout.Token).ConfigureAwait(false);
-                    processed.Add(row.Id);
-                }
-                catch (TransportUnavailableException ex)
-                {
-                    Interlocked.CompareExchange(ref unavailable, ex, null);
-                    unreachable.Add((row, ex));
-                    blocked = true;
-                }
-                catch (OperationCanceledException ex)
-                {
-                    var timeout = new TransportUnavailableException($"Sending timed out after {_options.SendTimeout * 3}.", ex);
-                    Interlocked.CompareExchange(ref unavailable, timeout, null);
-                    unreachable.Add((row, timeout));
-                    blocked = true;
-                }
-                catch (Exception ex)
-                {
-                    failed.Add((row, ex));
-                    blocked = true;
+                    if (claim.Elapsed >= _options.LeaseDuration / 2)
+                    {
+                        released.Add(row.Id);
+                        blocked = true;
+                        continue;
+                    }
+
+                    switch (await SendOneAsync(row).ConfigureAwait(false))
+                    {
+                        case (SendOutcome.Confirmed, _):
+                            processed.Add(row.Id);
+                            break;
+                        case (SendOutcome.Unavailable, var error):
+                            Interlocked.CompareExchange(ref unavailable, error, null);
+                            released.Add(row.Id);
+                            blocked = true;
+                            break;
+                        case (SendOutcome.StillSending, var error):
+                            // The transport did not give up when asked: the message may still go out, so the row keeps
+                            // its lease until it expires rather than being offered to another claim now.
+                            Interlocked.CompareExchange(ref unavailable, error, null);
+                            blocked = true;
+                            break;
+                        case (_, var error):
+                            failed.Add((row, error!));
+                            blocked = true;
+                            break;
+                    }
                 }
                 finally
                 {
@@ -212,28 +223,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
             }
         }).ConfigureAwait(false);
 
-        // When other messages of the batch got through, the transport was up: those failures belong to their
-        // messages and count as attempts. Otherwise it is an outage: nothing is counted and the relay pauses.
-        if (!processed.IsEmpty)
-        {
-            foreach (var attempt in unreachable)
-            {
-                failed.Add(attempt);
-            }
-
-            unavailable = null;
-        }
-        else
-        {
-            foreach (var (row, _) in unreachable)
-            {
-                released.Add(row.Id);
-            }
-        }
-
         // Completion must be recorded even while stopping, so it does not use the stopping token.
         var completedAt = _time.GetUtcNow().UtcDateTime;
-        var marked = await _store.MarkProcessedAsync([.. processed], _options.InstanceName, completedAt, CancellationToken.None).ConfigureAwait(false);
+        var marked = await BookkeepAsync(claim, () => _store.MarkProcessedAsync([.. processed], claim.Owner, completedAt, CancellationToken.None)).ConfigureAwait(false);
         if (marked > 0)
         {
             RelayMetrics.Processed(marked, _options.InstanceName);
@@ -241,14 +233,88 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
 
         foreach (var (row, error) in failed)
         {
-            await RecordFailureAsync(row, error, completedAt).ConfigureAwait(false);
+            await RecordFailureAsync(claim, row, error, completedAt).ConfigureAwait(false);
         }
 
-        await _store.ReleaseAsync([.. released], _options.InstanceName, CancellationToken.None).ConfigureAwait(false);
-        return new BatchResult(batch.Count, processed.Count, unavailable);
+        await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
+        return new BatchResult(claim.Count, processed.Count, unavailable);
     }
 
-    private async Task RecordFailureAsync(OutboxEnvelope row, Exception error, DateTime now)
+    /// <summary>
+    /// One send, bounded by <see cref="OutboxRelayOptions.SendTimeout"/> from the moment it starts. Only an error of the
+    /// message's own counts as an attempt; an unreachable or blocked transport and a send that ran out of time are an
+    /// outage (nothing is counted: back-pressure is not the message's fault).
+    /// </summary>
+    private async Task<(SendOutcome Outcome, Exception? Error)> SendOneAsync(OutboxEnvelope row)
+    {
+        using var timeout = new CancellationTokenSource(_options.SendTimeout);
+        Task send;
+        try
+        {
+            send = _transport.SendAsync(row, timeout.Token);
+        }
+        catch (Exception ex)
+        {
+            send = Task.FromException(ex);
+        }
+
+        try
+        {
+            await send.WaitAsync(timeout.Token).ConfigureAwait(false);
+            return (SendOutcome.Confirmed, null);
+        }
+        catch (TransportUnavailableException ex)
+        {
+            return (SendOutcome.Unavailable, ex);
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
+        {
+            var error = new TransportUnavailableException($"Sending did not complete within {_options.SendTimeout}.", ex);
+            if (!send.IsCompleted)
+            {
+                // A transport that honours the token ends its send now; give it a moment to say so.
+                await Task.WhenAny(send, Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None)).ConfigureAwait(false);
+            }
+
+            if (!send.IsCompleted)
+            {
+                _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                return (SendOutcome.StillSending, error);
+            }
+
+            return (send.IsCompletedSuccessfully ? SendOutcome.Confirmed : SendOutcome.Unavailable, send.IsCompletedSuccessfully ? null : error);
+        }
+        catch (Exception ex)
+        {
+            return (SendOutcome.Failed, ex);
+        }
+    }
+
+    /// <summary>
+    /// Runs a statement that records a batch's outcome, retrying a failure briefly while the claim's lease lasts: a
+    /// confirmed message whose mark is lost would be sent again once the lease expires.
+    /// </summary>
+    private async Task<int> BookkeepAsync(Claim claim, Func<Task<int>> write)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await write().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (attempt < BookkeepingAttempts && claim.Elapsed + BookkeepingDelay(attempt) < _options.LeaseDuration)
+            {
+                OutboxRelayLog.BookkeepingFailed(_logger, ex, attempt);
+                await Task.Delay(BookkeepingDelay(attempt), _time, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private const int BookkeepingAttempts = 5;
+
+    private static TimeSpan BookkeepingDelay(int attempt) => TimeSpan.FromMilliseconds(100 * (1 << attempt));
+
+    private async Task RecordFailureAsync(Claim claim, OutboxEnvelope row, Exception error, DateTime now)
     {
         var attempts = row.Attempts + 1;
         var dead = attempts >= _options.MaxAttempts || error is PermanentDeliveryException;
@@ -258,9 +324,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
             backoff = retryAfter;
         }
 
-        var next = now + backoff;
         var message = $"{error.GetType().Name}: {error.Message}";
-        await _store.MarkFailedAsync(row.Id, _options.InstanceName, attempts, dead, next, message, CancellationToken.None).ConfigureAwait(false);
+        await BookkeepAsync(claim, () => _store.MarkFailedAsync(row.Id, claim.Owner, attempts, dead, now, backoff, message, CancellationToken.None)).ConfigureAwait(false);
         RelayMetrics.Failed(row.MessageType, dead);
         if (dead)
         {
@@ -268,7 +333,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         }
         else
         {
-            OutboxRelayLog.SendFailed(_logger, error, row.MessageType, row.MessageId, row.Exchange, row.RoutingKey, attempts, next);
+            OutboxRelayLog.SendFailed(_logger, error, row.MessageType, row.MessageId, row.Exchange, row.RoutingKey, attempts, now + backoff);
         }
     }
 
@@ -280,32 +345,28 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         return TimeSpan.FromMilliseconds(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)));
     }
 
-    private async Task CleanupIfDueAsync(CancellationToken cancellationToken)
-    {
-        var now = _time.GetUtcNow().UtcDateTime;
-        if (now < _nextCleanup)
-        {
-            return;
-        }
-
-        _nextCleanup = now + _options.CleanupInterval;
-        var cutoff = now - _options.ProcessedRetention;
-        int deleted;
-        do
-        {
-            deleted = await _store.DeleteProcessedAsync(cutoff, _options.CleanupBatchSize, cancellationToken).ConfigureAwait(false);
-            if (deleted > 0)
-            {
-                OutboxRelayLog.CleanedUp(_logger, deleted, cutoff);
-            }
-        }
-        while (deleted == _options.CleanupBatchSize && !cancellationToken.IsCancellationRequested);
-    }
-
     private TimeSpan NextPause(TimeSpan pause) =>
         pause == TimeSpan.Zero
             ? TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(250).Ticks, _options.MaxOutagePause.Ticks))
             : TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxOutagePause.Ticks));
 
     internal readonly record struct BatchResult(int Claimed, int Processed, Exception? TransportUnavailable);
+
+    private enum SendOutcome
+    {
+        Confirmed,
+        Failed,
+        Unavailable,
+        StillSending,
+    }
+
+    /// <summary>One claimed batch: its rows, the lease owner that only this claim uses, and when the claim started.</summary>
+    private sealed record Claim(string Owner, List<OutboxEnvelope> Rows, long StartedAt)
+    {
+        public static readonly Claim None = new(string.Empty, [], 0);
+
+        public int Count => Rows.Count;
+
+        public TimeSpan Elapsed => Stopwatch.GetElapsedTime(StartedAt);
+    }
 }

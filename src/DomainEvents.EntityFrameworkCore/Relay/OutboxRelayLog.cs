@@ -25,4 +25,10 @@ internal static partial class OutboxRelayLog
 
     [LoggerMessage(7, LogLevel.Debug, "Deleted {Count} processed outbox rows older than {Cutoff:o}")]
     public static partial void CleanedUp(ILogger logger, int count, DateTime cutoff);
+
+    [LoggerMessage(8, LogLevel.Warning, "Recording a batch's outcome failed (attempt {Attempt}); retrying within the lease")]
+    public static partial void BookkeepingFailed(ILogger logger, Exception exception, int attempt);
+
+    [LoggerMessage(9, LogLevel.Warning, "Deleting processed outbox rows failed; trying again in {Interval}")]
+    public static partial void CleanupFailed(ILogger logger, Exception exception, TimeSpan interval);
 }

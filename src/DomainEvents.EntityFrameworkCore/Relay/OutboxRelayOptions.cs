@@ -15,7 +15,7 @@ public sealed class OutboxRelayOptions
     /// <summary>How often the relay looks for rows when nothing wakes it (default 1 s).</summary>
     public static readonly TimeSpan DefaultPollingInterval = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long a claim holds a row before another relay may take it (default 60 s).</summary>
+    /// <summary>How long a claim holds a row before another relay may take it (default 60 s); at least four times <see cref="SendTimeout"/>.</summary>
     public static readonly TimeSpan DefaultLeaseDuration = TimeSpan.FromSeconds(60);
 
     /// <summary>How long one send may take before it counts as failed (default 15 s).</summary>
@@ -85,11 +85,26 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxAttempts, 1, nameof(MaxAttempts));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollingInterval, TimeSpan.Zero, nameof(PollingInterval));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SendTimeout, TimeSpan.Zero, nameof(SendTimeout));
-        ArgumentOutOfRangeException.ThrowIfLessThan(LeaseDuration, SendTimeout * 2, nameof(LeaseDuration));
+        if (LeaseDuration < SendTimeout * 4)
+        {
+            // Sends start only in the first half of a lease and each may take SendTimeout; the last quarter is kept
+            // for recording the outcome, so no other relay can take a row whose send may still be confirmed.
+            throw new ArgumentOutOfRangeException(nameof(LeaseDuration), LeaseDuration,
+                $"LeaseDuration ({LeaseDuration}) must be at least four times SendTimeout ({SendTimeout}): sends start only in the first half of a lease, and a quarter is kept for recording their outcome.");
+        }
+
+        ArgumentException.ThrowIfNullOrWhiteSpace(InstanceName, nameof(InstanceName));
+        if (InstanceName.Length > MaxInstanceNameLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(InstanceName), InstanceName, $"InstanceName must be at most {MaxInstanceNameLength} characters (it is stored with each lease).");
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RetryBaseDelay, TimeSpan.Zero, nameof(RetryBaseDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxOutagePause, TimeSpan.Zero, nameof(MaxOutagePause));
         ArgumentOutOfRangeException.ThrowIfLessThan(CleanupBatchSize, 1, nameof(CleanupBatchSize));
-        ArgumentException.ThrowIfNullOrWhiteSpace(InstanceName, nameof(InstanceName));
     }
+
+    /// <summary>The longest <see cref="InstanceName"/>: the lease owner column also holds a claim number.</summary>
+    public const int MaxInstanceNameLength = 180;
 }

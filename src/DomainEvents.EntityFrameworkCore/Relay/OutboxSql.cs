@@ -22,19 +22,26 @@ internal sealed class OutboxSql
         var schema = entity.GetSchema();
         Table = schema is null || IsSqlite ? Quote(entity.GetTableName()!) : $"{Quote(schema)}.{Quote(entity.GetTableName()!)}";
 
-        // PostgreSQL: lock the first pending row of each free partition (a partition whose first pending row is
-        // leased, failed and waiting, or locked by another relay's claim is passed over), then take a prefix of
-        // each such partition from that row on. The per-partition limit keeps a claim from reading every pending
-        // row of its partitions: with H heads, a partition contributes at most batch - H + 1 rows. Only a first
-        // pending row can be waiting for a retry (a failed row stays first, later rows are never tried before it),
-        // so the rows after a due head are due as well.
+        // One claim at a time per outbox table (a transaction-scoped advisory lock taken by the first statement of
+        // the batch; the claim's own statement then reads a snapshot in which every earlier claim has committed).
+        // A key is claimed only when none of its pending rows holds a live lease, whatever its id: a lower id that
+        // commits late, or a dead row retried by an operator, must wait until the key's leased rows are done.
+        // Within the claim, the first pending row of each free key is locked (SKIP LOCKED), then a prefix of its
+        // key is taken from that row on; the per-key limit keeps a claim from reading every pending row of its keys
+        // (with H heads, a key contributes at most batch - H + 1 rows). The UPDATE re-checks status and lease, so a
+        // row leased meanwhile is never taken over. Every time is the database's clock, not the relay host's.
+        ClaimLock = StableLockKey("claim:" + Table);
+        CleanupLock = StableLockKey("cleanup:" + Table);
         Claim = IsPostgres
             ? $"""
+               SELECT pg_advisory_xact_lock({ClaimLock});
                WITH heads AS (
                    SELECT o.id, o.partition_key FROM {Table} o
-                   WHERE o.status = 0 AND o.next_attempt_at <= @now
-                     AND (o.lease_expires_at IS NULL OR o.lease_expires_at < @now)
+                   WHERE o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now())
+                     AND (o.lease_expires_at IS NULL OR o.lease_expires_at < now())
                      AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id < o.id)
+                     AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0
+                                     AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= now())
                    ORDER BY o.id
                    LIMIT @batch
                    FOR UPDATE SKIP LOCKED),
@@ -47,8 +54,8 @@ internal sealed class OutboxSql
                        LIMIT @batch - (SELECT count(*) FROM heads) + 1) f
                    ORDER BY f.id
                    LIMIT @batch)
-               UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = @expires
-               FROM claimed WHERE t.id = claimed.id
+               UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
+               FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND (t.lease_expires_at IS NULL OR t.lease_expires_at < now())
                RETURNING {string.Join(", ", Columns.Split(", ").Select(c => "t." + c))}
                """
             : $"""
@@ -58,23 +65,37 @@ internal sealed class OutboxSql
                    WHERE o.status = 0 AND o.next_attempt_at <= @now
                      AND (o.lease_expires_at IS NULL OR o.lease_expires_at < @now)
                      AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id < o.id
-                                     AND (p.next_attempt_at > @now OR p.lease_expires_at >= @now))
+                                     AND p.next_attempt_at > @now)
+                     AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0
+                                     AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= @now)
                    ORDER BY o.id
                    LIMIT @batch)
                RETURNING {Columns}
                """;
 
         MarkFailed = $"""
-                      UPDATE {Table} SET status = @status, attempts = @attempts, next_attempt_at = @next, last_error = @error,
+                      UPDATE {Table} SET status = @status, attempts = @attempts, next_attempt_at = {(IsPostgres ? "now() + @backoff" : "@next")}, last_error = @error,
                           lease_owner = NULL, lease_expires_at = NULL
                       WHERE id = @id AND lease_owner = @owner
                       """;
 
-        Cleanup = $"""
-                   DELETE FROM {Table} WHERE id IN (
-                       SELECT id FROM {Table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
-                   """;
+        // One relay at a time deletes (on PostgreSQL a transaction-scoped advisory lock, tried, not waited for).
+        Cleanup = IsPostgres
+            ? $"""
+               DELETE FROM {Table} WHERE (SELECT pg_try_advisory_xact_lock({CleanupLock})) AND id IN (
+                   SELECT id FROM {Table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
+               """
+            : $"""
+               DELETE FROM {Table} WHERE id IN (
+                   SELECT id FROM {Table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
+               """;
     }
+
+    /// <summary>The advisory lock that makes claims on this table one at a time (PostgreSQL).</summary>
+    public long ClaimLock { get; }
+
+    /// <summary>The advisory lock that makes clean-up on this table one relay at a time (PostgreSQL).</summary>
+    public long CleanupLock { get; }
 
     public bool IsPostgres { get; }
 
@@ -90,13 +111,25 @@ internal sealed class OutboxSql
 
     /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>, so the text is fixed and the statement is prepared once.</summary>
     public string MarkProcessed(IEnumerable<long> ids) =>
-        $"UPDATE {Table} SET status = 1, processed_at = @now, lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
+        $"UPDATE {Table} SET status = 1, processed_at = {(IsPostgres ? "now()" : "@now")}, lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
 
     /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>.</summary>
     public string Release(IEnumerable<long> ids) =>
         $"UPDATE {Table} SET lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
 
     private string IdsIn(IEnumerable<long> ids) => IsPostgres ? "id = ANY(@ids)" : $"id IN ({string.Join(",", ids)})";
+
+    /// <summary>A 64-bit FNV-1a hash of the text: the same key in every process, for PostgreSQL advisory locks.</summary>
+    private static long StableLockKey(string text)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in text)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        return unchecked((long)hash);
+    }
 
     private static string Quote(string identifier) => $"\"{identifier.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 }

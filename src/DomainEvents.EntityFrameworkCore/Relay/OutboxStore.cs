@@ -17,15 +17,34 @@ internal sealed class OutboxStore<TContext>
         _scopeFactory = scopeFactory;
     }
 
-    public Task<List<OutboxEnvelope>> ClaimAsync(string owner, int batchSize, DateTime now, DateTime leaseExpires, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Leases up to <paramref name="batchSize"/> rows to <paramref name="owner"/> for <paramref name="lease"/>. On PostgreSQL
+    /// the lease is measured on the database's clock; <paramref name="now"/> (the relay host's clock) is used only on SQLite,
+    /// whose relay shares the writers' process.
+    /// </summary>
+    public Task<List<OutboxEnvelope>> ClaimAsync(string owner, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.Claim, async command =>
         {
             command.AddParameter("owner", owner);
-            command.AddParameter("expires", leaseExpires);
-            command.AddParameter("now", now);
             command.AddParameter("batch", batchSize);
+            if (_sql!.IsPostgres)
+            {
+                command.AddParameter("lease", lease);
+            }
+            else
+            {
+                command.AddParameter("expires", now + lease);
+                command.AddParameter("now", now);
+            }
+
             var rows = new List<OutboxEnvelope>(batchSize);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (_sql.IsPostgres)
+            {
+                // The first result is the advisory lock's.
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 rows.Add(new OutboxEnvelope(
@@ -53,7 +72,11 @@ internal sealed class OutboxStore<TContext>
             {
                 AddIds(command, ids);
                 command.AddParameter("owner", owner);
-                command.AddParameter("now", now);
+                if (!_sql!.IsPostgres)
+                {
+                    command.AddParameter("now", now);
+                }
+
                 return command.ExecuteNonQueryAsync(cancellationToken);
             }, cancellationToken);
 
@@ -67,14 +90,23 @@ internal sealed class OutboxStore<TContext>
                 return command.ExecuteNonQueryAsync(cancellationToken);
             }, cancellationToken);
 
-    public Task<int> MarkFailedAsync(long id, string owner, int attempts, bool dead, DateTime nextAttempt, string error, CancellationToken cancellationToken) =>
+    /// <summary>Records a failed attempt; the next attempt is due <paramref name="backoff"/> from now (the database's now on PostgreSQL).</summary>
+    public Task<int> MarkFailedAsync(long id, string owner, int attempts, bool dead, DateTime now, TimeSpan backoff, string error, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.MarkFailed, command =>
         {
             command.AddParameter("id", id);
             command.AddParameter("owner", owner);
             command.AddParameter("status", dead ? 2 : 0);
             command.AddParameter("attempts", attempts);
-            command.AddParameter("next", nextAttempt);
+            if (_sql!.IsPostgres)
+            {
+                command.AddParameter("backoff", backoff);
+            }
+            else
+            {
+                command.AddParameter("next", now + backoff);
+            }
+
             command.AddParameter("error", error.Length > 4000 ? error[..4000] : error);
             return command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);

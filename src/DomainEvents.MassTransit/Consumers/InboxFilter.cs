@@ -42,6 +42,10 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
         {
+            // Every attempt starts on a clean change tracker: after a transient failure (of the save or the commit)
+            // the execution strategy or a message retry runs the consumer again, and entities the failed attempt left
+            // tracked would be inserted or incremented a second time.
+            db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken).ConfigureAwait(false);
             duplicate = !await sql.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
             if (duplicate)

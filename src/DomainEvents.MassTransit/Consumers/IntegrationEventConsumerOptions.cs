@@ -23,6 +23,18 @@ public sealed class IntegrationEventConsumerOptions
     /// <summary>Gets or sets the name recorded in the inbox for this consumer (default: the consumer's full type name).</summary>
     public string? InboxName { get; set; }
 
+    /// <summary>The default waits of <see cref="TransientDatabaseRetryIntervals"/>: 1, 2, 5, 10, 20 and 30 s (68 s in all).</summary>
+    public static readonly IReadOnlyList<TimeSpan> DefaultTransientDatabaseRetryIntervals =
+        [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30)];
+
+    /// <summary>
+    /// Gets or sets how an inbox consumer waits out a database that is away for longer than the context's execution
+    /// strategy retries (a restart or a fail-over): the message is handled again after each wait, in a clean unit of
+    /// work, before it would go to the error queue. Only transient database errors are retried this way. Set it empty
+    /// to leave transient errors to your own retry policy (a consumer definition's <c>UseMessageRetry</c>, say).
+    /// </summary>
+    public IReadOnlyList<TimeSpan> TransientDatabaseRetryIntervals { get; set; } = DefaultTransientDatabaseRetryIntervals;
+
     internal IReadOnlyList<(string Exchange, string Pattern)> Bindings => _bindings;
 
     internal IReadOnlySet<string> Ignored => _ignored;

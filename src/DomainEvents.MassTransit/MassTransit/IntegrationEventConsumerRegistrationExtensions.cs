@@ -110,6 +110,16 @@ public static class IntegrationEventConsumerRegistrationExtensions
         {
             if (options.InboxContextType is not null)
             {
+                if (options.TransientDatabaseRetryIntervals.Count > 0)
+                {
+                    // Around the inbox: each retry runs the inbox transaction again from a clean change tracker.
+                    consumer.UseMessageRetry(r =>
+                    {
+                        r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
+                        r.Intervals([.. options.TransientDatabaseRetryIntervals]);
+                    });
+                }
+
                 consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time));
             }
         });

@@ -2,6 +2,8 @@ using DomainEvents;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.MassTransit;
 using DomainEvents.MassTransit.Relay;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -26,6 +28,10 @@ public static class MassTransitRelayExtensions
         configureTransport?.Invoke(options);
         options.Validate();
         builder.Services.AddSingleton(options);
+
+        // Sees the broker refuse a relay's send (MassTransit itself only retries it), so a refusal counts as an attempt.
+        builder.Services.TryAddSingleton<BrokerRefusals>();
+        builder.Services.AddSendObserver(provider => provider.GetRequiredService<BrokerRefusals>());
         return builder.AddOutboxRelay<MassTransitOutboxTransport>(configureRelay);
     }
 }

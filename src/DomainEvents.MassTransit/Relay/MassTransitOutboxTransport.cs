@@ -24,29 +24,30 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     private const int Slots = 1024;
     private readonly SemaphoreSlim _firstSends = new(1, 1);
     private readonly SemaphoreSlim _slots = new(Slots, Slots);
-    private readonly TimeSpan _sendTimeout;
+    private readonly BrokerRefusals _refusals;
 
-    public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, OutboxRelayOptions relayOptions)
+    public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, BrokerRefusals refusals)
     {
-        _sendTimeout = relayOptions.SendTimeout;
         _bus = bus;
         _options = options;
+        _refusals = refusals;
         _writer = new OutgoingMessageWriter(options, registry, time);
     }
 
     /// <summary>
     /// The first send to an exchange runs alone: if the broker refuses the exchange (declared elsewhere with another
     /// type, say), the channel error cannot disturb the confirms of other messages in flight. Once a send to an
-    /// exchange is confirmed, sends to it run concurrently.
+    /// exchange is confirmed, sends to it run concurrently. Every wait here ends when <paramref name="cancellationToken"/>
+    /// fires, which the relay does after its send timeout.
     /// </summary>
     public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
         if (_provenExchanges.ContainsKey(envelope.Exchange))
         {
-            await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await SendTimedAsync(envelope).ConfigureAwait(false);
+                await SendOneAsync(envelope, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -56,17 +57,17 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
             return;
         }
 
-        // Alone: take the writer's turn, then every slot, so no other send is in flight.
-        await _firstSends.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        // Alone: take the first-send turn, then every slot, so no other send is in flight.
+        await _firstSends.WaitAsync(cancellationToken).ConfigureAwait(false);
         var taken = 0;
         try
         {
             for (; taken < Slots; taken++)
             {
-                await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await SendTimedAsync(envelope).ConfigureAwait(false);
+            await SendOneAsync(envelope, cancellationToken).ConfigureAwait(false);
             _provenExchanges.TryAdd(envelope.Exchange, true);
         }
         finally
@@ -80,19 +81,12 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
     }
 
-    /// <summary>Sends with the relay's send timeout, counted from the moment the send starts.</summary>
-    private async Task SendTimedAsync(OutboxEnvelope envelope)
-    {
-        using var timeout = new CancellationTokenSource(_sendTimeout);
-        await SendOneAsync(envelope, timeout.Token).ConfigureAwait(false);
-    }
-
     private async Task SendOneAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
-        ISendEndpoint endpoint;
+        using var watch = _refusals.Start(envelope.MessageId, cancellationToken);
         try
         {
-            endpoint = await GetEndpointAsync(envelope.Exchange).ConfigureAwait(false);
+            var endpoint = await GetEndpointAsync(envelope.Exchange).WaitAsync(watch.Token).ConfigureAwait(false);
             var stored = StoredHeaders.Parse(envelope.Headers);
             var message = _writer.Write(envelope, stored, DestinationOf(envelope.Exchange));
             await endpoint.Send(new SerializedMessageBody(), context =>
@@ -107,21 +101,21 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
                 {
                     context.Headers.Set(name, value);
                 }
-            }, cancellationToken).ConfigureAwait(false);
+            }, watch.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && _bus.CheckHealth().Status == BusHealthStatus.Healthy)
+        catch (Exception ex) when ((watch.Refusal ?? BrokerRefusals.RefusalOf(ex)) is not null)
         {
-            // MassTransit retries a send the broker refuses (say, an exchange declared with another type) until it
-            // is cancelled. With the bus healthy, the failure belongs to this message and counts as an attempt.
+            var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex))!;
+            // Positive evidence: the broker refused this message. That is an attempt of the message, not an outage.
             _endpoints.TryRemove(envelope.Exchange, out _);
             throw new InvalidOperationException(
-                $"Publishing {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}' did not complete in time while the broker was reachable; " +
-                "the broker may be refusing the exchange or the message.", ex);
+                $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
         }
         catch (Exception ex) when (IsUnavailable(ex, cancellationToken))
         {
+            // Unreachable, blocked (a memory or disk alarm) or too slow to confirm: an outage, which costs no attempt.
             _endpoints.TryRemove(envelope.Exchange, out _);
-            throw new RelayUnavailableException($"The broker could not be reached to publish to '{envelope.Exchange}': {ex.Message}", ex);
+            throw new RelayUnavailableException($"The broker did not confirm the publish to '{envelope.Exchange}': {ex.Message}", ex);
         }
     }
 
@@ -141,7 +135,8 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
 
     private static bool IsUnavailable(Exception exception, CancellationToken cancellationToken)
     {
-        if (exception is OperationCanceledException && cancellationToken.IsCancellationRequested)
+        // The relay's timeout, or MassTransit giving up on an RPC the broker did not answer (a blocked connection).
+        if (exception is OperationCanceledException)
         {
             return true;
         }

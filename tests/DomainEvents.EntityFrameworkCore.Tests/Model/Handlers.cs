@@ -11,6 +11,9 @@ public sealed class HandlerLog
 
     public int FailuresToInject { get; set; }
 
+    /// <summary>When set, the after-commit handler throws what it returns.</summary>
+    public Func<Exception>? AfterCommitFailure { get; set; }
+
     public bool CommittedWhenAfterCommitRan { get; set; }
 
     public Func<bool>? ProbeCommitted { get; set; }
@@ -102,6 +105,12 @@ public sealed class NotifyCustomerAfterCommit(HandlerLog log) : DomainEventHandl
 {
     protected override Task Handle(OrderPlaced domainEvent, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (log.AfterCommitFailure is { } failure)
+        {
+            throw failure();
+        }
+
         log.Record($"after-commit:{domainEvent.OrderId}");
         log.CommittedWhenAfterCommitRan = log.ProbeCommitted?.Invoke() ?? false;
         return Task.CompletedTask;

@@ -41,6 +41,12 @@ public sealed class ServiceHostOptions
     public List<(Type Consumer, Action<IntegrationEventConsumerOptions> Configure)> Consumers { get; } = [];
 
     public Deliveries Deliveries { get; init; } = new();
+
+    /// <summary>More settings of the consuming service's context (interceptors, say).</summary>
+    public Action<DbContextOptionsBuilder>? ConfigureBilling { get; set; }
+
+    /// <summary>Npgsql settings of the consuming service's context (an execution strategy, say).</summary>
+    public Action<Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure.NpgsqlDbContextOptionsBuilder>? BillingNpgsql { get; set; }
 }
 
 /// <summary>A generic host wired the way a user wires a service: EF Core, AddDomainEvents, the relay and MassTransit.</summary>
@@ -74,7 +80,11 @@ public sealed class ServiceHost : IAsyncDisposable
         services.AddDbContext<ShopDbContext>(o => options.ShopDatabase.Configure(o));
         if (options.BillingDatabase is { } billing)
         {
-            services.AddDbContext<BillingDbContext>(o => billing.Configure(o));
+            services.AddDbContext<BillingDbContext>(o =>
+            {
+                billing.Configure(o, options.BillingNpgsql);
+                options.ConfigureBilling?.Invoke(o);
+            });
         }
 
         var exchange = ExchangeFor(options.RunId);

@@ -47,7 +47,7 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
         (await billing.Receipts.CountAsync()).Should().Be(80, "the inbox absorbs any duplicate sent around the outage");
     }
 
-    private static async Task RabbitMqCtlAsync(string command)
+    internal static async Task RabbitMqCtlAsync(string command)
     {
         var ctl = Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl";
         ProcessStartInfo start = new(ctl, command) { RedirectStandardOutput = true, RedirectStandardError = true };

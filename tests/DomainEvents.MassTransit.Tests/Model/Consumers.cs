@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using DomainEvents.MassTransit.Consumers;
 using MassTransit;
+using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.MassTransit.Tests.Model;
 
@@ -81,3 +82,16 @@ public abstract class RecordingConsumer(Deliveries deliveries, IServiceProvider 
 public sealed class OrdersConsumer(Deliveries deliveries, IServiceProvider services) : RecordingConsumer(deliveries, services);
 
 public sealed class EverythingConsumer(Deliveries deliveries, IServiceProvider services) : RecordingConsumer(deliveries, services);
+
+/// <summary>Stores a receipt and increments a tally for each order: both effects must happen once per message.</summary>
+public sealed class TallyingConsumer(Deliveries deliveries, BillingDbContext billing) : IConsumer<OrderPlaced>
+{
+    public async Task Consume(ConsumeContext<OrderPlaced> context)
+    {
+        billing.Receipts.Add(new Receipt { Consumer = nameof(TallyingConsumer), MessageId = context.MessageId!.Value, OrderId = context.Message.OrderId, Sequence = context.Message.Sequence });
+        var tally = await billing.Tallies.SingleAsync(t => t.Name == "orders");
+        tally.Count++;
+        await billing.SaveChangesAsync();
+        deliveries.Add(new Delivery(nameof(TallyingConsumer), context.Message, context.GetIntegrationEventEnvelope(), null));
+    }
+}

@@ -81,10 +81,24 @@ public sealed class Receipt
     public int Sequence { get; set; }
 }
 
+/// <summary>A running count kept by a consumer: an effect that a second application would double.</summary>
+public sealed class Tally
+{
+    public string Name { get; set; } = "";
+
+    public int Count { get; set; }
+}
+
 /// <summary>The consuming service's model, with its inbox.</summary>
 public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options) : DbContext(options)
 {
     public DbSet<Receipt> Receipts => Set<Receipt>();
 
-    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddDomainEventsInbox();
+    public DbSet<Tally> Tallies => Set<Tally>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Tally>().HasKey(t => t.Name);
+        modelBuilder.AddDomainEventsInbox();
+    }
 }

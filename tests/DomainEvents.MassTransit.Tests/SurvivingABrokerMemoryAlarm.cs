@@ -1,0 +1,53 @@
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.MassTransit.Tests.Model;
+using Microsoft.EntityFrameworkCore;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>
+/// A RabbitMQ memory alarm blocks every publishing connection without closing it: sends wait, and the bus still says
+/// it is healthy. That is back-pressure, not the messages' fault: it must cost no attempt and kill no row.
+/// </summary>
+public sealed class SurvivingABrokerMemoryAlarm : RabbitMqFixture
+{
+    [Test]
+    public async Task An_alarm_longer_than_the_whole_back_off_schedule_kills_no_row_and_every_event_arrives_once_it_clears()
+    {
+        var host = await StartAsync(relay: true, AddOrdersConsumerWithInbox, r =>
+        {
+            // Three attempts with back-off of at most 1 s: the old rules had every waiting row dead within seconds.
+            r.MaxAttempts = 3;
+            r.SendTimeout = TimeSpan.FromSeconds(1);
+            r.LeaseDuration = TimeSpan.FromSeconds(4);
+        });
+        var orders = Enumerable.Range(0, 10).Select(Order.Place).ToList();
+        await host.SaveAsync([.. orders]);
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 10);
+
+        await SurvivingABrokerRestart.RabbitMqCtlAsync("set_vm_memory_high_watermark 0.0001");
+        try
+        {
+            for (var i = 10; i < 40; i++)
+            {
+                orders.Add(Order.Place(i));
+                await host.SaveAsync(orders[^1]);
+                await Task.Delay(200);   // six seconds of alarm while events keep coming
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            (await host.OutboxAsync()).Should().NotContain(r => r.Status == OutboxMessageStatus.Dead, "a blocked broker kills no row");
+        }
+        finally
+        {
+            await SurvivingABrokerRestart.RabbitMqCtlAsync("set_vm_memory_high_watermark 0.4");
+        }
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Select(x => ((OrderPlaced)x.Message).OrderId).Distinct().Count() == 40,
+            TimeSpan.FromMinutes(1), "every event arrives once the alarm clears");
+        await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed));
+        var rows = await host.OutboxAsync();
+        rows.Should().OnlyContain(r => r.Attempts == 0, "back-pressure is not charged to the messages");
+        await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+        (await billing.Receipts.CountAsync()).Should().Be(40, "the inbox applies each event once");
+    }
+}

@@ -22,6 +22,19 @@ public sealed class HandlingTheSinksAnswers
     }
 
     [Test]
+    public async Task Credentials_in_the_sink_url_never_reach_the_stored_error()
+    {
+        var sink = SinkServerFixture.Server.NewChannel().Answer(1, HttpStatusCode.BadRequest, body: "no");
+        var withSecrets = new UriBuilder(sink.Url) { UserName = "relay", Password = "hunter2", Query = "sig=topsecret" }.Uri;
+        await using var host = await RelayHost.StartAsync(sink, o => o.SinkUrl = withSecrets);
+
+        await host.PlaceOrderAsync();
+
+        var row = await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Dead);
+        row.LastError.Should().Contain("400").And.Contain("***@").And.Contain(sink.Url.AbsolutePath).And.NotContain("hunter2").And.NotContain("topsecret");
+    }
+
+    [Test]
     public async Task A_400_answer_makes_the_row_dead_at_once_with_the_status_the_reason_and_the_body()
     {
         var sink = SinkServerFixture.Server.NewChannel().Answer(1, HttpStatusCode.BadRequest, body: "field 'total' must be positive");

@@ -54,6 +54,7 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
         ILogger<CloudEventsHttpTransport> logger)
     {
         SinkUrl = options.ResolveSink();
+        _sinkForLogs = Redact(SinkUrl);
         _mapper = mapper;
         _requestTimeout = options.RequestTimeout;
         _clientFactory = options.HttpClientFactory;
@@ -71,11 +72,19 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
             _ownedClient = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         }
 
-        CloudEventsHttpLog.Started(_logger, SinkUrl, mapper.Source);
+        CloudEventsHttpLog.Started(_logger, _sinkForLogs, mapper.Source);
     }
 
     /// <summary>Gets the URL every event is posted to.</summary>
     public Uri SinkUrl { get; }
+
+    /// <summary>The sink as logs and stored errors show it: without user info or query, which may carry credentials.</summary>
+    private readonly string _sinkForLogs;
+
+    internal static string Redact(Uri url) =>
+        url.IsAbsoluteUri
+            ? $"{url.Scheme}://{(url.UserInfo.Length > 0 ? "***@" : "")}{url.Authority}{url.AbsolutePath}{(url.Query.Length > 1 ? "?***" : "")}"
+            : "***";
 
     public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
@@ -95,15 +104,15 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new DeferredDeliveryException($"The sink {SinkUrl} did not answer {Describe(envelope)} within {_requestTimeout}.", TimeSpan.Zero, ex);
+            throw new DeferredDeliveryException($"The sink {_sinkForLogs} did not answer {Describe(envelope)} within {_requestTimeout}.", TimeSpan.Zero, ex);
         }
         catch (HttpRequestException ex) when (IsUnreachable(ex))
         {
-            throw new TransportUnavailableException($"The sink {SinkUrl} cannot be reached: {ex.Message}", ex);
+            throw new TransportUnavailableException($"The sink {_sinkForLogs} cannot be reached: {ex.Message}", ex);
         }
         catch (HttpRequestException ex)
         {
-            throw new DeferredDeliveryException($"Posting {Describe(envelope)} to {SinkUrl} failed: {ex.Message}", TimeSpan.Zero, ex);
+            throw new DeferredDeliveryException($"Posting {Describe(envelope)} to {_sinkForLogs} failed: {ex.Message}", TimeSpan.Zero, ex);
         }
 
         using (response)
@@ -131,11 +140,11 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
         var status = (int)response.StatusCode;
         if (status is >= 200 and <= 299)
         {
-            CloudEventsHttpLog.Delivered(_logger, envelope.MessageType, envelope.MessageId, SinkUrl, status);
+            CloudEventsHttpLog.Delivered(_logger, envelope.MessageType, envelope.MessageId, _sinkForLogs, status);
             return;
         }
 
-        var answer = string.Create(CultureInfo.InvariantCulture, $"The sink {SinkUrl} answered {Describe(envelope)} with {status} {ReasonOf(response)}");
+        var answer = string.Create(CultureInfo.InvariantCulture, $"The sink {_sinkForLogs} answered {Describe(envelope)} with {status} {ReasonOf(response)}");
         if (status is 408 or 429 or >= 500)
         {
             var retryAfter = RetryAfterOf(response, _time.GetUtcNow());

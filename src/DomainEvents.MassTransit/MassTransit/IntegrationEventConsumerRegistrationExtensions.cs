@@ -193,6 +193,20 @@ public static class IntegrationEventConsumerRegistrationExtensions
             throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes {messageType.Name}, which is not an integration event: implement IIntegrationEvent on it.");
         }
 
+        // MassTransit refuses such types only when a message arrives, and every message would then go to the error queue.
+        foreach (var messageType in messageTypes)
+        {
+            if (string.IsNullOrEmpty(messageType.Namespace))
+            {
+                throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes {messageType.Name}, which is declared without a namespace: MassTransit cannot consume a message type without one. Declare it in a namespace.");
+            }
+
+            if (messageType.ContainsGenericParameters)
+            {
+                throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes the open generic type {messageType.Name}: MassTransit can consume only closed types.");
+            }
+        }
+
         configurator.TryAddSingleton(TimeProvider.System);
         configurator.AddSingleton(new IntegrationEventConsumerRegistration(typeof(TConsumer), messageTypes, options));
         if (options.InboxContextType is { } inboxContext)

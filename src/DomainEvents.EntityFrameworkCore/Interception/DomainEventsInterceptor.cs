@@ -66,6 +66,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         var state = StateOf(context);
+        state.Saving = true;
         var counter = _dispatcher as IHandlerRunCounter;
         for (var depth = 0; ; depth++)
         {
@@ -116,6 +117,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         if (eventData.Context is { } context)
         {
+            EndSave(context);
             Complete(context);
         }
 
@@ -126,6 +128,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         if (eventData.Context is { } context)
         {
+            EndSave(context);
+
             // The data is committed: nothing from here on may make the save look failed to the caller.
             var notified = _states.TryGetValue(context, out var state) && state.TakeNotified();
             var completed = Complete(context);
@@ -147,9 +151,25 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         // Events stay on their aggregates and dispatched ones stay marked (their handlers' changes and outbox
         // rows are still tracked), so a retried save neither loses nor re-dispatches them.
+        if (eventData.Context is { } context)
+        {
+            EndSave(context);
+        }
     }
 
-    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default) => Task.CompletedTask;
+    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        SaveChangesFailed(eventData);
+        return Task.CompletedTask;
+    }
+
+    private void EndSave(DbContext context)
+    {
+        if (_states.TryGetValue(context, out var state))
+        {
+            state.Saving = false;
+        }
+    }
 
     /// <summary>
     /// Before a transaction that wrote outbox rows commits (the save's own or the caller's), the notifiers run inside it:
@@ -171,7 +191,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context && _states.TryGetValue(context, out var state))
         {
             // A save's own transaction is finished in SavedChangesAsync, which also reads the notified mark.
-            if (state.Dispatched.Count > 0)
+            if (state.Saving)
             {
                 return;
             }
@@ -196,10 +216,36 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData)
     {
-        if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && state.TakeCommitted().Signal)
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.Saving)
         {
-            _signal.Notify();
+            state.TakeNotified();
+            if (state.TakeCommitted().Signal)
+            {
+                _signal.Notify();
+            }
         }
+    }
+
+    /// <summary>A commit that failed (or a transaction that ended without a commit) takes what it held with it.</summary>
+    public void TransactionFailed(DbTransaction transaction, TransactionErrorEventData eventData) => Forget(eventData.Context);
+
+    public Task TransactionFailedAsync(DbTransaction transaction, TransactionErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Forget(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A new transaction starts from nothing: what an abandoned one held (its events, its notified mark) is dropped.</summary>
+    public DbTransaction TransactionStarted(DbConnection connection, TransactionEndEventData eventData, DbTransaction result)
+    {
+        Forget(eventData.Context);
+        return result;
+    }
+
+    public ValueTask<DbTransaction> TransactionStartedAsync(DbConnection connection, TransactionEndEventData eventData, DbTransaction result, CancellationToken cancellationToken = default)
+    {
+        Forget(eventData.Context);
+        return ValueTask.FromResult(result);
     }
 
     public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => Forget(eventData.Context);
@@ -385,6 +431,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         public Dictionary<IDomainEvent, OutboxMessage?> Dispatched { get; } = new(ReferenceEqualityComparer.Instance);
 
         public Guid? CorrelationId { get; set; }
+
+        /// <summary>Whether a SaveChanges is under way: a commit inside it is the save's own transaction.</summary>
+        public bool Saving { get; set; }
 
         private bool _notified;
 

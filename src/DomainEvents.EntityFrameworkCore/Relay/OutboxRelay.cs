@@ -25,6 +25,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     private readonly SemaphoreSlim _sends;
     private long _claims;
 
+    /// <summary>Unique to this relay object, so replicas that share an instance name never share a lease owner.</summary>
+    private readonly string _ownerPrefix;
+
     /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
     internal const int MaxBatchesInFlight = 2;
 
@@ -37,6 +40,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         _time = time;
         _logger = logger;
         _sends = new SemaphoreSlim(options.MaxConcurrentSends, options.MaxConcurrentSends);
+        _ownerPrefix = $"{options.InstanceName}#{Guid.NewGuid().ToString("N")[..8]}";
     }
 
     /// <summary>
@@ -154,7 +158,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
 
         // Each claim leases under its own owner, so the outcome of one batch can never touch another's rows.
         // The lease is counted from before the statement: the relay's deadline is never later than the database's.
-        var owner = $"{_options.InstanceName}#{Interlocked.Increment(ref _claims)}";
+        var owner = $"{_ownerPrefix}#{Interlocked.Increment(ref _claims)}";
         var started = Stopwatch.GetTimestamp();
         var rows = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
         return new Claim(owner, rows, started);
@@ -231,12 +235,18 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
             RelayMetrics.Processed(marked, _options.InstanceName);
         }
 
-        foreach (var (row, error) in failed)
+        try
         {
-            await RecordFailureAsync(claim, row, error, completedAt).ConfigureAwait(false);
+            foreach (var (row, error) in failed)
+            {
+                await RecordFailureAsync(claim, row, error, completedAt).ConfigureAwait(false);
+            }
         }
-
-        await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
+        finally
+        {
+            // Other keys of the batch are released even when recording a failure could not be done.
+            await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
+        }
         return new BatchResult(claim.Count, processed.Count, unavailable);
     }
 

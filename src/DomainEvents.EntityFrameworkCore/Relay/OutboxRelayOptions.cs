@@ -103,8 +103,9 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxOutagePause, TimeSpan.Zero, nameof(MaxOutagePause));
         ArgumentOutOfRangeException.ThrowIfLessThan(CleanupBatchSize, 1, nameof(CleanupBatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CleanupInterval, TimeSpan.Zero, nameof(CleanupInterval));
     }
 
     /// <summary>The longest <see cref="InstanceName"/>: the lease owner column also holds a claim number.</summary>
-    public const int MaxInstanceNameLength = 180;
+    public const int MaxInstanceNameLength = 170;
 }

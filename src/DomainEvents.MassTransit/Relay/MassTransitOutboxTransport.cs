@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
-using System.Net.Sockets;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.Messaging;
 using global::MassTransit;
 using global::MassTransit.Serialization;
-using RabbitMQ.Client.Exceptions;
 using RelayUnavailableException = DomainEvents.EntityFrameworkCore.Relay.TransportUnavailableException;
 
 namespace DomainEvents.MassTransit.Relay;
@@ -81,14 +79,19 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
     }
 
+    /// <summary>
+    /// Only an error of the message's own counts as an attempt: one raised while writing it, or the broker's refusal
+    /// (see <see cref="BrokerRefusals"/>). Every other failure on the way to the broker (unreachable, closed, blocked
+    /// by an alarm, too slow to confirm) is an outage, which costs no attempt.
+    /// </summary>
     private async Task SendOneAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
+        var stored = StoredHeaders.Parse(envelope.Headers);
+        var message = _writer.Write(envelope, stored, DestinationOf(envelope.Exchange));
         using var watch = _refusals.Start(envelope.MessageId, cancellationToken);
         try
         {
             var endpoint = await GetEndpointAsync(envelope.Exchange).WaitAsync(watch.Token).ConfigureAwait(false);
-            var stored = StoredHeaders.Parse(envelope.Headers);
-            var message = _writer.Write(envelope, stored, DestinationOf(envelope.Exchange));
             await endpoint.Send(new SerializedMessageBody(), context =>
             {
                 context.Serializer = new CopyBodySerializer(message.ContentType, new BytesMessageBody(message.Body));
@@ -105,15 +108,14 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
         catch (Exception ex) when ((watch.Refusal ?? BrokerRefusals.RefusalOf(ex)) is not null)
         {
-            var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex))!;
             // Positive evidence: the broker refused this message. That is an attempt of the message, not an outage.
+            var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex))!;
             _endpoints.TryRemove(envelope.Exchange, out _);
             throw new InvalidOperationException(
                 $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
         }
-        catch (Exception ex) when (IsUnavailable(ex, cancellationToken))
+        catch (Exception ex)
         {
-            // Unreachable, blocked (a memory or disk alarm) or too slow to confirm: an outage, which costs no attempt.
             _endpoints.TryRemove(envelope.Exchange, out _);
             throw new RelayUnavailableException($"The broker did not confirm the publish to '{envelope.Exchange}': {ex.Message}", ex);
         }
@@ -132,32 +134,4 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     }
 
     private string DestinationOf(string exchange) => $"exchange:{exchange}?type={_options.ExchangeTypeOf(exchange)}";
-
-    private static bool IsUnavailable(Exception exception, CancellationToken cancellationToken)
-    {
-        // The relay's timeout, or MassTransit giving up on an RPC the broker did not answer (a blocked connection).
-        if (exception is OperationCanceledException)
-        {
-            return true;
-        }
-
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            switch (e)
-            {
-                case AlreadyClosedException:
-                case BrokerUnreachableException:
-                case ConnectFailureException:
-                case SocketException:
-                case TimeoutException:
-                case ConnectionException:
-                case global::MassTransit.TransportUnavailableException:
-                    return true;
-                case OperationInterruptedException:
-                    return false;
-            }
-        }
-
-        return false;
-    }
 }

@@ -4,8 +4,9 @@
 //   Clean    delete build output (bin/obj) and artifacts/ (except the server state in artifacts/servers)
 //   Restore  dotnet restore DomainEvents.sln
 //   Build    Release build of the solution (after Restore)
-//   Test     (default) start PostgreSQL + RabbitMQ with build/servers.sh, run every test project
-//            with DOMAINEVENTS_TEST_POSTGRES / DOMAINEVENTS_TEST_RABBITMQ set, write TRX files to
+//   Test     (default) start PostgreSQL + RabbitMQ with build/servers.sh, run every test project one
+//            after the other (the fault suite last: it stops the broker and restarts PostgreSQL) with
+//            DOMAINEVENTS_TEST_POSTGRES / DOMAINEVENTS_TEST_RABBITMQ set, write TRX files to
 //            artifacts/test-results, stop the servers again
 //   Pack     dotnet pack every project under src/ into artifacts/packages (after Build)
 //   Bench    run tests/DomainEvents.Benchmarks with the servers up; extra BenchmarkDotNet arguments
@@ -189,18 +190,38 @@ Task("Test")
     EnsureDirectoryExists(testResults);
     CleanDirectory(testResults);
 
+    // One test project at a time: the fault suite stops the broker and restarts PostgreSQL, which must not happen
+    // under another project's tests, and the machine has two cores. The fault suite runs last.
+    var projects = GetFiles("./tests/**/*.Tests.csproj").OrderBy(p => p.FullPath, StringComparer.Ordinal).ToList();
+    projects.Add(root.CombineWithFilePath("tests/DomainEvents.FaultTests/DomainEvents.FaultTests.csproj"));
     WithServers(environment =>
     {
-        DotNetTest(solution.FullPath, new DotNetTestSettings
+        var failed = new List<string>();
+        foreach (var project in projects)
         {
-            Configuration = configuration,
-            NoBuild = true,
-            NoRestore = true,
-            Loggers = { "trx;LogFilePrefix=results" },
-            ResultsDirectory = testResults,
-            EnvironmentVariables = environment,
-            ArgumentCustomization = args => args.Append("--blame-hang-timeout").Append("5m"),
-        });
+            try
+            {
+                DotNetTest(project.FullPath, new DotNetTestSettings
+                {
+                    Configuration = configuration,
+                    NoBuild = true,
+                    NoRestore = true,
+                    Loggers = { "trx;LogFilePrefix=results", "console;verbosity=minimal" },
+                    ResultsDirectory = testResults,
+                    EnvironmentVariables = environment,
+                    ArgumentCustomization = args => args.Append("--blame-hang-timeout").Append("5m"),
+                });
+            }
+            catch (Exception ex)
+            {
+                failed.Add($"{project.GetFilenameWithoutExtension()}: {ex.Message}");
+            }
+        }
+
+        if (failed.Count > 0)
+        {
+            throw new CakeException("Tests failed:\n" + string.Join("\n", failed));
+        }
     });
 });
 

@@ -7,6 +7,9 @@
 #   build/servers.sh start    start what is missing, write artifacts/servers/env.sh
 #   build/servers.sh stop     stop only what "start" started (idempotent)
 #   build/servers.sh status   exit 0 when everything recorded by "start" is still running
+#   build/servers.sh restart-postgres [SECONDS]
+#                             stop the PostgreSQL that "start" started (fast: sessions are terminated), wait
+#                             SECONDS (default 0), start it again on the same port (the fault tests use it)
 #
 # Afterwards:  source artifacts/servers/env.sh
 # It exports DOMAINEVENTS_TEST_POSTGRES and DOMAINEVENTS_TEST_RABBITMQ.
@@ -199,9 +202,7 @@ start_postgres() {
   while :; do
     while port_in_use "$port"; do port=$((port + 1)); done
     log "PostgreSQL: starting on 127.0.0.1:$port"
-    if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_TMP/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$PG_TMP/sock -c fsync=off -c synchronous_commit=off -c max_connections=300" \
-        start >"$PG_TMP/pg_ctl.log" 2>&1; then
+    if pg_start_on "$port"; then
       break
     fi
     tries=$((tries + 1))
@@ -218,6 +219,22 @@ start_postgres() {
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || die "PostgreSQL started but pg_isready fails on port $PG_PORT"
   fi
   log "PostgreSQL: ready on 127.0.0.1:$PG_PORT"
+}
+
+# Starts the recorded cluster on a port with the options every start uses.
+pg_start_on() {
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_TMP/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $1 -c unix_socket_directories=$PG_TMP/sock -c fsync=off -c synchronous_commit=off -c max_connections=300" \
+    start >"$PG_TMP/pg_ctl.log" 2>&1
+}
+
+cmd_restart_postgres() {
+  load_state
+  [ "$PG_STARTED" = 1 ] && pg_running || die "restart-postgres: no PostgreSQL started by 'build/servers.sh start' is running"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 || die "restart-postgres: pg_ctl stop failed"
+  sleep "${1:-0}"
+  pg_start_on "$PG_PORT" || { cat "$PG_TMP/pg_ctl.log" >&2; die "restart-postgres: PostgreSQL did not start again"; }
+  log "PostgreSQL: restarted on 127.0.0.1:$PG_PORT"
 }
 
 stop_postgres() {
@@ -363,6 +380,7 @@ write_env() {
       export_line DOMAINEVENTS_TEST_POSTGRES "$DOMAINEVENTS_TEST_POSTGRES"
     else
       export_line DOMAINEVENTS_TEST_POSTGRES "Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres"
+      export_line DOMAINEVENTS_TEST_POSTGRES_RESTART "$ROOT/build/servers.sh restart-postgres"
     fi
     if [ -n "${DOMAINEVENTS_TEST_RABBITMQ:-}" ]; then
       export_line DOMAINEVENTS_TEST_RABBITMQ "$DOMAINEVENTS_TEST_RABBITMQ"
@@ -410,8 +428,8 @@ cmd_status() {
 main() {
   local cmd="${1:-}"
   case "$cmd" in
-    start|stop|status) ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    start|stop|status|restart-postgres) ;;
+    *) echo "usage: $0 start|stop|status|restart-postgres [SECONDS]" >&2; exit 2 ;;
   esac
   mkdir -p "$STATE_DIR"
   # One start/stop at a time per checkout. Re-run ourselves under flock -o so that the lock is held
@@ -422,7 +440,8 @@ main() {
     exit "$rc"
   fi
   unset _DOMAINEVENTS_SERVERS_LOCKED
-  "cmd_$cmd"
+  shift
+  "cmd_${cmd//-/_}" "$@"
 }
 
 main "$@"

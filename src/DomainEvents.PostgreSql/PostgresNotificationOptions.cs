@@ -6,14 +6,26 @@ public sealed class PostgresNotificationOptions
     /// <summary>The NOTIFY channel (default <c>domainevents_outbox</c>).</summary>
     public const string DefaultChannel = "domainevents_outbox";
 
-    /// <summary>How long the listener waits before it reconnects after losing its connection (default 2 s).</summary>
+    /// <summary>How long the listener waits before it first reconnects after losing its connection (default 2 s); the wait doubles on each failure.</summary>
     public static readonly TimeSpan DefaultReconnectDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>The longest wait between reconnects (default 60 s).</summary>
+    public static readonly TimeSpan DefaultMaxReconnectDelay = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long the listener waits for a notification before it checks that its connection is alive (default 30 s).</summary>
+    public static readonly TimeSpan DefaultKeepAliveInterval = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets the NOTIFY channel; writers and relays of one outbox must use the same one.</summary>
     public string Channel { get; set; } = DefaultChannel;
 
-    /// <summary>Gets or sets how long the listener waits before it reconnects.</summary>
+    /// <summary>Gets or sets how long the listener waits before it first reconnects; each failure doubles it.</summary>
     public TimeSpan ReconnectDelay { get; set; } = DefaultReconnectDelay;
+
+    /// <summary>Gets or sets the longest wait between reconnects.</summary>
+    public TimeSpan MaxReconnectDelay { get; set; } = DefaultMaxReconnectDelay;
+
+    /// <summary>Gets or sets how long the listener waits for a notification before it checks its connection.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = DefaultKeepAliveInterval;
 
     /// <summary>Gets or sets whether this process listens (it runs a relay) (default <see langword="true"/>).</summary>
     public bool Listen { get; set; } = true;
@@ -30,5 +42,7 @@ public sealed class PostgresNotificationOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReconnectDelay, TimeSpan.Zero, nameof(ReconnectDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxReconnectDelay, ReconnectDelay, nameof(MaxReconnectDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(KeepAliveInterval, TimeSpan.FromSeconds(1), nameof(KeepAliveInterval));
     }
 }

@@ -15,21 +15,26 @@ internal sealed partial class PostgresOutboxListener<TContext>(
     ILogger<PostgresOutboxListener<TContext>> logger) : BackgroundService
     where TContext : DbContext
 {
+    /// <summary>
+    /// Listens on the context's own connection, made the way the application configured it (a data source, a password
+    /// provider), so a reconnect never loses credentials. With no notification for <see cref="PostgresNotificationOptions.KeepAliveInterval"/>
+    /// it asks the server, so a connection that died without a word is noticed; a lost connection is made again after a
+    /// pause that doubles up to <see cref="PostgresNotificationOptions.MaxReconnectDelay"/>.
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        string connectionString;
-        await using (var scope = scopeFactory.CreateAsyncScope())
-        {
-            var context = scope.ServiceProvider.GetRequiredService<TContext>();
-            connectionString = context.Database.GetConnectionString()
-                               ?? throw new InvalidOperationException($"{typeof(TContext).Name} has no connection string to listen with.");
-        }
-
+        var delay = options.ReconnectDelay;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await using var connection = new NpgsqlConnection(connectionString);
+                await using var scope = scopeFactory.CreateAsyncScope();
+                var context = scope.ServiceProvider.GetRequiredService<TContext>();
+                if (context.Database.GetDbConnection() is not NpgsqlConnection connection)
+                {
+                    throw new InvalidOperationException($"{typeof(TContext).Name} does not use Npgsql: LISTEN/NOTIFY needs PostgreSQL.");
+                }
+
                 await connection.OpenAsync(stoppingToken).ConfigureAwait(false);
                 connection.Notification += (_, _) => signal.Notify();
                 await using (var listen = new NpgsqlCommand($"LISTEN {options.Channel}", connection))
@@ -38,12 +43,17 @@ internal sealed partial class PostgresOutboxListener<TContext>(
                 }
 
                 LogListening(logger, options.Channel);
+                delay = options.ReconnectDelay;
 
                 // Rows committed while the listener was away are found now rather than at the next poll.
                 signal.Notify();
                 while (!stoppingToken.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(stoppingToken).ConfigureAwait(false);
+                    if (!await connection.WaitAsync(options.KeepAliveInterval, stoppingToken).ConfigureAwait(false))
+                    {
+                        await using var ping = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = (int)Math.Ceiling(options.KeepAliveInterval.TotalSeconds) };
+                        await ping.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -52,15 +62,17 @@ internal sealed partial class PostgresOutboxListener<TContext>(
             }
             catch (Exception ex)
             {
-                LogLost(logger, ex, options.ReconnectDelay);
+                LogLost(logger, ex, delay);
                 try
                 {
-                    await Task.Delay(options.ReconnectDelay, stoppingToken).ConfigureAwait(false);
+                    await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     break;
                 }
+
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Math.Max(options.MaxReconnectDelay.Ticks, options.ReconnectDelay.Ticks)));
             }
         }
     }

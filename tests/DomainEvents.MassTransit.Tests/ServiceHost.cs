@@ -42,6 +42,9 @@ public sealed class ServiceHostOptions
 
     public Deliveries Deliveries { get; init; } = new();
 
+    /// <summary>Configures the producing service's context instead of its connection string (a data source, say).</summary>
+    public Action<DbContextOptionsBuilder>? ShopContext { get; set; }
+
     /// <summary>More settings of the consuming service's context (interceptors, say).</summary>
     public Action<DbContextOptionsBuilder>? ConfigureBilling { get; set; }
 
@@ -77,7 +80,17 @@ public sealed class ServiceHost : IAsyncDisposable
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
         var services = builder.Services;
         services.AddSingleton(options.Deliveries);
-        services.AddDbContext<ShopDbContext>(o => options.ShopDatabase.Configure(o));
+        services.AddDbContext<ShopDbContext>(o =>
+        {
+            if (options.ShopContext is { } shop)
+            {
+                shop(o);
+            }
+            else
+            {
+                options.ShopDatabase.Configure(o);
+            }
+        });
         if (options.BillingDatabase is { } billing)
         {
             services.AddDbContext<BillingDbContext>(o =>

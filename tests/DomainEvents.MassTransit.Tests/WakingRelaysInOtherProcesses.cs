@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DomainEvents.MassTransit.Tests;
@@ -51,5 +52,74 @@ public sealed class WakingRelaysInOtherProcesses
             await Task.Delay(TimeSpan.FromSeconds(3));
             relay.Deliveries.All.Should().BeEmpty("without notifications the other process's relay is waiting for its 20 s poll");
         }
+    }
+
+    [Test]
+    public async Task The_listener_uses_the_contexts_data_source_and_comes_back_after_its_connection_is_killed()
+    {
+        var runId = Guid.NewGuid().ToString("N")[..10];
+        var madeByDataSource = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        var builder = new Npgsql.NpgsqlDataSourceBuilder(_shop.ConnectionString);
+        builder.UsePhysicalConnectionInitializer(
+            connection => madeByDataSource[connection.ProcessID] = true,
+            connection =>
+            {
+                madeByDataSource[connection.ProcessID] = true;
+                return Task.CompletedTask;
+            });
+        await using var dataSource = builder.Build();
+        await using var writer = await ServiceHost.StartAsync(new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = false,
+            ConfigureBuilder = b => b.AddPostgresNotifications(o => o.Listen = false),
+        });
+        var relayOptions = new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
+            ShopContext = o => o.UseNpgsql(dataSource),
+            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
+            ConfigureBuilder = b => b.AddPostgresNotifications(o => o.ReconnectDelay = TimeSpan.FromMilliseconds(200)),
+        };
+        relayOptions.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#")));
+        await using var relay = await ServiceHost.StartAsync(relayOptions);
+
+        // The LISTEN connection is made by the context's data source (which may add credentials a connection string lacks).
+        var listener = await WaitForListenerAsync();
+        listener.Should().NotBeNull("the relay listens");
+        madeByDataSource.Keys.Should().Contain(listener!.Value, "the listening connection comes from the context's data source");
+
+        await using (var admin = new Npgsql.NpgsqlConnection(_shop.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var kill = new Npgsql.NpgsqlCommand($"SELECT pg_terminate_backend({listener})", admin);
+            await kill.ExecuteNonQueryAsync();
+        }
+
+        var again = await WaitForListenerAsync(except: listener);
+        again.Should().NotBeNull("the listener connects again");
+        madeByDataSource.Keys.Should().Contain(again!.Value, "the new connection comes from the data source too");
+        await writer.SaveAsync(Order.Place(1));
+        await relay.Deliveries.WaitUntilAsync(d => d.All.Count == 1, TimeSpan.FromSeconds(5), "a NOTIFY after the reconnect wakes the relay, long before its 30 s poll");
+    }
+
+    /// <summary>The backend id of the connection LISTENing on the test database, within 10 s.</summary>
+    private async Task<int?> WaitForListenerAsync(int? except = null)
+    {
+        await using var admin = new Npgsql.NpgsqlConnection(_shop.ConnectionString);
+        await admin.OpenAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            await using var find = new Npgsql.NpgsqlCommand("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> @except", admin);
+            find.Parameters.AddWithValue("except", except ?? 0);
+            if (await find.ExecuteScalarAsync() is int pid)
+            {
+                return pid;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return null;
     }
 }

@@ -13,7 +13,9 @@ public static class EntityFrameworkOutboxExtensions
     /// <summary>
     /// Makes <typeparamref name="TContext"/> dispatch domain events in <c>SaveChangesAsync</c> and write
     /// integration events to its outbox table. The context must be registered with <c>AddDbContext</c>
-    /// (before or after this call) and its model must call <c>modelBuilder.AddDomainEventsOutbox()</c>.
+    /// (before or after this call) and its model must call <c>modelBuilder.AddDomainEventsOutbox()</c>. A context
+    /// registered with <c>AddDbContextPool</c> or <c>AddDbContextFactory</c> fails when it is first made, with
+    /// <see cref="ScopedContextRequiredException"/>: handlers run in the scope of the code that saves.
     /// </summary>
     /// <typeparam name="TContext">The application's DbContext.</typeparam>
     /// <param name="builder">The builder returned by <c>AddDomainEvents</c>.</param>
@@ -27,8 +29,25 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
         builder.Services.TryAddScoped<IOutboxAdministration, OutboxAdministration<TContext>>();
-        builder.Services.ConfigureDbContext<TContext>((services, options) => options.AddInterceptors(services.GetRequiredService<DomainEventsInterceptor>()));
+        builder.Services.TryAddSingleton<RootServices>();
+        builder.Services.ConfigureDbContext<TContext>((services, options) =>
+        {
+            // Pooled and factory-made contexts get options built once, from the root provider: no request scope for
+            // the handlers, and one interceptor for every context at once. Say so rather than race.
+            if (ReferenceEquals(services, services.GetRequiredService<RootServices>().Root))
+            {
+                throw new ScopedContextRequiredException(typeof(TContext));
+            }
+
+            options.AddInterceptors(services.GetRequiredService<DomainEventsInterceptor>());
+        });
         builder.OutboxContextType = typeof(TContext);
         return builder;
+    }
+
+    /// <summary>The root provider, to tell options built once for the application from options built per scope.</summary>
+    private sealed class RootServices(IServiceProvider root)
+    {
+        public IServiceProvider Root { get; } = root;
     }
 }

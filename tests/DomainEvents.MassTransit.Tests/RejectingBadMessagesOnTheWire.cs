@@ -1,5 +1,6 @@
 using System.Text;
 using DomainEvents.MassTransit.Tests.Model;
+using Microsoft.EntityFrameworkCore;
 using RabbitMQ.Client;
 
 namespace DomainEvents.MassTransit.Tests;
@@ -32,6 +33,32 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
         errors["unknown-type"].Should().Contain("'order.exploded' is not registered");
         errors["unknown-version"].Should().Contain("version 9 is not known").And.Contain("known versions: 1");
         errors["missing-headers"].Should().Contain("no consumer on this endpoint accepts");
+    }
+
+    [Test]
+    public async Task A_body_over_the_consumers_maximum_goes_to_the_error_queue_unread_with_its_size()
+    {
+        await StartAsync(relay: false, o => o.Consumers.Add((typeof(OrdersConsumer), c =>
+        {
+            c.Bind(Exchange, "order.*");
+            c.QueueName = Queue("orders");
+            c.UseInbox<BillingDbContext>();
+            c.MaxMessageBytes = 4096;
+        })));
+        await using var connection = await RabbitMqAdmin.ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var orderId = Guid.NewGuid();
+        var padding = new string('x', 8000);
+
+        await PublishAsync(channel, "too-large", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":1,"note":"{{padding}}"}""", ("de-message-type", "order.placed"), ("de-version", "1"));
+        await PublishAsync(channel, "good", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":2}""", ("de-message-type", "order.placed"), ("de-version", "1"));
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1, because: "the message after the large one is consumed");
+        ((OrderPlaced)Deliveries.Of(nameof(OrdersConsumer)).Single().Message).Sequence.Should().Be(2, "the large one never reached the consumer");
+        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 1);
+        errors["too-large"].Should().Contain("over this consumer's maximum of 4096 bytes");
+        await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+        (await billing.Receipts.CountAsync()).Should().Be(1);
     }
 
     private async Task PublishAsync(IChannel channel, string name, string routingKey, string contentType, string body, params (string Key, string Value)[] headers)

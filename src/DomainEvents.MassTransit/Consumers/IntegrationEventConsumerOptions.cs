@@ -23,6 +23,15 @@ public sealed class IntegrationEventConsumerOptions
     /// <summary>Gets or sets the name recorded in the inbox for this consumer (default: the consumer's full type name).</summary>
     public string? InboxName { get; set; }
 
+    /// <summary>The default <see cref="MaxMessageBytes"/>: twice the producer's default payload limit (512 KiB), room for any envelope.</summary>
+    public const int DefaultMaxMessageBytes = 2 * DomainEventsOptions.DefaultMaxPayloadBytes;
+
+    /// <summary>
+    /// Gets or sets the largest message body this consumer reads (default <see cref="DefaultMaxMessageBytes"/>). A larger one
+    /// goes to the error queue with <see cref="MessageTooLargeException"/> before it is parsed.
+    /// </summary>
+    public int MaxMessageBytes { get; set; } = DefaultMaxMessageBytes;
+
     /// <summary>The default waits of <see cref="TransientDatabaseRetryIntervals"/>: 1, 2, 5, 10, 20 and 30 s (68 s in all).</summary>
     public static readonly IReadOnlyList<TimeSpan> DefaultTransientDatabaseRetryIntervals =
         [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30)];

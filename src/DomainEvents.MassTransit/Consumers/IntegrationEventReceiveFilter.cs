@@ -21,6 +21,7 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
     private readonly IReadOnlySet<string> _ignored;
     private readonly string _endpoint;
     private readonly ILogger _logger;
+    private readonly int _maxMessageBytes;
     private long _ignoredCount;
 
     public IntegrationEventReceiveFilter(
@@ -29,8 +30,10 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         IReadOnlyDictionary<string, IReadOnlyDictionary<int, Type>> accepted,
         IReadOnlySet<string> ignored,
         string endpoint,
+        int maxMessageBytes,
         ILogger logger)
     {
+        _maxMessageBytes = maxMessageBytes;
         _registry = registry;
         _jsonOptions = jsonOptions;
         _accepted = accepted;
@@ -43,6 +46,14 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
+        // Before anything parses the body: a publisher must not make this consumer allocate without bound.
+        var size = context.ReceiveContext.Body.GetBytes().LongLength;
+        if (size > _maxMessageBytes)
+        {
+            await ErrorQueue.MoveAsync(context, new MessageTooLargeException(size, _maxMessageBytes)).ConfigureAwait(false);
+            return;
+        }
+
         IncomingMessage? incoming;
         try
         {

@@ -92,7 +92,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
                 // Before the dispatch by message type: the filter decides the type from the headers and the registry.
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
-                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType))));
+                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, options.MaxMessageBytes, loggerFactory.CreateLogger(registration.ConsumerType))));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
                     .Invoke(null, [endpoint, context, options, time]);
             });
@@ -179,6 +179,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         }
 
         configure?.Invoke(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
         if (options.Bindings.Count == 0)
         {
             throw new InvalidOperationException($"{typeof(TConsumer).Name} is bound to no exchange: add [BindIntegrationEvents(\"exchange\", \"pattern\")] or call Bind(...) when adding it.");

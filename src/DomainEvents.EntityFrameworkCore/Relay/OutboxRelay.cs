@@ -13,9 +13,10 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// partitions concurrently (each partition in order, one confirmed message after the other), then record
 /// what was confirmed, what failed (with back-off, or dead after the maximum attempts) and what was not tried.
 /// </summary>
-internal sealed class OutboxRelay<TContext> : BackgroundService
+internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycleService
     where TContext : DbContext
 {
+    private readonly CancellationTokenSource _draining = new();
     private readonly OutboxStore<TContext> _store;
     private readonly OutboxSignal _signal;
     private readonly IOutboxTransport _transport;
@@ -48,8 +49,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
     /// current one is being sent, so the broker is never idle while the database answers. Two batches in flight
     /// never share a partition key: a claim takes a partition only when its first pending row is not leased.
     /// </summary>
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
+        // Stop claiming when the host starts stopping (StoppingAsync) or when this service is stopped, whichever is first.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _draining.Token);
+        var stoppingToken = stopping.Token;
         await Task.Yield();
         OutboxRelayLog.Started(_logger, _options.InstanceName);
         var pause = TimeSpan.Zero;
@@ -138,6 +142,35 @@ internal sealed class OutboxRelay<TContext> : BackgroundService
         }
 
         OutboxRelayLog.Stopped(_logger, _options.InstanceName);
+    }
+
+    /// <summary>
+    /// Called on every hosted service before any is stopped: the relay claims nothing more and finishes the batches it
+    /// has (sent and recorded, or released) while the bus is still running, whatever the order of registration.
+    /// </summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        await _draining.CancelAsync().ConfigureAwait(false);
+        if (ExecuteTask is { } running)
+        {
+            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _draining.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Claims and sends one batch. Used by tests to drive a relay step by step.</summary>

@@ -21,18 +21,22 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
         await PublishAsync(channel, "missing-headers", "order.placed", "application/vnd.masstransit+json",
             $$$"""{"messageId":"{{{Guid.NewGuid()}}}","messageType":["urn:message:Someone.Else:Thing"],"message":{}}""");
         await PublishAsync(channel, "broken-plain-json", "order.placed", "application/json", "[1, 2", ("de-message-type", "order.placed"), ("de-version", "1"));
+        await PublishAsync(channel, "untyped-json", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":7}""");
         await PublishAsync(channel, "good", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":2}""", ("de-message-type", "order.placed"), ("de-version", "1"));
 
         await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1, because: "the good message after the bad ones is consumed");
         ((OrderPlaced)Deliveries.Of(nameof(OrdersConsumer)).Single().Message).Sequence.Should().Be(2);
 
-        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 5);
-        errors.Keys.Should().BeEquivalentTo("broken-json", "broken-plain-json", "unknown-type", "unknown-version", "missing-headers");
+        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 6);
+        errors.Keys.Should().BeEquivalentTo("broken-json", "broken-plain-json", "unknown-type", "unknown-version", "missing-headers", "untyped-json");
         errors["broken-plain-json"].Should().Contain("invalid end of a number", "the JSON reader names the fault");
         errors["broken-json"].Should().Contain("invalid start of a property name", "the JSON reader names the fault");
         errors["unknown-type"].Should().Contain("'order.exploded' is not registered");
         errors["unknown-version"].Should().Contain("version 9 is not known").And.Contain("known versions: 1");
-        errors["missing-headers"].Should().Contain("no consumer on this endpoint accepts");
+        errors["missing-headers"].Should().Contain("no consumer on this endpoint accepts").And.NotContain("is not registered", "no sentence stands where a type name goes");
+        errors["untyped-json"].Should().Contain("without a de-message-type header").And.Contain("no consumer on this endpoint accepts");
+        await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+        (await billing.Receipts.Select(r => r.Sequence).ToListAsync()).Should().Equal([2], "no consumer ran for a message it could not type");
     }
 
     [Test]

@@ -12,7 +12,9 @@ internal sealed class DeadLetterToErrorFilter : IFilter<ReceiveContext>
     public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
     {
         var messageType = context.TransportHeaders.Get<string>(IntegrationEventHeaders.MessageType);
-        var reason = new UnknownMessageTypeException(messageType ?? $"{context.ContentType?.MediaType ?? "no content type"} message without a {IntegrationEventHeaders.MessageType} header that no consumer on this endpoint accepts");
+        Exception reason = messageType is null
+            ? new MessageNotTypedException(context.ContentType?.MediaType)
+            : new UnknownMessageTypeException(messageType);
         await ErrorQueue.MoveAsync(context, reason).ConfigureAwait(false);
     }
 

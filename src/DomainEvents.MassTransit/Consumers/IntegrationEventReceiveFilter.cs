@@ -67,6 +67,16 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
         if (incoming is null)
         {
+            // Raw JSON that names no type would reach every consumer of the endpoint (MassTransit's raw deserializer
+            // takes it as any type), unless a foreign MassTransit publisher named the type in MT-MessageType.
+            var mediaType = context.ReceiveContext.ContentType?.MediaType;
+            if ((mediaType is null || string.Equals(mediaType, "application/json", StringComparison.OrdinalIgnoreCase))
+                && !context.ReceiveContext.TransportHeaders.TryGetHeader("MT-MessageType", out _))
+            {
+                await ErrorQueue.MoveAsync(context, new MessageNotTypedException(mediaType)).ConfigureAwait(false);
+                return;
+            }
+
             // Not one of ours: MassTransit matches it by its message type URN, or dead-letters it to the error queue.
             await next.Send(context).ConfigureAwait(false);
             return;

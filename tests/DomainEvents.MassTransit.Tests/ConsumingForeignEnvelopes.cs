@@ -85,6 +85,27 @@ public sealed class ConsumingForeignEnvelopes : RabbitMqFixture
     }
 
     [Test]
+    public async Task Cloudevents_from_two_sources_with_the_same_uuid_id_are_two_messages_to_the_inbox()
+    {
+        await StartAsync(relay: false, AddOrdersConsumerWithInbox);
+        var orderId = Guid.NewGuid();
+        var id = Guid.NewGuid();
+        string Event(string source, int sequence) => $$$"""
+            {"specversion":"1.0","id":"{{{id}}}","source":"{{{source}}}","type":"order.placed",
+             "datacontenttype":"application/json","data":{"orderId":"{{{orderId}}}","sequence":{{{sequence}}}}}
+            """;
+
+        await PublishAsync("order.placed", "application/cloudevents+json", Event("/shop-a", 1));
+        await PublishAsync("order.placed", "application/cloudevents+json", Event("/shop-b", 2));
+        await PublishAsync("order.placed", "application/cloudevents+json", Event("/shop-a", 1));
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 2);
+        await Task.Delay(500);   // the redelivered copy from /shop-a is skipped by now
+        Deliveries.Of(nameof(OrdersConsumer)).Select(d => ((OrderPlaced)d.Message).Sequence).Should().BeEquivalentTo([1, 2],
+            "a CloudEvent is identified by source and id together: the same id from another source is another event, and a copy from the same source is a duplicate");
+    }
+
+    [Test]
     public async Task A_cloudevent_in_binary_mode_is_consumed_with_its_attributes()
     {
         await StartAsync(relay: false, AddOrdersConsumerWithInbox);

@@ -31,7 +31,8 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     public async Task Send(ConsumerConsumeContext<TConsumer> context, IPipe<ConsumerConsumeContext<TConsumer>> next)
     {
         // The envelope's id: for foreign publishers it comes from eventId or the CloudEvents id, not the AMQP message-id.
-        var messageId = (context.TryGetPayload<IntegrationEventEnvelope>(out var envelope) && envelope.MessageId != Guid.Empty ? envelope.MessageId : context.MessageId)
+        // A CloudEvent's key is its (source, id), which the envelope's inbox key holds.
+        var messageId = (context.TryGetPayload<IntegrationEventEnvelope>(out var envelope) && envelope.InboxKey != Guid.Empty ? envelope.InboxKey : context.MessageId)
                         ?? throw new InvalidOperationException("A message without a message id cannot pass the inbox.");
         var services = context.GetPayload<IServiceProvider>();
         var db = services.GetRequiredService<TContext>();

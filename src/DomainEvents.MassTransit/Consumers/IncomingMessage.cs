@@ -21,6 +21,9 @@ internal sealed class IncomingMessage
 
     public Guid? MessageId { get; init; }
 
+    /// <summary>The inbox's key where it is not <see cref="MessageId"/>: a CloudEvent's (source, id).</summary>
+    public Guid? InboxKey { get; init; }
+
     /// <summary>Gets a function that reads the payload; it throws what the JSON parser throws.</summary>
     public required Func<JsonNode> ReadPayload { get; init; }
 

@@ -183,6 +183,7 @@ internal static class IncomingMessageReader
             TypeName = cloudEvent.Type!,
             Version = version,
             MessageId = MessageIds.From(cloudEvent.Id, source),
+            InboxKey = MessageIds.FromSourceAndId(source, cloudEvent.Id),
             ReadPayload = () => data ?? throw new JsonException("The data is JSON null."),
             Exchange = IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.Exchange) ?? TransportExchange(context),
             RoutingKey = IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.RoutingKey) ?? TransportRoutingKey(context),

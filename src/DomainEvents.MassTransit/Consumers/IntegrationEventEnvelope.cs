@@ -33,4 +33,10 @@ public sealed record IntegrationEventEnvelope(
 
     /// <summary>Gets the CloudEvents <c>subject</c>, for a message that arrived as a CloudEvent.</summary>
     public string? Subject { get; init; }
+
+    /// <summary>
+    /// The inbox's key: the message id, except for a CloudEvent, whose id is unique only within its <c>source</c>: there it
+    /// is a name-based UUID of source and id, even when the id looks like a UUID.
+    /// </summary>
+    internal Guid InboxKey { get; init; }
 }

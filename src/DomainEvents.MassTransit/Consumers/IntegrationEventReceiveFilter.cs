@@ -208,6 +208,7 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             Envelope = incoming.Envelope,
             Source = incoming.Source,
             Subject = incoming.Subject,
+            InboxKey = incoming.InboxKey ?? incoming.MessageId ?? Guid.Empty,
         };
 
     [LoggerMessage(1, LogLevel.Debug, "Ignored {MessageType} {MessageId}, as configured")]

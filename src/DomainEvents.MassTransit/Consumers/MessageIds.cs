@@ -24,6 +24,13 @@ internal static class MessageIds
         return Guid.TryParse(id, out var guid) ? guid : NameBased($"{source}\n{id}");
     }
 
+    /// <summary>
+    /// A CloudEvent is identified by its source and id together (the spec makes the id unique only within its source), so
+    /// its inbox key is always the name-based UUID of both, even when the id is a UUID another source might also use.
+    /// </summary>
+    public static Guid? FromSourceAndId(string? source, string? id) =>
+        string.IsNullOrEmpty(id) ? null : string.IsNullOrEmpty(source) ? From(id) : NameBased($"{source}\n{id}");
+
     private static Guid NameBased(string name)
     {
         Span<byte> namespaceBytes = stackalloc byte[16];

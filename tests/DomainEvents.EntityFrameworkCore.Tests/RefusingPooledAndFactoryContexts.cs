@@ -37,4 +37,18 @@ public sealed class RefusingPooledAndFactoryContexts
 
         make.Should().Throw<ScopedContextRequiredException>().WithMessage("*AddDbContextFactory*");
     }
+
+    [Test]
+    public void A_context_added_with_AddDbContext_can_still_be_made_from_the_root_provider_as_design_time_tools_do()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<HandlerLog>();
+        services.AddDbContext<OrderingDbContext>(o => o.UseSqlite("Data Source=:memory:"));
+        services.AddDomainEvents(o => o.AddHandlersFromAssemblyContaining<OrderingDbContext>()).AddEntityFrameworkOutbox<OrderingDbContext>();
+        using var provider = services.BuildServiceProvider();
+
+        var make = () => provider.GetRequiredService<OrderingDbContext>();
+
+        make.Should().NotThrow();
+    }
 }

@@ -29,12 +29,14 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
         builder.Services.TryAddScoped<IOutboxAdministration, OutboxAdministration<TContext>>();
-        builder.Services.TryAddSingleton<RootServices>();
+        var registrations = builder.Services;
+        var optionsAreShared = new Lazy<bool>(() => registrations.LastOrDefault(d => d.ServiceType == typeof(DbContextOptions<TContext>))?.Lifetime == ServiceLifetime.Singleton);
         builder.Services.ConfigureDbContext<TContext>((services, options) =>
         {
-            // Pooled and factory-made contexts get options built once, from the root provider: no request scope for
-            // the handlers, and one interceptor for every context at once. Say so rather than race.
-            if (ReferenceEquals(services, services.GetRequiredService<RootServices>().Root))
+            // Pooled and factory-made contexts get options built once for the application (a singleton): no request
+            // scope for the handlers, and one interceptor for every context at once. Say so rather than race. (A scoped
+            // context resolved from the root provider, as design-time tools do, is fine.)
+            if (optionsAreShared.Value)
             {
                 throw new ScopedContextRequiredException(typeof(TContext));
             }
@@ -43,11 +45,5 @@ public static class EntityFrameworkOutboxExtensions
         });
         builder.OutboxContextType = typeof(TContext);
         return builder;
-    }
-
-    /// <summary>The root provider, to tell options built once for the application from options built per scope.</summary>
-    private sealed class RootServices(IServiceProvider root)
-    {
-        public IServiceProvider Root { get; } = root;
     }
 }

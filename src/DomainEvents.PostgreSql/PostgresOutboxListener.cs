@@ -35,25 +35,20 @@ internal sealed partial class PostgresOutboxListener<TContext>(
                     throw new InvalidOperationException($"{typeof(TContext).Name} does not use Npgsql: LISTEN/NOTIFY needs PostgreSQL.");
                 }
 
-                await connection.OpenAsync(stoppingToken).ConfigureAwait(false);
-                connection.Notification += (_, _) => signal.Notify();
-                await using (var listen = new NpgsqlCommand($"LISTEN {options.Channel}", connection))
+                // Opened through EF Core, so the context's connection interceptors run too.
+                await context.Database.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
+                NotificationEventHandler wake = (_, _) => signal.Notify();
+                connection.Notification += wake;
+                try
                 {
-                    await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    await ListenAsync(connection, stoppingToken, () => delay = options.ReconnectDelay).ConfigureAwait(false);
                 }
-
-                LogListening(logger, options.Channel);
-                delay = options.ReconnectDelay;
-
-                // Rows committed while the listener was away are found now rather than at the next poll.
-                signal.Notify();
-                while (!stoppingToken.IsCancellationRequested)
+                finally
                 {
-                    if (!await connection.WaitAsync(options.KeepAliveInterval, stoppingToken).ConfigureAwait(false))
-                    {
-                        await using var ping = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = (int)Math.Ceiling(options.KeepAliveInterval.TotalSeconds) };
-                        await ping.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
-                    }
+                    connection.Notification -= wake;
+                    await UnlistenAsync(connection).ConfigureAwait(false);
+
+                    await context.Database.CloseConnectionAsync().ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -73,6 +68,47 @@ internal sealed partial class PostgresOutboxListener<TContext>(
                 }
 
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Math.Max(options.MaxReconnectDelay.Ticks, options.ReconnectDelay.Ticks)));
+            }
+        }
+    }
+
+    /// <summary>A connection that goes back to a pool must not keep listening; a broken one is discarded anyway.</summary>
+    private static async Task UnlistenAsync(NpgsqlConnection connection)
+    {
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var unlisten = new NpgsqlCommand("UNLISTEN *", connection);
+            await unlisten.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            // The connection is no good; closing it below discards it.
+        }
+    }
+
+    private async Task ListenAsync(NpgsqlConnection connection, CancellationToken stoppingToken, Action listening)
+    {
+        await using (var listen = new NpgsqlCommand($"LISTEN {options.Channel}", connection))
+        {
+            await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+        }
+
+        LogListening(logger, options.Channel);
+        listening();
+
+        // Rows committed while the listener was away are found now rather than at the next poll.
+        signal.Notify();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            if (!await connection.WaitAsync(options.KeepAliveInterval, stoppingToken).ConfigureAwait(false))
+            {
+                await using var ping = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = (int)Math.Ceiling(options.KeepAliveInterval.TotalSeconds) };
+                await ping.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
             }
         }
     }

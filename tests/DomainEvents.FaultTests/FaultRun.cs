@@ -170,6 +170,21 @@ public sealed class FaultRun : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until a relay holds a live lease, so that killing it leaves rows behind.</summary>
+    public async Task WaitUntilLeasedByAsync(string instance, TimeSpan timeout)
+    {
+        var deadline = _clock.Elapsed + timeout;
+        while (await QueryAsync(Ledger, $"SELECT count(*) FROM outbox_messages WHERE status = 0 AND lease_owner LIKE '{instance}#%' AND lease_expires_at > now()") == 0)
+        {
+            if (_clock.Elapsed > deadline)
+            {
+                Assert.Fail($"{instance} held no lease within {timeout}.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>kill -9: the relay gets no chance to finish, release or record anything.</summary>
     public void KillRelay(Process relay) => relay.Kill(entireProcessTree: false);
 

@@ -30,43 +30,20 @@ public sealed class Faults
 
     [Test]
     public Task Kill_9_of_a_relay_while_it_sends() =>
-        RunAsync("kill -9 of a relay", relays: 3, async run =>
+        RunAsync("kill -9 of a relay holding leases", relays: 3, async run =>
         {
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            await run.WaitUntilLeasedByAsync("relay-0", TimeSpan.FromSeconds(20));
             run.KillRelay(run.Relays[0]);
-        });
+        }, killed: 1);
 
     [Test]
     public Task Broker_stop_app_for_eight_seconds() =>
-        RunAsync("broker stop_app 8 s", relays: 2, async _ =>
-        {
-            await Task.Delay(TimeSpan.FromSeconds(2));
-            await ShellAsync(Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl", "stop_app");
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(8));
-            }
-            finally
-            {
-                await ShellAsync(Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl", "start_app");
-            }
-        });
+        RunAsync("broker stop_app 8 s", relays: 2, _ => BreakTheBrokerAsync("stop_app", "start_app", TimeSpan.FromSeconds(8)));
 
     [Test]
     public Task Broker_memory_alarm_for_ten_seconds() =>
-        RunAsync("broker memory alarm 10 s", relays: 2, async _ =>
-        {
-            await Task.Delay(TimeSpan.FromSeconds(2));
-            await ShellAsync(Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl", "set_vm_memory_high_watermark 0.0001");
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(10));
-            }
-            finally
-            {
-                await ShellAsync(Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl", "set_vm_memory_high_watermark 0.4");
-            }
-        });
+        RunAsync("broker memory alarm 10 s", relays: 2, _ => BreakTheBrokerAsync("set_vm_memory_high_watermark 0.0001", "set_vm_memory_high_watermark 0.4", TimeSpan.FromSeconds(10)));
 
     [Test]
     public Task PostgreSQL_restarted_twice_while_the_inbox_consumes() =>
@@ -85,7 +62,7 @@ public sealed class Faults
             }
         });
 
-    private static async Task RunAsync(string scenario, int relays, Func<FaultRun, Task> fault)
+    private static async Task RunAsync(string scenario, int relays, Func<FaultRun, Task> fault, int killed = 0)
     {
         await using var run = await FaultRun.StartAsync(relays);
         var writing = run.WriteAsync(TimeSpan.FromSeconds(12));
@@ -104,6 +81,23 @@ public sealed class Faults
         report.MissingEffects.Should().Be(0, "every event's effect is applied" + because);
         report.DoubleEffects.Should().Be(0, "the inbox applies each effect once" + because);
         report.InErrorQueue.Should().Be(0, "no message ends in the error queue" + because);
+        run.Relays.Skip(killed).Should().OnlyContain(r => !r.HasExited, "no relay died of the fault" + because);
+    }
+
+    /// <summary>Two seconds into the run, breaks the broker with rabbitmqctl for the given time, then mends it, whatever happens.</summary>
+    private static async Task BreakTheBrokerAsync(string breakIt, string mendIt, TimeSpan duration)
+    {
+        var ctl = Environment.GetEnvironmentVariable("DOMAINEVENTS_TEST_RABBITMQCTL") ?? "rabbitmqctl";
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await ShellAsync(ctl, breakIt);
+        try
+        {
+            await Task.Delay(duration);
+        }
+        finally
+        {
+            await ShellAsync(ctl, mendIt);
+        }
     }
 
     private static async Task ShellAsync(string file, string arguments)

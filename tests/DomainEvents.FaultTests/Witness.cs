@@ -35,14 +35,18 @@ public sealed class Witness : IAsyncDisposable
         await channel.QueueBindAsync(queue, exchange, "#");
         var witness = new Witness(connection, channel, queue);
         var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivery) =>
+        consumer.ReceivedAsync += async (_, delivery) =>
         {
-            using var body = JsonDocument.Parse(delivery.Body);
-            var message = body.RootElement.GetProperty("message");
-            witness.Seen.Enqueue((message.GetProperty("accountId").GetGuid(), message.GetProperty("sequence").GetInt32()));
-            return Task.CompletedTask;
+            using (var body = JsonDocument.Parse(delivery.Body))
+            {
+                var message = body.RootElement.GetProperty("message");
+                witness.Seen.Enqueue((message.GetProperty("accountId").GetGuid(), message.GetProperty("sequence").GetInt32()));
+            }
+
+            // Acknowledged after counting: a delivery cut off by a broker outage comes again instead of being lost to the count.
+            await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false);
         };
-        await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
+        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
         return witness;
     }
 

@@ -10,7 +10,7 @@ public sealed class ScopedContextRequiredException : DomainEvents.Errors.DomainE
     /// <summary>Initializes the exception for the given context type.</summary>
     /// <param name="contextType">The context registered with pooling or a factory.</param>
     public ScopedContextRequiredException(Type contextType)
-        : base($"{contextType.Name} is registered with AddDbContextPool or AddDbContextFactory, whose options are built once for the whole application. " +
+        : base($"{contextType.Name}'s options are registered as a singleton (AddDbContextPool, AddDbContextFactory, or AddDbContext with optionsLifetime Singleton), so they are built once for the whole application. " +
                "DomainEvents dispatches to handlers in the scope of the code that saves, so it needs a context per scope: register it with " +
                $"services.AddDbContext<{contextType.Name}>(...). A handler that needs its own context can take IDbContextFactory of another context type.")
     {

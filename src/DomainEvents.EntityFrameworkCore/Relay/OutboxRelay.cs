@@ -153,7 +153,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         await _draining.CancelAsync().ConfigureAwait(false);
         if (ExecuteTask is { } running)
         {
-            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // The host's shutdown timeout bounds the wait; what is not done by then keeps its lease until it expires.
+            await running.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!running.IsCompleted)
+            {
+                OutboxRelayLog.DrainCutShort(_logger, _options.InstanceName);
+            }
         }
     }
 

@@ -31,4 +31,7 @@ internal static partial class OutboxRelayLog
 
     [LoggerMessage(9, LogLevel.Warning, "Deleting processed outbox rows failed; trying again in {Interval}")]
     public static partial void CleanupFailed(ILogger logger, Exception exception, TimeSpan interval);
+
+    [LoggerMessage(10, LogLevel.Warning, "Outbox relay {RelayInstance} did not finish its claimed batches within the host's shutdown timeout; their leases expire by themselves (give the host at least LeaseDuration / 2 + SendTimeout to stop)")]
+    public static partial void DrainCutShort(ILogger logger, string relayInstance);
 }

@@ -46,7 +46,8 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
-        // Before anything parses the body: a publisher must not make this consumer allocate without bound.
+        // Before our reader parses the body and before any consumer runs. (MassTransit's raw JSON deserializer has read it
+        // into one JsonElement already; RabbitMQ's max_message_size bounds what reaches the process at all.)
         var size = context.ReceiveContext.Body.GetBytes().LongLength;
         if (size > _maxMessageBytes)
         {
@@ -71,7 +72,7 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             // takes it as any type), unless a foreign MassTransit publisher named the type in MT-MessageType.
             var mediaType = context.ReceiveContext.ContentType?.MediaType;
             if ((mediaType is null || string.Equals(mediaType, "application/json", StringComparison.OrdinalIgnoreCase))
-                && !context.ReceiveContext.TransportHeaders.TryGetHeader("MT-MessageType", out _))
+                && string.IsNullOrWhiteSpace(TextOf(context.ReceiveContext.TransportHeaders.TryGetHeader("MT-MessageType", out var named) ? named : null)))
             {
                 await ErrorQueue.MoveAsync(context, new MessageNotTypedException(mediaType)).ConfigureAwait(false);
                 return;

@@ -20,16 +20,17 @@ public sealed record FaultReport(
     long Duplicates,
     long OrderBreaks,
     long DeadRows,
+    long ChargedRows,
     long Effects,
     long MissingEffects,
     long DoubleEffects,
     long InErrorQueue,
     TimeSpan Elapsed)
 {
-    public const string Header = "| scenario | committed | delivered | lost | duplicates delivered | order breaks | dead rows | effects | missing effects | double effects | in _error | took |";
+    public const string Header = "| scenario | committed | delivered | lost | duplicates delivered | order breaks | dead rows | rows charged an attempt | effects | missing effects | double effects | in _error | took |";
 
     public override string ToString() =>
-        $"| {Scenario} | {Committed} | {Delivered} | {Lost} | {Duplicates} | {OrderBreaks} | {DeadRows} | {Effects} | {MissingEffects} | {DoubleEffects} | {InErrorQueue} | {Elapsed.TotalSeconds:0} s |";
+        $"| {Scenario} | {Committed} | {Delivered} | {Lost} | {Duplicates} | {OrderBreaks} | {DeadRows} | {ChargedRows} | {Effects} | {MissingEffects} | {DoubleEffects} | {InErrorQueue} | {Elapsed.TotalSeconds:0} s |";
 }
 
 /// <summary>
@@ -174,7 +175,7 @@ public sealed class FaultRun : IAsyncDisposable
     public async Task WaitUntilLeasedByAsync(string instance, TimeSpan timeout)
     {
         var deadline = _clock.Elapsed + timeout;
-        while (await QueryAsync(Ledger, $"SELECT count(*) FROM outbox_messages WHERE status = 0 AND lease_owner LIKE '{instance}#%' AND lease_expires_at > now()") == 0)
+        while (await QueryAsync(Ledger, $"SELECT count(*) FROM outbox_messages WHERE status = 0 AND lease_owner LIKE '{instance}%' AND lease_expires_at > now()") == 0)
         {
             if (_clock.Elapsed > deadline)
             {
@@ -278,9 +279,10 @@ public sealed class FaultRun : IAsyncDisposable
         }
 
         var dead = await QueryAsync(Ledger, $"SELECT count(*) FROM outbox_messages WHERE status = {(int)OutboxMessageStatus.Dead}");
+        var charged = await QueryAsync(Ledger, "SELECT count(*) FROM outbox_messages WHERE attempts > 0");
         var effects = await QueryAsync(EffectsDatabase, "SELECT count(*) FROM \"Effects\"");
         var distinctEffects = await QueryAsync(EffectsDatabase, "SELECT count(DISTINCT \"MessageId\") FROM \"Effects\"");
-        return new FaultReport(scenario, committed.Total, distinct.Count, lost, seen.Length - distinct.Count, orderBreaks, dead, effects,
+        return new FaultReport(scenario, committed.Total, distinct.Count, lost, seen.Length - distinct.Count, orderBreaks, dead, charged, effects,
             committed.Total - distinctEffects, effects - distinctEffects, await ErrorQueueDepthAsync(), _clock.Elapsed);
     }
 

@@ -78,6 +78,7 @@ public sealed class Faults
         report.Lost.Should().Be(0, "nothing committed is lost" + because);
         report.OrderBreaks.Should().Be(0, "every key's events reach the broker in commit order" + because);
         report.DeadRows.Should().Be(0, "an outage kills no row" + because);
+        report.ChargedRows.Should().Be(0, "an outage is not the messages' fault: no row is charged an attempt" + because);
         report.MissingEffects.Should().Be(0, "every event's effect is applied" + because);
         report.DoubleEffects.Should().Be(0, "the inbox applies each effect once" + because);
         report.InErrorQueue.Should().Be(0, "no message ends in the error queue" + because);

@@ -15,13 +15,22 @@ public sealed class Faults
 {
     private static readonly List<FaultReport> Reports = [];
 
+    /// <summary>Prints the table and keeps it in artifacts/test-results/faults.md, beside the TRX files.</summary>
     [OneTimeTearDown]
     public void PrintTable()
     {
-        TestContext.Progress.WriteLine(FaultReport.Header);
-        foreach (var report in Reports)
+        var table = string.Join("\n", new[] { FaultReport.Header }.Concat(Reports.Select(r => r.ToString())));
+        TestContext.Progress.WriteLine(table);
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "DomainEvents.sln")))
         {
-            TestContext.Progress.WriteLine(report.ToString());
+            root = root.Parent;
+        }
+
+        if (root is not null)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(root.FullName, "artifacts", "test-results"));
+            File.WriteAllText(Path.Combine(folder.FullName, "faults.md"), $"{DateTime.UtcNow:u}\n\n{table}\n");
         }
     }
 

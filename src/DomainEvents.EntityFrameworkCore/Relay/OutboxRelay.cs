@@ -47,7 +47,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>
     /// The relay keeps up to <see cref="MaxBatchesInFlight"/> batches going: it claims the next batch while the
     /// current one is being sent, so the broker is never idle while the database answers. Two batches in flight
-    /// never share a partition key: a claim takes a partition only when its first pending row is not leased.
+    /// never share a partition key: a claim takes a partition only when none of its pending rows is leased.
     /// </summary>
     protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {

@@ -230,6 +230,41 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Keys_behind_a_deep_backlog_whose_heads_back_off_keep_flowing()
+    {
+        // Two keys of ten rows each come first; their heads fail and back off for an hour. With a batch of 4 the
+        // claim's window (2 x batch pending rows) holds only rows of those two keys, so the later keys' heads must be
+        // found past it.
+        var stuck = await SaveOrdersAsync(count: 2, eventsEach: 9);
+        var fresh = await SaveOrdersAsync(count: 3, eventsEach: 1);
+        foreach (var row in (await _host.OutboxAsync()).Where(r => stuck.Any(o => r.PartitionKey == $"Order/{o.Id}")))
+        {
+            _transport.Fail[row.MessageId] = () => new InvalidOperationException("refused");
+        }
+
+        var options = new OutboxRelayOptions { BatchSize = 4, MaxAttempts = 3, RetryBaseDelay = TimeSpan.FromHours(1), RetryMaxDelay = TimeSpan.FromHours(1) };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        for (var i = 0; i < 10 && (await relay.RunOnceAsync(CancellationToken.None)).Claimed > 0; i++)
+        {
+        }
+
+        var rows = await _host.OutboxAsync();
+        foreach (var order in fresh)
+        {
+            var key = $"Order/{order.Id}";
+            _transport.Sent.Where(e => e.PartitionKey == key).Select(e => e.Id).Should().Equal(rows.Where(r => r.PartitionKey == key).Select(r => r.Id), "every row of a fresh key is sent once, in order");
+        }
+
+        rows.Where(r => fresh.Any(o => r.PartitionKey == $"Order/{o.Id}")).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed);
+        foreach (var order in stuck)
+        {
+            var keyRows = rows.Where(r => r.PartitionKey == $"Order/{order.Id}").ToList();
+            keyRows.Should().HaveCount(10).And.OnlyContain(r => r.Status == OutboxMessageStatus.Pending);
+            keyRows.Select(r => r.Attempts).Should().Equal([1, 0, 0, 0, 0, 0, 0, 0, 0, 0], "only the head was tried, once, and it backs off");
+        }
+    }
+
+    [Test]
     public void Back_off_grows_exponentially_with_jitter_and_stays_under_the_cap()
     {
         var options = new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromSeconds(1), RetryMaxDelay = TimeSpan.FromSeconds(60) };

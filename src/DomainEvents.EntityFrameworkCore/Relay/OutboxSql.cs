@@ -26,25 +26,58 @@ internal sealed class OutboxSql
         // the batch; the claim's own statement then reads a snapshot in which every earlier claim has committed).
         // A key is claimed only when none of its pending rows holds a live lease, whatever its id: a lower id that
         // commits late, or a dead row retried by an operator, must wait until the key's leased rows are done.
-        // Within the claim, the first pending row of each free key is locked (SKIP LOCKED), then a prefix of its
-        // key is taken from that row on; the per-key limit keeps a claim from reading every pending row of its keys
-        // (with H heads, a key contributes at most batch - H + 1 rows). The UPDATE re-checks status and lease, so a
-        // row leased meanwhile is never taken over. Every time is the database's clock, not the relay host's.
+        // Heads are found in two ways, so that a claim's cost follows the keys, never the depth of the backlog:
+        // - a window: the first 2 x batch pending rows not under a live lease, in id order. Every earlier pending row
+        //   of a row in the window is either in the window or leased (and then its key is busy), so the lowest id of
+        //   each key in the window is that key's head.
+        // - only when the window is full and offers fewer than a batch of free heads (a few keys with deep backlogs
+        //   in front, heads backing off): every key's first pending row, by a loose scan of the (partition_key, id)
+        //   index, one descent per key.
+        // Free heads (due, no live lease on any row of the key) are locked (SKIP LOCKED) in id order; then a prefix
+        // of each head's key is taken from the head on; the per-key limit keeps a claim from reading every pending
+        // row of its keys (with H heads, a key contributes at most batch - H + 1 rows). The UPDATE re-checks status
+        // and lease, so a row leased meanwhile is never taken over. Every time is the database's clock.
         ClaimLock = StableLockKey("claim:" + Table);
         CleanupLock = StableLockKey("cleanup:" + Table);
+        const string free = """
+                            o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now())
+                                 AND (o.lease_expires_at IS NULL OR o.lease_expires_at < now())
+                            """;
+        var keyFree = $"NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0 AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= now())";
         Claim = IsPostgres
             ? $"""
                SELECT pg_advisory_xact_lock({ClaimLock});
-               WITH heads AS (
+               WITH RECURSIVE
+               win AS (
+                   SELECT id, partition_key FROM {Table}
+                   WHERE status = 0 AND (lease_expires_at IS NULL OR lease_expires_at < now())
+                   ORDER BY id LIMIT 2 * @batch),
+               free_win AS (
                    SELECT o.id, o.partition_key FROM {Table} o
-                   WHERE o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now())
-                     AND (o.lease_expires_at IS NULL OR o.lease_expires_at < now())
-                     AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id < o.id)
-                     AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0
-                                     AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= now())
-                   ORDER BY o.id
-                   LIMIT @batch
+                   WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key)
+                     AND {free}
+                     AND {keyFree}
+                   ORDER BY o.id LIMIT @batch
                    FOR UPDATE SKIP LOCKED),
+               keys AS (
+                   (SELECT id, partition_key FROM {Table}
+                    WHERE status = 0 AND (SELECT count(*) FROM win) = 2 * @batch AND (SELECT count(*) FROM free_win) < @batch
+                    ORDER BY partition_key, id LIMIT 1)
+                   UNION ALL
+                   SELECT n.id, n.partition_key FROM keys k CROSS JOIN LATERAL (
+                       SELECT id, partition_key FROM {Table} WHERE status = 0 AND partition_key > k.partition_key
+                       ORDER BY partition_key, id LIMIT 1) n),
+               free_keys AS (
+                   SELECT o.id, o.partition_key FROM {Table} o
+                   WHERE o.id IN (SELECT id FROM keys) AND o.id > (SELECT max(id) FROM win)
+                     AND {free}
+                     AND {keyFree}
+                   ORDER BY o.id LIMIT @batch
+                   FOR UPDATE SKIP LOCKED),
+               heads AS (
+                   SELECT id, partition_key FROM free_win
+                   UNION ALL
+                   (SELECT id, partition_key FROM free_keys ORDER BY id LIMIT @batch - (SELECT count(*) FROM free_win))),
                claimed AS (
                    SELECT f.id FROM heads h
                    CROSS JOIN LATERAL (

@@ -212,7 +212,7 @@ public static class LatencyBenchmark
     /// <summary>
     /// A real second process (this program with --writer) commits orders at the rate; this process's relay host
     /// (AddPostgresNotifications, listening) relays them to its consumer. Latency is from the writer's commit to Consume,
-    /// in UTC ticks of the one machine clock.
+    /// both stamped with Stopwatch timestamps, which on Linux are CLOCK_MONOTONIC: one clock for every process.
     /// </summary>
     private static async Task<LatencySummary> CrossProcessAsync(BenchEnvironment environment, Sizes sizes, string exchange, ArrivalRecorder recorder, bool notify, double seconds)
     {
@@ -248,7 +248,7 @@ public static class LatencyBenchmark
             throw new InvalidOperationException($"The writer process exited with {process.ExitCode}.");
         }
 
-        var commits = new List<(Guid Id, long UtcTicks)>();
+        var commits = new List<(Guid Id, long Timestamp)>();
         var cpu = default(CpuUsage);
         var rate = 0.0;
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -275,7 +275,7 @@ public static class LatencyBenchmark
         {
             if (recorder.TryGet(id, out var arrival))
             {
-                latencies.Add((arrival.UtcTicks - ticks) / (double)TimeSpan.TicksPerMillisecond);
+                latencies.Add(Stats.Milliseconds(ticks, arrival.Timestamp));
             }
         }
 

@@ -89,7 +89,7 @@ public sealed class RelayStatementTrace : IDisposable
 
         var end = Stopwatch.GetTimestamp();
         var start = end - (long)(activity.Duration.TotalSeconds * Stopwatch.Frequency);
-        if (text.Contains("WITH heads", StringComparison.Ordinal))
+        if (text.Contains("SET lease_owner = @owner", StringComparison.Ordinal))
         {
             _statements.Enqueue(new Statement(Kind.Claim, start, activity.Duration, -1));
         }

@@ -22,7 +22,10 @@ public static class Stats
 
     public static double Round(double value, int decimals = 2) => double.IsFinite(value) ? Math.Round(value, decimals) : value;
 
-    public static LatencySummary Summarize(IReadOnlyList<double> milliseconds, int sent, double seconds) => new()
+    /// <summary>Summarizes latencies; a negative one means the two ends were not stamped on one clock, and is refused.</summary>
+    public static LatencySummary Summarize(IReadOnlyList<double> milliseconds, int sent, double seconds) => milliseconds.Any(m => m < 0)
+        ? throw new InvalidOperationException($"{milliseconds.Count(m => m < 0)} latencies are negative (as low as {milliseconds.Min():N2} ms): the two ends were not stamped on one clock.")
+        : new()
     {
         Count = milliseconds.Count,
         Sent = sent,
@@ -161,6 +164,9 @@ public sealed class BenchResults
 
     public List<ThroughputRun> Inbox { get; } = [];
 
+    /// <summary>Measurement 5: the relay draining a 50,000-row backlog, then fresh keys behind a deep stuck backlog.</summary>
+    public List<DeepBacklogRun> DeepBacklog { get; } = [];
+
     /// <summary>SQL commands per message in the inbox warm-up drains, by the start of their text.</summary>
     public Dictionary<string, Dictionary<string, double>> InboxCommandsPerMessage { get; } = [];
 
@@ -173,4 +179,23 @@ public sealed class BenchResults
     public List<string> Notes { get; } = [];
 
     public List<string> Errors { get; } = [];
+}
+
+public sealed class DeepBacklogRun
+{
+    public required string Name { get; init; }
+
+    /// <summary>Pending rows that the relay cannot send (keys whose heads back off).</summary>
+    public int StuckRows { get; init; }
+
+    /// <summary>Rows the relay sent and marked.</summary>
+    public int Messages { get; init; }
+
+    public double Seconds { get; init; }
+
+    public double MessagesPerSecond => Stats.Round(Messages / Seconds, 0);
+
+    public CpuUsage? Cpu { get; init; }
+
+    public RelayBreakdown? Relay { get; init; }
 }

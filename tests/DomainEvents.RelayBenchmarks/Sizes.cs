@@ -17,7 +17,9 @@ public sealed record Sizes(
     int InboxRounds,
     ushort InboxPrefetch,
     int NotifySaves,
-    int NotifyBlock)
+    int NotifyBlock,
+    int DeepStuckRows,
+    int DeepFreshRows)
 {
     public static readonly Sizes Full = new(
         Backlog: 50_000,
@@ -35,7 +37,9 @@ public sealed record Sizes(
         InboxRounds: 2,
         InboxPrefetch: 32,
         NotifySaves: 3_000,
-        NotifyBlock: 250);
+        NotifyBlock: 250,
+        DeepStuckRows: 1_000_000,
+        DeepFreshRows: 5_000);
 
     public static readonly Sizes Quick = Full with
     {
@@ -50,5 +54,7 @@ public sealed record Sizes(
         InboxRounds = 1,
         NotifySaves = 200,
         NotifyBlock = 50,
+        DeepStuckRows = 50_000,
+        DeepFreshRows = 1_000,
     };
 }

@@ -85,7 +85,7 @@ public static class ThroughputBenchmark
     }
 
     /// <summary>Checks that the bound queue received exactly the messages sent, then empties it.</summary>
-    private static async Task Drain(IConnection connection, string sink, int expected, BenchResults results)
+    internal static async Task Drain(IConnection connection, string sink, int expected, BenchResults results)
     {
         var depth = await Rabbit.WaitForDepthAsync(connection, sink, expected, TimeSpan.FromSeconds(30));
         if (depth != expected)
@@ -99,39 +99,23 @@ public static class ThroughputBenchmark
 
     private static async Task<ThroughputRun> RelayAsync(BenchEnvironment environment, RelayStatementTrace trace, string[] keys, string exchange, int count, int round)
     {
-        // The relay host is running and idle. The backlog appears at once: COPY in one transaction that also NOTIFYs
-        // (delivered at commit) and ANALYZEs, so the claim query plans for the table as it is.
         await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
+        var (seconds, cpu, breakdown) = await TimeRelayAsync(environment, trace, keys, exchange, count);
+        return new ThroughputRun { Name = "relay", Round = round, Messages = count, Seconds = seconds, Cpu = cpu, Relay = breakdown };
+    }
+
+    /// <summary>
+    /// The relay host is running and idle. A backlog of <paramref name="count"/> rows to <paramref name="exchange"/> appears
+    /// at once: COPY in one transaction that also NOTIFYs (delivered at commit) and ANALYZEs, so the claim plans for the
+    /// table as it is. Timed from the commit until the relay has marked them all processed.
+    /// </summary>
+    internal static async Task<(double Seconds, CpuUsage Cpu, RelayBreakdown Breakdown)> TimeRelayAsync(
+        BenchEnvironment environment, RelayStatementTrace trace, string[] keys, string exchange, int count)
+    {
         await using var connection = new NpgsqlConnection(environment.ShopConnectionString);
         await connection.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();
-        var now = DateTime.UtcNow.AddSeconds(-1);
-        await using (var importer = await connection.BeginBinaryImportAsync(
-                         "COPY outbox_messages (message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, " +
-                         "occurred_at, status, attempts, next_attempt_at) FROM STDIN (FORMAT BINARY)"))
-        {
-            for (var i = 0; i < count; i++)
-            {
-                var messageId = Guid.CreateVersion7();
-                await importer.StartRowAsync();
-                await importer.WriteAsync(messageId, NpgsqlDbType.Uuid);
-                await importer.WriteAsync(RelayLikeMessage.MessageType, NpgsqlDbType.Varchar);
-                await importer.WriteAsync(1, NpgsqlDbType.Integer);
-                await importer.WriteAsync(exchange, NpgsqlDbType.Varchar);
-                await importer.WriteAsync(RoutingKey, NpgsqlDbType.Varchar);
-                await importer.WriteAsync(keys[i % keys.Length], NpgsqlDbType.Varchar);
-                await importer.WriteAsync(RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i)), NpgsqlDbType.Text);
-                // What the library stores without a trace context: the correlation id, which is the first message's id.
-                await importer.WriteAsync($"{{\"correlation-id\":\"{messageId}\"}}", NpgsqlDbType.Text);
-                await importer.WriteAsync(now, NpgsqlDbType.TimestampTz);
-                await importer.WriteAsync(0, NpgsqlDbType.Integer);
-                await importer.WriteAsync(0, NpgsqlDbType.Integer);
-                await importer.WriteAsync(now, NpgsqlDbType.TimestampTz);
-            }
-
-            await importer.CompleteAsync();
-        }
-
+        await CopyBacklogAsync(connection, exchange, keys, count);
         await using (var analyze = new NpgsqlCommand($"ANALYZE outbox_messages; NOTIFY {environment.NotifyChannel}", connection, transaction))
         {
             await analyze.ExecuteNonQueryAsync();
@@ -156,21 +140,42 @@ public static class ThroughputBenchmark
         var usage = cpu.Stop();
         var seconds = Stats.Milliseconds(start, end) / 1000;
         var statements = trace.Take().Where(s => s.StartTimestamp >= start && s.StartTimestamp <= end).ToList();
-        var pending = await environment.CountAsync("outbox_messages", "status <> 1");
+        var pending = await environment.CountAsync("outbox_messages", $"status <> 1 AND exchange = '{exchange}'");
         if (pending != 0)
         {
             throw new InvalidOperationException($"{pending} rows are not processed after the relay marked {trace.Marked}.");
         }
 
-        return new ThroughputRun
+        return (seconds, usage, Breakdown(statements, count, seconds));
+    }
+
+    /// <summary>Writes <paramref name="count"/> due rows with COPY, keys taken in turn, in the connection's transaction.</summary>
+    internal static async Task CopyBacklogAsync(NpgsqlConnection connection, string exchange, string[] keys, int count)
+    {
+        var now = DateTime.UtcNow.AddSeconds(-1);
+        await using var importer = await connection.BeginBinaryImportAsync(
+            "COPY outbox_messages (message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, " +
+            "occurred_at, status, attempts, next_attempt_at) FROM STDIN (FORMAT BINARY)");
+        for (var i = 0; i < count; i++)
         {
-            Name = "relay",
-            Round = round,
-            Messages = count,
-            Seconds = seconds,
-            Cpu = usage,
-            Relay = Breakdown(statements, count, seconds),
-        };
+            var messageId = Guid.CreateVersion7();
+            await importer.StartRowAsync();
+            await importer.WriteAsync(messageId, NpgsqlDbType.Uuid);
+            await importer.WriteAsync(RelayLikeMessage.MessageType, NpgsqlDbType.Varchar);
+            await importer.WriteAsync(1, NpgsqlDbType.Integer);
+            await importer.WriteAsync(exchange, NpgsqlDbType.Varchar);
+            await importer.WriteAsync(RoutingKey, NpgsqlDbType.Varchar);
+            await importer.WriteAsync(keys[i % keys.Length], NpgsqlDbType.Varchar);
+            await importer.WriteAsync(RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i)), NpgsqlDbType.Text);
+            // What the library stores without a trace context: the correlation id, which is the first message's id.
+            await importer.WriteAsync($"{{\"correlation-id\":\"{messageId}\"}}", NpgsqlDbType.Text);
+            await importer.WriteAsync(now, NpgsqlDbType.TimestampTz);
+            await importer.WriteAsync(0, NpgsqlDbType.Integer);
+            await importer.WriteAsync(0, NpgsqlDbType.Integer);
+            await importer.WriteAsync(now, NpgsqlDbType.TimestampTz);
+        }
+
+        await importer.CompleteAsync();
     }
 
     internal static RelayBreakdown Breakdown(List<RelayStatementTrace.Statement> statements, int count, double seconds)

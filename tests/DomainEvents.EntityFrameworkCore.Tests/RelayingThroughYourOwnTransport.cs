@@ -265,6 +265,50 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_key_behind_more_blocked_keys_than_one_claim_scans_is_reached_in_turn()
+    {
+        // Twenty keys whose only row backs off for an hour come first, then a key that sorts after them. A batch of 4
+        // looks at 4 rows, then at most 16 keys past them per claim: the fresh key is past the first scan.
+        var now = DateTime.UtcNow;
+        await _host.InScopeAsync(async db =>
+        {
+            for (var k = 0; k < 20; k++)
+            {
+                db.Set<OutboxMessage>().Add(Row($"Blocked/{k:D2}", attempts: 1, next: now.AddHours(1)));
+            }
+
+            db.Set<OutboxMessage>().AddRange(Row("Zulu/1", attempts: 0, next: now), Row("Zulu/1", attempts: 0, next: now));
+            await db.SaveChangesAsync();
+        });
+
+        var options = new OutboxRelayOptions { BatchSize = 4 };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        for (var i = 0; i < 4 && _transport.Sent.Count < 2; i++)
+        {
+            await relay.RunOnceAsync(CancellationToken.None);
+        }
+
+        var rows = await _host.OutboxAsync();
+        _transport.Sent.Select(e => e.Id).Should().Equal(rows.Where(r => r.PartitionKey == "Zulu/1").Select(r => r.Id), "the key behind the blocked ones is sent, in order");
+        rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1);
+
+        static OutboxMessage Row(string key, int attempts, DateTime next) => new()
+        {
+            MessageId = Guid.CreateVersion7(),
+            MessageType = "order.placed",
+            Version = 1,
+            Exchange = "ordering",
+            RoutingKey = "order.placed",
+            PartitionKey = key,
+            Payload = "{}",
+            Headers = "{}",
+            OccurredAt = DateTime.UtcNow,
+            Attempts = attempts,
+            NextAttemptAt = next,
+        };
+    }
+
+    [Test]
     public void Back_off_grows_exponentially_with_jitter_and_stays_under_the_cap()
     {
         var options = new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromSeconds(1), RetryMaxDelay = TimeSpan.FromSeconds(60) };

@@ -12,6 +12,9 @@ internal sealed class OutboxStore<TContext>
     private readonly IServiceScopeFactory _scopeFactory;
     private OutboxSql? _sql;
 
+    // Where the claim's scan over keys stopped (PostgreSQL): the next one starts after it.
+    private volatile string _keyScanAfter = "";
+
     public OutboxStore(IServiceScopeFactory scopeFactory)
     {
         _scopeFactory = scopeFactory;
@@ -30,6 +33,7 @@ internal sealed class OutboxStore<TContext>
             if (_sql!.IsPostgres)
             {
                 command.AddParameter("lease", lease);
+                command.AddParameter("after", _keyScanAfter);
             }
             else
             {
@@ -47,6 +51,13 @@ internal sealed class OutboxStore<TContext>
 
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                if (reader.IsDBNull(0))
+                {
+                    // The last row says where the scan over keys stopped.
+                    _keyScanAfter = reader.GetString(11);
+                    continue;
+                }
+
                 rows.Add(new OutboxEnvelope(
                     reader.GetInt64(0),
                     reader.GetGuid(1),

@@ -35,9 +35,11 @@ public static class Writer
             var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
             var order = Order.Place(i);
             db.Orders.Add(order);
-            await db.SaveChangesAsync();
+            // Stamped before the call (the return can be seen after the other process consumed the message), with
             // CLOCK_MONOTONIC on Linux: one clock for every process of the machine, as the relay host's arrival stamps.
-            return (order.Id, Stopwatch.GetTimestamp());
+            var before = Stopwatch.GetTimestamp();
+            await db.SaveChangesAsync();
+            return (order.Id, before);
         });
 
         var output = new StringBuilder();

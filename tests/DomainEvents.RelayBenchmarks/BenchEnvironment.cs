@@ -93,6 +93,14 @@ public sealed class BenchEnvironment : IAsyncDisposable
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ShopConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public async Task ExecuteAsync(string sql, bool billing = false)
     {
         await using var connection = new NpgsqlConnection(billing ? BillingConnectionString : ShopConnectionString);

@@ -78,6 +78,15 @@ public static class Report
                 $"{N(shallowRelay.ClaimMsMean, 1)} ms ({N(shallow.MessagesPerSecond)} msg/s)");
         }
 
+        if (results.Refusal.Count > 0)
+        {
+            var alone = Mean(results.Refusal, "alone");
+            var beside = Mean(results.Refusal, "with-refused");
+            var charged = results.Refusal.Sum(r => r.RefusedAttempts ?? 0);
+            Goal("refused-exchange", $"{N(beside)} vs {N(alone)} msg/s; {N(charged)} refused attempts during the drains", ">= 0.8", beside / alone, beside / alone >= 0.8,
+                "6. Relay throughput beside an exchange that refuses every publish vs alone", $"{N(beside)} msg/s", $"{N(alone)} msg/s");
+        }
+
         foreach (var (key, label) in new[] { ("cross-process-notify", "with NOTIFY"), ("cross-process-polling", "without NOTIFY (1 s poll)") })
         {
             if (results.Latency.TryGetValue(key, out var cross))

@@ -85,6 +85,9 @@ public sealed class ThroughputRun
 
     /// <summary>For the relay: where the time went, from its SQL as traced by Npgsql.</summary>
     public RelayBreakdown? Relay { get; init; }
+
+    /// <summary>Measurement 6: attempts charged to the refused exchange's rows during the drain.</summary>
+    public long? RefusedAttempts { get; init; }
 }
 
 public sealed class RelayBreakdown
@@ -166,6 +169,9 @@ public sealed class BenchResults
 
     /// <summary>Measurement 5: the relay draining a 50,000-row backlog, then fresh keys behind a deep stuck backlog.</summary>
     public List<DeepBacklogRun> DeepBacklog { get; } = [];
+
+    /// <summary>Measurement 6: the relay draining a backlog alone and while an exchange refuses every publish.</summary>
+    public List<ThroughputRun> Refusal { get; } = [];
 
     /// <summary>SQL commands per message in the inbox warm-up drains, by the start of their text.</summary>
     public Dictionary<string, Dictionary<string, double>> InboxCommandsPerMessage { get; } = [];

@@ -19,7 +19,8 @@ public sealed record Sizes(
     int NotifySaves,
     int NotifyBlock,
     int DeepStuckRows,
-    int DeepFreshRows)
+    int DeepFreshRows,
+    int RefusalRows)
 {
     public static readonly Sizes Full = new(
         Backlog: 50_000,
@@ -39,7 +40,8 @@ public sealed record Sizes(
         NotifySaves: 3_000,
         NotifyBlock: 250,
         DeepStuckRows: 1_000_000,
-        DeepFreshRows: 5_000);
+        DeepFreshRows: 5_000,
+        RefusalRows: 10_000);
 
     public static readonly Sizes Quick = Full with
     {
@@ -56,5 +58,6 @@ public sealed record Sizes(
         NotifyBlock = 50,
         DeepStuckRows = 50_000,
         DeepFreshRows = 1_000,
+        RefusalRows = 1_000,
     };
 }

@@ -42,8 +42,8 @@ public static class DomainEventsModelBuilderExtensions
             b.Property(m => m.LeaseExpiresAt).HasColumnName("lease_expires_at");
 
             // Each index here is paid by every insert or status change that matches its filter, so a pending row
-            // is in three: the key and the two the relay's claim reads (rows in id order; "is there an earlier
-            // pending row of this partition?"). Message ids are UUIDv7 made by us, so nothing needs them unique.
+            // is in three: the key and the two the relay's claim reads (rows in id order; each key's first pending row
+            // and its followers). Message ids are UUIDv7 made by us, so nothing needs them unique.
             b.HasIndex(m => new { m.PartitionKey, m.Id }, $"ix_{options.OutboxTable}_pending_partition").HasFilter("status = 0");
             b.HasIndex(m => m.Id, $"ix_{options.OutboxTable}_pending_id").HasFilter("status = 0");
             // "Does any row of this key hold a lease?": only rows that are being sent are in it, a few hundred at most.

@@ -40,14 +40,14 @@ internal sealed class BrokerRefusals : ISendObserver
     public Task PostSend<T>(SendContext<T> context)
         where T : class => Task.CompletedTask;
 
-    /// <summary>A channel closed by the broker with 404 (not found) or 406 (precondition failed), or a nack.</summary>
+    /// <summary>A channel closed by the broker with 403 (access refused), 404 (not found) or 406 (precondition failed), or a nack.</summary>
     internal static Exception? RefusalOf(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
             switch (e)
             {
-                case OperationInterruptedException { ShutdownReason.ReplyCode: 404 or 406 }:
+                case OperationInterruptedException { ShutdownReason.ReplyCode: 403 or 404 or 406 }:
                 case RabbitMQ.Client.Exceptions.PublishException { IsReturn: false }:
                     return e;
             }

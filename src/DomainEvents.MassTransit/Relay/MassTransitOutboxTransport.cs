@@ -23,23 +23,34 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     private readonly SemaphoreSlim _firstSends = new(1, 1);
     private readonly SemaphoreSlim _slots = new(Slots, Slots);
     private readonly BrokerRefusals _refusals;
+    private readonly ExchangeProbe _probe;
 
-    public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, BrokerRefusals refusals)
+    public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, BrokerRefusals refusals, ExchangeProbe probe)
     {
         _bus = bus;
         _options = options;
         _refusals = refusals;
+        _probe = probe;
         _writer = new OutgoingMessageWriter(options, registry, time);
     }
 
     /// <summary>
-    /// The first send to an exchange runs alone: if the broker refuses the exchange (declared elsewhere with another
-    /// type, say), the channel error cannot disturb the confirms of other messages in flight. Once a send to an
-    /// exchange is confirmed, sends to it run concurrently. Every wait here ends when <paramref name="cancellationToken"/>
-    /// fires, which the relay does after its send timeout.
+    /// A refused exchange (declared elsewhere with another type, say) makes the broker close the channel that declared
+    /// it, and MassTransit sends every destination on one shared channel: that error would take the confirms of every
+    /// other message in flight with it. So before the first send to an exchange, on RabbitMQ, the exchange is declared
+    /// on a channel of its own (<see cref="ExchangeProbe"/>): a refusal there is this message's attempt and disturbs
+    /// no other send. On other transports the first send to an exchange runs alone instead. Once an exchange is
+    /// proven, sends to it run concurrently. Every wait here ends when <paramref name="cancellationToken"/> fires,
+    /// which the relay does after its send timeout.
     /// </summary>
     public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
+        if (!_provenExchanges.ContainsKey(envelope.Exchange) && _probe.CanProbe)
+        {
+            await ProbeAsync(envelope, cancellationToken).ConfigureAwait(false);
+            _provenExchanges.TryAdd(envelope.Exchange, true);
+        }
+
         if (_provenExchanges.ContainsKey(envelope.Exchange))
         {
             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -79,6 +90,23 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
     }
 
+    private async Task ProbeAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _probe.DeclareAsync(envelope.Exchange, _options.ExchangeTypeOf(envelope.Exchange), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (BrokerRefusals.RefusalOf(ex) is { } refusal)
+        {
+            throw new InvalidOperationException(
+                $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
+        }
+        catch (Exception ex)
+        {
+            throw new RelayUnavailableException($"The broker did not declare '{envelope.Exchange}': {ex.Message}", ex);
+        }
+    }
+
     /// <summary>
     /// Only an error of the message's own counts as an attempt: one raised while writing it, or the broker's refusal
     /// (see <see cref="BrokerRefusals"/>). Every other failure on the way to the broker (unreachable, closed, blocked
@@ -111,6 +139,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
             // Positive evidence: the broker refused this message. That is an attempt of the message, not an outage.
             var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex))!;
             _endpoints.TryRemove(envelope.Exchange, out _);
+            _provenExchanges.TryRemove(envelope.Exchange, out _);
             throw new InvalidOperationException(
                 $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
         }

@@ -16,9 +16,9 @@ internal sealed class BrokerRefusals : ISendObserver
     private readonly ConcurrentDictionary<Guid, Watch> _watched = new();
 
     /// <summary>Watches the sends of one message until the returned handle is disposed.</summary>
-    public Watch Start(Guid messageId, CancellationToken cancellationToken)
+    public Watch Start(Guid messageId, string exchange, CancellationToken cancellationToken)
     {
-        var watch = new Watch(this, messageId, cancellationToken);
+        var watch = new Watch(this, messageId, exchange, cancellationToken);
         _watched[messageId] = watch;
         return watch;
     }
@@ -26,7 +26,7 @@ internal sealed class BrokerRefusals : ISendObserver
     public Task SendFault<T>(SendContext<T> context, Exception exception)
         where T : class
     {
-        if (context.MessageId is { } id && _watched.TryGetValue(id, out var watch) && RefusalOf(exception) is { } refusal)
+        if (context.MessageId is { } id && _watched.TryGetValue(id, out var watch) && RefusalOf(exception, watch.Exchange) is { } refusal)
         {
             watch.Refuse(refusal);
         }
@@ -40,14 +40,20 @@ internal sealed class BrokerRefusals : ISendObserver
     public Task PostSend<T>(SendContext<T> context)
         where T : class => Task.CompletedTask;
 
-    /// <summary>A channel closed by the broker with 403 (access refused), 404 (not found) or 406 (precondition failed), or a nack.</summary>
-    internal static Exception? RefusalOf(Exception exception)
+    /// <summary>
+    /// The broker refused a message to <paramref name="exchange"/>: a channel it closed with 403 (access refused), 404
+    /// (not found) or 406 (precondition failed) for that exchange, or a nack. A channel closed for another exchange
+    /// (its reply text names the exchange: "... exchange 'name' in vhost ...") fails the confirms of every message in
+    /// flight on it; for those messages it is an outage, not a refusal.
+    /// </summary>
+    internal static Exception? RefusalOf(Exception exception, string exchange)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
             switch (e)
             {
-                case OperationInterruptedException { ShutdownReason.ReplyCode: 403 or 404 or 406 }:
+                case OperationInterruptedException { ShutdownReason: { ReplyCode: 403 or 404 or 406 } reason }
+                    when reason.ReplyText.Contains($"exchange '{exchange}'", StringComparison.Ordinal):
                 case RabbitMQ.Client.Exceptions.PublishException { IsReturn: false }:
                     return e;
             }
@@ -64,12 +70,16 @@ internal sealed class BrokerRefusals : ISendObserver
         private readonly CancellationTokenSource _cancellation;
         private Exception? _refusal;
 
-        public Watch(BrokerRefusals owner, Guid messageId, CancellationToken cancellationToken)
+        public Watch(BrokerRefusals owner, Guid messageId, string exchange, CancellationToken cancellationToken)
         {
             _owner = owner;
             _messageId = messageId;
+            Exchange = exchange;
             _cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         }
+
+        /// <summary>The exchange the message goes to.</summary>
+        public string Exchange { get; }
 
         /// <summary>Cancelled when the caller gives up or the broker refuses the message.</summary>
         public CancellationToken Token => _cancellation.Token;

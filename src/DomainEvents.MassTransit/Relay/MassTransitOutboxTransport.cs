@@ -96,7 +96,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         {
             await _probe.DeclareAsync(envelope.Exchange, _options.ExchangeTypeOf(envelope.Exchange), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (BrokerRefusals.RefusalOf(ex) is { } refusal)
+        catch (Exception ex) when (BrokerRefusals.RefusalOf(ex, envelope.Exchange) is { } refusal)
         {
             throw new InvalidOperationException(
                 $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
@@ -116,7 +116,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     {
         var stored = StoredHeaders.Parse(envelope.Headers);
         var message = _writer.Write(envelope, stored, DestinationOf(envelope.Exchange));
-        using var watch = _refusals.Start(envelope.MessageId, cancellationToken);
+        using var watch = _refusals.Start(envelope.MessageId, envelope.Exchange, cancellationToken);
         try
         {
             var endpoint = await GetEndpointAsync(envelope.Exchange).WaitAsync(watch.Token).ConfigureAwait(false);
@@ -134,10 +134,10 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
                 }
             }, watch.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when ((watch.Refusal ?? BrokerRefusals.RefusalOf(ex)) is not null)
+        catch (Exception ex) when ((watch.Refusal ?? BrokerRefusals.RefusalOf(ex, envelope.Exchange)) is not null)
         {
             // Positive evidence: the broker refused this message. That is an attempt of the message, not an outage.
-            var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex))!;
+            var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex, envelope.Exchange))!;
             _endpoints.TryRemove(envelope.Exchange, out _);
             _provenExchanges.TryRemove(envelope.Exchange, out _);
             throw new InvalidOperationException(

@@ -14,36 +14,11 @@ public static class DeepBacklogBenchmark
 
     public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
     {
-        var exchange = environment.Exchange("deep");
-        var sink = environment.Queue("deep-sink");
-        await using var adminConnection = await environment.ConnectRabbitAsync("deep-admin");
-        await using (var admin = await adminConnection.CreateChannelAsync())
-        {
-            await admin.ExchangeDeclareAsync(exchange, ExchangeType.Topic, durable: true, autoDelete: false);
-            await admin.QueueDeclareAsync(sink, durable: true, exclusive: false, autoDelete: false);
-            await admin.QueueBindAsync(sink, exchange, "#");
-        }
-
-        var keys = Enumerable.Range(0, sizes.PartitionKeys).Select(_ => $"Order/{Guid.CreateVersion7()}").ToArray();
-        await using var host = await BenchHost.StartAsync(new HostSpec
-        {
-            Environment = environment,
-            Exchange = exchange,
-            Outbox = true,
-            Relay = true,
-            Notifications = true,
-            ConfigureRelay = r =>
-            {
-                r.BatchSize = sizes.RelayBatchSize;
-                r.MaxConcurrentSends = sizes.InFlight;
-            },
-        });
-        using var trace = new RelayStatementTrace();
-
+        await using var rig = await RelayRig.StartAsync(environment, sizes, "deep");
         await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
         Console.WriteLine($"  warm-up: {sizes.ThroughputWarmup:N0} rows");
-        await ThroughputBenchmark.TimeRelayAsync(environment, trace, keys, exchange, sizes.ThroughputWarmup);
-        await ThroughputBenchmark.Drain(adminConnection, sink, sizes.ThroughputWarmup, results);
+        await rig.DrainAsync(environment, sizes.ThroughputWarmup);
+        await rig.CheckSinkAsync(sizes.ThroughputWarmup, results);
 
         await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
         var shallow = await DrainAsync("shallow", 0, sizes.Backlog);
@@ -72,8 +47,8 @@ public static class DeepBacklogBenchmark
 
         async Task<DeepBacklogRun> DrainAsync(string name, int stuckRows, int count)
         {
-            var (seconds, cpu, relay) = await ThroughputBenchmark.TimeRelayAsync(environment, trace, keys, exchange, count);
-            await ThroughputBenchmark.Drain(adminConnection, sink, count, results);
+            var (seconds, cpu, relay) = await rig.DrainAsync(environment, count);
+            await rig.CheckSinkAsync(count, results);
             var run = new DeepBacklogRun { Name = name, StuckRows = stuckRows, Messages = count, Seconds = seconds, Cpu = cpu, Relay = relay };
             Console.WriteLine($"  {name,-8} {count:N0} rows behind {stuckRows:N0} stuck: {run.MessagesPerSecond:N0} msg/s ({seconds:N2} s; CPU {cpu}); " +
                               $"{relay.Claims} claims, mean {relay.ClaimMsMean:N1} ms, max {relay.ClaimMsMax:N1} ms");

@@ -14,41 +14,22 @@ public static class RefusedExchangeBenchmark
 
     public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
     {
-        var exchange = environment.Exchange("refusal-good");
         var refused = environment.Exchange("refusal-refused");
-        var sink = environment.Queue("refusal-sink");
-        await using var adminConnection = await environment.ConnectRabbitAsync("refusal-admin");
-        await using (var admin = await adminConnection.CreateChannelAsync())
+        await using var rig = await RelayRig.StartAsync(environment, sizes, "refusal-good", r =>
         {
-            await admin.ExchangeDeclareAsync(exchange, ExchangeType.Topic, durable: true, autoDelete: false);
-            await admin.ExchangeDeclareAsync(refused, ExchangeType.Direct, durable: true, autoDelete: false);
-            await admin.QueueDeclareAsync(sink, durable: true, exclusive: false, autoDelete: false);
-            await admin.QueueBindAsync(sink, exchange, "#");
-        }
-
-        var keys = Enumerable.Range(0, sizes.PartitionKeys).Select(_ => $"Order/{Guid.CreateVersion7()}").ToArray();
-        await using var host = await BenchHost.StartAsync(new HostSpec
-        {
-            Environment = environment,
-            Exchange = exchange,
-            Outbox = true,
-            Relay = true,
-            Notifications = true,
-            ConfigureRelay = r =>
-            {
-                r.BatchSize = sizes.RelayBatchSize;
-                r.MaxConcurrentSends = sizes.InFlight;
-                r.MaxAttempts = 1_000;
-                r.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-                r.RetryMaxDelay = TimeSpan.FromMilliseconds(200);
-            },
+            r.MaxAttempts = 1_000;
+            r.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
+            r.RetryMaxDelay = TimeSpan.FromMilliseconds(200);
         });
-        using var trace = new RelayStatementTrace();
+        await using (var admin = await rig.Admin.CreateChannelAsync())
+        {
+            await admin.ExchangeDeclareAsync(refused, ExchangeType.Direct, durable: true, autoDelete: false);
+        }
 
         await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
         Console.WriteLine($"  warm-up: {sizes.ThroughputWarmup:N0} rows");
-        await ThroughputBenchmark.TimeRelayAsync(environment, trace, keys, exchange, sizes.ThroughputWarmup);
-        await ThroughputBenchmark.Drain(adminConnection, sink, sizes.ThroughputWarmup, results);
+        await rig.DrainAsync(environment, sizes.ThroughputWarmup);
+        await rig.CheckSinkAsync(sizes.ThroughputWarmup, results);
 
         foreach (var withRefused in new[] { false, true, true, false })
         {
@@ -66,9 +47,9 @@ public static class RefusedExchangeBenchmark
             }
 
             var attemptsBefore = await AttemptsAsync();
-            var (seconds, cpu, relay) = await ThroughputBenchmark.TimeRelayAsync(environment, trace, keys, exchange, sizes.RefusalRows);
+            var (seconds, cpu, relay) = await rig.DrainAsync(environment, sizes.RefusalRows);
             var attempts = await AttemptsAsync() - attemptsBefore;
-            await ThroughputBenchmark.Drain(adminConnection, sink, sizes.RefusalRows, results);
+            await rig.CheckSinkAsync(sizes.RefusalRows, results);
             var run = new ThroughputRun
             {
                 Name = withRefused ? "with-refused" : "alone",

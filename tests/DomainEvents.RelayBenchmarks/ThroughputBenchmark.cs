@@ -19,33 +19,8 @@ public static class ThroughputBenchmark
 
     public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
     {
-        var exchange = environment.Exchange("throughput");
-        var sink = environment.Queue("throughput-sink");
-        await using var adminConnection = await environment.ConnectRabbitAsync("throughput-admin");
-        await using (var admin = await adminConnection.CreateChannelAsync())
-        {
-            // As MassTransit declares exchanges: durable topic.
-            await admin.ExchangeDeclareAsync(exchange, ExchangeType.Topic, durable: true, autoDelete: false);
-            await admin.QueueDeclareAsync(sink, durable: true, exclusive: false, autoDelete: false);
-            await admin.QueueBindAsync(sink, exchange, "#");
-        }
-
-        var keys = Enumerable.Range(0, sizes.PartitionKeys).Select(_ => $"Order/{Guid.CreateVersion7()}").ToArray();
-        await using var host = await BenchHost.StartAsync(new HostSpec
-        {
-            Environment = environment,
-            Exchange = exchange,
-            Outbox = true,
-            Relay = true,
-            // The backlog is committed with NOTIFY in one transaction, so the relay starts on it at once.
-            Notifications = true,
-            ConfigureRelay = r =>
-            {
-                r.BatchSize = sizes.RelayBatchSize;
-                r.MaxConcurrentSends = sizes.InFlight;
-            },
-        });
-        using var trace = new RelayStatementTrace();
+        await using var rig = await RelayRig.StartAsync(environment, sizes, "throughput");
+        var (exchange, keys, host, trace, adminConnection, sink) = (rig.Exchange, rig.Keys, rig.Host, rig.Trace, rig.Admin, rig.Sink);
         var bus = host.Services.GetRequiredService<IBus>();
         var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
         await using var rawConnection = await environment.ConnectRabbitAsync("throughput-raw");

@@ -98,8 +98,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
         catch (Exception ex) when (BrokerRefusals.RefusalOf(ex, envelope.Exchange) is { } refusal)
         {
-            throw new InvalidOperationException(
-                $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
+            throw Refused(envelope, refusal);
         }
         catch (Exception ex)
         {
@@ -140,8 +139,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
             var refusal = (watch.Refusal ?? BrokerRefusals.RefusalOf(ex, envelope.Exchange))!;
             _endpoints.TryRemove(envelope.Exchange, out _);
             _provenExchanges.TryRemove(envelope.Exchange, out _);
-            throw new InvalidOperationException(
-                $"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
+            throw Refused(envelope, refusal);
         }
         catch (Exception ex)
         {
@@ -149,6 +147,9 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
             throw new RelayUnavailableException($"The broker did not confirm the publish to '{envelope.Exchange}': {ex.Message}", ex);
         }
     }
+
+    private static InvalidOperationException Refused(OutboxEnvelope envelope, Exception refusal) =>
+        new($"The broker refused {envelope.MessageType} to '{envelope.Exchange}' with '{envelope.RoutingKey}': {refusal.Message}", refusal);
 
     private Task<ISendEndpoint> GetEndpointAsync(string exchange)
     {

@@ -46,9 +46,11 @@ internal sealed class OutboxSql
         // compiling took 60 ms of a 80 ms claim that runs in 20 ms without it (1,000,000 pending rows, PostgreSQL 15).
         ClaimLock = StableLockKey("claim:" + Table);
         CleanupLock = StableLockKey("cleanup:" + Table);
-        const string notLeased = "(o.lease_owner IS NULL OR o.lease_expires_at < now())";
-        const string free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
-        var keyFree = $"NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0 AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= now())";
+        // "lease_owner IS NOT NULL" is also the filter of the index on leased rows, which the key-busy probe uses.
+        static string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= now())";
+        var notLeased = $"NOT {Live("o")}";
+        var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
+        var keyFree = $"NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0 AND {Live("l")})";
         var columns = Columns.Split(", ");
         Claim = IsPostgres
             ? $"""
@@ -95,7 +97,7 @@ internal sealed class OutboxSql
                    LIMIT @batch),
                leased AS (
                    UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
-                   FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND (t.lease_owner IS NULL OR t.lease_expires_at < now())
+                   FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND NOT {Live("t")}
                    RETURNING {string.Join(", ", columns.Select(c => "t." + c))})
                SELECT {Columns}, NULL::text AS scan_end FROM leased
                UNION ALL

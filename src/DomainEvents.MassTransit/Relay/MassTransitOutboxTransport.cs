@@ -45,13 +45,15 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     /// </summary>
     public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
-        if (!_provenExchanges.ContainsKey(envelope.Exchange) && _probe.CanProbe)
+        var proven = _provenExchanges.ContainsKey(envelope.Exchange);
+        if (!proven && _probe.CanProbe)
         {
             await ProbeAsync(envelope, cancellationToken).ConfigureAwait(false);
             _provenExchanges.TryAdd(envelope.Exchange, true);
+            proven = true;
         }
 
-        if (_provenExchanges.ContainsKey(envelope.Exchange))
+        if (proven)
         {
             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             try

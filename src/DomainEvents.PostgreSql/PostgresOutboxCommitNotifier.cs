@@ -4,10 +4,13 @@ using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.PostgreSql;
 
-/// <summary>Sends NOTIFY on the context's connection after a commit that wrote outbox rows.</summary>
-internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options) : IOutboxCommitNotifier
+/// <summary>
+/// Sends NOTIFY on the context's connection in a transaction that wrote outbox rows. The payload names this process's
+/// signal: its own listener skips it, since the commit hands its rows to the relay here directly.
+/// </summary>
+internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options, OutboxSignal signal) : IOutboxCommitNotifier
 {
-    private readonly string _sql = $"NOTIFY {options.Channel}";
+    private readonly string _sql = $"NOTIFY {options.Channel}, '{signal.Token}'";
 
     public async Task NotifyAsync(DbContext context, CancellationToken cancellationToken)
     {

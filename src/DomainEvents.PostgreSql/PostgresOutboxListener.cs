@@ -37,7 +37,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
 
                 // Opened through EF Core, so the context's connection interceptors run too.
                 await context.Database.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
-                NotificationEventHandler wake = (_, _) => signal.Notify();
+                NotificationEventHandler wake = (_, e) => signal.NotifyFromNotification(e.Payload);
                 connection.Notification += wake;
                 try
                 {

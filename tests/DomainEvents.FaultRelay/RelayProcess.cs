@@ -27,16 +27,21 @@ public static class RelayProcess
         relay.MaxOutagePause = TimeSpan.FromSeconds(1);
     }
 
-    /// <summary>Usage: DomainEvents.FaultRelay POSTGRES RABBITMQ-URI EXCHANGE INSTANCE.</summary>
+    /// <summary>
+    /// Usage: DomainEvents.FaultRelay POSTGRES RABBITMQ-URI EXCHANGE INSTANCE [WRITE-SECONDS]. With WRITE-SECONDS the
+    /// process also writes, for that long, with two writers racing on the accounts: its commits hand their rows to its own
+    /// relay, while other processes write and relay the same accounts.
+    /// </summary>
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length != 4)
+        if (args.Length is not (4 or 5))
         {
-            await Console.Error.WriteLineAsync("usage: DomainEvents.FaultRelay <postgres connection string> <amqp uri> <exchange> <instance name>");
+            await Console.Error.WriteLineAsync("usage: DomainEvents.FaultRelay <postgres connection string> <amqp uri> <exchange> <instance name> [write seconds]");
             return 2;
         }
 
         var (postgres, rabbit, exchange, instance) = (args[0], new Uri(args[1]), args[2], args[3]);
+        var writeFor = args.Length == 5 ? TimeSpan.FromSeconds(int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture)) : TimeSpan.Zero;
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.TimestampFormat = "HH:mm:ss.fff ").SetMinimumLevel(LogLevel.Warning);
@@ -47,7 +52,66 @@ public static class RelayProcess
             .AddPostgresNotifications();
         builder.Services.AddMassTransit(x => x.UsingRabbitMq((_, cfg) => cfg.Host(rabbit)));
         using var host = builder.Build();
-        await host.RunAsync();
+        await host.StartAsync();
+        if (writeFor > TimeSpan.Zero)
+        {
+            await WriteAsync(host.Services, writeFor, writers: 2);
+        }
+
+        await host.WaitForShutdownAsync();
         return 0;
     }
+
+    /// <summary>Writers race on the same accounts; a lost race (concurrency token) or a database outage is retried.</summary>
+    private static async Task WriteAsync(IServiceProvider services, TimeSpan duration, int writers)
+    {
+        Guid[] accounts = [];
+        while (accounts.Length == 0)
+        {
+            try
+            {
+                await using var scope = services.CreateAsyncScope();
+                accounts = [.. await scope.ServiceProvider.GetRequiredService<LedgerDbContext>().Accounts.Select(a => a.Id).ToListAsync()];
+            }
+            catch (Exception ex)
+            {
+                await Console.Error.WriteLineAsync($"reading the accounts failed: {ex.GetType().Name}: {ex.Message}");
+                await Task.Delay(200);   // the database is away
+            }
+        }
+
+        var until = DateTime.UtcNow + duration;
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
+        {
+            var random = new Random(Environment.ProcessId * 31 + w);
+            while (DateTime.UtcNow < until)
+            {
+                try
+                {
+                    await using var scope = services.CreateAsyncScope();
+                    var db = scope.ServiceProvider.GetRequiredService<LedgerDbContext>();
+                    var id = accounts[random.Next(accounts.Length)];
+                    var account = await db.Accounts.SingleAsync(a => a.Id == id);
+                    account.Deposit();
+                    await db.SaveChangesAsync();
+                    await Task.Delay(30);
+                }
+                catch (DbUpdateConcurrencyException)
+                {
+                    // Another writer committed first: this save did nothing, try again.
+                }
+                catch (Exception ex)
+                {
+                    await Console.Error.WriteLineAsync($"write failed: {ex.GetType().Name}: {ex.Message}");
+                    await Task.Delay(200);   // the database is away
+                }
+            }
+        }));
+
+        // The suite counts what was committed once every writer has finished.
+        Console.WriteLine(WritesDone);
+    }
+
+    /// <summary>The line a relay process prints when its writers have finished.</summary>
+    public const string WritesDone = "writes done";
 }

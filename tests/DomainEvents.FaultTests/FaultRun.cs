@@ -41,6 +41,7 @@ public sealed class FaultRun : IAsyncDisposable
 {
     private const int Accounts = 40;
     private readonly List<Process> _relays = [];
+    private readonly Dictionary<Process, TaskCompletionSource> _relayWrites = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly string _logDirectory;
     private ServiceProvider _writer = null!;
@@ -145,14 +146,25 @@ public sealed class FaultRun : IAsyncDisposable
     {
         var relay = Path.Combine(AppContext.BaseDirectory, "DomainEvents.FaultRelay.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { relay, Ledger.ConnectionString, TestServers.RabbitMqUri.ToString(), Exchange, instance })
+        // Each relay process also writes for most of the scenario: its commits go to its own relay directly, racing with
+        // the rows of the other processes on the same accounts.
+        foreach (var argument in new[] { relay, Ledger.ConnectionString, TestServers.RabbitMqUri.ToString(), Exchange, instance, "10" })
         {
             start.ArgumentList.Add(argument);
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the relay process.");
         var log = new StreamWriter(Path.Combine(_logDirectory, $"{instance}.log")) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => Write(log, e.Data);
+        var writesDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _relayWrites[process] = writesDone;
+        process.OutputDataReceived += (_, e) =>
+        {
+            Write(log, e.Data);
+            if (e.Data == RelayProcess.WritesDone)
+            {
+                writesDone.TrySetResult();
+            }
+        };
         process.ErrorDataReceived += (_, e) => Write(log, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -187,10 +199,24 @@ public sealed class FaultRun : IAsyncDisposable
     }
 
     /// <summary>kill -9: the relay gets no chance to finish, release or record anything.</summary>
-    public void KillRelay(Process relay) => relay.Kill(entireProcessTree: false);
+    public void KillRelay(Process relay)
+    {
+        relay.Kill(entireProcessTree: false);
+        _relayWrites[relay].TrySetResult();   // its writers are gone too
+    }
 
     /// <summary>Writers race on the same aggregates; a lost race (concurrency token) or a database outage is retried.</summary>
-    public Task WriteAsync(TimeSpan duration, int writers = 8) =>
+    public async Task WriteAsync(TimeSpan duration, int writers = 8)
+    {
+        await WriteHereAsync(duration, writers);
+        var relayWrites = Task.WhenAll(_relayWrites.Values.Select(t => t.Task));
+        if (await Task.WhenAny(relayWrites, Task.Delay(TimeSpan.FromSeconds(60))) != relayWrites)
+        {
+            Assert.Fail("The writers of a relay process did not finish within 60 s: see its log in " + _logDirectory);
+        }
+    }
+
+    private Task WriteHereAsync(TimeSpan duration, int writers) =>
         Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
         {
             var random = new Random(w);

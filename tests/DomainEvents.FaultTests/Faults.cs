@@ -4,7 +4,8 @@ using DomainEvents.Testing;
 namespace DomainEvents.FaultTests;
 
 /// <summary>
-/// Real processes and real outages. Each scenario writes with eight racing writers while relay processes publish, breaks
+/// Real processes and real outages. Each scenario writes with eight racing writers, and two more in each relay process
+/// (whose commits go to that relay directly), while the relay processes publish; it breaks
 /// something for longer than the relays' whole back-off schedule (three attempts, at most 1 s apart), and then counts
 /// what the witness and the inbox consumer saw: nothing lost, no order broken, no row dead, no effect applied twice.
 /// </summary>

@@ -135,7 +135,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             var completed = Complete(context);
             if (completed is { } committed)
             {
-                if (committed.WroteOutbox && !notified)
+                if (committed.Rows.Count > 0 && !notified)
                 {
                     await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
                 }
@@ -197,10 +197,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
 
             var notified = state.TakeNotified();
-            var (signal, afterCommit) = state.TakeCommitted();
-            if (signal)
+            var (rows, afterCommit) = state.TakeCommitted();
+            if (rows.Count > 0)
             {
-                _signal.Notify();
+                _signal.Committed(context.GetType(), rows);
                 if (!notified)
                 {
                     await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
@@ -219,10 +219,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.Saving)
         {
             state.TakeNotified();
-            if (state.TakeCommitted().Signal)
-            {
-                _signal.Notify();
-            }
+            var (rows, _) = state.TakeCommitted();
+            _signal.Committed(context.GetType(), rows);
         }
     }
 
@@ -299,8 +297,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     }
 
     /// <summary>Removes dispatched events from their aggregates after a successful save.</summary>
-    /// <returns>Events for after-commit handlers and whether outbox rows were written, when there is no explicit transaction; otherwise they wait for the commit.</returns>
-    private (List<IDomainEvent> Events, bool WroteOutbox)? Complete(DbContext context)
+    /// <returns>Events for after-commit handlers and the outbox rows written, when there is no explicit transaction; otherwise they wait for the commit.</returns>
+    private (List<IDomainEvent> Events, List<OutboxMessage> Rows)? Complete(DbContext context)
     {
         if (!_states.TryGetValue(context, out var state) || state.Dispatched.Count == 0)
         {
@@ -311,7 +309,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         // change tracker, a retried execution strategy) are dropped here. The save has just run DetectChanges and
         // accepted every change, so this pass runs none: there is nothing left for it to find.
         var events = new List<IDomainEvent>();
-        var wroteOutbox = false;
+        var rows = new List<OutboxMessage>();
         var tracker = context.ChangeTracker;
         var autoDetectChanges = tracker.AutoDetectChangesEnabled;
         tracker.AutoDetectChangesEnabled = false;
@@ -324,7 +322,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     var saved = aggregate.DomainEvents.Where(state.Dispatched.ContainsKey).ToList();
                     foreach (var domainEvent in saved)
                     {
-                        wroteOutbox |= state.Dispatched[domainEvent] is not null;
+                        if (state.Dispatched[domainEvent] is { } row)
+                        {
+                            rows.Add(row);
+                        }
                     }
 
                     events.AddRange(saved);
@@ -342,16 +343,13 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         if (context.Database.CurrentTransaction is not null)
         {
-            state.AwaitCommit(wroteOutbox, events);
+            state.AwaitCommit(rows, events);
             return null;
         }
 
-        if (wroteOutbox)
-        {
-            _signal.Notify();
-        }
-
-        return (events, wroteOutbox);
+        // Committed: the rows go to a relay of this process if one takes them.
+        _signal.Committed(context.GetType(), rows);
+        return (events, rows);
     }
 
     private async Task NotifyOtherProcessesAsync(DbContext context, CancellationToken cancellationToken)
@@ -425,7 +423,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     private sealed class SaveState
     {
-        private bool _committedOutbox;
+        private List<OutboxMessage> _committedRows = [];
         private List<IDomainEvent> _committedEvents = [];
 
         public Dictionary<IDomainEvent, OutboxMessage?> Dispatched { get; } = new(ReferenceEqualityComparer.Instance);
@@ -438,7 +436,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         private bool _notified;
 
         /// <summary>Whether the transaction about to commit holds outbox rows: this save's, or earlier saves' in the caller's transaction.</summary>
-        public bool HasOutboxToCommit => _committedOutbox || Dispatched.Values.Any(static row => row is not null);
+        public bool HasOutboxToCommit => _committedRows.Count > 0 || Dispatched.Values.Any(static row => row is not null);
 
         public void MarkNotified() => _notified = true;
 
@@ -449,16 +447,16 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             return notified;
         }
 
-        public void AwaitCommit(bool wroteOutbox, List<IDomainEvent> events)
+        public void AwaitCommit(List<OutboxMessage> rows, List<IDomainEvent> events)
         {
-            _committedOutbox |= wroteOutbox;
+            _committedRows.AddRange(rows);
             _committedEvents.AddRange(events);
         }
 
-        public (bool Signal, List<IDomainEvent> Events) TakeCommitted()
+        public (List<OutboxMessage> Rows, List<IDomainEvent> Events) TakeCommitted()
         {
-            var taken = (_committedOutbox, _committedEvents);
-            _committedOutbox = false;
+            var taken = (_committedRows, _committedEvents);
+            _committedRows = [];
             _committedEvents = [];
             return taken;
         }

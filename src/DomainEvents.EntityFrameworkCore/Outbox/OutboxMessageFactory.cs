@@ -40,7 +40,10 @@ internal sealed class OutboxMessageFactory
         var payload = _serializer.Serialize(integrationEvent, descriptor);
         var occurredAt = _timeProvider.GetUtcNow();
         var messageId = Guid.CreateVersion7(occurredAt);
+        // Whole microseconds, as PostgreSQL stores them: a message sent from memory right after the commit carries the
+        // same time as one read back from the table.
         var now = occurredAt.UtcDateTime;
+        now = now.AddTicks(-(now.Ticks % 10));
         return new OutboxMessage
         {
             MessageId = messageId,

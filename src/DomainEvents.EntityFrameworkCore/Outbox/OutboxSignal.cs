@@ -2,38 +2,149 @@ using System.Threading.Channels;
 
 namespace DomainEvents.EntityFrameworkCore.Outbox;
 
-/// <summary>Wakes the relay in this process when a transaction commits outbox rows.</summary>
+/// <summary>
+/// Wakes the relays of this process. A commit in this process hands its rows to a relay of the same context, which can
+/// send them without looking for them; anything else (a commit no relay here took, another process's NOTIFY, an
+/// operator's retry) tells every relay to claim.
+/// </summary>
 internal sealed class OutboxSignal
 {
-    private readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
-    {
-        FullMode = BoundedChannelFullMode.DropWrite,
-        SingleReader = false,
-        SingleWriter = false,
-    });
+    private readonly Lock _gate = new();
+    private Subscription[] _subscriptions = [];
 
-    /// <summary>Says that rows were committed; cheap, and coalesces while nobody is waiting.</summary>
-    public void Notify() => _channel.Writer.TryWrite(true);
+    /// <summary>Names this signal in NOTIFY payloads, so that the listener of this process can skip its own commits.</summary>
+    public string Token { get; } = Guid.NewGuid().ToString("N");
 
-    /// <summary>Waits until rows are committed or the timeout passes.</summary>
-    /// <returns><see langword="true"/> when woken by a commit.</returns>
-    public async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Rows may be waiting that no relay of this process was handed: every relay claims.</summary>
+    public void Notify()
     {
-        if (_channel.Reader.TryRead(out _))
+        foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
+            subscription.ClaimSoon();
+        }
+    }
+
+    /// <summary>A NOTIFY arrived. One sent by a commit of this process is skipped: its rows were handed over, or a claim was asked for.</summary>
+    public void NotifyFromNotification(string? payload)
+    {
+        if (!string.Equals(payload, Token, StringComparison.Ordinal))
+        {
+            Notify();
+        }
+    }
+
+    /// <summary>
+    /// A transaction of <paramref name="contextType"/> committed <paramref name="rows"/>. The first relay of that context
+    /// that takes them sends them; when none does, every relay claims.
+    /// </summary>
+    public void Committed(Type contextType, IReadOnlyList<OutboxMessage> rows)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var subscription in Volatile.Read(ref _subscriptions))
+        {
+            if (subscription.ContextType == contextType && subscription.Offer(rows))
+            {
+                return;
+            }
+        }
+
+        Notify();
+    }
+
+    /// <summary>Starts waking a relay of <paramref name="contextType"/>; <paramref name="offer"/> takes rows committed in this process, or refuses them.</summary>
+    public Subscription Subscribe(Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer)
+    {
+        var subscription = new Subscription(this, contextType, offer);
+        lock (_gate)
+        {
+            _subscriptions = [.. _subscriptions, subscription];
+        }
+
+        return subscription;
+    }
+
+    private void Unsubscribe(Subscription subscription)
+    {
+        lock (_gate)
+        {
+            _subscriptions = [.. _subscriptions.Where(s => s != subscription)];
+        }
+    }
+
+    /// <summary>One relay's wake-ups: whether a claim is due, and a wait that a commit or a notification ends.</summary>
+    internal sealed class Subscription : IDisposable
+    {
+        private readonly OutboxSignal _signal;
+        private readonly Func<IReadOnlyList<OutboxMessage>, bool> _offer;
+        private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+        {
+            FullMode = BoundedChannelFullMode.DropWrite,
+            SingleReader = true,
+            SingleWriter = false,
+        });
+
+        // A claim is due at first: rows may have been committed before the relay started.
+        private int _claimDue = 1;
+
+        internal Subscription(OutboxSignal signal, Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer)
+        {
+            _signal = signal;
+            ContextType = contextType;
+            _offer = offer;
+        }
+
+        public Type ContextType { get; }
+
+        /// <summary>Asks for a claim and wakes the relay.</summary>
+        public void ClaimSoon()
+        {
+            Volatile.Write(ref _claimDue, 1);
+            Wake();
+        }
+
+        /// <summary>Whether a claim was asked for since the last call.</summary>
+        public bool TakeClaimDue() => Interlocked.Exchange(ref _claimDue, 0) == 1;
+
+        /// <summary>Wakes the relay; cheap, and coalesces while it is not waiting.</summary>
+        public void Wake() => _wake.Writer.TryWrite(true);
+
+        /// <summary>Waits until the relay is woken or the timeout passes.</summary>
+        /// <returns><see langword="true"/> when woken.</returns>
+        public async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (_wake.Reader.TryRead(out _))
+            {
+                return true;
+            }
+
+            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeoutSource.CancelAfter(timeout);
+            try
+            {
+                await _wake.Reader.WaitToReadAsync(timeoutSource.Token).ConfigureAwait(false);
+                return _wake.Reader.TryRead(out _);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        internal bool Offer(IReadOnlyList<OutboxMessage> rows)
+        {
+            if (!_offer(rows))
+            {
+                return false;
+            }
+
+            Wake();
             return true;
         }
 
-        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeoutSource.CancelAfter(timeout);
-        try
-        {
-            await _channel.Reader.WaitToReadAsync(timeoutSource.Token).ConfigureAwait(false);
-            return _channel.Reader.TryRead(out _);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
+        public void Dispose() => _signal.Unsubscribe(this);
     }
 }

@@ -12,13 +12,19 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// The hosted service that moves outbox rows to the transport: claim a batch under a lease, send the
 /// partitions concurrently (each partition in order, one confirmed message after the other), then record
 /// what was confirmed, what failed (with back-off, or dead after the maximum attempts) and what was not tried.
+/// Rows committed in this process are handed to it after their commit: it leases those by id, under the claim's
+/// rules, and sends them from memory, without searching the table. A claim finds everything else.
 /// </summary>
 internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycleService
     where TContext : DbContext
 {
     private readonly CancellationTokenSource _draining = new();
     private readonly OutboxStore<TContext> _store;
-    private readonly OutboxSignal _signal;
+    private readonly OutboxSignal.Subscription _signal;
+    private readonly ConcurrentQueue<OutboxEnvelope> _committed = new();
+    private int _committedCount;
+    private volatile bool _closed;
+    private long _fullClaims;
     private readonly IOutboxTransport _transport;
     private readonly OutboxRelayOptions _options;
     private readonly TimeProvider _time;
@@ -35,7 +41,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger)
     {
         _store = new OutboxStore<TContext>(scopeFactory);
-        _signal = signal;
+        _signal = signal.Subscribe(typeof(TContext), Offer);
         _transport = transport;
         _options = options;
         _time = time;
@@ -72,10 +78,16 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                         inFlight.Add(SendBatchAsync(batch));
                     }
 
-                    // A full batch says more rows may be waiting; after a partial one, wait for a reason to look again.
-                    claimNow = batch.Count == _options.BatchSize;
+                    // A full batch says more rows may be waiting; after a partial one, wait for a reason to look again
+                    // (rows handed over by commits are one).
+                    claimNow = (batch.Full && batch.Count == _options.BatchSize) || !_committed.IsEmpty;
                     if (claimNow)
                     {
+                        if (batch.Full && batch.Count == _options.BatchSize)
+                        {
+                            _signal.ClaimSoon();
+                        }
+
                         continue;
                     }
                 }
@@ -89,6 +101,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 var finished = await Task.WhenAny(wake is null ? inFlight : [.. inFlight, wake]).ConfigureAwait(false);
                 if (finished == wake)
                 {
+                    // Woken: by a commit, a notification or a request to claim. Not woken: the polling interval passed.
+                    if (!await wake.ConfigureAwait(false))
+                    {
+                        _signal.ClaimSoon();
+                    }
+
                     wake = null;
                     claimNow = true;
                     continue;
@@ -117,6 +135,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             }
             catch (Exception ex)
             {
+                // Rows handed over by commits and taken from the queue may not have been leased: a claim finds them.
+                _signal.ClaimSoon();
                 inFlight.RemoveAll(t => t.IsCompleted);
                 pause = NextPause(pause);
                 OutboxRelayLog.LoopFailed(_logger, ex, pause);
@@ -131,7 +151,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             }
         }
 
-        // Rows already claimed are still sent and recorded; only new claims stop.
+        // Rows already claimed are still sent and recorded; only new claims stop. Rows committed from now on are left
+        // to a claim (another relay's, or this one's after a restart).
+        Close();
         try
         {
             await Task.WhenAll(inFlight).ConfigureAwait(false);
@@ -150,6 +172,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// </summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
+        Close();
         await _draining.CancelAsync().ConfigureAwait(false);
         if (ExecuteTask is { } running)
         {
@@ -174,17 +197,90 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <inheritdoc />
     public override void Dispose()
     {
+        Close();
         _draining.Dispose();
         base.Dispose();
     }
 
-    /// <summary>Claims and sends one batch. Used by tests to drive a relay step by step.</summary>
-    internal async Task<BatchResult> RunOnceAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// Claims and sends one batch. Used by tests to drive a relay step by step: a claim over the table, or, with
+    /// <paramref name="committedOnly"/>, only the rows that commits of this process handed over.
+    /// </summary>
+    internal async Task<BatchResult> RunOnceAsync(CancellationToken stoppingToken, bool committedOnly = false)
     {
+        if (!committedOnly)
+        {
+            _signal.ClaimSoon();
+        }
+
         var claim = await ClaimAsync(stoppingToken).ConfigureAwait(false);
         return claim.Count == 0 ? new BatchResult(0, 0, null) : await SendBatchAsync(claim).ConfigureAwait(false);
     }
 
+    /// <summary>Rows handed over by commits and not yet leased, at most this many times the batch size; more are left to a claim.</summary>
+    internal const int CommittedQueueBatches = 4;
+
+    /// <summary>Rows handed over by commits that wait for a lease.</summary>
+    internal int CommittedWaiting => Volatile.Read(ref _committedCount);
+
+    /// <summary>Takes rows that a commit of this process has just written, unless the relay is stopping or has enough waiting.</summary>
+    private bool Offer(IReadOnlyList<OutboxMessage> rows)
+    {
+        if (_closed)
+        {
+            return false;
+        }
+
+        if (Interlocked.Add(ref _committedCount, rows.Count) > _options.BatchSize * CommittedQueueBatches)
+        {
+            Interlocked.Add(ref _committedCount, -rows.Count);
+            return false;
+        }
+
+        foreach (var row in rows)
+        {
+            _committed.Enqueue(new OutboxEnvelope(
+                row.Id,
+                row.MessageId,
+                row.MessageType,
+                row.Version,
+                row.Exchange,
+                row.RoutingKey,
+                row.PartitionKey,
+                row.Payload,
+                row.Headers,
+                DateTime.SpecifyKind(row.OccurredAt, DateTimeKind.Utc),
+                0));
+        }
+
+        return true;
+    }
+
+    private void Close()
+    {
+        if (!_closed)
+        {
+            _closed = true;
+            _signal.Dispose();
+        }
+    }
+
+    private List<OutboxEnvelope> TakeCommitted(int count)
+    {
+        var taken = new List<OutboxEnvelope>(Math.Min(count, Volatile.Read(ref _committedCount)));
+        while (taken.Count < count && _committed.TryDequeue(out var row))
+        {
+            Interlocked.Decrement(ref _committedCount);
+            taken.Add(row);
+        }
+
+        return taken;
+    }
+
+    /// <summary>
+    /// A claim over the table when one is due (asked for by a notification, the polling interval, a batch that freed keys
+    /// or left rows behind); otherwise a lease on the rows that commits of this process handed over, if any.
+    /// </summary>
     private async Task<Claim> ClaimAsync(CancellationToken stoppingToken)
     {
         // Once stopping, claim nothing more. A claim is never cancelled half way: the UPDATE may have leased
@@ -198,8 +294,40 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         // The lease is counted from before the statement: the relay's deadline is never later than the database's.
         var owner = $"{_ownerPrefix}#{Interlocked.Increment(ref _claims)}";
         var started = Stopwatch.GetTimestamp();
-        var rows = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
-        return new Claim(owner, rows, started);
+        var fullClaims = Interlocked.Read(ref _fullClaims);
+        if (_signal.TakeClaimDue())
+        {
+            // Rows handed over until now were committed before this claim starts, so it sees them: they are left to it.
+            Interlocked.Increment(ref _fullClaims);
+            TakeCommitted(int.MaxValue);
+            var rows = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            return new Claim(owner, rows, started, Full: true, fullClaims + 1);
+        }
+
+        var committed = TakeCommitted(_options.BatchSize);
+        if (committed.Count == 0)
+        {
+            return Claim.None;
+        }
+
+        HashSet<long> leased;
+        try
+        {
+            leased = await _store.ClaimCommittedAsync(owner, committed, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            _signal.ClaimSoon();
+            throw;
+        }
+
+        if (leased.Count < committed.Count)
+        {
+            // A key busy with another batch, an earlier row waiting, or a row taken meanwhile: a claim sees to them.
+            _signal.ClaimSoon();
+        }
+
+        return new Claim(owner, [.. committed.Where(r => leased.Contains(r.Id)).OrderBy(r => r.Id)], started, Full: false, fullClaims);
     }
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
@@ -285,6 +413,14 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             // Other keys of the batch are released even when recording a failure could not be done.
             await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
         }
+
+        // The batch's keys are free now. Claim over the table again when this was such a claim, when it left rows behind,
+        // or when such a claim ran while this batch held its keys (and so skipped rows of them).
+        if (claim.Full || !released.IsEmpty || Interlocked.Read(ref _fullClaims) != claim.FullClaimsBefore)
+        {
+            _signal.ClaimSoon();
+        }
+
         return new BatchResult(claim.Count, processed.Count, unavailable);
     }
 
@@ -408,10 +544,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         StillSending,
     }
 
-    /// <summary>One claimed batch: its rows, the lease owner that only this claim uses, and when the claim started.</summary>
-    private sealed record Claim(string Owner, List<OutboxEnvelope> Rows, long StartedAt)
+    /// <summary>
+    /// One claimed batch: its rows, the lease owner that only this claim uses, when the claim started, whether it was a
+    /// claim over the table (or of rows handed over by commits), and how many claims over the table had started by then.
+    /// </summary>
+    private sealed record Claim(string Owner, List<OutboxEnvelope> Rows, long StartedAt, bool Full, long FullClaimsBefore)
     {
-        public static readonly Claim None = new(string.Empty, [], 0);
+        public static readonly Claim None = new(string.Empty, [], 0, false, 0);
 
         public int Count => Rows.Count;
 

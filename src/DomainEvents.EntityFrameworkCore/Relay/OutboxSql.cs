@@ -119,6 +119,32 @@ internal sealed class OutboxSql
                RETURNING {Columns}
                """;
 
+        // Rows this process has just committed, handed to its relay: the same rules as a claim (one claim at a time, a
+        // key with a live lease anywhere is busy, a lower pending row of the key that is not in the set goes first), but
+        // no search. A row is matched by id and message id, so a commit made against another database (a tenant's) never
+        // leases a row of this one.
+        ClaimCommittedPrefix = IsPostgres
+            ? $"""
+               SELECT pg_advisory_xact_lock({ClaimLock});
+               UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
+               FROM unnest(@ids, @message_ids) AS c(id, message_id)
+               WHERE t.id = c.id AND t.message_id = c.message_id AND t.status = 0 AND t.attempts = 0 AND NOT {Live("t")}
+                 AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = t.partition_key AND p.status = 0 AND p.id < t.id
+                                 AND p.id <> ALL(@ids))
+                 AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = t.partition_key AND l.status = 0 AND {Live("l")})
+               RETURNING t.id
+               """
+            : $"""
+               UPDATE {Table} SET lease_owner = @owner, lease_expires_at = @expires
+               WHERE status = 0 AND attempts = 0 AND (lease_expires_at IS NULL OR lease_expires_at < @now)
+                 AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = {Table}.partition_key AND p.status = 0
+                                 AND p.id < {Table}.id AND p.id NOT IN (SELECT column1 FROM committed))
+                 AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = {Table}.partition_key AND l.status = 0
+                                 AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= @now)
+                 AND (id, message_id) IN (SELECT column1, column2 FROM committed)
+               RETURNING id
+               """;
+
         MarkFailed = $"""
                       UPDATE {Table} SET status = @status, attempts = @attempts, next_attempt_at = {(IsPostgres ? "now() + @backoff" : "@next")}, last_error = @error,
                           lease_owner = NULL, lease_expires_at = NULL
@@ -157,6 +183,17 @@ internal sealed class OutboxSql
     public string MarkFailed { get; }
 
     public string Cleanup { get; }
+
+    private string ClaimCommittedPrefix { get; }
+
+    /// <summary>
+    /// Leases rows committed by this process, given by id and message id (PostgreSQL: the arrays <c>@ids</c> and
+    /// <c>@message_ids</c>); returns the ids it leased.
+    /// </summary>
+    public string ClaimCommitted(IReadOnlyList<OutboxEnvelope> rows) =>
+        IsPostgres
+            ? ClaimCommittedPrefix
+            : $"WITH committed(column1, column2) AS (VALUES {string.Join(", ", rows.Select(r => $"({r.Id}, '{r.MessageId.ToString().ToUpperInvariant()}')"))})\n{ClaimCommittedPrefix}";
 
     /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>, so the text is fixed and the statement is prepared once.</summary>
     public string MarkProcessed(IEnumerable<long> ids) =>

@@ -76,6 +76,42 @@ internal sealed class OutboxStore<TContext>
             return rows;
         }, cancellationToken);
 
+    /// <summary>
+    /// Leases to <paramref name="owner"/> those of <paramref name="rows"/> (committed by this process, not yet attempted)
+    /// that a claim would take now; returns their ids. The others are left for a claim.
+    /// </summary>
+    public Task<HashSet<long>> ClaimCommittedAsync(string owner, IReadOnlyList<OutboxEnvelope> rows, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+        WithCommandAsync(sql => sql.ClaimCommitted(rows), async command =>
+        {
+            command.AddParameter("owner", owner);
+            if (_sql!.IsPostgres)
+            {
+                command.AddParameter("lease", lease);
+                command.AddParameter("ids", rows.Select(r => r.Id).ToArray());
+                command.AddParameter("message_ids", rows.Select(r => r.MessageId).ToArray());
+            }
+            else
+            {
+                command.AddParameter("expires", now + lease);
+                command.AddParameter("now", now);
+            }
+
+            var leased = new HashSet<long>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (_sql.IsPostgres)
+            {
+                // The first result is the advisory lock's.
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                leased.Add(reader.GetInt64(0));
+            }
+
+            return leased;
+        }, cancellationToken);
+
     public Task<int> MarkProcessedAsync(IReadOnlyCollection<long> ids, string owner, DateTime now, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)

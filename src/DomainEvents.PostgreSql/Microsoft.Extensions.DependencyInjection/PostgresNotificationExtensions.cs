@@ -26,7 +26,7 @@ public static class PostgresNotificationExtensions
         builder.Services.AddSingleton(options);
         if (options.Notify)
         {
-            builder.Services.AddSingleton<IOutboxCommitNotifier>(new PostgresOutboxCommitNotifier(options));
+            builder.Services.AddSingleton<IOutboxCommitNotifier>(sp => new PostgresOutboxCommitNotifier(options, sp.GetRequiredService<OutboxSignal>()));
         }
 
         if (options.Listen)

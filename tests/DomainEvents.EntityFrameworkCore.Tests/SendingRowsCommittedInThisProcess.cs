@@ -1,0 +1,224 @@
+using System.Collections.Concurrent;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>
+/// A commit hands the rows it wrote to the relay of its process, which leases them by id and sends them from memory
+/// without searching the table. The claim's rules still hold: a key whose earlier row is leased elsewhere or waiting
+/// for a retry keeps its order, and a row is only ever taken from the database it was committed to.
+/// </summary>
+[TestFixture(DatabaseProvider.Sqlite)]
+[TestFixture(DatabaseProvider.PostgreSql, Category = "Integration")]
+public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
+{
+    private TestHost _host = null!;
+    private RecordingTransport _transport = null!;
+
+    [SetUp]
+    public async Task StartAsync()
+    {
+        _host = await TestHost.StartAsync(provider);
+        _transport = new RecordingTransport();
+    }
+
+    [TearDown]
+    public async Task StopAsync() => await _host.DisposeAsync();
+
+    [Test]
+    public async Task Rows_a_commit_wrote_are_sent_from_memory_as_they_are_stored()
+    {
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
+        var order = Order.Place("c1", 10m);
+        order.RaiseEvent(new OrderShipped(order.Id));
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        var result = await relay.RunOnceAsync(CancellationToken.None, committedOnly: true);
+
+        result.Processed.Should().Be(2, "the commit handed its two rows to the relay, which needs no claim over the table");
+        var rows = await _host.OutboxAsync();
+        rows.Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+        _transport.Sent.Select(e => e.Id).Should().Equal(rows.Select(r => r.Id));
+        _transport.Sent.Should().BeEquivalentTo(
+            rows.Select(r => new OutboxEnvelope(r.Id, r.MessageId, r.MessageType, r.Version, r.Exchange, r.RoutingKey, r.PartitionKey, r.Payload, r.Headers, r.OccurredAt, 0)),
+            o => o.WithStrictOrdering(),
+            "what is sent from memory is what a claim would read back");
+    }
+
+    [Test]
+    public async Task Rows_of_an_explicit_transaction_are_handed_over_only_when_it_commits()
+    {
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
+        await using var scope = _host.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
+        await using var transaction = await db.Database.BeginTransactionAsync();
+        db.Orders.Add(Order.Place("c1", 10m));
+        await db.SaveChangesAsync();
+
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "nothing is committed yet");
+
+        await transaction.CommitAsync();
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
+    }
+
+    [Test]
+    public async Task A_committed_row_waits_while_an_earlier_row_of_its_key_is_leased_by_another_relay()
+    {
+        var order = Order.Place("c1", 10m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+        var first = (await _host.OutboxAsync()).Single();
+        await SetLeaseAsync(first.Id, "another-relay", DateTime.UtcNow.AddHours(1));
+
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
+        await AddEventAsync(order.Id, new OrderShipped(order.Id));
+
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "the key is being sent by another relay");
+        _transport.Sent.Should().BeEmpty();
+
+        // The other relay's lease runs out without a mark: the key's rows go out in order, the earlier one first.
+        await SetLeaseAsync(first.Id, null, null);
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(2);
+        _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
+    }
+
+    [Test]
+    public async Task A_committed_row_waits_behind_an_earlier_row_of_its_key_that_backs_off()
+    {
+        var order = Order.Place("c1", 10m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+        var first = (await _host.OutboxAsync()).Single();
+        await _host.InScopeAsync(async db =>
+        {
+            var row = await db.Set<OutboxMessage>().SingleAsync(r => r.Id == first.Id);
+            row.Attempts = 1;
+            row.NextAttemptAt = DateTime.UtcNow.AddHours(1);
+            row.LastError = "refused";
+            await db.SaveChangesAsync();
+        });
+
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
+        await AddEventAsync(order.Id, new OrderShipped(order.Id));
+
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "the key's first row waits for its retry");
+        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "a claim over the table keeps the same order");
+        (await _host.OutboxAsync()).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.LeaseOwner == null);
+        _transport.Sent.Should().BeEmpty();
+    }
+
+    [Test]
+    public async Task Rows_committed_to_another_database_never_lease_the_rows_of_this_one()
+    {
+        // A context type whose connection differs per tenant: the relay of this database is handed rows committed to another.
+        await using var tenant = await TestHost.StartAsync(provider);
+        using var relay = await StartedRelayAsync(tenant.Services.GetRequiredService<OutboxSignal>());
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("here", 1m));
+            await db.SaveChangesAsync();
+        });
+        await tenant.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("elsewhere", 2m));
+            await db.SaveChangesAsync();
+        });
+        var here = (await _host.OutboxAsync()).Single();
+        var elsewhere = (await tenant.OutboxAsync()).Single();
+        elsewhere.Id.Should().Be(here.Id, "both databases number their rows from the start");
+
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
+        (await _host.OutboxAsync()).Single().Should().Match<OutboxMessage>(r => r.Status == OutboxMessageStatus.Pending && r.LeaseOwner == null);
+
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
+        _transport.Sent.Should().ContainSingle().Which.MessageId.Should().Be(here.MessageId, "this database's row is sent with its own payload");
+    }
+
+    [Test]
+    public async Task A_commit_that_would_overfill_the_relays_queue_is_left_to_a_claim()
+    {
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>(), new OutboxRelayOptions { BatchSize = 1 });
+        var order = Order.Place("c1", 10m);
+        for (var i = 0; i < OutboxRelay<OrderingDbContext>.CommittedQueueBatches; i++)
+        {
+            order.RaiseEvent(new OrderShipped(order.Id));
+        }
+
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        // Five rows do not fit a queue of four: the relay keeps none of them and was asked to claim, which finds them in order.
+        relay.CommittedWaiting.Should().Be(0);
+        await AddEventAsync(order.Id, new OrderShipped(order.Id));
+        relay.CommittedWaiting.Should().Be(1, "a commit that fits is taken");
+        var sent = 0;
+        for (var i = 0; i < 6; i++)
+        {
+            sent += (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed;
+        }
+
+        sent.Should().Be(6);
+        _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
+    }
+
+    /// <summary>A relay that has made its first claim over the table (which every relay makes when it starts).</summary>
+    private async Task<OutboxRelay<OrderingDbContext>> StartedRelayAsync(OutboxSignal signal, OutboxRelayOptions? options = null)
+    {
+        var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            signal,
+            _transport,
+            options ?? new OutboxRelayOptions { BatchSize = 100 },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
+        return relay;
+    }
+
+    private Task AddEventAsync(Guid orderId, IDomainEvent domainEvent) =>
+        _host.InScopeAsync(async db =>
+        {
+            var order = await db.Orders.SingleAsync(o => o.Id == orderId);
+            order.RaiseEvent(domainEvent);
+            await db.SaveChangesAsync();
+        });
+
+    private Task SetLeaseAsync(long id, string? owner, DateTime? expires) =>
+        _host.InScopeAsync(async db =>
+        {
+            var row = await db.Set<OutboxMessage>().SingleAsync(r => r.Id == id);
+            row.LeaseOwner = owner;
+            row.LeaseExpiresAt = expires;
+            await db.SaveChangesAsync();
+        });
+
+    private sealed class RecordingTransport : IOutboxTransport
+    {
+        public ConcurrentQueue<OutboxEnvelope> Sent { get; } = new();
+
+        public Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        {
+            Sent.Enqueue(envelope);
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -43,9 +43,10 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
             await db.SaveChangesAsync();
         });
 
+        relay.CommittedWaiting.Should().Be(2, "the commit handed its two rows to the relay");
         var result = await relay.RunOnceAsync(CancellationToken.None, committedOnly: true);
 
-        result.Processed.Should().Be(2, "the commit handed its two rows to the relay, which needs no claim over the table");
+        result.Processed.Should().Be(2, "the relay leases them by id and needs no claim over the table");
         var rows = await _host.OutboxAsync();
         rows.Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
         _transport.Sent.Select(e => e.Id).Should().Equal(rows.Select(r => r.Id));
@@ -65,9 +66,10 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         db.Orders.Add(Order.Place("c1", 10m));
         await db.SaveChangesAsync();
 
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "nothing is committed yet");
+        relay.CommittedWaiting.Should().Be(0, "nothing is committed yet");
 
         await transaction.CommitAsync();
+        relay.CommittedWaiting.Should().Be(1);
         (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
     }
 
@@ -153,7 +155,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     [Test]
     public async Task A_commit_that_would_overfill_the_relays_queue_is_left_to_a_claim()
     {
-        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>(), new OutboxRelayOptions { BatchSize = 1 });
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>(), new OutboxRelayOptions { BatchSize = 1, PollingInterval = TimeSpan.FromHours(1) });
         var order = Order.Place("c1", 10m);
         for (var i = 0; i < OutboxRelay<OrderingDbContext>.CommittedQueueBatches; i++)
         {
@@ -180,6 +182,178 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
     }
 
+    [Test]
+    public async Task A_committed_row_waits_behind_an_earlier_row_of_the_same_hand_over_that_has_failed_since()
+    {
+        using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
+        var order = Order.Place("c1", 10m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        // Another relay takes the first row before this one gets to it, and the broker refuses it: it backs off.
+        var refusing = new RecordingTransport { Refuse = true };
+        using var other = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            new OutboxSignal(),
+            refusing,
+            new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromHours(1), RetryMaxDelay = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        (await other.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(1);
+        (await _host.OutboxAsync()).Single().Attempts.Should().Be(1);
+
+        await AddEventAsync(order.Id, new OrderShipped(order.Id));
+        relay.CommittedWaiting.Should().Be(2, "both rows were handed over");
+
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "the second row must not pass the first, which waits for its retry");
+        _transport.Sent.Should().BeEmpty();
+    }
+
+    [Test]
+    public async Task Rows_of_two_databases_with_the_same_ids_in_one_hand_over_are_told_apart()
+    {
+        // One context type whose connection differs per tenant: a relay can be handed rows of both databases at once.
+        await using var tenant = await TestHost.StartAsync(provider);
+        var (signal, otherSignal) = (new OutboxSignal(), new OutboxSignal());
+        using var relay = await StartedRelayAsync(signal);
+        using var otherRelay = await StartedRelayAsync(otherSignal);
+        var order = Order.Place("here", 1m);
+        order.RaiseEvent(new OrderShipped(order.Id));
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+        await tenant.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("elsewhere", 2m));
+            await db.SaveChangesAsync();
+        });
+        var here = await _host.OutboxAsync();
+        var elsewhere = (await tenant.OutboxAsync()).Single();
+        elsewhere.Id.Should().Be(here[0].Id, "both databases number their rows from the start");
+
+        // The tenant's row has the id of this database's first row: that row is not handed over, so the second waits.
+        otherSignal.Committed(typeof(OrderingDbContext), [elsewhere, here[1]]);
+        (await otherRelay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "the key's first row has not been sent");
+
+        // Handed over together with the tenant's row of the same id, only this database's row is sent.
+        signal.Committed(typeof(OrderingDbContext), [elsewhere, here[0]]);
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
+
+        _transport.Sent.Select(e => e.MessageId).Should().Equal(here.Select(r => r.MessageId), "this database's rows, once each, in order");
+    }
+
+    [Test]
+    public async Task Rows_that_need_a_claim_are_found_while_commits_keep_waking_the_relay()
+    {
+        var order = Order.Place("c1", 10m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+        var first = (await _host.OutboxAsync()).Single();
+        await _host.InScopeAsync(async db =>
+        {
+            var row = await db.Set<OutboxMessage>().SingleAsync(r => r.Id == first.Id);
+            row.Attempts = 1;
+            row.NextAttemptAt = DateTime.UtcNow.AddMilliseconds(500);
+            await db.SaveChangesAsync();
+        });
+
+        // Commits wake the relay every 50 ms, more often than it polls: its retry still comes once it is due.
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            _host.Services.GetRequiredService<OutboxSignal>(),
+            _transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(200) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!_transport.Sent.Any(e => e.Id == first.Id) && DateTime.UtcNow < deadline)
+            {
+                await _host.InScopeAsync(async db =>
+                {
+                    db.Orders.Add(Order.Place("busy", 1m));
+                    await db.SaveChangesAsync();
+                });
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+
+        _transport.Sent.Should().Contain(e => e.Id == first.Id, "a claim over the table runs every polling interval");
+    }
+
+    [Test]
+    public async Task A_row_a_claim_left_because_its_key_was_being_sent_is_claimed_when_the_key_is_free()
+    {
+        // The relay is handed the key's first row and sends it; meanwhile another process commits the key's second row
+        // and notifies. The claim that notification causes finds the key busy; the relay claims again once it is free,
+        // not a polling interval later.
+        var signal = new OutboxSignal();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var transport = new RecordingTransport { Hold = gate.Task };
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            signal,
+            transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            var order = Order.Place("c1", 10m);
+            await _host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(order);
+                await db.SaveChangesAsync();
+            });
+            signal.Committed(typeof(OrderingDbContext), await _host.OutboxAsync());
+            await WaitForAsync(() => transport.Held.Count == 1);
+
+            await AddEventAsync(order.Id, new OrderShipped(order.Id));
+            var busyBefore = relay.ClaimsThatFoundBusyKeys;
+            signal.NotifyFromNotification("another process");
+            await WaitForAsync(() => relay.ClaimsThatFoundBusyKeys > busyBefore);
+
+            gate.SetResult();
+            await WaitForAsync(() => transport.Sent.Count == 2);
+            transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail("The relay did not get there within 10 s.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>A relay that has made its first claim over the table (which every relay makes when it starts).</summary>
     private async Task<OutboxRelay<OrderingDbContext>> StartedRelayAsync(OutboxSignal signal, OutboxRelayOptions? options = null)
     {
@@ -187,7 +361,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
             _host.Services.GetRequiredService<IServiceScopeFactory>(),
             signal,
             _transport,
-            options ?? new OutboxRelayOptions { BatchSize = 100 },
+            options ?? new OutboxRelayOptions { BatchSize = 100, PollingInterval = TimeSpan.FromHours(1) },
             TimeProvider.System,
             NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
         (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
@@ -211,14 +385,76 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
             await db.SaveChangesAsync();
         });
 
-    private sealed class RecordingTransport : IOutboxTransport
+    internal sealed class RecordingTransport : IOutboxTransport
     {
         public ConcurrentQueue<OutboxEnvelope> Sent { get; } = new();
 
-        public Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        /// <summary>Refuses every message, as a broker that nacks it.</summary>
+        public bool Refuse { get; init; }
+
+        /// <summary>While set, sends wait for it; the waiting rows are in <see cref="Held"/>.</summary>
+        public Task? Hold { get; init; }
+
+        public ConcurrentQueue<OutboxEnvelope> Held { get; } = new();
+
+        public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
         {
+            if (Refuse)
+            {
+                throw new InvalidOperationException("nacked");
+            }
+
+            if (Hold is { IsCompleted: false } hold)
+            {
+                Held.Enqueue(envelope);
+                await hold;
+            }
+
             Sent.Enqueue(envelope);
-            return Task.CompletedTask;
         }
+    }
+}
+
+/// <summary>In an ambient <see cref="System.Transactions.TransactionScope"/>, rows are handed over when the scope commits.</summary>
+[Category("Integration")]
+public sealed class SendingRowsCommittedInATransactionScope
+{
+    [Test]
+    public async Task Rows_saved_in_a_transaction_scope_are_handed_over_when_it_completes_and_not_when_it_is_rolled_back()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            host.Services.GetRequiredService<IServiceScopeFactory>(),
+            host.Services.GetRequiredService<OutboxSignal>(),
+            new SendingRowsCommittedInThisProcess.RecordingTransport(),
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        using (new System.Transactions.TransactionScope(System.Transactions.TransactionScopeAsyncFlowOption.Enabled))
+        {
+            await host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("rolled back", 1m));
+                await db.SaveChangesAsync();
+            });
+        }
+
+        relay.CommittedWaiting.Should().Be(0, "the scope was not completed");
+
+        using (var scope = new System.Transactions.TransactionScope(System.Transactions.TransactionScopeAsyncFlowOption.Enabled))
+        {
+            await host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("committed", 1m));
+                await db.SaveChangesAsync();
+            });
+            relay.CommittedWaiting.Should().Be(0, "nothing is committed before the scope is");
+            scope.Complete();
+        }
+
+        relay.CommittedWaiting.Should().Be(1);
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
+        (await host.OutboxAsync()).Should().ContainSingle().Which.Status.Should().Be(OutboxMessageStatus.Processed);
     }
 }

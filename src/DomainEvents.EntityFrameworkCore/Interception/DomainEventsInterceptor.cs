@@ -347,8 +347,27 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             return null;
         }
 
-        // Committed: the rows go to a relay of this process if one takes them.
-        _signal.Committed(context.GetType(), rows);
+        // Committed: the rows go to a relay of this process if one takes them. In an ambient TransactionScope they are
+        // committed only when the scope is; a scope that is rolled back takes them with it.
+        if (rows.Count > 0)
+        {
+            var contextType = context.GetType();
+            if (System.Transactions.Transaction.Current is { } ambient)
+            {
+                ambient.TransactionCompleted += (_, e) =>
+                {
+                    if (e.Transaction?.TransactionInformation.Status == System.Transactions.TransactionStatus.Committed)
+                    {
+                        _signal.Committed(contextType, rows);
+                    }
+                };
+            }
+            else
+            {
+                _signal.Committed(contextType, rows);
+            }
+        }
+
         return (events, rows);
     }
 

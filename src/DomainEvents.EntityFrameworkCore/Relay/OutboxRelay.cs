@@ -24,7 +24,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly ConcurrentQueue<OutboxEnvelope> _committed = new();
     private int _committedCount;
     private volatile bool _closed;
-    private long _fullClaims;
+    // Claims over the table that left rows of busy keys behind, and batches whose outcome is recorded: each side counts
+    // itself first, then reads the other's count, so a batch that freed keys and a claim that found them busy always
+    // meet and ask for another claim.
+    private long _claimsThatFoundBusyKeys;
+    private long _lastClaimOverTable = Stopwatch.GetTimestamp();
+    private long _batchesRecorded;
     private readonly IOutboxTransport _transport;
     private readonly OutboxRelayOptions _options;
     private readonly TimeProvider _time;
@@ -95,7 +100,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 // Wait for a batch to finish (its partitions become free again), a commit, or the polling interval.
                 if (inFlight.Count < MaxBatchesInFlight)
                 {
-                    wake ??= _signal.WaitAsync(_options.PollingInterval, stoppingToken);
+                    wake ??= _signal.WaitAsync(UntilNextPoll(), stoppingToken);
                 }
 
                 var finished = await Task.WhenAny(wake is null ? inFlight : [.. inFlight, wake]).ConfigureAwait(false);
@@ -220,6 +225,15 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>Rows handed over by commits and not yet leased, at most this many times the batch size; more are left to a claim.</summary>
     internal const int CommittedQueueBatches = 4;
 
+    private TimeSpan UntilNextPoll()
+    {
+        var left = _options.PollingInterval - Stopwatch.GetElapsedTime(Volatile.Read(ref _lastClaimOverTable));
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    /// <summary>Claims over the table that left rows because their keys were being sent.</summary>
+    internal long ClaimsThatFoundBusyKeys => Interlocked.Read(ref _claimsThatFoundBusyKeys);
+
     /// <summary>Rows handed over by commits that wait for a lease.</summary>
     internal int CommittedWaiting => Volatile.Read(ref _committedCount);
 
@@ -294,14 +308,29 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         // The lease is counted from before the statement: the relay's deadline is never later than the database's.
         var owner = $"{_ownerPrefix}#{Interlocked.Increment(ref _claims)}";
         var started = Stopwatch.GetTimestamp();
-        var fullClaims = Interlocked.Read(ref _fullClaims);
-        if (_signal.TakeClaimDue())
+        var busyBefore = Interlocked.Read(ref _claimsThatFoundBusyKeys);
+
+        // A claim over the table at least every polling interval, however often commits wake the relay: rows whose retry
+        // is due, whose lease ran out, or that other processes committed without a notification are found that way.
+        if (_signal.TakeClaimDue() || UntilNextPoll() == TimeSpan.Zero)
         {
+            Volatile.Write(ref _lastClaimOverTable, Stopwatch.GetTimestamp());
             // Rows handed over until now were committed before this claim starts, so it sees them: they are left to it.
-            Interlocked.Increment(ref _fullClaims);
             TakeCommitted(int.MaxValue);
-            var rows = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
-            return new Claim(owner, rows, started, Full: true, fullClaims + 1);
+            var recordedBefore = Interlocked.Read(ref _batchesRecorded);
+            var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            if (foundBusyKeys)
+            {
+                // Rows were left because their keys were being sent. A batch of this relay that is still going asks for a
+                // claim when it is recorded; one recorded while this claim ran may have freed them already: claim again.
+                Interlocked.Increment(ref _claimsThatFoundBusyKeys);
+                if (Interlocked.Read(ref _batchesRecorded) != recordedBefore)
+                {
+                    _signal.ClaimSoon();
+                }
+            }
+
+            return new Claim(owner, rows, started, Full: true, busyBefore);
         }
 
         var committed = TakeCommitted(_options.BatchSize);
@@ -310,7 +339,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             return Claim.None;
         }
 
-        HashSet<long> leased;
+        HashSet<(long Id, Guid MessageId)> leased;
         try
         {
             leased = await _store.ClaimCommittedAsync(owner, committed, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
@@ -327,7 +356,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             _signal.ClaimSoon();
         }
 
-        return new Claim(owner, [.. committed.Where(r => leased.Contains(r.Id)).OrderBy(r => r.Id)], started, Full: false, fullClaims);
+        return new Claim(owner, [.. committed.Where(r => leased.Contains((r.Id, r.MessageId))).OrderBy(r => r.Id)], started, Full: false, busyBefore);
     }
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
@@ -415,8 +444,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         // The batch's keys are free now. Claim over the table again when this was such a claim, when it left rows behind,
-        // or when such a claim ran while this batch held its keys (and so skipped rows of them).
-        if (claim.Full || !released.IsEmpty || Interlocked.Read(ref _fullClaims) != claim.FullClaimsBefore)
+        // or when such a claim found keys busy while this batch was going (they may be this batch's keys).
+        Interlocked.Increment(ref _batchesRecorded);
+        if (claim.Full || !released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore)
         {
             _signal.ClaimSoon();
         }
@@ -546,9 +576,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
     /// <summary>
     /// One claimed batch: its rows, the lease owner that only this claim uses, when the claim started, whether it was a
-    /// claim over the table (or of rows handed over by commits), and how many claims over the table had started by then.
+    /// claim over the table (or of rows handed over by commits), and how many claims had found busy keys by then.
     /// </summary>
-    private sealed record Claim(string Owner, List<OutboxEnvelope> Rows, long StartedAt, bool Full, long FullClaimsBefore)
+    private sealed record Claim(string Owner, List<OutboxEnvelope> Rows, long StartedAt, bool Full, long BusyClaimsBefore)
     {
         public static readonly Claim None = new(string.Empty, [], 0, false, 0);
 

@@ -36,6 +36,8 @@ internal sealed class OutboxSql
         //   key, starting after the key where the previous scan of this relay stopped (@after), so that every key is
         //   reached in turn however many are blocked. The statement returns where this scan stopped in a last row
         //   whose id is NULL ('' when it reached the last key or did not run, so the next scan starts from the first).
+        //   That row also says whether the claim left rows for busy keys (a due head in the window whose key is being
+        //   sent, or a full window, past which it cannot tell): the relay claims again when its batches free keys.
         // Free heads (due, no live lease on any row of the key) are taken in id order; then a prefix of each head's key
         // from the head on; the per-key limit keeps a claim from reading every pending row of its keys (with H heads,
         // a key contributes at most batch - H + 1 rows). Rows are not locked while they are chosen: the claims take
@@ -99,10 +101,12 @@ internal sealed class OutboxSql
                    UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
                    FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND NOT {Live("t")}
                    RETURNING {string.Join(", ", columns.Select(c => "t." + c))})
-               SELECT {Columns}, NULL::text AS scan_end FROM leased
+               SELECT {Columns}, NULL::text AS scan_end, NULL::boolean AS busy FROM leased
                UNION ALL
                SELECT {string.Join(", ", columns.Select(_ => "NULL"))},
-                      CASE WHEN (SELECT count(*) FROM keys) = {KeyScanFactor} * @batch THEN (SELECT max(partition_key) FROM keys) ELSE '' END
+                      CASE WHEN (SELECT count(*) FROM keys) = {KeyScanFactor} * @batch THEN (SELECT max(partition_key) FROM keys) ELSE '' END,
+                      (SELECT count(*) FROM win) = @batch
+                      OR EXISTS (SELECT 1 FROM win o WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key) AND o.due AND NOT {keyFree})
                """
             : $"""
                UPDATE {Table} SET lease_owner = @owner, lease_expires_at = @expires
@@ -120,9 +124,9 @@ internal sealed class OutboxSql
                """;
 
         // Rows this process has just committed, handed to its relay: the same rules as a claim (one claim at a time, a
-        // key with a live lease anywhere is busy, a lower pending row of the key that is not in the set goes first), but
-        // no search. A row is matched by id and message id, so a commit made against another database (a tenant's) never
-        // leases a row of this one.
+        // key with a live lease anywhere is busy, a lower pending row of the key goes first unless this statement leases
+        // it too: it is in the set and has no failed attempt), but no search. A row is matched by id and message id, so a
+        // commit made against another database (a tenant's) never leases a row of this one, nor lets one pass.
         ClaimCommittedPrefix = IsPostgres
             ? $"""
                SELECT pg_advisory_xact_lock({ClaimLock});
@@ -130,19 +134,19 @@ internal sealed class OutboxSql
                FROM unnest(@ids, @message_ids) AS c(id, message_id)
                WHERE t.id = c.id AND t.message_id = c.message_id AND t.status = 0 AND t.attempts = 0 AND NOT {Live("t")}
                  AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = t.partition_key AND p.status = 0 AND p.id < t.id
-                                 AND p.id <> ALL(@ids))
+                                 AND NOT (p.attempts = 0 AND (p.id, p.message_id) IN (SELECT * FROM unnest(@ids, @message_ids))))
                  AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = t.partition_key AND l.status = 0 AND {Live("l")})
-               RETURNING t.id
+               RETURNING t.id, t.message_id
                """
             : $"""
                UPDATE {Table} SET lease_owner = @owner, lease_expires_at = @expires
                WHERE status = 0 AND attempts = 0 AND (lease_expires_at IS NULL OR lease_expires_at < @now)
                  AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = {Table}.partition_key AND p.status = 0
-                                 AND p.id < {Table}.id AND p.id NOT IN (SELECT column1 FROM committed))
+                                 AND p.id < {Table}.id AND NOT (p.attempts = 0 AND (p.id, p.message_id) IN (SELECT column1, column2 FROM committed)))
                  AND NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = {Table}.partition_key AND l.status = 0
                                  AND l.lease_owner IS NOT NULL AND l.lease_expires_at >= @now)
                  AND (id, message_id) IN (SELECT column1, column2 FROM committed)
-               RETURNING id
+               RETURNING id, message_id
                """;
 
         MarkFailed = $"""
@@ -188,7 +192,7 @@ internal sealed class OutboxSql
 
     /// <summary>
     /// Leases rows committed by this process, given by id and message id (PostgreSQL: the arrays <c>@ids</c> and
-    /// <c>@message_ids</c>); returns the ids it leased.
+    /// <c>@message_ids</c>); returns the ids and message ids it leased.
     /// </summary>
     public string ClaimCommitted(IReadOnlyList<OutboxEnvelope> rows) =>
         IsPostgres

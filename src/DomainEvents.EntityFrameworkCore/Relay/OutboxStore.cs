@@ -25,7 +25,8 @@ internal sealed class OutboxStore<TContext>
     /// the lease is measured on the database's clock; <paramref name="now"/> (the relay host's clock) is used only on SQLite,
     /// whose relay shares the writers' process.
     /// </summary>
-    public Task<List<OutboxEnvelope>> ClaimAsync(string owner, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+    /// <returns>The leased rows in id order, and whether the claim left rows because their keys were being sent (always on SQLite).</returns>
+    public Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys)> ClaimAsync(string owner, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.Claim, async command =>
         {
             command.AddParameter("owner", owner);
@@ -42,6 +43,7 @@ internal sealed class OutboxStore<TContext>
             }
 
             var rows = new List<OutboxEnvelope>(batchSize);
+            var foundBusyKeys = !_sql.IsPostgres;
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (_sql.IsPostgres)
             {
@@ -53,8 +55,9 @@ internal sealed class OutboxStore<TContext>
             {
                 if (reader.IsDBNull(0))
                 {
-                    // The last row says where the scan over keys stopped.
+                    // The last row says where the scan over keys stopped, and whether rows were left for busy keys.
                     _keyScanAfter = reader.GetString(11);
+                    foundBusyKeys = reader.GetBoolean(12);
                     continue;
                 }
 
@@ -73,14 +76,14 @@ internal sealed class OutboxStore<TContext>
             }
 
             rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
-            return rows;
+            return (rows, foundBusyKeys);
         }, cancellationToken);
 
     /// <summary>
     /// Leases to <paramref name="owner"/> those of <paramref name="rows"/> (committed by this process, not yet attempted)
-    /// that a claim would take now; returns their ids. The others are left for a claim.
+    /// that a claim would take now; returns their ids and message ids. The others are left for a claim.
     /// </summary>
-    public Task<HashSet<long>> ClaimCommittedAsync(string owner, IReadOnlyList<OutboxEnvelope> rows, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+    public Task<HashSet<(long Id, Guid MessageId)>> ClaimCommittedAsync(string owner, IReadOnlyList<OutboxEnvelope> rows, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.ClaimCommitted(rows), async command =>
         {
             command.AddParameter("owner", owner);
@@ -96,7 +99,7 @@ internal sealed class OutboxStore<TContext>
                 command.AddParameter("now", now);
             }
 
-            var leased = new HashSet<long>();
+            var leased = new HashSet<(long, Guid)>();
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (_sql.IsPostgres)
             {
@@ -106,7 +109,7 @@ internal sealed class OutboxStore<TContext>
 
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                leased.Add(reader.GetInt64(0));
+                leased.Add((reader.GetInt64(0), reader.GetGuid(1)));
             }
 
             return leased;

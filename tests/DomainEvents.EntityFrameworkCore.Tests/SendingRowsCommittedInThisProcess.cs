@@ -175,7 +175,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         var sent = 0;
         for (var i = 0; i < 6; i++)
         {
-            sent += (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed;
+            sent += (await relay.RunOnceAsync(CancellationToken.None)).Processed;
         }
 
         sent.Should().Be(6);

@@ -348,7 +348,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         // Committed: the rows go to a relay of this process if one takes them. In an ambient TransactionScope they are
-        // committed only when the scope is; a scope that is rolled back takes them with it.
+        // committed only when the scope is; one rolled back takes them with it. (A connection that does not enlist in the
+        // scope has committed already: its rows wait for the relay's next claim over the table.)
         if (rows.Count > 0)
         {
             var contextType = context.GetType();

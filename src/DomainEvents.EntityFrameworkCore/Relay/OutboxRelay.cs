@@ -318,7 +318,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             // Rows handed over until now were committed before this claim starts, so it sees them: they are left to it.
             TakeCommitted(int.MaxValue);
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
-            var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
             if (foundBusyKeys)
             {
                 // Rows were left because their keys were being sent. A batch of this relay that is still going asks for a
@@ -443,10 +443,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
         }
 
-        // The batch's keys are free now. Claim over the table again when this was such a claim, when it left rows behind,
-        // or when such a claim found keys busy while this batch was going (they may be this batch's keys).
+        // The batch's keys are free now. Claim over the table again when it left rows behind, or when such a claim found keys
+        // of this relay busy while this batch was going (they may be this batch's keys). A full batch is followed by a
+        // claim anyway (the loop claims again at once).
         Interlocked.Increment(ref _batchesRecorded);
-        if (claim.Full || !released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore)
+        if (!released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore)
         {
             _signal.ClaimSoon();
         }

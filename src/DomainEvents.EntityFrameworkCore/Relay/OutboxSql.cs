@@ -36,8 +36,9 @@ internal sealed class OutboxSql
         //   key, starting after the key where the previous scan of this relay stopped (@after), so that every key is
         //   reached in turn however many are blocked. The statement returns where this scan stopped in a last row
         //   whose id is NULL ('' when it reached the last key or did not run, so the next scan starts from the first).
-        //   That row also says whether the claim left rows for busy keys (a due head in the window whose key is being
-        //   sent, or a full window, past which it cannot tell): the relay claims again when its batches free keys.
+        //   That row also says whether the claim left rows for keys that this relay is sending (@mine is the prefix of its
+        //   lease owners): a due head in the window, or a key of the scan, with a live lease of this relay. The relay then
+        //   claims again when its batches free keys. Keys that other relays are sending are theirs to free.
         // Free heads (due, no live lease on any row of the key) are taken in id order; then a prefix of each head's key
         // from the head on; the per-key limit keeps a claim from reading every pending row of its keys (with H heads,
         // a key contributes at most batch - H + 1 rows). Rows are not locked while they are chosen: the claims take
@@ -52,6 +53,7 @@ internal sealed class OutboxSql
         static string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= now())";
         var notLeased = $"NOT {Live("o")}";
         var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
+        string Mine(string row) => $"EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine))";
         var keyFree = $"NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = o.partition_key AND l.status = 0 AND {Live("l")})";
         var columns = Columns.Split(", ");
         Claim = IsPostgres
@@ -105,8 +107,8 @@ internal sealed class OutboxSql
                UNION ALL
                SELECT {string.Join(", ", columns.Select(_ => "NULL"))},
                       CASE WHEN (SELECT count(*) FROM keys) = {KeyScanFactor} * @batch THEN (SELECT max(partition_key) FROM keys) ELSE '' END,
-                      (SELECT count(*) FROM win) = @batch
-                      OR EXISTS (SELECT 1 FROM win o WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key) AND o.due AND NOT {keyFree})
+                      EXISTS (SELECT 1 FROM win o WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key) AND o.due AND {Mine("o")})
+                      OR EXISTS (SELECT 1 FROM keys o WHERE {Mine("o")})
                """
             : $"""
                UPDATE {Table} SET lease_owner = @owner, lease_expires_at = @expires

@@ -25,8 +25,11 @@ internal sealed class OutboxStore<TContext>
     /// the lease is measured on the database's clock; <paramref name="now"/> (the relay host's clock) is used only on SQLite,
     /// whose relay shares the writers' process.
     /// </summary>
-    /// <returns>The leased rows in id order, and whether the claim left rows because their keys were being sent (always on SQLite).</returns>
-    public Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys)> ClaimAsync(string owner, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+    /// <returns>
+    /// The leased rows in id order, and whether the claim left rows because their keys were being sent by a lease whose owner
+    /// starts with <paramref name="ownerPrefix"/> (always on SQLite).
+    /// </returns>
+    public Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys)> ClaimAsync(string owner, string ownerPrefix, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
         WithCommandAsync(sql => sql.Claim, async command =>
         {
             command.AddParameter("owner", owner);
@@ -35,6 +38,7 @@ internal sealed class OutboxStore<TContext>
             {
                 command.AddParameter("lease", lease);
                 command.AddParameter("after", _keyScanAfter);
+                command.AddParameter("mine", ownerPrefix);
             }
             else
             {

@@ -1,0 +1,57 @@
+using System.Reflection;
+using PublicApiGenerator;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>
+/// The public surface of each package, compared with the file checked in under api/. A change to the API is then a
+/// reviewed diff of that file: run the tests with DOMAINEVENTS_APPROVE_API=1 to write the files from the build.
+/// </summary>
+public sealed class ApprovingThePublicApi
+{
+    private static readonly Assembly[] Packages =
+    [
+        typeof(global::DomainEvents.IDomainEvent).Assembly,
+        typeof(global::DomainEvents.Dispatching.DomainEventHandler<>).Assembly,
+        typeof(global::DomainEvents.EntityFrameworkCore.Outbox.OutboxMessage).Assembly,
+        typeof(global::DomainEvents.MassTransit.IntegrationEventHeaders).Assembly,
+        typeof(global::DomainEvents.CloudEvents.CloudEventsOptions).Assembly,
+        typeof(global::DomainEvents.PostgreSql.PostgresNotificationOptions).Assembly,
+    ];
+
+    private static IEnumerable<TestCaseData> Assemblies() =>
+        Packages.Select(a => new TestCaseData(a).SetArgDisplayNames(a.GetName().Name!));
+
+    [TestCaseSource(nameof(Assemblies))]
+    public void The_public_api_is_the_approved_one(Assembly package)
+    {
+        var api = package.GeneratePublicApi(new ApiGeneratorOptions { IncludeAssemblyAttributes = false }).ReplaceLineEndings("\n");
+        var file = Path.Combine(Root(), "api", $"{package.GetName().Name}.txt");
+        if (Environment.GetEnvironmentVariable("DOMAINEVENTS_APPROVE_API") == "1")
+        {
+            File.WriteAllText(file, api);
+            return;
+        }
+
+        File.Exists(file).Should().BeTrue($"the approved API of {package.GetName().Name} is checked in as {file}");
+        var approved = File.ReadAllText(file).ReplaceLineEndings("\n");
+        if (api != approved)
+        {
+            var received = Path.Combine(Root(), "artifacts", "api", $"{package.GetName().Name}.received.txt");
+            Directory.CreateDirectory(Path.GetDirectoryName(received)!);
+            File.WriteAllText(received, api);
+            Assert.Fail($"The public API of {package.GetName().Name} changed. Compare {received} with {file}; if the change is meant, approve it with DOMAINEVENTS_APPROVE_API=1 and commit the file.");
+        }
+    }
+
+    private static string Root()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "DomainEvents.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("DomainEvents.sln not found above " + AppContext.BaseDirectory);
+    }
+}

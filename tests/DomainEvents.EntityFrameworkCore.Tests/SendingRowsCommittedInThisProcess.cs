@@ -37,11 +37,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
         var order = Order.Place("c1", 10m);
         order.RaiseEvent(new OrderShipped(order.Id));
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
 
         relay.CommittedWaiting.Should().Be(2, "the commit handed its two rows to the relay");
         var result = await relay.RunOnceAsync(CancellationToken.None, committedOnly: true);
@@ -77,11 +73,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     public async Task A_committed_row_waits_while_an_earlier_row_of_its_key_is_leased_by_another_relay()
     {
         var order = Order.Place("c1", 10m);
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
         var first = (await _host.OutboxAsync()).Single();
         await SetLeaseAsync(first.Id, "another-relay", DateTime.UtcNow.AddHours(1));
 
@@ -101,20 +93,9 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     public async Task A_committed_row_waits_behind_an_earlier_row_of_its_key_that_backs_off()
     {
         var order = Order.Place("c1", 10m);
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
         var first = (await _host.OutboxAsync()).Single();
-        await _host.InScopeAsync(async db =>
-        {
-            var row = await db.Set<OutboxMessage>().SingleAsync(r => r.Id == first.Id);
-            row.Attempts = 1;
-            row.NextAttemptAt = DateTime.UtcNow.AddHours(1);
-            row.LastError = "refused";
-            await db.SaveChangesAsync();
-        });
+        await BackOffAsync(first.Id, TimeSpan.FromHours(1));
 
         using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
         await AddEventAsync(order.Id, new OrderShipped(order.Id));
@@ -131,16 +112,8 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         // A context type whose connection differs per tenant: the relay of this database is handed rows committed to another.
         await using var tenant = await TestHost.StartAsync(provider);
         using var relay = await StartedRelayAsync(tenant.Services.GetRequiredService<OutboxSignal>());
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(Order.Place("here", 1m));
-            await db.SaveChangesAsync();
-        });
-        await tenant.InScopeAsync(async db =>
-        {
-            db.Orders.Add(Order.Place("elsewhere", 2m));
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, Order.Place("here", 1m));
+        await SaveAsync(tenant, Order.Place("elsewhere", 2m));
         var here = (await _host.OutboxAsync()).Single();
         var elsewhere = (await tenant.OutboxAsync()).Single();
         elsewhere.Id.Should().Be(here.Id, "both databases number their rows from the start");
@@ -162,11 +135,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
             order.RaiseEvent(new OrderShipped(order.Id));
         }
 
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
 
         // Five rows do not fit a queue of four: the relay keeps none of them and was asked to claim, which finds them in order.
         relay.CommittedWaiting.Should().Be(0);
@@ -187,11 +156,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     {
         using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
         var order = Order.Place("c1", 10m);
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
 
         // Another relay takes the first row before this one gets to it, and the broker refuses it: it backs off.
         var refusing = new RecordingTransport { Refuse = true };
@@ -222,16 +187,8 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         using var otherRelay = await StartedRelayAsync(otherSignal);
         var order = Order.Place("here", 1m);
         order.RaiseEvent(new OrderShipped(order.Id));
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
-        await tenant.InScopeAsync(async db =>
-        {
-            db.Orders.Add(Order.Place("elsewhere", 2m));
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
+        await SaveAsync(tenant, Order.Place("elsewhere", 2m));
         var here = await _host.OutboxAsync();
         var elsewhere = (await tenant.OutboxAsync()).Single();
         elsewhere.Id.Should().Be(here[0].Id, "both databases number their rows from the start");
@@ -252,19 +209,9 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     public async Task Rows_that_need_a_claim_are_found_while_commits_keep_waking_the_relay()
     {
         var order = Order.Place("c1", 10m);
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+        await SaveAsync(_host, order);
         var first = (await _host.OutboxAsync()).Single();
-        await _host.InScopeAsync(async db =>
-        {
-            var row = await db.Set<OutboxMessage>().SingleAsync(r => r.Id == first.Id);
-            row.Attempts = 1;
-            row.NextAttemptAt = DateTime.UtcNow.AddMilliseconds(500);
-            await db.SaveChangesAsync();
-        });
+        await BackOffAsync(first.Id, TimeSpan.FromMilliseconds(500));
 
         // Commits wake the relay every 50 ms, more often than it polls: its retry still comes once it is due.
         using var relay = new OutboxRelay<OrderingDbContext>(
@@ -280,11 +227,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
             var deadline = DateTime.UtcNow.AddSeconds(10);
             while (!_transport.Sent.Any(e => e.Id == first.Id) && DateTime.UtcNow < deadline)
             {
-                await _host.InScopeAsync(async db =>
-                {
-                    db.Orders.Add(Order.Place("busy", 1m));
-                    await db.SaveChangesAsync();
-                });
+                await SaveAsync(_host, Order.Place("busy", 1m));
                 await Task.Delay(50);
             }
         }
@@ -316,11 +259,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         try
         {
             var order = Order.Place("c1", 10m);
-            await _host.InScopeAsync(async db =>
-            {
-                db.Orders.Add(order);
-                await db.SaveChangesAsync();
-            });
+            await SaveAsync(_host, order);
             signal.Committed(typeof(OrderingDbContext), await _host.OutboxAsync());
             await WaitForAsync(() => transport.Held.Count == 1);
 
@@ -367,6 +306,24 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
         return relay;
     }
+
+    private static Task SaveAsync(TestHost host, Order order) =>
+        host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+    /// <summary>The row failed once and waits for its retry, due in <paramref name="due"/>.</summary>
+    private Task BackOffAsync(long id, TimeSpan due) =>
+        _host.InScopeAsync(async db =>
+        {
+            var row = await db.Set<OutboxMessage>().SingleAsync(r => r.Id == id);
+            row.Attempts = 1;
+            row.NextAttemptAt = DateTime.UtcNow + due;
+            row.LastError = "refused";
+            await db.SaveChangesAsync();
+        });
 
     private Task AddEventAsync(Guid orderId, IDomainEvent domainEvent) =>
         _host.InScopeAsync(async db =>

@@ -80,33 +80,8 @@ public static class RelayProcess
             }
         }
 
-        var until = DateTime.UtcNow + duration;
-        await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
-        {
-            var random = new Random(Environment.ProcessId * 31 + w);
-            while (DateTime.UtcNow < until)
-            {
-                try
-                {
-                    await using var scope = services.CreateAsyncScope();
-                    var db = scope.ServiceProvider.GetRequiredService<LedgerDbContext>();
-                    var id = accounts[random.Next(accounts.Length)];
-                    var account = await db.Accounts.SingleAsync(a => a.Id == id);
-                    account.Deposit();
-                    await db.SaveChangesAsync();
-                    await Task.Delay(30);
-                }
-                catch (DbUpdateConcurrencyException)
-                {
-                    // Another writer committed first: this save did nothing, try again.
-                }
-                catch (Exception ex)
-                {
-                    await Console.Error.WriteLineAsync($"write failed: {ex.GetType().Name}: {ex.Message}");
-                    await Task.Delay(200);   // the database is away
-                }
-            }
-        }));
+        await LedgerWriters.WriteAsync(services, accounts, writers, Environment.ProcessId * 31, duration, sometimesTwice: false,
+            ex => Console.Error.WriteLine($"write failed: {ex.GetType().Name}: {ex.Message}"));
 
         // The suite counts what was committed once every writer has finished.
         Console.WriteLine(WritesDone);

@@ -217,38 +217,8 @@ public sealed class FaultRun : IAsyncDisposable
     }
 
     private Task WriteHereAsync(TimeSpan duration, int writers) =>
-        Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
-        {
-            var random = new Random(w);
-            var until = _clock.Elapsed + duration;
-            while (_clock.Elapsed < until)
-            {
-                try
-                {
-                    await using var scope = _writer.CreateAsyncScope();
-                    var db = scope.ServiceProvider.GetRequiredService<LedgerDbContext>();
-                    var id = _accounts[random.Next(_accounts.Length)];
-                    var account = await db.Accounts.SingleAsync(a => a.Id == id);
-                    account.Deposit();
-                    if (random.Next(3) == 0)
-                    {
-                        account.Deposit();
-                    }
-
-                    await db.SaveChangesAsync();
-                    await Task.Delay(30);
-                }
-                catch (DbUpdateConcurrencyException)
-                {
-                    // Another writer committed first: this save did nothing, try again.
-                }
-                catch (Exception ex)
-                {
-                    WriteErrors.Enqueue($"{_clock.Elapsed.TotalSeconds:0.0}s {ex.GetType().Name}: {ex.Message}");
-                    await Task.Delay(200);   // the database is away
-                }
-            }
-        }));
+        LedgerWriters.WriteAsync(_writer, _accounts, writers, seed: 0, duration, sometimesTwice: true,
+            ex => WriteErrors.Enqueue($"{_clock.Elapsed.TotalSeconds:0.0}s {ex.GetType().Name}: {ex.Message}"));
 
     /// <summary>Waits until everything committed has reached the witness and the consumer, then counts.</summary>
     public async Task<FaultReport> SettleAsync(string scenario, TimeSpan timeout)

@@ -26,7 +26,7 @@ public sealed class ApprovingThePublicApi
     public void The_public_api_is_the_approved_one(Assembly package)
     {
         var api = package.GeneratePublicApi(new ApiGeneratorOptions { IncludeAssemblyAttributes = false }).ReplaceLineEndings("\n");
-        var file = Path.Combine(Root(), "api", $"{package.GetName().Name}.txt");
+        var file = Path.Combine(RepositoryRoot.Path, "api", $"{package.GetName().Name}.txt");
         if (Environment.GetEnvironmentVariable("DOMAINEVENTS_APPROVE_API") == "1")
         {
             File.WriteAllText(file, api);
@@ -37,21 +37,10 @@ public sealed class ApprovingThePublicApi
         var approved = File.ReadAllText(file).ReplaceLineEndings("\n");
         if (api != approved)
         {
-            var received = Path.Combine(Root(), "artifacts", "api", $"{package.GetName().Name}.received.txt");
+            var received = Path.Combine(RepositoryRoot.Path, "artifacts", "api", $"{package.GetName().Name}.received.txt");
             Directory.CreateDirectory(Path.GetDirectoryName(received)!);
             File.WriteAllText(received, api);
             Assert.Fail($"The public API of {package.GetName().Name} changed. Compare {received} with {file}; if the change is meant, approve it with DOMAINEVENTS_APPROVE_API=1 and commit the file.");
         }
-    }
-
-    private static string Root()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "DomainEvents.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("DomainEvents.sln not found above " + AppContext.BaseDirectory);
     }
 }

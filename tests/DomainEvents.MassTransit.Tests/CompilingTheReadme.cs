@@ -38,7 +38,7 @@ public sealed class CompilingTheReadme
     [Test]
     public void Every_csharp_block_of_the_readme_compiles()
     {
-        var blocks = Blocks(File.ReadAllText(Path.Combine(Root(), "README.md")));
+        var blocks = Blocks(File.ReadAllText(Path.Combine(RepositoryRoot.Path, "README.md")));
         blocks.Should().HaveCountGreaterThan(5);
         var trees = new List<SyntaxTree>
         {
@@ -119,16 +119,5 @@ public sealed class CompilingTheReadme
                 }
             }
             """;
-    }
-
-    private static string Root()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "DomainEvents.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("DomainEvents.sln not found above " + AppContext.BaseDirectory);
     }
 }

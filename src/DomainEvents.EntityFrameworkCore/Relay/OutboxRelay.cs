@@ -443,11 +443,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
         }
 
-        // The batch's keys are free now. Claim over the table again when it left rows behind, or when such a claim found keys
-        // of this relay busy while this batch was going (they may be this batch's keys). A full batch is followed by a
-        // claim anyway (the loop claims again at once).
+        // The batch's keys are free now. Claim over the table again when it left rows behind, when such a claim found keys
+        // of this relay busy while this batch was going (they may be this batch's keys), or when it came from a claim whose
+        // scan over keys stopped before the last key (the keys after it are reached in turn). A full batch is followed by
+        // a claim anyway (the loop claims again at once).
         Interlocked.Increment(ref _batchesRecorded);
-        if (!released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore)
+        if (!released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore || (claim.Full && _store.KeyScanUnfinished))
         {
             _signal.ClaimSoon();
         }

@@ -15,6 +15,9 @@ internal sealed class OutboxStore<TContext>
     // Where the claim's scan over keys stopped (PostgreSQL): the next one starts after it.
     private volatile string _keyScanAfter = "";
 
+    /// <summary>Whether the last claim's scan over keys stopped before the last key (PostgreSQL).</summary>
+    public bool KeyScanUnfinished => _keyScanAfter.Length > 0;
+
     public OutboxStore(IServiceScopeFactory scopeFactory)
     {
         _scopeFactory = scopeFactory;

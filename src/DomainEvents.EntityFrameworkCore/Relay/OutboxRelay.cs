@@ -85,14 +85,15 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
                     // A full batch says more rows may be waiting; after a partial one, wait for a reason to look again
                     // (rows handed over by commits are one).
-                    claimNow = (batch.Full && batch.Count == _options.BatchSize) || !_committed.IsEmpty;
+                    var fullBatch = batch.Full && batch.Count == _options.BatchSize;
+                    if (fullBatch)
+                    {
+                        _signal.ClaimSoon();
+                    }
+
+                    claimNow = fullBatch || !_committed.IsEmpty;
                     if (claimNow)
                     {
-                        if (batch.Full && batch.Count == _options.BatchSize)
-                        {
-                            _signal.ClaimSoon();
-                        }
-
                         continue;
                     }
                 }

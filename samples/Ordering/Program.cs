@@ -1,37 +1,50 @@
+using Billing;
+using DomainEvents.MassTransit;
 using MassTransit;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Ordering.Application;
-using Ordering.Billing;
 using Ordering.Infrastructure;
 using Ordering.Sample;
 
 // dotnet run --project samples/Ordering [-- --transport rabbitmq --database postgres]
-var builder = Host.CreateApplicationBuilder(args);
-if (SampleOptions.Read(builder.Configuration, out var error) is not { } options)
+// dotnet run --project samples/Ordering -- --separate      (Ordering.Api and Billing as two processes; RabbitMQ and PostgreSQL)
+const string Usage = "usage: dotnet run --project samples/Ordering [-- [--transport inmemory|rabbitmq] [--database sqlite|postgres] | --separate]";
+var separate = args.Contains("--separate");
+var builder = Host.CreateApplicationBuilder(args.Where(a => a != "--separate").ToArray());
+if (SampleSettings.Read(builder.Configuration, ownProcess: separate, Usage, out var error) is not { } settings)
 {
     Console.Error.WriteLine(error);
     return 2;
 }
 
+var timeout = TimeSpan.FromSeconds(30);
+Console.WriteLine($"Ordering sample{(separate ? ", Ordering.Api and Billing in two processes" : "")}: {settings.Database}; {settings.Transport}");
+Console.WriteLine();
+if (separate)
+{
+    return await SeparateProcesses.RunAsync(settings, timeout) ? 0 : 1;
+}
+
 // Warnings only (the relay says so when the broker is unreachable); MassTransit's own connection retries are quieter.
-builder.Logging.ClearProviders().AddSimpleConsole().SetMinimumLevel(LogLevel.Warning).AddFilter("MassTransit", LogLevel.Error);
+// What the application's handler and Billing's consumer log is printed as steps of the walkthrough.
+builder.Logging.ClearProviders().AddSimpleConsole().SetMinimumLevel(LogLevel.Warning).AddFilter("MassTransit", LogLevel.Error)
+    .AddProvider(new StepLoggerProvider())
+    .AddFilter<StepLoggerProvider>("Ordering.Application", LogLevel.Information)
+    .AddFilter<StepLoggerProvider>("Billing", LogLevel.Information);
 var services = builder.Services;
 
-// Ordering: in-process handlers, the outbox in OrderingDbContext, and the relay that publishes through MassTransit.
-services.AddDbContext<OrderingDbContext>(o => options.UseDatabase(o, "ordering"));
-services.AddDomainEvents(o => o.AddHandlersFromAssemblyContaining<LogOrderPlaced>())
-    .AddEntityFrameworkOutbox<OrderingDbContext>()
-    .AddMassTransitRelay();
+// Ordering: the use case, in-process handlers, the outbox in OrderingDbContext, and the relay that publishes through MassTransit.
+services.AddOrderingApplication();
+services.AddOrderingInfrastructure(o => settings.UseDatabase(o, "ordering"), postgres: settings.UsesPostgres);
 
-// Billing: a consumer bound to the "order" exchange with "order.*", behind an inbox in its own database.
-services.AddDbContext<BillingDbContext>(o => options.UseDatabase(o, "billing"));
+// Billing, in the same process here: a consumer bound to the "order" exchange with "order.*", behind an inbox in its own database.
+services.AddBillingDatabase(o => settings.UseDatabase(o, "billing"));
 services.AddMassTransit(x =>
 {
-    x.AddIntegrationEventConsumer<OrderPlacedConsumer>(c => c.Bind("order", "order.*").UseInbox<BillingDbContext>());
-    if (options.RabbitMq is { } rabbitMq)
+    x.AddBillingConsumers();
+    if (settings.RabbitMq is { } rabbitMq)
     {
         x.UsingRabbitMq((context, cfg) =>
         {
@@ -46,11 +59,8 @@ services.AddMassTransit(x =>
 });
 
 // Only for the printout.
-services.AddSingleton<ConsumerProgress>();
 services.AddSendObserver<RelaySendObserver>();
 
-Console.WriteLine($"Ordering sample: {options.Database}; {options.Transport}");
-Console.WriteLine();
 var host = builder.Build();
 try
 {
@@ -62,7 +72,7 @@ try
     }
 
     await host.StartAsync();
-    var delivered = await PlaceOrderWalkthrough.RunAsync(host.Services, options, TimeSpan.FromSeconds(30));
+    var delivered = await PlaceOrderWalkthrough.RunInProcessAsync(host.Services, settings, timeout);
     await host.StopAsync();
     return delivered ? 0 : 1;
 }
@@ -74,5 +84,5 @@ catch (Exception ex) when (ex is not OperationCanceledException)
 finally
 {
     host.Dispose();
-    options.CleanUp();
+    settings.CleanUp();
 }

@@ -7,15 +7,20 @@ namespace Ordering.Sample;
 // threads, so each step is written in one call.
 public static class Flow
 {
-    public static void Step(string number, string actor, string text, params (string Label, object? Value)[] details)
+    private static readonly Lock Gate = new();
+
+    public static void Step(string actor, string text, params (string Label, object? Value)[] details)
     {
         var line = new StringBuilder();
-        line.Append(CultureInfo.InvariantCulture, $"{number,-3}{actor,-12} {text}").AppendLine();
+        line.Append(CultureInfo.InvariantCulture, $"{actor,-12} {text}").AppendLine();
         foreach (var (label, value) in details)
         {
-            line.Append(CultureInfo.InvariantCulture, $"{"",16}{label,-14}{value}").AppendLine();
+            line.Append(CultureInfo.InvariantCulture, $"{"",13}{label,-14}{value}").AppendLine();
         }
 
-        Console.Write(line.ToString());
+        lock (Gate)
+        {
+            Console.Write(line.ToString());
+        }
     }
 }

@@ -12,7 +12,7 @@ public sealed class RelaySendObserver : ISendObserver
     {
         if (context.Headers.Get<string>(IntegrationEventHeaders.MessageType) is { } messageType)
         {
-            Flow.Step("4.", "relay", $"claimed the outbox row and publishes {messageType} (persistent, waits for the broker's confirm)",
+            Flow.Step("relay", $"claimed the outbox row and publishes {messageType} (persistent, waits for the broker's confirm)",
                 ("message id", context.MessageId),
                 ("exchange", context.Headers.Get<string>(IntegrationEventHeaders.Exchange)),
                 ("routing key", context.Headers.Get<string>(IntegrationEventHeaders.RoutingKey)));
@@ -29,7 +29,7 @@ public sealed class RelaySendObserver : ISendObserver
     {
         if (context.Headers.Get<string>(IntegrationEventHeaders.MessageType) is not null)
         {
-            Flow.Step("", "relay", $"publishing {context.MessageId} failed, the relay will try again: {exception.Message}");
+            Flow.Step("relay", $"publishing {context.MessageId} failed, the relay will try again: {exception.Message}");
         }
 
         return Task.CompletedTask;

@@ -5,21 +5,25 @@ using Npgsql;
 
 namespace Ordering.Sample;
 
-// --transport inmemory|rabbitmq (DOMAINEVENTS_RABBITMQ, default amqp://guest:guest@127.0.0.1:5672/)
-// --database sqlite|postgres   (DOMAINEVENTS_POSTGRES: a connection string; each service gets its own database)
-public sealed class SampleOptions
+// Where the sample's services keep their data and how they reach each other. Shared by the one-process
+// walkthrough, Ordering.Api and Billing (linked into each project).
+//   --transport inmemory|rabbitmq (DOMAINEVENTS_RABBITMQ, default amqp://guest:guest@127.0.0.1:5672/)
+//   --database sqlite|postgres    (DOMAINEVENTS_POSTGRES: a connection string; each service gets its own database)
+// A service in a process of its own (Ordering.Api, Billing) needs RabbitMQ to reach the other one.
+internal sealed class SampleSettings
 {
     public const string RabbitMqVariable = "DOMAINEVENTS_RABBITMQ";
     public const string PostgresVariable = "DOMAINEVENTS_POSTGRES";
     public const string DefaultRabbitMq = "amqp://guest:guest@127.0.0.1:5672/";
 
-    private SampleOptions(Uri? rabbitMq, string? postgres)
+    private SampleSettings(Uri? rabbitMq, string? postgres, string? sqliteFolder)
     {
         RabbitMq = rabbitMq;
         Postgres = postgres;
         if (postgres is null)
         {
-            SqliteFolder = Directory.CreateTempSubdirectory("domainevents-ordering-").FullName;
+            SqliteFolder = sqliteFolder ?? Directory.CreateTempSubdirectory("domainevents-ordering-").FullName;
+            OwnsSqliteFolder = sqliteFolder is null;
         }
     }
 
@@ -29,33 +33,44 @@ public sealed class SampleOptions
 
     public string? SqliteFolder { get; }
 
+    private bool OwnsSqliteFolder { get; }
+
     public string Transport => RabbitMq is null ? "MassTransit in-memory transport" : $"RabbitMQ at {RabbitMq.Host}:{RabbitMq.Port}";
 
     public string Database => Postgres is null
         ? $"SQLite files in {SqliteFolder}"
         : $"PostgreSQL at {new NpgsqlConnectionStringBuilder(Postgres).Host}, databases domainevents_ordering and domainevents_billing";
 
-    public static SampleOptions? Read(IConfiguration configuration, out string? error)
+    /// <summary>Reads the settings. A service in its own process defaults to RabbitMQ and PostgreSQL.</summary>
+    public static SampleSettings? Read(IConfiguration configuration, bool ownProcess, string usage, out string? error)
     {
         error = null;
-        var transport = configuration["transport"]?.ToUpperInvariant() ?? "INMEMORY";
-        var database = configuration["database"]?.ToUpperInvariant() ?? "SQLITE";
+        var transport = configuration["transport"]?.ToUpperInvariant() ?? (ownProcess ? "RABBITMQ" : "INMEMORY");
+        var database = configuration["database"]?.ToUpperInvariant() ?? (ownProcess ? "POSTGRES" : "SQLITE");
         if (transport is not ("INMEMORY" or "RABBITMQ") || database is not ("SQLITE" or "POSTGRES"))
         {
-            error = "usage: dotnet run --project samples/Ordering [-- [--transport inmemory|rabbitmq] [--database sqlite|postgres]]";
+            error = usage;
+            return null;
+        }
+
+        if (ownProcess && transport == "INMEMORY")
+        {
+            error = "A service in a process of its own reaches the other one through RabbitMQ; the in-memory transport stays inside one process.";
             return null;
         }
 
         var postgres = configuration[PostgresVariable];
         if (database == "POSTGRES" && string.IsNullOrWhiteSpace(postgres))
         {
-            error = $"--database postgres needs {PostgresVariable}, e.g. Host=127.0.0.1;Port=5432;Username=postgres;Password=secret";
+            error = $"PostgreSQL needs {PostgresVariable}, e.g. Host=127.0.0.1;Port=5432;Username=postgres;Password=secret";
             return null;
         }
 
         var rabbitMq = transport == "RABBITMQ" ? new Uri(configuration[RabbitMqVariable] ?? DefaultRabbitMq) : null;
-        return new SampleOptions(rabbitMq, database == "POSTGRES" ? postgres : null);
+        return new SampleSettings(rabbitMq, database == "POSTGRES" ? postgres : null, configuration["sqlite-folder"]);
     }
+
+    public bool UsesPostgres => Postgres is not null;
 
     public void UseDatabase(DbContextOptionsBuilder options, string service)
     {
@@ -71,7 +86,7 @@ public sealed class SampleOptions
 
     public void CleanUp()
     {
-        if (SqliteFolder is not null && Directory.Exists(SqliteFolder))
+        if (OwnsSqliteFolder && SqliteFolder is not null && Directory.Exists(SqliteFolder))
         {
             SqliteConnection.ClearAllPools();
             Directory.Delete(SqliteFolder, recursive: true);

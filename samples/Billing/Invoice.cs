@@ -1,4 +1,4 @@
-namespace Ordering.Billing;
+namespace Billing;
 
 public sealed class Invoice
 {

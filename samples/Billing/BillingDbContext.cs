@@ -1,6 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 
-namespace Ordering.Billing;
+namespace Billing;
 
 // Billing's own database. AddDomainEventsInbox() adds the inbox table the consumer uses; a Billing that
 // raised integration events itself would call AddDomainEventsOutbox(), which adds both tables.

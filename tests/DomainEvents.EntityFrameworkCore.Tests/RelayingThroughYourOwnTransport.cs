@@ -230,6 +230,39 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_send_confirmed_after_its_timeout_is_marked_then_and_not_sent_again_when_the_lease_runs_out()
+    {
+        await SaveOrdersAsync(count: 1, eventsEach: 1);   // one key, two rows
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _transport.Hold = gate.Task;   // a transport that does not stop when its token is cancelled
+        var options = new OutboxRelayOptions { BatchSize = 100, SendTimeout = TimeSpan.FromMilliseconds(300), LeaseDuration = TimeSpan.FromSeconds(2) };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        var timedOut = await relay.RunOnceAsync(CancellationToken.None);
+        timedOut.Processed.Should().Be(0);
+        timedOut.TransportUnavailable.Should().NotBeNull("a send past its timeout is an outage, not an attempt");
+
+        // The broker confirms the first row now, after its timeout, while the claim's lease still runs.
+        _transport.Hold = null;
+        gate.SetResult();
+        var deadline = DateTime.UtcNow.AddSeconds(1.5);
+        while ((await _host.OutboxAsync()).First().Status != OutboxMessageStatus.Processed && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        // Past the lease, nothing of the first row is left to send.
+        await Task.Delay(TimeSpan.FromSeconds(2.2));
+        while ((await relay.RunOnceAsync(CancellationToken.None)).Claimed > 0)
+        {
+        }
+
+        var rows = await _host.OutboxAsync();
+        _transport.Sent.Select(e => e.Id).Should().Equal(rows.Select(r => r.Id), "the late-confirmed row is not sent again, and the key's next row follows it");
+        rows.Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.Attempts == 0);
+    }
+
+    [Test]
     public async Task Keys_behind_a_deep_backlog_whose_heads_back_off_keep_flowing()
     {
         // Two keys of ten rows each come first; their heads fail and back off for an hour. With a batch of 4 the

@@ -372,7 +372,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         // the lease is spent: a send takes at most SendTimeout (at most a quarter of the lease), which leaves the
         // last quarter for recording the outcome before another claim may take the rows.
         var partitions = claim.Rows.GroupBy(r => r.PartitionKey, StringComparer.Ordinal);
-        await Parallel.ForEachAsync(partitions, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentSends }, async (partition, _) =>
+        await Parallel.ForEachAsync(partitions, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentSends }, async (partition, unused) =>
         {
             var blocked = false;
             foreach (var row in partition)
@@ -396,21 +396,24 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
                     switch (await SendOneAsync(row).ConfigureAwait(false))
                     {
-                        case (SendOutcome.Confirmed, _):
+                        case (SendOutcome.Confirmed, _, _):
                             processed.Add(row.Id);
                             break;
-                        case (SendOutcome.Unavailable, var error):
+                        case (SendOutcome.Unavailable, var error, _):
                             Interlocked.CompareExchange(ref unavailable, error, null);
                             released.Add(row.Id);
                             blocked = true;
                             break;
-                        case (SendOutcome.StillSending, var error):
+                        case (SendOutcome.StillSending, var error, var send):
                             // The transport did not give up when asked: the message may still go out, so the row keeps
-                            // its lease until it expires rather than being offered to another claim now.
+                            // its lease rather than being offered to another claim now. Should the send be confirmed
+                            // later, the row is marked then, while this claim still owns it; otherwise it goes out
+                            // again once the lease expires.
                             Interlocked.CompareExchange(ref unavailable, error, null);
+                            _ = MarkWhenConfirmedAsync(claim, row, send!);
                             blocked = true;
                             break;
-                        case (_, var error):
+                        case (_, var error, _):
                             failed.Add((row, error!));
                             blocked = true;
                             break;
@@ -462,7 +465,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// message's own counts as an attempt; an unreachable or blocked transport and a send that ran out of time are an
     /// outage (nothing is counted: back-pressure is not the message's fault).
     /// </summary>
-    private async Task<(SendOutcome Outcome, Exception? Error)> SendOneAsync(OutboxEnvelope row)
+    private async Task<(SendOutcome Outcome, Exception? Error, Task? StillSending)> SendOneAsync(OutboxEnvelope row)
     {
         using var timeout = new CancellationTokenSource(_options.SendTimeout);
         Task send;
@@ -478,11 +481,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         try
         {
             await send.WaitAsync(timeout.Token).ConfigureAwait(false);
-            return (SendOutcome.Confirmed, null);
+            return (SendOutcome.Confirmed, null, null);
         }
         catch (TransportUnavailableException ex)
         {
-            return (SendOutcome.Unavailable, ex);
+            return (SendOutcome.Unavailable, ex, null);
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
         {
@@ -495,15 +498,50 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
             if (!send.IsCompleted)
             {
-                _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                return (SendOutcome.StillSending, error);
+                return (SendOutcome.StillSending, error, send);
             }
 
-            return (send.IsCompletedSuccessfully ? SendOutcome.Confirmed : SendOutcome.Unavailable, send.IsCompletedSuccessfully ? null : error);
+            return (send.IsCompletedSuccessfully ? SendOutcome.Confirmed : SendOutcome.Unavailable, send.IsCompletedSuccessfully ? null : error, null);
         }
         catch (Exception ex)
         {
-            return (SendOutcome.Failed, ex);
+            return (SendOutcome.Failed, ex, null);
+        }
+    }
+
+    /// <summary>
+    /// Waits, at most until the claim's lease runs out, for a send that went on past its timeout. If the transport
+    /// confirms it, the row is marked processed under the claim's lease, so it is not sent a second time when the lease
+    /// expires; the mark matches nothing if another claim has taken the row by then. A failure or no answer leaves the
+    /// row to be sent again after the lease, which is the at-least-once rule.
+    /// </summary>
+    private async Task MarkWhenConfirmedAsync(Claim claim, OutboxEnvelope row, Task send)
+    {
+        try
+        {
+            var left = _options.LeaseDuration - claim.Elapsed;
+            if (left <= TimeSpan.Zero)
+            {
+                _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                return;
+            }
+
+            await send.WaitAsync(left).ConfigureAwait(false);
+            var marked = await BookkeepAsync(claim, () => _store.MarkProcessedAsync([row.Id], claim.Owner, _time.GetUtcNow().UtcDateTime, CancellationToken.None)).ConfigureAwait(false);
+            if (marked > 0)
+            {
+                RelayMetrics.Processed(marked, _options.InstanceName);
+                OutboxRelayLog.ConfirmedLate(_logger, row.MessageType, row.MessageId);
+
+                // The key is free again: its next rows need not wait for the polling interval.
+                _signal.ClaimSoon();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Not confirmed in time, refused, or the mark could not be written: the lease runs out and the row goes again.
+            _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            OutboxRelayLog.NotConfirmedLate(_logger, ex, row.MessageType, row.MessageId);
         }
     }
 

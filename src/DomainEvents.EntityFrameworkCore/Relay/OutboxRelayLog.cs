@@ -34,4 +34,10 @@ internal static partial class OutboxRelayLog
 
     [LoggerMessage(10, LogLevel.Warning, "Outbox relay {RelayInstance} did not finish its claimed batches within the host's shutdown timeout; their leases expire by themselves (give the host at least LeaseDuration / 2 + SendTimeout to stop)")]
     public static partial void DrainCutShort(ILogger logger, string relayInstance);
+
+    [LoggerMessage(11, LogLevel.Information, "{MessageType} {MessageId} was confirmed after its send timed out; marked processed")]
+    public static partial void ConfirmedLate(ILogger logger, string messageType, Guid messageId);
+
+    [LoggerMessage(12, LogLevel.Debug, "{MessageType} {MessageId}, whose send timed out, was not confirmed within its lease; it is sent again after the lease")]
+    public static partial void NotConfirmedLate(ILogger logger, Exception exception, string messageType, Guid messageId);
 }

@@ -34,6 +34,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly OutboxRelayOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<Task, bool> _lateMarks = new();
     private readonly SemaphoreSlim _sends;
     private long _claims;
 
@@ -163,6 +164,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         try
         {
             await Task.WhenAll(inFlight).ConfigureAwait(false);
+
+            // Sends that ran past their timeout and may still be confirmed within their lease (each waits at most that long).
+            await Task.WhenAll(_lateMarks.Keys).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -410,7 +414,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                             // later, the row is marked then, while this claim still owns it; otherwise it goes out
                             // again once the lease expires.
                             Interlocked.CompareExchange(ref unavailable, error, null);
-                            _ = MarkWhenConfirmedAsync(claim, row, send!);
+                            var late = MarkWhenConfirmedAsync(claim, row, send!);
+                            _lateMarks.TryAdd(late, true);
+                            _ = late.ContinueWith(static (t, marks) => ((ConcurrentDictionary<Task, bool>)marks!).TryRemove(t, out _), _lateMarks, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                             blocked = true;
                             break;
                         case (_, var error, _):
@@ -541,7 +547,21 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         {
             // Not confirmed in time, refused, or the mark could not be written: the lease runs out and the row goes again.
             _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            OutboxRelayLog.NotConfirmedLate(_logger, ex, row.MessageType, row.MessageId);
+            try
+            {
+                if (send.IsCompletedSuccessfully)
+                {
+                    OutboxRelayLog.ConfirmedLateNotMarked(_logger, ex, row.MessageType, row.MessageId);
+                }
+                else
+                {
+                    OutboxRelayLog.NotConfirmedLate(_logger, ex, row.MessageType, row.MessageId);
+                }
+            }
+            catch (Exception)
+            {
+                // A logger disposed with the host; nothing more to do for this row.
+            }
         }
     }
 
@@ -557,7 +577,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             {
                 return await write().ConfigureAwait(false);
             }
-            catch (Exception ex) when (attempt < BookkeepingAttempts && claim.Elapsed + BookkeepingDelay(attempt) < _options.LeaseDuration)
+            catch (Exception ex) when (ex is not ObjectDisposedException && attempt < BookkeepingAttempts && claim.Elapsed + BookkeepingDelay(attempt) < _options.LeaseDuration)
             {
                 OutboxRelayLog.BookkeepingFailed(_logger, ex, attempt);
                 await Task.Delay(BookkeepingDelay(attempt), _time, CancellationToken.None).ConfigureAwait(false);

@@ -40,4 +40,7 @@ internal static partial class OutboxRelayLog
 
     [LoggerMessage(12, LogLevel.Debug, "{MessageType} {MessageId}, whose send timed out, was not confirmed within its lease; it is sent again after the lease")]
     public static partial void NotConfirmedLate(ILogger logger, Exception exception, string messageType, Guid messageId);
+
+    [LoggerMessage(13, LogLevel.Warning, "{MessageType} {MessageId} was confirmed after its send timed out, but marking it processed failed; it will be sent again after its lease")]
+    public static partial void ConfirmedLateNotMarked(ILogger logger, Exception exception, string messageType, Guid messageId);
 }

@@ -48,6 +48,9 @@ public sealed class ServiceHostOptions
     /// <summary>More settings of the consuming service's context (interceptors, say).</summary>
     public Action<DbContextOptionsBuilder>? ConfigureBilling { get; set; }
 
+    /// <summary>More registrations on the host's services (AddIntegrationEventDrain, say).</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; set; }
+
     /// <summary>Npgsql settings of the consuming service's context (an execution strategy, say).</summary>
     public Action<Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure.NpgsqlDbContextOptionsBuilder>? BillingNpgsql { get; set; }
 }
@@ -148,6 +151,8 @@ public sealed class ServiceHost : IAsyncDisposable
                 });
             }
         });
+
+        options.ConfigureServices?.Invoke(services);
 
         // Start only once every receive endpoint is bound, so nothing is published to an exchange without its queues.
         services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);

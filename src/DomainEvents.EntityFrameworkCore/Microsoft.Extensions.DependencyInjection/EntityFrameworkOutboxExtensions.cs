@@ -1,4 +1,5 @@
 using DomainEvents;
+using DomainEvents.EntityFrameworkCore.Draining;
 using DomainEvents.EntityFrameworkCore.Interception;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
@@ -29,6 +30,7 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
         builder.Services.TryAddScoped<IOutboxAdministration, OutboxAdministration<TContext>>();
+        builder.Services.TryAddSingleton<IOutboxDrain, OutboxDrain<TContext>>();
         var registrations = builder.Services;
         var optionsAreShared = new Lazy<bool>(() => registrations.LastOrDefault(d => d.ServiceType == typeof(DbContextOptions<TContext>))?.Lifetime == ServiceLifetime.Singleton);
         builder.Services.ConfigureDbContext<TContext>((services, options) =>

@@ -22,6 +22,7 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
     private readonly string _endpoint;
     private readonly ILogger _logger;
     private readonly int _maxMessageBytes;
+    private readonly IntegrationEventDrainWatcher? _drain;
     private long _ignoredCount;
 
     public IntegrationEventReceiveFilter(
@@ -31,8 +32,10 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         IReadOnlySet<string> ignored,
         string endpoint,
         int maxMessageBytes,
-        ILogger logger)
+        ILogger logger,
+        IntegrationEventDrainWatcher? drain = null)
     {
+        _drain = drain;
         _maxMessageBytes = maxMessageBytes;
         _registry = registry;
         _jsonOptions = jsonOptions;
@@ -140,7 +143,23 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         // Events the consumer raises name this message as their cause and keep its correlation id.
         using (DomainEvents.Messaging.MessageContext.Begin(envelope.MessageId, envelope.CorrelationId ?? envelope.MessageId))
         {
-            await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
+            if (_drain is null)
+            {
+                await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                _drain.Failed(_endpoint, envelope.MessageId, ex);
+                throw;
+            }
+
+            _drain.Handled(_endpoint, envelope.MessageId);
         }
     }
 

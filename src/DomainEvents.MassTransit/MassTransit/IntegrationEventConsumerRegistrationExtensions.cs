@@ -63,6 +63,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         var jsonOptions = context.GetService<DomainEventsOptions>()?.JsonSerializerOptions ?? new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
         var loggerFactory = context.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var time = context.GetService<TimeProvider>() ?? TimeProvider.System;
+        var drain = context.GetService<IntegrationEventDrainWatcher>();
 
         foreach (var registration in context.GetServices<IntegrationEventConsumerRegistration>())
         {
@@ -72,6 +73,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<int, Type>)g.ToDictionary(d => d.Version, d => d.ClrType), StringComparer.Ordinal);
             var options = registration.Options;
             var queue = options.QueueName ?? DefaultQueueName(registration.ConsumerType);
+            drain?.Watch(queue, registration.ConsumerType, accepted.Keys.Where(t => !options.Ignored.Contains(t)), options.Bindings, options.ExchangeType);
             configurator.ReceiveEndpoint(queue, endpoint =>
             {
                 endpoint.ConfigureConsumeTopology = false;
@@ -92,7 +94,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
                 // Before the dispatch by message type: the filter decides the type from the headers and the registry.
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
-                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, options.MaxMessageBytes, loggerFactory.CreateLogger(registration.ConsumerType))));
+                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, options.MaxMessageBytes, loggerFactory.CreateLogger(registration.ConsumerType), drain)));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
                     .Invoke(null, [endpoint, context, options, time]);
             });

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+using DomainEvents.EntityFrameworkCore.Draining;
+using DomainEvents.EntityFrameworkCore.Outbox;
+
+namespace DomainEvents.MassTransit.Consumers;
+
+/// <summary>
+/// Records which integration event endpoints of this host handled which message ids, for
+/// <see cref="OutboxDrainUntil.Consumed"/>. Registered by <c>AddIntegrationEventDrain()</c>, meant for test hosts: it
+/// remembers every message id it sees for the life of the host.
+/// </summary>
+internal sealed class IntegrationEventDrainWatcher(TimeProvider time) : IOutboxConsumptionWatcher
+{
+    private readonly ConcurrentDictionary<(string Queue, Guid MessageId), string?> _outcomes = new();
+    private readonly ConcurrentDictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
+
+    public DateTime WatchingSinceUtc { get; } = time.GetUtcNow().UtcDateTime;
+
+    /// <summary>Called for each endpoint that <c>ConfigureIntegrationEventEndpoints</c> creates.</summary>
+    public void Watch(string queue, Type consumerType, IEnumerable<string> messageTypes, IReadOnlyList<(string Exchange, string Pattern)> bindings, string exchangeType) =>
+        _endpoints[queue] = new Endpoint(queue, consumerType.Name, messageTypes.ToHashSet(StringComparer.Ordinal), bindings, exchangeType);
+
+    /// <summary>The consumer handled the message, and its inbox transaction (if any) committed.</summary>
+    public void Handled(string queue, Guid messageId) => _outcomes[(queue, messageId)] = null;
+
+    /// <summary>The consumer threw; a later success (a redelivery) wins.</summary>
+    public void Failed(string queue, Guid messageId, Exception error) =>
+        _outcomes.AddOrUpdate((queue, messageId), $"{error.GetType().Name}: {error.Message}", (_, previous) => previous is null ? null : $"{error.GetType().Name}: {error.Message}");
+
+    public IReadOnlyList<string> NotYetHandledBy(OutboxMessage row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        var waiting = new List<string>();
+        foreach (var endpoint in _endpoints.Values)
+        {
+            if (!endpoint.MessageTypes.Contains(row.MessageType) || !endpoint.Bindings.Any(b => Binds(endpoint.ExchangeType, b.Exchange, b.Pattern, row)))
+            {
+                continue;
+            }
+
+            if (!_outcomes.TryGetValue((endpoint.Queue, row.MessageId), out var error))
+            {
+                waiting.Add($"{endpoint.Consumer} (queue {endpoint.Queue})");
+            }
+            else if (error is not null)
+            {
+                waiting.Add($"{endpoint.Consumer} (queue {endpoint.Queue}), which failed: {error}");
+            }
+        }
+
+        return waiting;
+    }
+
+    private static bool Binds(string exchangeType, string exchange, string pattern, OutboxMessage row) =>
+        string.Equals(exchange, row.Exchange, StringComparison.Ordinal) && exchangeType switch
+        {
+            "fanout" => true,
+            "direct" => string.Equals(pattern, row.RoutingKey, StringComparison.Ordinal),
+            _ => TopicMatches(pattern.Split('.'), 0, row.RoutingKey.Split('.'), 0),
+        };
+
+    // AMQP topic matching: words separated by dots; "*" is exactly one word, "#" is zero or more.
+    private static bool TopicMatches(string[] pattern, int p, string[] key, int k)
+    {
+        if (p == pattern.Length)
+        {
+            return k == key.Length;
+        }
+
+        if (pattern[p] == "#")
+        {
+            for (var skip = k; skip <= key.Length; skip++)
+            {
+                if (TopicMatches(pattern, p + 1, key, skip))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        return k < key.Length && (pattern[p] == "*" || string.Equals(pattern[p], key[k], StringComparison.Ordinal)) && TopicMatches(pattern, p + 1, key, k + 1);
+    }
+
+    private sealed record Endpoint(string Queue, string Consumer, IReadOnlySet<string> MessageTypes, IReadOnlyList<(string Exchange, string Pattern)> Bindings, string ExchangeType);
+}

@@ -1,0 +1,139 @@
+using DomainEvents.EntityFrameworkCore.Draining;
+using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.MassTransit.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>
+/// What a user's integration test does instead of Task.Delay: save, drain, then assert on what the consumers did.
+/// Every assertion here comes straight after DrainAsync, with no waiting of its own.
+/// </summary>
+[TestFixture(TestTransport.InMemory, DatabaseProvider.Sqlite)]
+[TestFixture(TestTransport.RabbitMq, DatabaseProvider.PostgreSql, Category = "Integration")]
+public sealed class DrainingTheOutboxInTests(TestTransport transport, DatabaseProvider provider)
+{
+    private TestDatabase _shop = null!;
+    private TestDatabase _billing = null!;
+    private ServiceHost _host = null!;
+    private string _runId = null!;
+
+    [SetUp]
+    public async Task StartAsync()
+    {
+        _runId = Guid.NewGuid().ToString("N")[..10];
+        _shop = await TestDatabase.CreateAsync(provider);
+        _billing = await TestDatabase.CreateAsync(provider);
+        var options = new ServiceHostOptions
+        {
+            Transport = transport,
+            ShopDatabase = _shop,
+            BillingDatabase = _billing,
+            RunId = _runId,
+            ConfigureServices = s => s.AddIntegrationEventDrain(),
+        };
+        var exchange = ServiceHost.ExchangeFor(_runId);
+        options.Consumers.Add((typeof(OrdersConsumer), c =>
+        {
+            c.Bind(exchange, "order.*");
+            c.QueueName = $"orders-{_runId}";
+            c.UseInbox<BillingDbContext>();
+        }));
+        options.Consumers.Add((typeof(EverythingConsumer), c =>
+        {
+            c.Bind(exchange, "#");
+            c.QueueName = $"everything-{_runId}";
+        }));
+        _host = await ServiceHost.StartAsync(options);
+    }
+
+    [TearDown]
+    public async Task StopAsync()
+    {
+        await _host.DisposeAsync();
+        await _shop.DisposeAsync();
+        await _billing.DisposeAsync();
+        if (transport == TestTransport.RabbitMq)
+        {
+            await RabbitMqAdmin.DeleteQueuesAsync($"orders-{_runId}", $"everything-{_runId}");
+        }
+    }
+
+    private IOutboxDrain Drain => _host.Services.GetRequiredService<IOutboxDrain>();
+
+    [Test]
+    public async Task Draining_until_consumed_returns_once_every_bound_consumer_has_handled_and_committed_what_was_saved()
+    {
+        var orders = Enumerable.Range(1, 5).Select(Order.Place).ToArray();
+        await _host.SaveAsync([.. orders, Invoice.Pay(10m)]);
+
+        await Drain.DrainAsync(TimeSpan.FromSeconds(20), OutboxDrainUntil.Consumed);
+
+        (await _host.OutboxAsync()).Should().HaveCount(6).And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed);
+        _host.Deliveries.Of(nameof(OrdersConsumer)).Should().HaveCount(5, "order.* takes the five OrderPlaced, not InvoicePaid");
+        _host.Deliveries.Of(nameof(EverythingConsumer)).Should().HaveCount(6, "# takes everything");
+        await using var scope = _host.Services.CreateAsyncScope();
+        var billing = scope.ServiceProvider.GetRequiredService<BillingDbContext>();
+        (await billing.Receipts.CountAsync(r => r.Consumer == nameof(OrdersConsumer))).Should().Be(5, "the consumer's effects are committed when the drain returns");
+        (await billing.Set<InboxMessage>().CountAsync()).Should().Be(5, "and so are its inbox rows");
+    }
+
+    [Test]
+    public async Task Draining_until_confirmed_returns_once_every_row_is_processed()
+    {
+        await _host.SaveAsync(Order.Place(1), Order.Place(2));
+
+        await Drain.DrainAsync(TimeSpan.FromSeconds(20));
+
+        (await _host.OutboxAsync()).Should().HaveCount(2).And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.ProcessedAt != null);
+    }
+
+    [Test]
+    public async Task A_consumer_that_keeps_failing_makes_the_drain_fail_naming_the_consumer_and_its_error()
+    {
+        _host.Deliveries.FailuresToInject = int.MaxValue;
+        var order = Order.Place(3);
+        await _host.SaveAsync(order);
+
+        var drain = () => Drain.DrainAsync(TimeSpan.FromSeconds(3), OutboxDrainUntil.Consumed);
+
+        var thrown = (await drain.Should().ThrowAsync<OutboxNotDrainedException>()).Which;
+        thrown.Message.Should().Contain("did not drain within 3 s");
+        thrown.Waiting.Should().ContainSingle().Which.Should()
+            .Contain("order.placed").And.Contain($"Order/{order.Id}").And.Contain("published, not yet handled by")
+            .And.Contain($"OrdersConsumer (queue orders-{_runId}), which failed: InvalidOperationException: injected consumer failure");
+    }
+
+    [Test]
+    public async Task A_dead_row_fails_the_drain_at_once_with_its_error()
+    {
+        await _host.InScopeAsync(async db =>
+        {
+            db.Set<OutboxMessage>().Add(new OutboxMessage
+            {
+                MessageId = Guid.CreateVersion7(),
+                MessageType = "order.placed",
+                Version = 1,
+                Exchange = _host.Exchange,
+                RoutingKey = "order.placed",
+                PartitionKey = "Order/dead",
+                Payload = "{}",
+                OccurredAt = DateTime.UtcNow,
+                NextAttemptAt = DateTime.UtcNow,
+                Status = OutboxMessageStatus.Dead,
+                Attempts = 10,
+                LastError = "refused by the broker",
+            });
+            return await db.SaveChangesAsync();
+        });
+
+        var drain = () => Drain.DrainAsync(TimeSpan.FromSeconds(60), OutboxDrainUntil.Consumed);
+
+        var thrown = (await drain.Should().ThrowAsync<OutboxNotDrainedException>()).Which;
+        thrown.Message.Should().Contain("a row is dead", "a dead row will never be confirmed, so the drain says so without waiting out its timeout");
+        thrown.Waiting.Should().ContainSingle().Which.Should().Contain("Order/dead").And.Contain("dead, 10 attempt(s), last error: refused by the broker");
+    }
+}

@@ -1,3 +1,4 @@
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,9 +13,18 @@ internal sealed partial class PostgresOutboxListener<TContext>(
     IServiceScopeFactory scopeFactory,
     OutboxSignal signal,
     PostgresNotificationOptions options,
-    ILogger<PostgresOutboxListener<TContext>> logger) : BackgroundService
+    ILogger<PostgresOutboxListener<TContext>> logger,
+    DomainEventsHealth? health = null) : BackgroundService
     where TContext : DbContext
 {
+    private readonly DomainEventsHealth.Component? _health = health?.Register(DomainEventsHealth.Notifications, $"LISTEN {options.Channel} ({typeof(TContext).Name})");
+
+    public override void Dispose()
+    {
+        _health?.Dispose();
+        base.Dispose();
+    }
+
     /// <summary>
     /// Listens on the context's own connection, made the way the application configured it (a data source, a password
     /// provider), so a reconnect never loses credentials. With no notification for <see cref="PostgresNotificationOptions.KeepAliveInterval"/>
@@ -58,6 +68,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
             catch (Exception ex)
             {
                 LogLost(logger, ex, delay);
+                _health?.Problem(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, "reconnecting; relays find rows from other processes at their next poll meanwhile: " + ex.Message, ex);
                 try
                 {
                     await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
@@ -99,6 +110,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
         }
 
         LogListening(logger, options.Channel);
+        _health?.Healthy("listening");
         listening();
 
         // Rows committed while the listener was away are found now rather than at the next poll.

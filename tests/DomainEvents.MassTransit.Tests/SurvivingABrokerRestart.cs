@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using DomainEvents.MassTransit.Tests.Model;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace DomainEvents.MassTransit.Tests;
 
@@ -9,7 +11,11 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
     [Test]
     public async Task Events_saved_while_the_broker_is_down_are_delivered_when_it_comes_back()
     {
-        var host = await StartAsync(relay: true, AddOrdersConsumerWithInbox);
+        var host = await StartAsync(relay: true, o =>
+        {
+            AddOrdersConsumerWithInbox(o);
+            o.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks();
+        });
         var saved = new List<Order>();
         for (var i = 0; i < 20; i++)
         {
@@ -28,6 +34,10 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
                 await host.SaveAsync(saved[^1]);
                 await Task.Delay(50);
             }
+
+            // An operator's probe says why nothing goes out: the relay is in an outage (SendTimeout is 15 s here).
+            var down = await RelayHealthAsync(host, HealthStatus.Unhealthy, TimeSpan.FromSeconds(40));
+            down.Description.Should().Contain("the transport is unavailable; rows wait, no attempt is counted");
         }
         finally
         {
@@ -45,6 +55,24 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
         (await billing.Receipts.Select(r => r.OrderId).Distinct().CountAsync()).Should().Be(80);
         (await billing.Receipts.CountAsync()).Should().Be(80, "the inbox absorbs any duplicate sent around the outage");
+        (await RelayHealthAsync(host, HealthStatus.Healthy, TimeSpan.FromSeconds(10))).Description.Should().Contain(": running", "the relay is healthy again once it sends");
+    }
+
+    private static async Task<HealthReportEntry> RelayHealthAsync(ServiceHost host, HealthStatus wanted, TimeSpan within)
+    {
+        var checks = host.Services.GetRequiredService<HealthCheckService>();
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            var entry = (await checks.CheckHealthAsync(r => r.Name == "domainevents-relay")).Entries["domainevents-relay"];
+            if (entry.Status == wanted || DateTime.UtcNow > deadline)
+            {
+                entry.Status.Should().Be(wanted, $"the relay check should say so within {within.TotalSeconds:0} s; it says: {entry.Description}");
+                return entry;
+            }
+
+            await Task.Delay(200);
+        }
     }
 
     internal static async Task RabbitMqCtlAsync(string command)

@@ -3,6 +3,7 @@ using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace DomainEvents.MassTransit.Tests;
 
@@ -78,7 +79,8 @@ public sealed class WakingRelaysInOtherProcesses
             Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
             ShopContext = o => o.UseNpgsql(dataSource),
             ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
-            ConfigureBuilder = b => b.AddPostgresNotifications(o => o.ReconnectDelay = TimeSpan.FromMilliseconds(200)),
+            ConfigureBuilder = b => b.AddPostgresNotifications(o => o.ReconnectDelay = TimeSpan.FromSeconds(2)),
+            ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks(),
         };
         relayOptions.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#")));
         await using var relay = await ServiceHost.StartAsync(relayOptions);
@@ -87,6 +89,7 @@ public sealed class WakingRelaysInOtherProcesses
         var listener = await WaitForListenerAsync();
         listener.Should().NotBeNull("the relay listens");
         madeByDataSource.Keys.Should().Contain(listener!.Value, "the listening connection comes from the context's data source");
+        (await NotificationsHealthAsync(relay, HealthStatus.Healthy)).Description.Should().Be("LISTEN domainevents_outbox (ShopDbContext): listening");
 
         await using (var admin = new Npgsql.NpgsqlConnection(_shop.ConnectionString))
         {
@@ -95,11 +98,33 @@ public sealed class WakingRelaysInOtherProcesses
             await kill.ExecuteNonQueryAsync();
         }
 
+        var lost = await NotificationsHealthAsync(relay, HealthStatus.Degraded);
+        lost.Description.Should().StartWith("LISTEN domainevents_outbox (ShopDbContext): reconnecting; relays find rows from other processes at their next poll meanwhile");
+
         var again = await WaitForListenerAsync(except: listener);
         again.Should().NotBeNull("the listener connects again");
         madeByDataSource.Keys.Should().Contain(again!.Value, "the new connection comes from the data source too");
         await writer.SaveAsync(Order.Place(1));
         await relay.Deliveries.WaitUntilAsync(d => d.All.Count == 1, TimeSpan.FromSeconds(5), "a NOTIFY after the reconnect wakes the relay, long before its 30 s poll");
+        (await NotificationsHealthAsync(relay, HealthStatus.Healthy)).Description.Should().EndWith(": listening");
+    }
+
+    /// <summary>The notifications health check once it reports <paramref name="wanted"/>, within 10 s.</summary>
+    private static async Task<HealthReportEntry> NotificationsHealthAsync(ServiceHost host, HealthStatus wanted)
+    {
+        var checks = host.Services.GetRequiredService<HealthCheckService>();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var entry = (await checks.CheckHealthAsync(r => r.Name == "domainevents-notifications")).Entries["domainevents-notifications"];
+            if (entry.Status == wanted || DateTime.UtcNow > deadline)
+            {
+                entry.Status.Should().Be(wanted, $"the notifications check should say so within 10 s; it says: {entry.Description}");
+                return entry;
+            }
+
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>The backend id of the connection LISTENing on the test database, within 10 s.</summary>

@@ -28,6 +28,7 @@ public static class OutboxRelayExtensions
         builder.Services.AddSingleton(options);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<OutboxSignal>();
+        builder.Services.AddDomainEventsHealthState();
         builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxRelay<>).MakeGenericType(contextType));
         builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxCleanupService<>).MakeGenericType(contextType));
         return builder;

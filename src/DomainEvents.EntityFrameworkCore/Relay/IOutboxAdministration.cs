@@ -1,3 +1,4 @@
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.EntityFrameworkCore.Outbox;
 
 namespace DomainEvents.EntityFrameworkCore.Relay;
@@ -9,6 +10,14 @@ public interface IOutboxAdministration
     /// <param name="cancellationToken">A token to cancel the work.</param>
     /// <returns>The number of rows in each status.</returns>
     Task<IReadOnlyDictionary<OutboxMessageStatus, int>> CountAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads what waits in the outbox, per exchange: pending, leased and dead rows, and when the oldest pending row's event
+    /// occurred. One query over pending and dead rows only; the gauges and health checks use it.
+    /// </summary>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The backlog.</returns>
+    Task<OutboxBacklog> GetBacklogAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Lists dead rows, oldest first.</summary>
     /// <param name="max">The most rows to return.</param>

@@ -1,3 +1,4 @@
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
 
@@ -15,6 +16,29 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
     {
         var counts = await Rows.GroupBy(m => m.Status).Select(g => new { g.Key, Count = g.Count() }).ToListAsync(cancellationToken).ConfigureAwait(false);
         return Enum.GetValues<OutboxMessageStatus>().ToDictionary(s => s, s => counts.FirstOrDefault(c => c.Key == s)?.Count ?? 0);
+    }
+
+    public async Task<OutboxBacklog> GetBacklogAsync(CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+
+        // Pending or dead, written so that PostgreSQL can use the two partial indexes rather than scan processed rows.
+        var rows = await Rows
+            .Where(m => m.Status == OutboxMessageStatus.Pending || m.Status == OutboxMessageStatus.Dead)
+            .GroupBy(m => m.Exchange)
+            .Select(g => new
+            {
+                Exchange = g.Key,
+                Pending = g.Count(m => m.Status == OutboxMessageStatus.Pending),
+                Leased = g.Count(m => m.Status == OutboxMessageStatus.Pending && m.LeaseOwner != null && m.LeaseExpiresAt > now),
+                Dead = g.Count(m => m.Status == OutboxMessageStatus.Dead),
+                Oldest = g.Where(m => m.Status == OutboxMessageStatus.Pending).Min(m => (DateTime?)m.OccurredAt),
+            })
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        return new OutboxBacklog(
+            now,
+            [.. rows.OrderBy(r => r.Exchange, StringComparer.Ordinal).Select(r => new OutboxExchangeBacklog(
+                r.Exchange, r.Pending, r.Leased, r.Dead, r.Oldest is { } oldest ? DateTime.SpecifyKind(oldest, DateTimeKind.Utc) : null))]);
     }
 
     public async Task<IReadOnlyList<OutboxMessage>> ListDeadAsync(int max = 100, CancellationToken cancellationToken = default)

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -34,6 +36,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly OutboxRelayOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly DomainEventsHealth.Component? _health;
     private readonly ConcurrentDictionary<Task, bool> _lateMarks = new();
     private readonly SemaphoreSlim _sends;
     private long _claims;
@@ -44,8 +47,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
     internal const int MaxBatchesInFlight = 2;
 
-    public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger)
+    public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger, DomainEventsHealth? health = null)
     {
+        // A relay that has not finished a claim or a batch for a whole lease is stuck: no batch may take that long.
+        _health = health?.Register(DomainEventsHealth.Relay, $"relay {options.InstanceName} ({typeof(TContext).Name})", stalledAfter: options.LeaseDuration);
         _store = new OutboxStore<TContext>(scopeFactory);
         _signal = signal.Subscribe(typeof(TContext), Offer);
         _transport = transport;
@@ -68,6 +73,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var stoppingToken = stopping.Token;
         await Task.Yield();
         OutboxRelayLog.Started(_logger, _options.InstanceName);
+        _health?.Healthy("running");
         var pause = TimeSpan.Zero;
         var inFlight = new List<Task<BatchResult>>(MaxBatchesInFlight);
         Task<bool>? wake = null;
@@ -147,6 +153,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 inFlight.RemoveAll(t => t.IsCompleted);
                 pause = NextPause(pause);
                 OutboxRelayLog.LoopFailed(_logger, ex, pause);
+                _health?.Problem(HealthStatus.Unhealthy, "claiming or recording failed: " + ex.Message, ex);
                 try
                 {
                     await Task.Delay(pause, _time, stoppingToken).ConfigureAwait(false);
@@ -174,6 +181,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         OutboxRelayLog.Stopped(_logger, _options.InstanceName);
+        _health?.Problem(HealthStatus.Unhealthy, "stopped", null);
     }
 
     /// <summary>
@@ -208,6 +216,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     public override void Dispose()
     {
         Close();
+        _health?.Dispose();
         _draining.Dispose();
         base.Dispose();
     }
@@ -324,6 +333,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             TakeCommitted(int.MaxValue);
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            if (rows.Count == 0)
+            {
+                _health?.Healthy("running; nothing waits to be sent");
+            }
             if (foundBusyKeys)
             {
                 // Rows were left because their keys were being sent. A batch of this relay that is still going asks for a
@@ -461,6 +474,15 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         if (!released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore || (claim.Full && _store.KeyScanUnfinished))
         {
             _signal.ClaimSoon();
+        }
+
+        if (unavailable is null)
+        {
+            _health?.Healthy("running");
+        }
+        else
+        {
+            _health?.Problem(HealthStatus.Unhealthy, "the transport is unavailable; rows wait, no attempt is counted: " + unavailable.Message, unavailable);
         }
 
         return new BatchResult(claim.Count, processed.Count, unavailable);

@@ -1,4 +1,5 @@
 using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,9 +12,19 @@ internal sealed partial class InboxCleanupService<TContext>(
     IServiceScopeFactory scopeFactory,
     InboxCleanupOptions options,
     TimeProvider time,
-    ILogger<InboxCleanupService<TContext>> logger) : BackgroundService
+    ILogger<InboxCleanupService<TContext>> logger,
+    DomainEventsHealth? health = null) : BackgroundService
     where TContext : DbContext
 {
+    // Runs every Interval; three missed runs in a row mean it is stuck.
+    private readonly DomainEventsHealth.Component? _health = health?.Register(DomainEventsHealth.InboxCleanup, $"inbox clean-up ({typeof(TContext).Name})", stalledAfter: options.Interval * 3);
+
+    public override void Dispose()
+    {
+        _health?.Dispose();
+        base.Dispose();
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -21,6 +32,7 @@ internal sealed partial class InboxCleanupService<TContext>(
             try
             {
                 await DeleteExpiredAsync(stoppingToken).ConfigureAwait(false);
+                _health?.Healthy("running");
                 await Task.Delay(options.Interval, time, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -30,6 +42,7 @@ internal sealed partial class InboxCleanupService<TContext>(
             catch (Exception ex)
             {
                 LogFailed(logger, ex);
+                _health?.Problem(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, "deleting expired inbox rows failed: " + ex.Message, ex);
                 await Task.Delay(options.Interval, time, stoppingToken).ConfigureAwait(false);
             }
         }

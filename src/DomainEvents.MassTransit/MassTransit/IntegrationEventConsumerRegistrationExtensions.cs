@@ -218,6 +218,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
             if (!configurator.Any(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService) && d.ImplementationFactory?.Target is InboxCleanupMarker m && m.ContextType == inboxContext))
             {
                 var marker = new InboxCleanupMarker(inboxContext, options.InboxCleanup);
+                configurator.AddDomainEventsHealthState();
                 configurator.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(marker.Create);
             }
         }

@@ -31,6 +31,7 @@ public static class PostgresNotificationExtensions
 
         if (options.Listen)
         {
+            builder.Services.AddDomainEventsHealthState();
             builder.Services.AddSingleton(typeof(IHostedService), typeof(PostgresOutboxListener<>).MakeGenericType(contextType));
         }
 

@@ -1,0 +1,61 @@
+using DomainEvents.EntityFrameworkCore.Monitoring;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Health checks for the outbox, the relays, the LISTEN connection and the inbox clean-up.</summary>
+public static class DomainEventsHealthCheckExtensions
+{
+    /// <summary>The check of the outbox's lag and dead rows.</summary>
+    public const string OutboxCheck = "domainevents-outbox";
+
+    /// <summary>The check of this process's relays: running, claiming, and not in a transport outage.</summary>
+    public const string RelayCheck = "domainevents-relay";
+
+    /// <summary>The check of this process's PostgreSQL LISTEN connections (degraded while reconnecting: relays then poll).</summary>
+    public const string NotificationsCheck = "domainevents-notifications";
+
+    /// <summary>The check of this process's inbox clean-up (degraded while it fails).</summary>
+    public const string InboxCleanupCheck = "domainevents-inbox-cleanup";
+
+    /// <summary>
+    /// Adds four checks: <c>domainevents-outbox</c> (the oldest pending row's age against
+    /// <see cref="DomainEventsHealthCheckOptions.DegradedLag"/> and <see cref="DomainEventsHealthCheckOptions.UnhealthyLag"/>,
+    /// and dead rows), <c>domainevents-relay</c>, <c>domainevents-notifications</c> and <c>domainevents-inbox-cleanup</c>.
+    /// A check whose parts do not run in this process is healthy and says so.
+    /// </summary>
+    /// <param name="builder">The builder from <c>services.AddHealthChecks()</c>.</param>
+    /// <param name="configure">Changes thresholds and tags.</param>
+    /// <returns>The builder, for chaining.</returns>
+    public static IHealthChecksBuilder AddDomainEventsHealthChecks(this IHealthChecksBuilder builder, Action<DomainEventsHealthCheckOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = new DomainEventsHealthCheckOptions();
+        configure?.Invoke(options);
+        options.Validate();
+        builder.Services.AddDomainEventsHealthState();
+        builder.Add(new HealthCheckRegistration(
+            OutboxCheck,
+            sp => new OutboxHealthCheck(sp.GetRequiredService<IServiceScopeFactory>(), options, sp.GetService<TimeProvider>() ?? TimeProvider.System),
+            HealthStatus.Unhealthy,
+            options.Tags));
+        builder.Add(Components(RelayCheck, DomainEventsHealth.Relay, "No relay runs in this process.", options));
+        builder.Add(Components(NotificationsCheck, DomainEventsHealth.Notifications, "No LISTEN connection in this process.", options));
+        builder.Add(Components(InboxCleanupCheck, DomainEventsHealth.InboxCleanup, "No inbox clean-up in this process.", options));
+        return builder;
+    }
+
+    /// <summary>The state the long-running parts report to; registered with them, so it is there with or without health checks.</summary>
+    internal static IServiceCollection AddDomainEventsHealthState(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(DomainEventsHealth)))
+        {
+            services.AddSingleton(sp => new DomainEventsHealth(sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        }
+
+        return services;
+    }
+
+    private static HealthCheckRegistration Components(string name, string kind, string none, DomainEventsHealthCheckOptions options) =>
+        new(name, sp => new ComponentsHealthCheck(sp.GetRequiredService<DomainEventsHealth>(), kind, none), HealthStatus.Unhealthy, options.Tags);
+}

@@ -112,7 +112,7 @@ public sealed class ConsumingSeveralVersionsSideBySide : RabbitMqFixture
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "Endpoint" && (string?)tag.Value == queue)
+                if (tag.Key == "domainevents.endpoint" && (string?)tag.Value == queue)
                 {
                     Interlocked.Add(ref ignored, value);
                 }

@@ -1,4 +1,5 @@
 using DomainEvents;
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
 using Microsoft.EntityFrameworkCore;
@@ -31,6 +32,10 @@ public static class OutboxRelayExtensions
         builder.Services.AddDomainEventsHealthState();
         builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxRelay<>).MakeGenericType(contextType));
         builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxCleanupService<>).MakeGenericType(contextType));
+        if (!builder.Services.Any(d => d.ImplementationType == typeof(OutboxBacklogMonitor<>).MakeGenericType(contextType)))
+        {
+            builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxBacklogMonitor<>).MakeGenericType(contextType));
+        }
         return builder;
     }
 

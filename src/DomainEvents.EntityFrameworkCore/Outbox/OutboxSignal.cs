@@ -44,6 +44,8 @@ internal sealed class OutboxSignal
             return;
         }
 
+        Relay.RelayMetrics.Written(contextType.Name, rows.Count);
+
         foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
             if (subscription.ContextType == contextType && subscription.Offer(rows))

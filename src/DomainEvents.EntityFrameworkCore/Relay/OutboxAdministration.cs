@@ -73,6 +73,7 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
             cancellationToken).ConfigureAwait(false);
         if (count > 0)
         {
+            RelayMetrics.Retried(typeof(TContext).Name, count);
             signal.Notify();
         }
 

@@ -44,6 +44,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>Unique to this relay object, so replicas that share an instance name never share a lease owner.</summary>
     private readonly string _ownerPrefix;
 
+    /// <summary>The outbox's name in metrics: its context's type name.</summary>
+    private static string Outbox => typeof(TContext).Name;
+
     /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
     internal const int MaxBatchesInFlight = 2;
 
@@ -333,6 +336,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             TakeCommitted(int.MaxValue);
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), rows.Count);
             if (rows.Count == 0)
             {
                 _health?.Healthy("running; nothing waits to be sent");
@@ -361,6 +365,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         try
         {
             leased = await _store.ClaimCommittedAsync(owner, committed, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), leased.Count);
         }
         catch
         {
@@ -414,6 +419,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                     switch (await SendOneAsync(row).ConfigureAwait(false))
                     {
                         case (SendOutcome.Confirmed, _, _):
+                            RelayMetrics.Confirmed(Outbox, row, _time.GetUtcNow().UtcDateTime);
                             processed.Add(row.Id);
                             break;
                         case (SendOutcome.Unavailable, var error, _):
@@ -450,7 +456,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var marked = await BookkeepAsync(claim, () => _store.MarkProcessedAsync([.. processed], claim.Owner, completedAt, CancellationToken.None)).ConfigureAwait(false);
         if (marked > 0)
         {
-            RelayMetrics.Processed(marked, _options.InstanceName);
+            RelayMetrics.Processed(Outbox, marked);
         }
 
         try
@@ -558,7 +564,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             var marked = await BookkeepAsync(claim, () => _store.MarkProcessedAsync([row.Id], claim.Owner, _time.GetUtcNow().UtcDateTime, CancellationToken.None)).ConfigureAwait(false);
             if (marked > 0)
             {
-                RelayMetrics.Processed(marked, _options.InstanceName);
+                RelayMetrics.Processed(Outbox, marked);
                 OutboxRelayLog.ConfirmedLate(_logger, row.MessageType, row.MessageId);
 
                 // The key is free again: its next rows need not wait for the polling interval.
@@ -623,7 +629,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
         var message = $"{error.GetType().Name}: {error.Message}";
         await BookkeepAsync(claim, () => _store.MarkFailedAsync(row.Id, claim.Owner, attempts, dead, now, backoff, message, CancellationToken.None)).ConfigureAwait(false);
-        RelayMetrics.Failed(row.MessageType, dead);
+        RelayMetrics.Failed(Outbox, row, dead);
         if (dead)
         {
             OutboxRelayLog.Dead(_logger, row.MessageType, row.MessageId, attempts, message);

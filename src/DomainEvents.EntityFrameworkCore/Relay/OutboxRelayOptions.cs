@@ -39,6 +39,9 @@ public sealed class OutboxRelayOptions
     /// <summary>Rows deleted per clean-up statement, so writers are never locked out for long (default 1000).</summary>
     public const int DefaultCleanupBatchSize = 1000;
 
+    /// <summary>The default <see cref="BacklogInterval"/>.</summary>
+    public static readonly TimeSpan DefaultBacklogInterval = TimeSpan.FromSeconds(15);
+
     /// <summary>Gets or sets the number of rows claimed per batch.</summary>
     public int BatchSize { get; set; } = DefaultBatchSize;
 
@@ -75,6 +78,13 @@ public sealed class OutboxRelayOptions
     /// <summary>Gets or sets the longest pause while the transport is unavailable; pauses double from 250 ms up to it.</summary>
     public TimeSpan MaxOutagePause { get; set; } = DefaultMaxOutagePause;
 
+    /// <summary>
+    /// Gets or sets how often this process reads the outbox's backlog for the gauges <c>domainevents.outbox.pending</c>,
+    /// <c>.leased</c>, <c>.dead</c> and <c>.oldest_pending_age</c> (default 15 s: one query over pending and dead rows).
+    /// <see cref="TimeSpan.Zero"/> turns the reading off.
+    /// </summary>
+    public TimeSpan BacklogInterval { get; set; } = DefaultBacklogInterval;
+
     /// <summary>Gets or sets this relay's name in lease columns (default: host name, process id and a random suffix).</summary>
     public string InstanceName { get; set; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -104,6 +114,7 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxOutagePause, TimeSpan.Zero, nameof(MaxOutagePause));
         ArgumentOutOfRangeException.ThrowIfLessThan(CleanupBatchSize, 1, nameof(CleanupBatchSize));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CleanupInterval, TimeSpan.Zero, nameof(CleanupInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThan(BacklogInterval, TimeSpan.Zero, nameof(BacklogInterval));
     }
 
     /// <summary>The longest <see cref="InstanceName"/>: the lease owner column also holds a claim number.</summary>

@@ -1,44 +1,110 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using DomainEvents.EntityFrameworkCore.Monitoring;
 
 namespace DomainEvents.EntityFrameworkCore.Relay;
 
-/// <summary>The relay's metrics, on the meter <c>DomainEvents.Relay</c>.</summary>
+/// <summary>
+/// The outbox's and the relay's metrics, on the meter <c>DomainEvents.Relay</c>. Tags are bounded: the outbox (its
+/// context's type name), the exchange and the message type; never a relay instance or a message id.
+/// </summary>
 internal static class RelayMetrics
 {
     /// <summary>The meter's name; listen to it with OpenTelemetry's <c>AddMeter("DomainEvents.Relay")</c>.</summary>
     public const string MeterName = "DomainEvents.Relay";
 
-    /// <summary>Messages the transport confirmed and the relay recorded as processed.</summary>
-    public const string ProcessedCounterName = "domainevents.relay.processed";
+    /// <summary>The tag naming the outbox: its DbContext's type name.</summary>
+    public const string OutboxTag = "domainevents.outbox";
 
-    /// <summary>Failed publish attempts (the row is retried later, or is dead).</summary>
-    public const string FailedCounterName = "domainevents.relay.failed";
+    /// <summary>The tag naming the exchange, as OpenTelemetry's messaging conventions name a destination.</summary>
+    public const string ExchangeTag = "messaging.destination.name";
 
-    /// <summary>Rows that went dead.</summary>
-    public const string DeadCounterName = "domainevents.relay.dead";
+    /// <summary>The tag naming the message type.</summary>
+    public const string MessageTypeTag = "domainevents.message.type";
 
     private static readonly Meter Meter = new(MeterName);
 
+    private static readonly Counter<long> WrittenCounter =
+        Meter.CreateCounter<long>("domainevents.outbox.written", "{message}", "Outbox rows committed by this process.");
+
     private static readonly Counter<long> ProcessedCounter =
-        Meter.CreateCounter<long>(ProcessedCounterName, "{message}", "Messages the transport confirmed and the relay recorded as processed.");
+        Meter.CreateCounter<long>("domainevents.relay.processed", "{message}", "Messages the transport confirmed and the relay recorded as processed.");
 
     private static readonly Counter<long> FailedCounter =
-        Meter.CreateCounter<long>(FailedCounterName, "{message}", "Failed publish attempts.");
+        Meter.CreateCounter<long>("domainevents.relay.failed", "{message}", "Failed publish attempts (refusals and errors of the message; outages are not counted).");
 
     private static readonly Counter<long> DeadCounter =
-        Meter.CreateCounter<long>(DeadCounterName, "{message}", "Outbox rows that went dead.");
+        Meter.CreateCounter<long>("domainevents.relay.dead", "{message}", "Outbox rows that went dead.");
 
-    public static void Processed(int count, string relayInstance) =>
-        ProcessedCounter.Add(count, new TagList { { "RelayInstance", relayInstance } });
+    private static readonly Counter<long> RetriedCounter =
+        Meter.CreateCounter<long>("domainevents.outbox.retried", "{message}", "Dead rows an operator made pending again.");
 
-    public static void Failed(string messageType, bool dead)
+    private static readonly Histogram<double> ClaimDuration =
+        Meter.CreateHistogram<double>("domainevents.relay.claim.duration", "s", "How long a claim statement took.");
+
+    private static readonly Histogram<int> BatchSize =
+        Meter.CreateHistogram<int>("domainevents.relay.batch.size", "{message}", "Rows per claimed batch.");
+
+    private static readonly Histogram<double> PublishDelay =
+        Meter.CreateHistogram<double>("domainevents.relay.publish.delay", "s", "From the event's occurred-at to the transport's confirmation.");
+
+    private static readonly ConcurrentDictionary<string, OutboxBacklog> Backlogs = new(StringComparer.Ordinal);
+
+    static RelayMetrics()
     {
-        var tags = new TagList { { "MessageType", messageType } };
+        Meter.CreateObservableGauge("domainevents.outbox.pending", () => Measure(e => e.Pending), "{message}", "Pending outbox rows, leased ones included, per exchange.");
+        Meter.CreateObservableGauge("domainevents.outbox.leased", () => Measure(e => e.Leased), "{message}", "Pending rows a relay is sending now, per exchange.");
+        Meter.CreateObservableGauge("domainevents.outbox.dead", () => Measure(e => e.Dead), "{message}", "Dead rows waiting for an operator, per exchange.");
+        Meter.CreateObservableGauge("domainevents.outbox.oldest_pending_age", MeasureAges, "s", "How long the oldest pending row of each exchange has waited since its event occurred (0 when none waits).");
+    }
+
+    public static void Written(string outbox, int count) => WrittenCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+
+    public static void Processed(string outbox, int count) => ProcessedCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+
+    public static void Failed(string outbox, OutboxEnvelope row, bool dead)
+    {
+        var tags = new TagList { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } };
         FailedCounter.Add(1, tags);
         if (dead)
         {
             DeadCounter.Add(1, tags);
         }
     }
+
+    public static void Retried(string outbox, int count) => RetriedCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+
+    public static void Claimed(string outbox, TimeSpan duration, int rows)
+    {
+        var tag = new KeyValuePair<string, object?>(OutboxTag, outbox);
+        ClaimDuration.Record(duration.TotalSeconds, tag);
+        if (rows > 0)
+        {
+            BatchSize.Record(rows, tag);
+        }
+    }
+
+    public static void Confirmed(string outbox, OutboxEnvelope row, DateTime confirmedAtUtc) =>
+        PublishDelay.Record(Math.Max(0, (confirmedAtUtc - row.OccurredAt).TotalSeconds), new KeyValuePair<string, object?>(OutboxTag, outbox), new KeyValuePair<string, object?>(ExchangeTag, row.Exchange));
+
+    /// <summary>The latest reading of an outbox, which the gauges report until the next one.</summary>
+    public static void Observed(string outbox, OutboxBacklog backlog)
+    {
+        // An exchange whose rows are all gone reports zeros rather than vanishing from the gauges.
+        var seen = Backlogs.TryGetValue(outbox, out var previous) ? previous.Exchanges.Select(e => e.Exchange) : [];
+        var gone = seen.Except(backlog.Exchanges.Select(e => e.Exchange), StringComparer.Ordinal).Select(e => new OutboxExchangeBacklog(e, 0, 0, 0, null));
+        Backlogs[outbox] = backlog with { Exchanges = [.. backlog.Exchanges, .. gone] };
+    }
+
+    /// <summary>The outbox is no longer read in this process (its monitor stopped): its gauges stop reporting.</summary>
+    public static void Forget(string outbox) => Backlogs.TryRemove(outbox, out _);
+
+    private static IEnumerable<Measurement<int>> Measure(Func<OutboxExchangeBacklog, int> value) =>
+        Backlogs.SelectMany(b => b.Value.Exchanges.Select(e => new Measurement<int>(value(e), Tags(b.Key, e))));
+
+    private static IEnumerable<Measurement<double>> MeasureAges() =>
+        Backlogs.SelectMany(b => b.Value.Exchanges.Select(e => new Measurement<double>((b.Value.OldestPendingAgeOf(e) ?? TimeSpan.Zero).TotalSeconds, Tags(b.Key, e))));
+
+    private static TagList Tags(string outbox, OutboxExchangeBacklog exchange) => new() { { OutboxTag, outbox }, { ExchangeTag, exchange.Exchange } };
 }

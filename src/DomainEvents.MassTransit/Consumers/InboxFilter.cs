@@ -74,6 +74,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         if (duplicate)
         {
             LogDuplicate(services.GetRequiredService<ILogger<InboxFilter<TConsumer, TContext>>>(), messageType, messageId, _consumerName);
+            ConsumerMetrics.Duplicate(messageType, _consumerName);
             await ErrorQueue.AcknowledgeAsync(context, "domain-events.inbox-duplicate").ConfigureAwait(false);
         }
     }

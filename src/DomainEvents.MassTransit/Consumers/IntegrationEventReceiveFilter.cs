@@ -143,23 +143,18 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         // Events the consumer raises name this message as their cause and keep its correlation id.
         using (DomainEvents.Messaging.MessageContext.Begin(envelope.MessageId, envelope.CorrelationId ?? envelope.MessageId))
         {
-            if (_drain is null)
-            {
-                await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
-                return;
-            }
-
             try
             {
                 await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
             }
-            catch (Exception ex)
+            catch (Exception ex) when (_drain is not null)
             {
                 _drain.Failed(_endpoint, envelope.MessageId, ex);
                 throw;
             }
 
-            _drain.Handled(_endpoint, envelope.MessageId);
+            ConsumerMetrics.Consumed(messageType, _endpoint, envelope.OccurredAt);
+            _drain?.Handled(_endpoint, envelope.MessageId);
         }
     }
 

@@ -1,0 +1,58 @@
+using DomainEvents.EntityFrameworkCore.Relay;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DomainEvents.EntityFrameworkCore.Monitoring;
+
+/// <summary>
+/// Reads the outbox's backlog every <see cref="OutboxRelayOptions.BacklogInterval"/> for the gauges, so a scrape costs
+/// nothing and the database sees one query per interval whatever the number of scrapers.
+/// </summary>
+internal sealed partial class OutboxBacklogMonitor<TContext>(
+    IServiceScopeFactory scopes,
+    OutboxRelayOptions options,
+    TimeProvider time,
+    ILogger<OutboxBacklogMonitor<TContext>> logger) : BackgroundService
+    where TContext : DbContext
+{
+    private static string Outbox => typeof(TContext).Name;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.BacklogInterval == TimeSpan.Zero)
+        {
+            return;
+        }
+
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    var backlog = await scope.ServiceProvider.GetRequiredService<IOutboxAdministration>().GetBacklogAsync(stoppingToken).ConfigureAwait(false);
+                    RelayMetrics.Observed(Outbox, backlog);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    LogFailed(logger, ex, options.BacklogInterval);
+                }
+
+                await Task.Delay(options.BacklogInterval, time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            RelayMetrics.Forget(Outbox);
+        }
+    }
+
+    [LoggerMessage(20, LogLevel.Warning, "Reading the outbox backlog for the gauges failed; trying again in {Interval}")]
+    private static partial void LogFailed(ILogger logger, Exception exception, TimeSpan interval);
+}

@@ -36,6 +36,34 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         report.Entries["domainevents-relay"].Description.Should().Be("No relay runs in this process.");
     }
 
+    [Test]
+    public async Task One_reading_of_the_outbox_serves_the_probes_within_BacklogReuse()
+    {
+        await using var host = await TestHost.StartAsync(provider, services: s => s.AddLogging().AddHealthChecks().AddDomainEventsHealthChecks(o => o.BacklogReuse = TimeSpan.FromMinutes(5)));
+        var checks = host.Services.GetRequiredService<HealthCheckService>();
+        (await checks.CheckHealthAsync()).Entries["domainevents-outbox"].Data["pending"].Should().Be(0);
+        await host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("c1", 10m));
+            await db.SaveChangesAsync();
+        });
+
+        (await checks.CheckHealthAsync()).Entries["domainevents-outbox"].Data["pending"].Should().Be(0, "the first reading is reused for five minutes: a probe every few seconds costs no query");
+    }
+
+    [Test]
+    public async Task A_process_without_an_outbox_is_healthy_and_says_so()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging().AddHealthChecks().AddDomainEventsHealthChecks();
+        await using var provider1 = services.BuildServiceProvider();
+
+        var entry = (await provider1.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["domainevents-outbox"];
+
+        entry.Status.Should().Be(HealthStatus.Healthy);
+        entry.Description.Should().Be("No outbox in this process.");
+    }
+
     [TestCase(30, HealthStatus.Healthy)]
     [TestCase(120, HealthStatus.Degraded)]
     [TestCase(600, HealthStatus.Unhealthy)]

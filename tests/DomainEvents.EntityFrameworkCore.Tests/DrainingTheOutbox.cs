@@ -34,13 +34,24 @@ public sealed class DrainingTheOutbox(DatabaseProvider provider)
     public async Task The_drain_returns_once_a_relay_has_sent_every_row_committed_before_it()
     {
         await SaveOrdersAsync(3);
-        var transport = new SendingRowsCommittedInThisProcess.RecordingTransport();
+        var broker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var transport = new SendingRowsCommittedInThisProcess.RecordingTransport { Hold = broker.Task };
         using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport, new OutboxRelayOptions(), TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
 
-        var drained = Drain.DrainAsync(TimeSpan.FromSeconds(20));
-        await Task.Delay(100);
-        drained.IsCompleted.Should().BeFalse("nothing has been sent yet");
-        await relay.RunOnceAsync(CancellationToken.None);
+        var drained = Drain.DrainAsync(TimeSpan.FromSeconds(30));
+        var sending = relay.RunOnceAsync(CancellationToken.None);
+        var held = DateTime.UtcNow.AddSeconds(10);
+        while (transport.Held.Count < 3 && DateTime.UtcNow < held)
+        {
+            await Task.Delay(10);
+        }
+
+        transport.Held.Should().HaveCount(3, "the relay is sending the three rows, and the broker holds their confirmations");
+        await Task.Delay(300);
+        drained.IsCompleted.Should().BeFalse("no row is confirmed while the broker holds them");
+
+        broker.SetResult();
+        await sending;
         await drained;
 
         transport.Sent.Should().HaveCount(3);

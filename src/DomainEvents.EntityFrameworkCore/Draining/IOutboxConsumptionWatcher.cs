@@ -8,9 +8,6 @@ namespace DomainEvents.EntityFrameworkCore.Draining;
 /// </summary>
 public interface IOutboxConsumptionWatcher
 {
-    /// <summary>Gets when the watcher began to watch; rows processed before then are not waited for.</summary>
-    DateTime WatchingSinceUtc { get; }
-
     /// <summary>
     /// Says which consumers of this host should handle the row and have not yet. An empty list means the row needs
     /// nothing more from this host: every consumer bound to it handled it, or none is bound to it.

@@ -8,7 +8,8 @@ public interface IOutboxDrain
 {
     /// <summary>
     /// Returns when every outbox row committed before the call is confirmed by the transport and, with
-    /// <see cref="OutboxDrainUntil.Consumed"/>, handled by every consumer of this host that it is bound to.
+    /// <see cref="OutboxDrainUntil.Consumed"/>, handled by every consumer of this host that it is bound to (for the rows
+    /// committed since the host started).
     /// </summary>
     /// <param name="timeout">How long to wait before giving up.</param>
     /// <param name="until">Whether to wait for the transport's confirmation only (default) or also for this host's consumers.</param>

@@ -6,15 +6,19 @@ using Microsoft.Extensions.DependencyInjection;
 namespace DomainEvents.EntityFrameworkCore.Draining;
 
 /// <summary>Polls the outbox of <typeparamref name="TContext"/> until the rows committed before the call are delivered.</summary>
-internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumerable<IOutboxConsumptionWatcher> watchers, TimeProvider time) : IOutboxDrain
+internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumerable<IOutboxConsumptionWatcher> watchers) : IOutboxDrain, IOutboxDrainBaseline
     where TContext : DbContext
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(25);
 
-    // A row's processed_at is taken on the relay's clock; allow for a little skew against the watcher's.
-    private static readonly TimeSpan ClockMargin = TimeSpan.FromSeconds(1);
-
     private readonly IOutboxConsumptionWatcher? _watcher = watchers.LastOrDefault();
+
+    // The highest row id when the host started: processed rows above it were published while this host's consumers
+    // were running, so Consumed waits for them. Ids, not times: no clock of the database or the host is compared.
+    private long _baseline;
+
+    public async Task BeginWatchingAsync(CancellationToken cancellationToken) =>
+        Volatile.Write(ref _baseline, await ReadAsync(db => db.Set<OutboxMessage>().MaxAsync(m => (long?)m.Id, cancellationToken)).ConfigureAwait(false) ?? 0);
 
     public async Task DrainAsync(TimeSpan timeout, OutboxDrainUntil until = OutboxDrainUntil.Confirmed, CancellationToken cancellationToken = default)
     {
@@ -25,7 +29,8 @@ internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumer
                 "Waiting for consumers needs a consumption watcher: call services.AddIntegrationEventDrain() (DomainEvents.MassTransit) in the host under test.");
         }
 
-        var deadline = time.GetUtcNow() + timeout;
+        // Real time, whatever TimeProvider the host under test uses (a fake one would never let the timeout pass).
+        var waited = System.Diagnostics.Stopwatch.StartNew();
         var watermark = await ReadAsync(db => db.Set<OutboxMessage>().MaxAsync(m => (long?)m.Id, cancellationToken)).ConfigureAwait(false);
         if (watermark is null)
         {
@@ -33,14 +38,14 @@ internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumer
         }
 
         var last = watermark.Value;
-        var since = DateTime.SpecifyKind((_watcher?.WatchingSinceUtc ?? DateTime.UnixEpoch) - ClockMargin, DateTimeKind.Utc);
+        var baseline = Volatile.Read(ref _baseline);
         while (true)
         {
             var rows = await ReadAsync(db =>
             {
                 var committed = db.Set<OutboxMessage>().AsNoTracking().Where(m => m.Id <= last);
                 var open = until == OutboxDrainUntil.Consumed
-                    ? committed.Where(m => m.Status != OutboxMessageStatus.Processed || m.ProcessedAt >= since)
+                    ? committed.Where(m => m.Status != OutboxMessageStatus.Processed || m.Id > baseline)
                     : committed.Where(m => m.Status != OutboxMessageStatus.Processed);
                 return open.OrderBy(m => m.Id).ToListAsync(cancellationToken);
             }).ConfigureAwait(false);
@@ -78,14 +83,14 @@ internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumer
                 return;
             }
 
-            if (time.GetUtcNow() >= deadline)
+            if (waited.Elapsed >= timeout)
             {
                 throw new OutboxNotDrainedException(
                     string.Create(CultureInfo.InvariantCulture, $"The outbox of {typeof(TContext).Name} did not drain within {timeout.TotalSeconds:0.###} s; {waiting.Count} row(s) committed before the wait are still waiting:"),
                     waiting);
             }
 
-            await Task.Delay(PollInterval, time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
         }
     }
 

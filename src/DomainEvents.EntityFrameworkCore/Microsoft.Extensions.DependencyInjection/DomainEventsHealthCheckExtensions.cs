@@ -22,7 +22,8 @@ public static class DomainEventsHealthCheckExtensions
     /// Adds four checks: <c>domainevents-outbox</c> (the oldest pending row's age against
     /// <see cref="DomainEventsHealthCheckOptions.DegradedLag"/> and <see cref="DomainEventsHealthCheckOptions.UnhealthyLag"/>,
     /// and dead rows), <c>domainevents-relay</c>, <c>domainevents-notifications</c> and <c>domainevents-inbox-cleanup</c>.
-    /// A check whose parts do not run in this process is healthy and says so.
+    /// A check whose parts do not run in this process is healthy and says so. The tags apply to all four; select checks
+    /// by name (the constants of this class) to put them on different probes.
     /// </summary>
     /// <param name="builder">The builder from <c>services.AddHealthChecks()</c>.</param>
     /// <param name="configure">Changes thresholds and tags.</param>
@@ -34,11 +35,10 @@ public static class DomainEventsHealthCheckExtensions
         configure?.Invoke(options);
         options.Validate();
         builder.Services.AddDomainEventsHealthState();
-        builder.Add(new HealthCheckRegistration(
-            OutboxCheck,
-            sp => new OutboxHealthCheck(sp.GetRequiredService<IServiceScopeFactory>(), options, sp.GetService<TimeProvider>() ?? TimeProvider.System),
-            HealthStatus.Unhealthy,
-            options.Tags));
+        // One instance for the application, so that its reading is reused between probes (the health check service
+        // calls a registration's factory on every run).
+        builder.Services.AddSingleton(sp => new OutboxHealthCheck(sp.GetRequiredService<IServiceScopeFactory>(), options, sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        builder.Add(new HealthCheckRegistration(OutboxCheck, sp => sp.GetRequiredService<OutboxHealthCheck>(), HealthStatus.Unhealthy, options.Tags));
         builder.Add(Components(RelayCheck, DomainEventsHealth.Relay, "No relay runs in this process.", options));
         builder.Add(Components(NotificationsCheck, DomainEventsHealth.Notifications, "No LISTEN connection in this process.", options));
         builder.Add(Components(InboxCleanupCheck, DomainEventsHealth.InboxCleanup, "No inbox clean-up in this process.", options));

@@ -76,8 +76,16 @@ internal sealed class DomainEventsHealth(TimeProvider time)
 
         private void Set(HealthStatus status, string description, Exception? error, DateTime now)
         {
-            var previous = Volatile.Read(ref _state);
-            Volatile.Write(ref _state, new State(status, description, error, previous.Status == status ? previous.Since : now));
+            // Two batches of a relay may report at once: keep "since" of the state actually replaced.
+            while (true)
+            {
+                var previous = Volatile.Read(ref _state);
+                var next = new State(status, description, error, previous.Status == status ? previous.Since : now);
+                if (ReferenceEquals(Interlocked.CompareExchange(ref _state, next, previous), previous))
+                {
+                    return;
+                }
+            }
         }
 
         private sealed record State(HealthStatus Status, string Description, Exception? Error, DateTime Since);

@@ -12,7 +12,7 @@ public sealed class DomainEventsHealthCheckOptions
     /// <summary>Gets or sets how many dead rows make the outbox degraded (default 1: any). 0 turns this off.</summary>
     public int DegradedDeadRows { get; set; } = 1;
 
-    /// <summary>Gets or sets how long one reading of the outbox serves health checks (default 10 s), so frequent probes cost one query.</summary>
+    /// <summary>Gets or sets how long one reading of the outbox serves health checks (default 10 s), so frequent probes cost one reading.</summary>
     public TimeSpan BacklogReuse { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Gets the tags of every check (default <c>domainevents</c>); add <c>ready</c> or <c>live</c> to fit your probes.</summary>

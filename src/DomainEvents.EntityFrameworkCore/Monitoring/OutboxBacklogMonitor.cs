@@ -8,7 +8,7 @@ namespace DomainEvents.EntityFrameworkCore.Monitoring;
 
 /// <summary>
 /// Reads the outbox's backlog every <see cref="OutboxRelayOptions.BacklogInterval"/> for the gauges, so a scrape costs
-/// nothing and the database sees one query per interval whatever the number of scrapers.
+/// nothing and the database sees one reading per interval whatever the number of scrapers.
 /// </summary>
 internal sealed partial class OutboxBacklogMonitor<TContext>(
     IServiceScopeFactory scopes,

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace DomainEvents.EntityFrameworkCore.Monitoring;
 
 /// <summary>
-/// The outbox's lag (how long the oldest pending row has waited) and its dead rows, from one query that is reused for
+/// The outbox's lag (how long the oldest pending row has waited) and its dead rows, from one reading that is reused for
 /// <see cref="DomainEventsHealthCheckOptions.BacklogReuse"/>.
 /// </summary>
 internal sealed class OutboxHealthCheck(IServiceScopeFactory scopes, DomainEventsHealthCheckOptions options, TimeProvider time) : IHealthCheck
@@ -16,10 +16,14 @@ internal sealed class OutboxHealthCheck(IServiceScopeFactory scopes, DomainEvent
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        OutboxBacklog backlog;
+        OutboxBacklog? backlog;
         try
         {
             backlog = await ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (backlog is null)
+            {
+                return HealthCheckResult.Healthy("No outbox in this process.");
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -54,7 +58,7 @@ internal sealed class OutboxHealthCheck(IServiceScopeFactory scopes, DomainEvent
         return HealthCheckResult.Healthy(summary + ".", data);
     }
 
-    private async Task<OutboxBacklog> ReadAsync(CancellationToken cancellationToken)
+    private async Task<OutboxBacklog?> ReadAsync(CancellationToken cancellationToken)
     {
         await _reading.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -65,8 +69,11 @@ internal sealed class OutboxHealthCheck(IServiceScopeFactory scopes, DomainEvent
             }
 
             await using var scope = scopes.CreateAsyncScope();
-            var administration = scope.ServiceProvider.GetService<IOutboxAdministration>()
-                                 ?? throw new InvalidOperationException("No outbox is registered: call AddEntityFrameworkOutbox<TContext>() in this process, or leave the outbox check out.");
+            if (scope.ServiceProvider.GetService<IOutboxAdministration>() is not { } administration)
+            {
+                return null;
+            }
+
             return _last = await administration.GetBacklogAsync(cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -13,7 +13,8 @@ public interface IOutboxAdministration
 
     /// <summary>
     /// Reads what waits in the outbox, per exchange: pending, leased and dead rows, and when the oldest pending row's event
-    /// occurred. One query over pending and dead rows only; the gauges and health checks use it.
+    /// occurred. Two short queries, one over pending rows and one over dead rows (on PostgreSQL each uses its partial
+    /// index); the gauges and health checks use it.
     /// </summary>
     /// <param name="cancellationToken">A token to cancel the work.</param>
     /// <returns>The backlog.</returns>

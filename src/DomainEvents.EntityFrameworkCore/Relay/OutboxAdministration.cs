@@ -22,23 +22,36 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
     {
         var now = time.GetUtcNow().UtcDateTime;
 
-        // Pending or dead, written so that PostgreSQL can use the two partial indexes rather than scan processed rows.
-        var rows = await Rows
-            .Where(m => m.Status == OutboxMessageStatus.Pending || m.Status == OutboxMessageStatus.Dead)
+        // Two statements, each on one status: PostgreSQL uses a partial index for "status = 0" or "status = 2", but not
+        // for "status IN (0, 2)", which would scan every processed row kept for retention.
+        var pending = await Rows
+            .Where(m => m.Status == OutboxMessageStatus.Pending)
             .GroupBy(m => m.Exchange)
             .Select(g => new
             {
                 Exchange = g.Key,
-                Pending = g.Count(m => m.Status == OutboxMessageStatus.Pending),
-                Leased = g.Count(m => m.Status == OutboxMessageStatus.Pending && m.LeaseOwner != null && m.LeaseExpiresAt > now),
-                Dead = g.Count(m => m.Status == OutboxMessageStatus.Dead),
-                Oldest = g.Where(m => m.Status == OutboxMessageStatus.Pending).Min(m => (DateTime?)m.OccurredAt),
+                Count = g.Count(),
+                Leased = g.Count(m => m.LeaseOwner != null && m.LeaseExpiresAt > now),
+                Oldest = g.Min(m => m.OccurredAt),
             })
             .ToListAsync(cancellationToken).ConfigureAwait(false);
-        return new OutboxBacklog(
-            now,
-            [.. rows.OrderBy(r => r.Exchange, StringComparer.Ordinal).Select(r => new OutboxExchangeBacklog(
-                r.Exchange, r.Pending, r.Leased, r.Dead, r.Oldest is { } oldest ? DateTime.SpecifyKind(oldest, DateTimeKind.Utc) : null))]);
+        var dead = await Rows
+            .Where(m => m.Status == OutboxMessageStatus.Dead)
+            .GroupBy(m => m.Exchange)
+            .Select(g => new { Exchange = g.Key, Count = g.Count() })
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+
+        var exchanges = pending.Select(p => p.Exchange).Union(dead.Select(d => d.Exchange), StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        return new OutboxBacklog(now, [.. exchanges.Select(exchange =>
+        {
+            var waiting = pending.FirstOrDefault(p => p.Exchange == exchange);
+            return new OutboxExchangeBacklog(
+                exchange,
+                waiting?.Count ?? 0,
+                waiting?.Leased ?? 0,
+                dead.FirstOrDefault(d => d.Exchange == exchange)?.Count ?? 0,
+                waiting is null ? null : DateTime.SpecifyKind(waiting.Oldest, DateTimeKind.Utc));
+        })]);
     }
 
     public async Task<IReadOnlyList<OutboxMessage>> ListDeadAsync(int max = 100, CancellationToken cancellationToken = default)

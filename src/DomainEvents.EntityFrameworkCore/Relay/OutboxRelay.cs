@@ -37,6 +37,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly DomainEventsHealth.Component? _health;
+    private bool _inOutage;
     private readonly ConcurrentDictionary<Task, bool> _lateMarks = new();
     private readonly SemaphoreSlim _sends;
     private long _claims;
@@ -52,8 +53,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
     public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger, DomainEventsHealth? health = null)
     {
-        // A relay that has not finished a claim or a batch for a whole lease is stuck: no batch may take that long.
-        _health = health?.Register(DomainEventsHealth.Relay, $"relay {options.InstanceName} ({typeof(TContext).Name})", stalledAfter: options.LeaseDuration);
+        // A relay that has not finished a claim or a batch for a whole lease (plus one polling interval, which an idle relay
+        // may wait between claims) is stuck: no batch may take that long.
+        _health = health?.Register(DomainEventsHealth.Relay, $"relay {options.InstanceName} ({typeof(TContext).Name})", stalledAfter: options.LeaseDuration + options.PollingInterval);
         _store = new OutboxStore<TContext>(scopeFactory);
         _signal = signal.Subscribe(typeof(TContext), Offer);
         _transport = transport;
@@ -337,8 +339,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
             RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), rows.Count);
-            if (rows.Count == 0)
+            if (rows.Count == 0 && _lateMarks.IsEmpty && !(foundBusyKeys && Volatile.Read(ref _inOutage)))
             {
+                // Nothing waits. In an outage, keys left busy or a send still awaiting its confirmation are not "nothing":
+                // only a batch that gets through ends the outage.
                 _health?.Healthy("running; nothing waits to be sent");
             }
             if (foundBusyKeys)
@@ -482,6 +486,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             _signal.ClaimSoon();
         }
 
+        Volatile.Write(ref _inOutage, unavailable is not null);
         if (unavailable is null)
         {
             _health?.Healthy("running");

@@ -80,7 +80,7 @@ public sealed class OutboxRelayOptions
 
     /// <summary>
     /// Gets or sets how often this process reads the outbox's backlog for the gauges <c>domainevents.outbox.pending</c>,
-    /// <c>.leased</c>, <c>.dead</c> and <c>.oldest_pending_age</c> (default 15 s: one query over pending and dead rows).
+    /// <c>.leased</c>, <c>.dead</c> and <c>.oldest_pending_age</c> (default 15 s: a query over pending rows and one over dead rows).
     /// <see cref="TimeSpan.Zero"/> turns the reading off.
     /// </summary>
     public TimeSpan BacklogInterval { get; set; } = DefaultBacklogInterval;

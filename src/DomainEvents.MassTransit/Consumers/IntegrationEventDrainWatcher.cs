@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using DomainEvents.EntityFrameworkCore.Draining;
 using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.MassTransit.Relay;
 
 namespace DomainEvents.MassTransit.Consumers;
 
@@ -9,12 +10,10 @@ namespace DomainEvents.MassTransit.Consumers;
 /// <see cref="OutboxDrainUntil.Consumed"/>. Registered by <c>AddIntegrationEventDrain()</c>, meant for test hosts: it
 /// remembers every message id it sees for the life of the host.
 /// </summary>
-internal sealed class IntegrationEventDrainWatcher(TimeProvider time) : IOutboxConsumptionWatcher
+internal sealed class IntegrationEventDrainWatcher(MassTransitRelayOptions? relay = null) : IOutboxConsumptionWatcher
 {
     private readonly ConcurrentDictionary<(string Queue, Guid MessageId), string?> _outcomes = new();
     private readonly ConcurrentDictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
-
-    public DateTime WatchingSinceUtc { get; } = time.GetUtcNow().UtcDateTime;
 
     /// <summary>Called for each endpoint that <c>ConfigureIntegrationEventEndpoints</c> creates.</summary>
     public void Watch(string queue, Type consumerType, IEnumerable<string> messageTypes, IReadOnlyList<(string Exchange, string Pattern)> bindings, string exchangeType) =>
@@ -30,10 +29,15 @@ internal sealed class IntegrationEventDrainWatcher(TimeProvider time) : IOutboxC
     public IReadOnlyList<string> NotYetHandledBy(OutboxMessage row)
     {
         ArgumentNullException.ThrowIfNull(row);
+
+        // The routing key on the wire: the relay of this host may add the version to it.
+        var routingKey = relay?.RoutingKeyIncludesVersion(row.MessageType, row.Exchange) == true
+            ? OutgoingMessageWriter.WithVersion(row.RoutingKey, row.Version)
+            : row.RoutingKey;
         var waiting = new List<string>();
         foreach (var endpoint in _endpoints.Values)
         {
-            if (!endpoint.MessageTypes.Contains(row.MessageType) || !endpoint.Bindings.Any(b => Binds(endpoint.ExchangeType, b.Exchange, b.Pattern, row)))
+            if (!endpoint.MessageTypes.Contains(row.MessageType) || !endpoint.Bindings.Any(b => Binds(endpoint.ExchangeType, b.Exchange, b.Pattern, row.Exchange, routingKey)))
             {
                 continue;
             }
@@ -51,12 +55,12 @@ internal sealed class IntegrationEventDrainWatcher(TimeProvider time) : IOutboxC
         return waiting;
     }
 
-    private static bool Binds(string exchangeType, string exchange, string pattern, OutboxMessage row) =>
-        string.Equals(exchange, row.Exchange, StringComparison.Ordinal) && exchangeType switch
+    private static bool Binds(string exchangeType, string exchange, string pattern, string rowExchange, string routingKey) =>
+        string.Equals(exchange, rowExchange, StringComparison.Ordinal) && exchangeType switch
         {
             "fanout" => true,
-            "direct" => string.Equals(pattern, row.RoutingKey, StringComparison.Ordinal),
-            _ => TopicMatches(pattern.Split('.'), 0, row.RoutingKey.Split('.'), 0),
+            "direct" => string.Equals(pattern, routingKey, StringComparison.Ordinal),
+            _ => TopicMatches(pattern.Split('.'), 0, routingKey.Split('.'), 0),
         };
 
     // AMQP topic matching: words separated by dots; "*" is exactly one word, "#" is zero or more.

@@ -154,7 +154,6 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             }
 
             ConsumerMetrics.Consumed(messageType, _endpoint, envelope.OccurredAt);
-            _drain?.Handled(_endpoint, envelope.MessageId);
         }
     }
 

@@ -96,7 +96,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
                     new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, options.MaxMessageBytes, loggerFactory.CreateLogger(registration.ConsumerType), drain)));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
-                    .Invoke(null, [endpoint, context, options, time]);
+                    .Invoke(null, [endpoint, context, options, time, drain, queue]);
             });
         }
     }
@@ -104,24 +104,30 @@ public static class IntegrationEventConsumerRegistrationExtensions
     private static readonly MethodInfo ConfigureConsumerMethod =
         typeof(IntegrationEventConsumerRegistrationExtensions).GetMethod(nameof(ConfigureConsumer), BindingFlags.NonPublic | BindingFlags.Static)!;
 
-    private static void ConfigureConsumer<TConsumer, TContext>(IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time)
+    private static void ConfigureConsumer<TConsumer, TContext>(IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time, IntegrationEventDrainWatcher? drain, string queue)
         where TConsumer : class, IConsumer
         where TContext : Microsoft.EntityFrameworkCore.DbContext
     {
         endpoint.ConfigureConsumer<TConsumer>(context, consumer =>
         {
+            if (options.InboxContextType is not null && options.TransientDatabaseRetryIntervals.Count > 0)
+            {
+                // Around the inbox: each retry runs the inbox transaction again from a clean change tracker.
+                consumer.UseMessageRetry(r =>
+                {
+                    r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
+                    r.Intervals([.. options.TransientDatabaseRetryIntervals]);
+                });
+            }
+
+            if (drain is not null)
+            {
+                // Inside the retry, outside the inbox: an attempt that returns has committed its effects.
+                consumer.UseFilter(new DrainRecordingFilter<TConsumer>(drain, queue));
+            }
+
             if (options.InboxContextType is not null)
             {
-                if (options.TransientDatabaseRetryIntervals.Count > 0)
-                {
-                    // Around the inbox: each retry runs the inbox transaction again from a clean change tracker.
-                    consumer.UseMessageRetry(r =>
-                    {
-                        r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
-                        r.Intervals([.. options.TransientDatabaseRetryIntervals]);
-                    });
-                }
-
                 consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time));
             }
         });

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Data.Common;
 using DomainEvents.Dispatching;
 using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.Messaging;
 using DomainEvents.Errors;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
@@ -89,7 +91,18 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 {
                     // Build (and so validate) the row before any handler runs: bad input fails the save early.
                     EnsureOutboxMapped(context);
-                    row = _factory.Create(aggregate, integrationEvent, state.CorrelationId);
+
+                    // The row stores this span's trace context: the relay's publish span, and the consumer's, follow from it.
+                    using (var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "outbox write " + integrationEvent.GetType().Name))
+                    {
+                        row = _factory.Create(aggregate, integrationEvent, state.CorrelationId);
+                        activity?.SetTag("messaging.operation.type", "create");
+                        activity?.SetTag("messaging.destination.name", row.Exchange);
+                        activity?.SetTag("messaging.message.id", row.MessageId.ToString());
+                        activity?.SetTag("domainevents.message.type", row.MessageType);
+                        activity?.SetTag("domainevents.partition_key", row.PartitionKey);
+                    }
+
                     state.CorrelationId ??= row.MessageId;
                 }
 

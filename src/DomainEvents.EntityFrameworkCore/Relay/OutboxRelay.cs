@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.Messaging;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -505,6 +506,61 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// outage (nothing is counted: back-pressure is not the message's fault).
     /// </summary>
     private async Task<(SendOutcome Outcome, Exception? Error, Task? StillSending)> SendOneAsync(OutboxEnvelope row)
+    {
+        using var activity = StartPublishActivity(row);
+        var result = await SendWithinTimeoutAsync(row).ConfigureAwait(false);
+        if (activity is not null && result.Outcome != SendOutcome.Confirmed)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, result.Error?.Message);
+            activity.SetTag("domainevents.publish.outcome", result.Outcome.ToString());
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// A producer span for one message, whose parent is the trace context stored with the row (the saving transaction's),
+    /// so the publish and the consumers that follow it join the saving request's trace. The transport sees it as the
+    /// current activity and writes its context into the message.
+    /// </summary>
+    private static Activity? StartPublishActivity(OutboxEnvelope row)
+    {
+        if (!DomainEventsTracing.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var stored = StoredHeaders.Parse(row.Headers);
+        ActivityContext.TryParse(stored.TraceParent, stored.TraceState, isRemote: true, out var parent);
+        var activity = DomainEventsTracing.Source.StartActivity("publish " + row.Exchange, ActivityKind.Producer, parent);
+        if (activity is null)
+        {
+            return null;
+        }
+
+        activity.SetTag("messaging.operation.type", "send");
+        activity.SetTag("messaging.operation.name", "publish");
+        activity.SetTag("messaging.destination.name", row.Exchange);
+        activity.SetTag("messaging.message.id", row.MessageId.ToString());
+        activity.SetTag("domainevents.message.type", row.MessageType);
+        activity.SetTag("domainevents.routing_key", row.RoutingKey);
+        activity.SetTag("domainevents.partition_key", row.PartitionKey);
+        if (stored.Baggage is { } baggage)
+        {
+            foreach (var item in baggage.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var equals = item.IndexOf('=', StringComparison.Ordinal);
+                if (equals > 0)
+                {
+                    activity.AddBaggage(Uri.UnescapeDataString(item[..equals].Trim()), Uri.UnescapeDataString(item[(equals + 1)..].Split(';')[0].Trim()));
+                }
+            }
+        }
+
+        return activity;
+    }
+
+    private async Task<(SendOutcome Outcome, Exception? Error, Task? StillSending)> SendWithinTimeoutAsync(OutboxEnvelope row)
     {
         using var timeout = new CancellationTokenSource(_options.SendTimeout);
         Task send;

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.Messaging;
 using global::MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -40,6 +42,9 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var sql = _sql ??= new InboxSql(db);
 
         var duplicate = false;
+        using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "inbox " + _consumerName);
+        activity?.SetTag("domainevents.consumer", _consumerName);
+        activity?.SetTag("messaging.message.id", messageId.ToString());
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
         {
@@ -71,6 +76,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             await transaction.CommitAsync(context.CancellationToken).ConfigureAwait(false);
         }).ConfigureAwait(false);
 
+        activity?.SetTag("domainevents.inbox.duplicate", duplicate);
         if (duplicate)
         {
             LogDuplicate(services.GetRequiredService<ILogger<InboxFilter<TConsumer, TContext>>>(), messageType, messageId, _consumerName);

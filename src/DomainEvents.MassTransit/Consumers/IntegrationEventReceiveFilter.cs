@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using DomainEvents.Errors;
@@ -142,19 +143,64 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
         // Events the consumer raises name this message as their cause and keep its correlation id.
         using (DomainEvents.Messaging.MessageContext.Begin(envelope.MessageId, envelope.CorrelationId ?? envelope.MessageId))
+        using (var activity = StartConsumeActivity(context, envelope))
         {
             try
             {
                 await next.Send(new IntegrationEventConsumeContext(context, message, envelope.MessageId)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (_drain is not null)
+            catch (Exception ex)
             {
-                _drain.Failed(_endpoint, envelope.MessageId, ex);
+                _drain?.Failed(_endpoint, envelope.MessageId, ex);
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                activity?.AddException(ex);
                 throw;
             }
 
             ConsumerMetrics.Consumed(messageType, _endpoint, envelope.OccurredAt);
         }
+    }
+
+    /// <summary>
+    /// A consumer span around the endpoint's consumer. Its parent is MassTransit's receive span when MassTransit's own
+    /// tracing is on; otherwise the trace context in the message (the relay's publish span), so a consumer joins the
+    /// saving request's trace either way, with the baggage that was stored with the row.
+    /// </summary>
+    private Activity? StartConsumeActivity(ConsumeContext context, IntegrationEventEnvelope envelope)
+    {
+        if (!DomainEventsTracing.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var parent = default(ActivityContext);
+        var fromMessage = Activity.Current is null
+                          && ActivityContext.TryParse(Header(context, IntegrationEventHeaders.TraceParent) ?? Header(context, "ce-traceparent"), Header(context, IntegrationEventHeaders.TraceState) ?? Header(context, "ce-tracestate"), isRemote: true, out parent);
+        var activity = DomainEventsTracing.Source.StartActivity("process " + (envelope.Exchange ?? _endpoint), ActivityKind.Consumer, fromMessage ? parent : default);
+        if (activity is null)
+        {
+            return null;
+        }
+
+        activity.SetTag("messaging.operation.type", "process");
+        activity.SetTag("messaging.destination.name", envelope.Exchange);
+        activity.SetTag("messaging.message.id", envelope.MessageId.ToString());
+        activity.SetTag("domainevents.message.type", envelope.MessageType);
+        activity.SetTag("domainevents.endpoint", _endpoint);
+        activity.SetTag("domainevents.partition_key", envelope.PartitionKey);
+        if (fromMessage && Header(context, IntegrationEventHeaders.Baggage) is { } baggage)
+        {
+            foreach (var item in baggage.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var equals = item.IndexOf('=', StringComparison.Ordinal);
+                if (equals > 0)
+                {
+                    activity.AddBaggage(Uri.UnescapeDataString(item[..equals].Trim()), Uri.UnescapeDataString(item[(equals + 1)..].Split(';')[0].Trim()));
+                }
+            }
+        }
+
+        return activity;
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("domainEventsIntegrationEvents");

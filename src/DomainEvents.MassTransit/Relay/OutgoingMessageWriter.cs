@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Mime;
 using System.Text;
@@ -104,12 +105,14 @@ internal sealed class OutgoingMessageWriter
             Add(IntegrationEventHeaders.CausationId, causation.ToString());
         }
 
-        if (stored.TraceParent is { } traceParent)
+        // The relay's publish span, when tracing is on, is the consumer's parent; otherwise the saving transaction's context.
+        var publishing = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Source.Name: DomainEventsTracing.SourceName } current ? current : null;
+        if ((publishing?.Id ?? stored.TraceParent) is { } traceParent)
         {
-            // MassTransit consumers join the stored trace through MT-Activity-Id; others read traceparent.
+            // MassTransit consumers join the trace through MT-Activity-Id; others read traceparent.
             Add(IntegrationEventHeaders.TraceParent, traceParent);
             Add("MT-Activity-Id", traceParent);
-            if (stored.TraceState is { } traceState)
+            if ((publishing is null ? stored.TraceState : publishing.TraceStateString) is { } traceState)
             {
                 Add(IntegrationEventHeaders.TraceState, traceState);
             }

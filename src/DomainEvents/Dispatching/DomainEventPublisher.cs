@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
@@ -53,9 +54,25 @@ internal abstract class DomainEventPublisher
     {
         foreach (var handler in handlers)
         {
-            await handler.Handle(notification, cancellationToken).ConfigureAwait(false);
+            using var activity = Messaging.DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "dispatch " + EventNameOf(typeof(TNotification)));
+            activity?.SetTag("domainevents.handler", handler.GetType().Name);
+            try
+            {
+                await handler.Handle(notification, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (activity is not null)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, ex.Message);
+                activity.AddException(ex);
+                throw;
+            }
         }
     }
+
+    private static string EventNameOf(Type notification) =>
+        notification.IsGenericType && notification.GetGenericTypeDefinition() == typeof(DomainEventNotification<>)
+            ? notification.GetGenericArguments()[0].Name
+            : notification.Name;
 
     private static DomainEventPublisher Create(Type eventType)
     {

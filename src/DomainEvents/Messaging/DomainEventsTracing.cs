@@ -1,0 +1,17 @@
+using System.Diagnostics;
+
+namespace DomainEvents.Messaging;
+
+/// <summary>
+/// The ActivitySource of DomainEvents. Listen with OpenTelemetry's <c>AddSource(DomainEventsTracing.SourceName)</c>:
+/// spans for each in-process handler, the outbox write, each publish (a producer span whose parent is the saving
+/// transaction's trace, stored with the row), each consume and the inbox check.
+/// </summary>
+public static class DomainEventsTracing
+{
+    /// <summary>The ActivitySource's name: <c>DomainEvents</c>.</summary>
+    public const string SourceName = "DomainEvents";
+
+    /// <summary>Gets the source; every package of DomainEvents starts its spans on it.</summary>
+    internal static ActivitySource Source { get; } = new(SourceName, typeof(DomainEventsTracing).Assembly.GetName().Version?.ToString());
+}

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using DomainEvents.Messaging;
+using DomainEvents.MassTransit.Tests.Model;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>
+/// One trace from the request that saves to the consumer on the other side of RabbitMQ, through the outbox and the
+/// relay, exported by OpenTelemetry: with MassTransit's own tracing off, and on.
+/// </summary>
+public sealed class TracingAcrossTheBroker : RabbitMqFixture
+{
+    private static readonly ActivitySource Requests = new("DomainEvents.Tests.Requests");
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task The_consumer_joins_the_trace_of_the_request_that_saved_the_event(bool massTransitTracing)
+    {
+        var exported = new List<Activity>();
+        string[] sources = massTransitTracing ? [DomainEventsTracing.SourceName, Requests.Name, "MassTransit"] : [DomainEventsTracing.SourceName, Requests.Name];
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(sources).SetSampler(new AlwaysOnSampler()).AddInMemoryExporter(exported).Build();
+        var host = await StartAsync(relay: true, AddOrdersConsumerWithInbox);
+
+        ActivityTraceId trace;
+        using (var request = Requests.StartActivity("POST /orders", ActivityKind.Server)!)
+        {
+            request.AddBaggage("tenant", "t-42");
+            trace = request.TraceId;
+            await host.SaveAsync(Order.Place(1));
+        }
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1);
+        var spans = await ExportedAsync(exported, s => s.Any(a => a.DisplayName.StartsWith("process ", StringComparison.Ordinal) && a.TraceId == trace));
+
+        var ours = spans.Where(a => a.Source.Name == DomainEventsTracing.SourceName && a.TraceId == trace).ToList();
+        var write = ours.Should().ContainSingle(a => a.DisplayName == "outbox write OrderPlaced").Subject;
+        var publish = ours.Should().ContainSingle(a => a.DisplayName == $"publish {Exchange}").Subject;
+        var process = ours.Should().ContainSingle(a => a.DisplayName == $"process {Exchange}").Subject;
+        var inbox = ours.Should().ContainSingle(a => a.DisplayName.StartsWith("inbox ", StringComparison.Ordinal)).Subject;
+        inbox.GetTagItem("domainevents.inbox.duplicate").Should().Be(false);
+
+        write.ParentSpanId.Should().NotBe(default(ActivitySpanId), "the outbox write is part of the request");
+        publish.Kind.Should().Be(ActivityKind.Producer);
+        publish.ParentSpanId.Should().Be(write.SpanId, "the relay's publish span continues from the context stored with the row");
+        publish.GetTagItem("messaging.destination.name").Should().Be(Exchange);
+        publish.GetTagItem("messaging.operation.type").Should().Be("send");
+        publish.GetTagItem("messaging.message.id").Should().Be(process.GetTagItem("messaging.message.id"));
+        process.Kind.Should().Be(ActivityKind.Consumer);
+        process.GetTagItem("domainevents.endpoint").Should().Be(Queue("orders"));
+        if (massTransitTracing)
+        {
+            var massTransit = spans.Where(a => a.Source.Name == "MassTransit" && a.TraceId == trace).ToList();
+            massTransit.Should().NotBeEmpty("MassTransit's send and receive spans are in the same trace");
+            massTransit.Select(a => a.SpanId).Should().Contain(process.ParentSpanId, "our consumer span runs inside MassTransit's receive span");
+            massTransit.Select(a => a.SpanId).Should().Contain(inbox.ParentSpanId, "the inbox runs inside MassTransit's consumer span");
+        }
+        else
+        {
+            process.ParentSpanId.Should().Be(publish.SpanId, "without MassTransit's tracing the consumer continues from the publish span in the message");
+            inbox.ParentSpanId.Should().Be(process.SpanId);
+            process.GetBaggageItem("tenant").Should().Be("t-42", "the request's baggage survives the outbox");
+        }
+    }
+
+    /// <summary>The exported spans once <paramref name="ready"/> holds (spans are exported when they end), within 10 s.</summary>
+    private static async Task<List<Activity>> ExportedAsync(List<Activity> exported, Func<List<Activity>, bool> ready)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            List<Activity> snapshot;
+            try
+            {
+                snapshot = [.. exported];
+            }
+            catch (InvalidOperationException)
+            {
+                continue;   // the exporter added a span while the list was copied
+            }
+
+            if (ready(snapshot) || DateTime.UtcNow > deadline)
+            {
+                return snapshot;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+}

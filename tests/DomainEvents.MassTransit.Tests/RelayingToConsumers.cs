@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using DomainEvents.EntityFrameworkCore.Draining;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
@@ -20,7 +22,11 @@ public sealed class RelayingToConsumers(TestTransport transport, DatabaseProvide
         _runId = Guid.NewGuid().ToString("N")[..10];
         _shop = await TestDatabase.CreateAsync(provider);
         _billing = await TestDatabase.CreateAsync(provider);
-        var options = new ServiceHostOptions { Transport = transport, ShopDatabase = _shop, BillingDatabase = _billing, RunId = _runId };
+        var options = new ServiceHostOptions
+        {
+            Transport = transport, ShopDatabase = _shop, BillingDatabase = _billing, RunId = _runId,
+            ConfigureServices = s => s.AddIntegrationEventDrain(),
+        };
         var exchange = ServiceHost.ExchangeFor(_runId);
         options.Consumers.Add((typeof(OrdersConsumer), c =>
         {
@@ -54,7 +60,7 @@ public sealed class RelayingToConsumers(TestTransport transport, DatabaseProvide
         var order = Order.Place(7);
         await _host.SaveAsync(order);
 
-        await _host.Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1);
+        await _host.Services.GetRequiredService<IOutboxDrain>().DrainAsync(TimeSpan.FromSeconds(30), OutboxDrainUntil.Consumed);
         var delivery = _host.Deliveries.Of(nameof(OrdersConsumer)).Single();
         delivery.Message.Should().Be(new OrderPlaced(order.Id, 7));
         var row = (await _host.OutboxAsync()).Single();
@@ -67,8 +73,8 @@ public sealed class RelayingToConsumers(TestTransport transport, DatabaseProvide
         delivery.Envelope.OccurredAt.Should().BeCloseTo(row.OccurredAt, TimeSpan.FromMilliseconds(1));
         delivery.Envelope.CorrelationId.Should().Be(row.MessageId);
 
-        await WaitForAsync(async () => (await _host.OutboxAsync()).Single().Status == OutboxMessageStatus.Processed);
         row = (await _host.OutboxAsync()).Single();
+        row.Status.Should().Be(OutboxMessageStatus.Processed);
         row.ProcessedAt.Should().NotBeNull();
         row.LeaseOwner.Should().BeNull();
         row.Attempts.Should().Be(0);
@@ -79,8 +85,7 @@ public sealed class RelayingToConsumers(TestTransport transport, DatabaseProvide
     {
         await _host.SaveAsync(Order.Place(1), Invoice.Pay(10m));
 
-        await _host.Deliveries.WaitUntilAsync(d => d.Of(nameof(EverythingConsumer)).Count == 2 && d.Of(nameof(OrdersConsumer)).Count == 1);
-        await Task.Delay(500);
+        await _host.Services.GetRequiredService<IOutboxDrain>().DrainAsync(TimeSpan.FromSeconds(30), OutboxDrainUntil.Consumed);
         _host.Deliveries.Of(nameof(OrdersConsumer)).Select(d => d.Envelope.RoutingKey).Should().Equal("order.placed");
         _host.Deliveries.Of(nameof(EverythingConsumer)).Select(d => d.Envelope.RoutingKey).Should().BeEquivalentTo("order.placed", "invoice.paid");
     }

@@ -69,8 +69,8 @@ public sealed class CheckingHealth(DatabaseProvider provider)
     [TestCase(600, HealthStatus.Unhealthy)]
     public async Task The_outbox_check_follows_the_age_of_the_oldest_pending_row(int ageSeconds, HealthStatus expected)
     {
-        await AddRowAsync(OutboxMessageStatus.Pending, DateTime.UtcNow.AddSeconds(-ageSeconds));
-        await AddRowAsync(OutboxMessageStatus.Pending, DateTime.UtcNow);
+        await _host.AddOutboxRowAsync("ordering", OutboxMessageStatus.Pending, DateTime.UtcNow.AddSeconds(-ageSeconds));
+        await _host.AddOutboxRowAsync("ordering", OutboxMessageStatus.Pending, DateTime.UtcNow);
 
         var entry = (await CheckAsync()).Entries["domainevents-outbox"];
 
@@ -82,7 +82,7 @@ public sealed class CheckingHealth(DatabaseProvider provider)
     [Test]
     public async Task A_dead_row_makes_the_outbox_degraded_naming_its_exchange()
     {
-        await AddRowAsync(OutboxMessageStatus.Dead, DateTime.UtcNow, exchange: "billing");
+        await _host.AddOutboxRowAsync("billing", OutboxMessageStatus.Dead, DateTime.UtcNow);
 
         var entry = (await CheckAsync()).Entries["domainevents-outbox"];
 
@@ -116,25 +116,6 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         up.Status.Should().Be(HealthStatus.Healthy);
         up.Description.Should().Be("relay relay-a (OrderingDbContext): running");
     }
-
-    private Task AddRowAsync(OutboxMessageStatus status, DateTime occurredAt, string exchange = "ordering") =>
-        _host.InScopeAsync(async db =>
-        {
-            db.Set<OutboxMessage>().Add(new OutboxMessage
-            {
-                MessageId = Guid.CreateVersion7(),
-                MessageType = "order.placed",
-                Version = 1,
-                Exchange = exchange,
-                RoutingKey = "order.placed",
-                PartitionKey = $"Order/{Guid.CreateVersion7()}",
-                Payload = "{}",
-                OccurredAt = occurredAt,
-                NextAttemptAt = occurredAt,
-                Status = status,
-            });
-            await db.SaveChangesAsync();
-        });
 
     private sealed class SwitchableTransport : IOutboxTransport
     {

@@ -52,9 +52,9 @@ public sealed class MeasuringTheOutbox(DatabaseProvider provider)
     [Test]
     public async Task The_gauges_report_pending_dead_and_the_oldest_pending_age_per_exchange_and_zero_once_an_exchange_is_empty()
     {
-        await AddRowAsync("ordering", OutboxMessageStatus.Pending, DateTime.UtcNow.AddMinutes(-10));
-        await AddRowAsync("ordering", OutboxMessageStatus.Pending, DateTime.UtcNow);
-        await AddRowAsync("billing", OutboxMessageStatus.Dead, DateTime.UtcNow);
+        await _host.AddOutboxRowAsync("ordering", OutboxMessageStatus.Pending, DateTime.UtcNow.AddMinutes(-10));
+        await _host.AddOutboxRowAsync("ordering", OutboxMessageStatus.Pending, DateTime.UtcNow);
+        await _host.AddOutboxRowAsync("billing", OutboxMessageStatus.Dead, DateTime.UtcNow);
         var options = new OutboxRelayOptions { BacklogInterval = TimeSpan.FromMilliseconds(100) };
         using var monitor = new OutboxBacklogMonitor<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), options, TimeProvider.System, NullLogger<OutboxBacklogMonitor<OrderingDbContext>>.Instance);
         await monitor.StartAsync(CancellationToken.None);
@@ -137,23 +137,4 @@ public sealed class MeasuringTheOutbox(DatabaseProvider provider)
 
         _measured.Enqueue((instrument.Name, value, copy));
     }
-
-    private Task AddRowAsync(string exchange, OutboxMessageStatus status, DateTime occurredAt) =>
-        _host.InScopeAsync(async db =>
-        {
-            db.Set<OutboxMessage>().Add(new OutboxMessage
-            {
-                MessageId = Guid.CreateVersion7(),
-                MessageType = "order.placed",
-                Version = 1,
-                Exchange = exchange,
-                RoutingKey = "order.placed",
-                PartitionKey = $"Order/{Guid.CreateVersion7()}",
-                Payload = "{}",
-                OccurredAt = occurredAt,
-                NextAttemptAt = occurredAt,
-                Status = status,
-            });
-            await db.SaveChangesAsync();
-        });
 }

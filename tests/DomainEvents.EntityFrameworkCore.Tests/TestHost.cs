@@ -76,6 +76,26 @@ public sealed class TestHost : IAsyncDisposable
 
     public Task<int> OrderCountAsync() => InScopeAsync(db => db.Orders.CountAsync());
 
+    /// <summary>Writes one outbox row directly, as if an event of that age were waiting in that state.</summary>
+    public Task AddOutboxRowAsync(string exchange, Outbox.OutboxMessageStatus status, DateTime occurredAt) =>
+        InScopeAsync(async db =>
+        {
+            db.Set<Outbox.OutboxMessage>().Add(new Outbox.OutboxMessage
+            {
+                MessageId = Guid.CreateVersion7(),
+                MessageType = "order.placed",
+                Version = 1,
+                Exchange = exchange,
+                RoutingKey = "order.placed",
+                PartitionKey = $"Order/{Guid.CreateVersion7()}",
+                Payload = "{}",
+                OccurredAt = occurredAt,
+                NextAttemptAt = occurredAt,
+                Status = status,
+            });
+            await db.SaveChangesAsync();
+        });
+
     public async ValueTask DisposeAsync()
     {
         await Services.DisposeAsync();

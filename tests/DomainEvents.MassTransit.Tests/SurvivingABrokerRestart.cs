@@ -36,7 +36,7 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
             }
 
             // An operator's probe says why nothing goes out: the relay is in an outage (SendTimeout is 15 s here).
-            var down = await RelayHealthAsync(host, HealthStatus.Unhealthy, TimeSpan.FromSeconds(40));
+            var down = await HealthProbe.WaitForAsync(host, "domainevents-relay", HealthStatus.Unhealthy, TimeSpan.FromSeconds(40));
             down.Description.Should().Contain("the transport is unavailable; rows wait, no attempt is counted");
         }
         finally
@@ -55,24 +55,7 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
         (await billing.Receipts.Select(r => r.OrderId).Distinct().CountAsync()).Should().Be(80);
         (await billing.Receipts.CountAsync()).Should().Be(80, "the inbox absorbs any duplicate sent around the outage");
-        (await RelayHealthAsync(host, HealthStatus.Healthy, TimeSpan.FromSeconds(10))).Description.Should().Contain(": running", "the relay is healthy again once it sends");
-    }
-
-    private static async Task<HealthReportEntry> RelayHealthAsync(ServiceHost host, HealthStatus wanted, TimeSpan within)
-    {
-        var checks = host.Services.GetRequiredService<HealthCheckService>();
-        var deadline = DateTime.UtcNow + within;
-        while (true)
-        {
-            var entry = (await checks.CheckHealthAsync(r => r.Name == "domainevents-relay")).Entries["domainevents-relay"];
-            if (entry.Status == wanted || DateTime.UtcNow > deadline)
-            {
-                entry.Status.Should().Be(wanted, $"the relay check should say so within {within.TotalSeconds:0} s; it says: {entry.Description}");
-                return entry;
-            }
-
-            await Task.Delay(200);
-        }
+        (await HealthProbe.WaitForAsync(host, "domainevents-relay", HealthStatus.Healthy, TimeSpan.FromSeconds(10))).Description.Should().Contain(": running", "the relay is healthy again once it sends");
     }
 
     internal static async Task RabbitMqCtlAsync(string command)

@@ -32,7 +32,9 @@ public sealed class TracingAcrossTheBroker : RabbitMqFixture
         }
 
         await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1);
-        var spans = await ExportedAsync(exported, s => s.Any(a => a.DisplayName.StartsWith("process ", StringComparison.Ordinal) && a.TraceId == trace));
+        // A span is exported when it ends; the publish span may end after the consumer's (the broker's confirm comes later).
+        var spans = await ExportedAsync(exported, s => s.Any(a => a.DisplayName.StartsWith("process ", StringComparison.Ordinal) && a.TraceId == trace)
+                                                       && s.Any(a => a.DisplayName.StartsWith("publish ", StringComparison.Ordinal) && a.TraceId == trace));
 
         var ours = spans.Where(a => a.Source.Name == DomainEventsTracing.SourceName && a.TraceId == trace).ToList();
         var write = ours.Should().ContainSingle(a => a.DisplayName == "outbox write OrderPlaced").Subject;

@@ -89,7 +89,7 @@ public sealed class WakingRelaysInOtherProcesses
         var listener = await WaitForListenerAsync();
         listener.Should().NotBeNull("the relay listens");
         madeByDataSource.Keys.Should().Contain(listener!.Value, "the listening connection comes from the context's data source");
-        (await NotificationsHealthAsync(relay, HealthStatus.Healthy)).Description.Should().Be("LISTEN domainevents_outbox (ShopDbContext): listening");
+        (await HealthProbe.WaitForAsync(relay, "domainevents-notifications", HealthStatus.Healthy, TimeSpan.FromSeconds(10))).Description.Should().Be("LISTEN domainevents_outbox (ShopDbContext): listening");
 
         await using (var admin = new Npgsql.NpgsqlConnection(_shop.ConnectionString))
         {
@@ -98,7 +98,7 @@ public sealed class WakingRelaysInOtherProcesses
             await kill.ExecuteNonQueryAsync();
         }
 
-        var lost = await NotificationsHealthAsync(relay, HealthStatus.Degraded);
+        var lost = await HealthProbe.WaitForAsync(relay, "domainevents-notifications", HealthStatus.Degraded, TimeSpan.FromSeconds(10));
         lost.Description.Should().StartWith("LISTEN domainevents_outbox (ShopDbContext): reconnecting; relays find rows from other processes at their next poll meanwhile");
 
         var again = await WaitForListenerAsync(except: listener);
@@ -106,25 +106,7 @@ public sealed class WakingRelaysInOtherProcesses
         madeByDataSource.Keys.Should().Contain(again!.Value, "the new connection comes from the data source too");
         await writer.SaveAsync(Order.Place(1));
         await relay.Deliveries.WaitUntilAsync(d => d.All.Count == 1, TimeSpan.FromSeconds(5), "a NOTIFY after the reconnect wakes the relay, long before its 30 s poll");
-        (await NotificationsHealthAsync(relay, HealthStatus.Healthy)).Description.Should().EndWith(": listening");
-    }
-
-    /// <summary>The notifications health check once it reports <paramref name="wanted"/>, within 10 s.</summary>
-    private static async Task<HealthReportEntry> NotificationsHealthAsync(ServiceHost host, HealthStatus wanted)
-    {
-        var checks = host.Services.GetRequiredService<HealthCheckService>();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
-        {
-            var entry = (await checks.CheckHealthAsync(r => r.Name == "domainevents-notifications")).Entries["domainevents-notifications"];
-            if (entry.Status == wanted || DateTime.UtcNow > deadline)
-            {
-                entry.Status.Should().Be(wanted, $"the notifications check should say so within 10 s; it says: {entry.Description}");
-                return entry;
-            }
-
-            await Task.Delay(50);
-        }
+        (await HealthProbe.WaitForAsync(relay, "domainevents-notifications", HealthStatus.Healthy, TimeSpan.FromSeconds(10))).Description.Should().EndWith(": listening");
     }
 
     /// <summary>The backend id of the connection LISTENing on the test database, within 10 s.</summary>

@@ -32,12 +32,7 @@ internal static class PlaceOrderWalkthrough
             await using var transaction = await db.Database.BeginTransactionAsync(deadline.Token);
             var order = await scope.ServiceProvider.GetRequiredService<PlaceOrder>().HandleAsync(Customer, Total, deadline.Token); // the handler runs in here
             var row = await OutboxRowAsync(db, order.Id, deadline.Token);
-            Flow.Step("outbox", "row written in the same transaction as the order",
-                ("message id", row.MessageId),
-                ("message type", $"{row.MessageType} (version {row.Version})"),
-                ("exchange", row.Exchange),
-                ("routing key", row.RoutingKey),
-                ("partition key", row.PartitionKey));
+            ShowRow("row written in the same transaction as the order", row);
             Flow.Step("commit", "the order and its outbox row commit together; the commit wakes the relay");
             await transaction.CommitAsync(deadline.Token);
             return (order.Id, row.MessageId);
@@ -59,12 +54,7 @@ internal static class PlaceOrderWalkthrough
 
             await using var db = Ordering(settings);
             var row = await OutboxRowAsync(db, created.Id, deadline.Token);
-            Flow.Step("outbox", "row committed with the order",
-                ("message id", row.MessageId),
-                ("message type", $"{row.MessageType} (version {row.Version})"),
-                ("exchange", row.Exchange),
-                ("routing key", row.RoutingKey),
-                ("partition key", row.PartitionKey));
+            ShowRow("row committed with the order", row);
             return (created.Id, row.MessageId);
         }, deadline.Token);
     }
@@ -112,6 +102,14 @@ internal static class PlaceOrderWalkthrough
             return false;
         }
     }
+
+    private static void ShowRow(string text, OutboxMessage row) =>
+        Flow.Step("outbox", text,
+            ("message id", row.MessageId),
+            ("message type", $"{row.MessageType} (version {row.Version})"),
+            ("exchange", row.Exchange),
+            ("routing key", row.RoutingKey),
+            ("partition key", row.PartitionKey));
 
     private static Task<OutboxMessage> OutboxRowAsync(OrderingDbContext db, Guid orderId, CancellationToken cancellationToken)
     {

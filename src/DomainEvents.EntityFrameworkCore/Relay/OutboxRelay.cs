@@ -545,18 +545,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         activity.SetTag("domainevents.message.type", row.MessageType);
         activity.SetTag("domainevents.routing_key", row.RoutingKey);
         activity.SetTag("domainevents.partition_key", row.PartitionKey);
-        if (stored.Baggage is { } baggage)
-        {
-            foreach (var item in baggage.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                var equals = item.IndexOf('=', StringComparison.Ordinal);
-                if (equals > 0)
-                {
-                    activity.AddBaggage(Uri.UnescapeDataString(item[..equals].Trim()), Uri.UnescapeDataString(item[(equals + 1)..].Split(';')[0].Trim()));
-                }
-            }
-        }
-
+        DomainEventsTracing.AddBaggage(activity, stored.Baggage);
         return activity;
     }
 

@@ -188,16 +188,9 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         activity.SetTag("domainevents.message.type", envelope.MessageType);
         activity.SetTag("domainevents.endpoint", _endpoint);
         activity.SetTag("domainevents.partition_key", envelope.PartitionKey);
-        if (fromMessage && Header(context, IntegrationEventHeaders.Baggage) is { } baggage)
+        if (fromMessage)
         {
-            foreach (var item in baggage.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                var equals = item.IndexOf('=', StringComparison.Ordinal);
-                if (equals > 0)
-                {
-                    activity.AddBaggage(Uri.UnescapeDataString(item[..equals].Trim()), Uri.UnescapeDataString(item[(equals + 1)..].Split(';')[0].Trim()));
-                }
-            }
+            DomainEventsTracing.AddBaggage(activity, Header(context, IntegrationEventHeaders.Baggage));
         }
 
         return activity;

@@ -14,4 +14,22 @@ public static class DomainEventsTracing
 
     /// <summary>Gets the source; every package of DomainEvents starts its spans on it.</summary>
     internal static ActivitySource Source { get; } = new(SourceName, typeof(DomainEventsTracing).Assembly.GetName().Version?.ToString());
+
+    /// <summary>Adds the items of a W3C <c>baggage</c> header (<c>key=value,key=value;property</c>) to a span.</summary>
+    internal static void AddBaggage(Activity activity, string? header)
+    {
+        if (header is null)
+        {
+            return;
+        }
+
+        foreach (var item in header.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = item.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0)
+            {
+                activity.AddBaggage(Uri.UnescapeDataString(item[..equals].Trim()), Uri.UnescapeDataString(item[(equals + 1)..].Split(';')[0].Trim()));
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@ using System.Text;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.MassTransit.Tests.Model;
+using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using RabbitMQ.Client;
@@ -10,6 +11,46 @@ namespace DomainEvents.MassTransit.Tests;
 
 public sealed class RecoveringFromRelayFailures : RabbitMqFixture
 {
+    [Test]
+    public async Task An_exchange_the_broker_refuses_to_this_user_kills_only_its_rows_and_counts_only_its_attempts()
+    {
+        // A real ACCESS_REFUSED (403): the relay's user may write to every exchange but the "forbidden-" ones.
+        var user = $"relay-{RunId}";
+        var forbidden = $"forbidden-{RunId}";
+        await SurvivingABrokerRestart.RabbitMqCtlAsync($"add_user {user} secret");
+        try
+        {
+            await SurvivingABrokerRestart.RabbitMqCtlAsync($"set_permissions -p / {user} .* ^(?!forbidden-).* .*");
+            var broker = new UriBuilder(TestServers.RabbitMqUri) { UserName = user, Password = "secret" }.Uri;
+            var host = await StartAsync(relay: true, o =>
+            {
+                o.RabbitMqUri = broker;
+                o.ConfigureEvents = e => e.MapIntegrationEvent<InvoicePaid>(m => m.Exchange = forbidden);
+            }, r =>
+            {
+                r.MaxAttempts = 3;
+                r.SendTimeout = TimeSpan.FromSeconds(2);
+                r.LeaseDuration = TimeSpan.FromSeconds(10);
+            });
+
+            var orders = Enumerable.Range(1, 5).Select(Order.Place).ToArray();
+            await host.SaveAsync([Invoice.Pay(10m), .. orders]);
+
+            await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).Count(r => r.Status != OutboxMessageStatus.Pending) == 6, seconds: 60);
+            var rows = await host.OutboxAsync();
+            var dead = rows.Should().ContainSingle(r => r.Status == OutboxMessageStatus.Dead, string.Join("\n", rows.Select(r => $"{r.MessageType} {r.Status} {r.Attempts} {r.LastError}"))).Subject;
+            dead.MessageType.Should().Be("invoice.paid");
+            dead.Attempts.Should().Be(3, "each refusal by the broker is an attempt");
+            dead.LastError.Should().Contain("ACCESS_REFUSED").And.Contain(forbidden);
+            rows.Where(r => r.MessageType == "order.placed").Should().HaveCount(5)
+                .And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.Attempts == 0, "the channel the broker closed for the forbidden exchange costs the other exchange no attempt");
+        }
+        finally
+        {
+            await SurvivingABrokerRestart.RabbitMqCtlAsync($"delete_user {user}");
+        }
+    }
+
     [Test]
     public async Task A_message_that_cannot_be_published_goes_dead_without_holding_back_other_keys_and_a_retry_delivers_it()
     {

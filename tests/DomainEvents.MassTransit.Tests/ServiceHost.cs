@@ -48,6 +48,9 @@ public sealed class ServiceHostOptions
     /// <summary>More settings of the consuming service's context (interceptors, say).</summary>
     public Action<DbContextOptionsBuilder>? ConfigureBilling { get; set; }
 
+    /// <summary>The broker to connect to, as another user say (default: the test broker).</summary>
+    public Uri? RabbitMqUri { get; set; }
+
     /// <summary>More registrations on the host's services (AddIntegrationEventDrain, say).</summary>
     public Action<IServiceCollection>? ConfigureServices { get; set; }
 
@@ -145,7 +148,7 @@ public sealed class ServiceHost : IAsyncDisposable
             {
                 x.UsingRabbitMq((context, cfg) =>
                 {
-                    cfg.Host(TestServers.RabbitMqUri);
+                    cfg.Host(options.RabbitMqUri ?? TestServers.RabbitMqUri);
                     options.ConfigureBus?.Invoke(cfg);
                     cfg.ConfigureIntegrationEventEndpoints(context);
                 });

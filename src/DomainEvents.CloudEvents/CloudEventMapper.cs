@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Mime;
 using System.Text.Json;
@@ -5,6 +6,7 @@ using CloudNative.CloudEvents;
 using CloudNative.CloudEvents.Extensions;
 using CloudNative.CloudEvents.SystemTextJson;
 using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.Messaging;
 
 namespace DomainEvents.CloudEvents;
 
@@ -99,8 +101,12 @@ internal sealed class CloudEventMapper
         cloudEvent.SetPartitionKey(envelope.PartitionKey);
         cloudEvent[VersionAttribute] = envelope.Version;
         var headers = StoredHeaders.Parse(envelope.Headers);
-        Set(cloudEvent, TraceParentAttribute, headers.TraceParent);
-        Set(cloudEvent, TraceStateAttribute, headers.TraceState);
+
+        // While the relay publishes with tracing on, its publish span is the receiver's parent; otherwise the saving
+        // transaction's stored context is.
+        var publishing = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Kind: ActivityKind.Producer, Source.Name: DomainEventsTracing.SourceName } current ? current : null;
+        Set(cloudEvent, TraceParentAttribute, publishing?.Id ?? headers.TraceParent);
+        Set(cloudEvent, TraceStateAttribute, publishing is null ? headers.TraceState : publishing.TraceStateString);
         Set(cloudEvent, CorrelationIdAttribute, headers.CorrelationId?.ToString());
         Set(cloudEvent, CausationIdAttribute, headers.CausationId?.ToString());
         return cloudEvent.Validate();

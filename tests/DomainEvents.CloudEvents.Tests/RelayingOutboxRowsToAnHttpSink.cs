@@ -54,6 +54,32 @@ public sealed class RelayingOutboxRowsToAnHttpSink
     }
 
     [Test]
+    [NonParallelizable]
+    public async Task With_tracing_on_the_sink_gets_the_relays_publish_span_as_the_parent_in_the_saving_trace()
+    {
+        var stopped = new System.Collections.Concurrent.ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == DomainEvents.Messaging.DomainEventsTracing.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        var sink = SinkServerFixture.Server.NewChannel();
+        await using var host = await RelayHost.StartAsync(sink);
+        ActivityTraceId trace;
+        using (var activity = new Activity("place-order").SetIdFormat(ActivityIdFormat.W3C).Start())
+        {
+            trace = activity.TraceId;
+            await host.PlaceOrderAsync("ada", 42.5m);
+        }
+
+        await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Processed);
+        var publish = stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer && a.TraceId == trace).Subject;
+        sink.Delivered.Should().ContainSingle().Which["traceparent"].Should().Be(publish.Id, "the receiver continues from the publish span, in the trace of the request that saved");
+    }
+
+    [Test]
     public async Task The_trace_extensions_are_left_out_when_no_activity_was_current_at_save()
     {
         var sink = SinkServerFixture.Server.NewChannel();

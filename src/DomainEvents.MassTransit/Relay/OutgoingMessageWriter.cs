@@ -106,7 +106,7 @@ internal sealed class OutgoingMessageWriter
         }
 
         // The relay's publish span, when tracing is on, is the consumer's parent; otherwise the saving transaction's context.
-        var publishing = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Source.Name: DomainEventsTracing.SourceName } current ? current : null;
+        var publishing = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Kind: ActivityKind.Producer, Source.Name: DomainEventsTracing.SourceName } current ? current : null;
         if ((publishing?.Id ?? stored.TraceParent) is { } traceParent)
         {
             // MassTransit consumers join the trace through MT-Activity-Id; others read traceparent.

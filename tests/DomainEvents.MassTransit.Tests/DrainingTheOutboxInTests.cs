@@ -14,68 +14,22 @@ namespace DomainEvents.MassTransit.Tests;
 /// </summary>
 [TestFixture(TestTransport.InMemory, DatabaseProvider.Sqlite)]
 [TestFixture(TestTransport.RabbitMq, DatabaseProvider.PostgreSql, Category = "Integration")]
-public sealed class DrainingTheOutboxInTests(TestTransport transport, DatabaseProvider provider)
+public sealed class DrainingTheOutboxInTests(TestTransport transport, DatabaseProvider provider) : OrdersAndEverythingFixture(transport, provider)
 {
-    private TestDatabase _shop = null!;
-    private TestDatabase _billing = null!;
-    private ServiceHost _host = null!;
-    private string _runId = null!;
-
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _runId = Guid.NewGuid().ToString("N")[..10];
-        _shop = await TestDatabase.CreateAsync(provider);
-        _billing = await TestDatabase.CreateAsync(provider);
-        var options = new ServiceHostOptions
-        {
-            Transport = transport,
-            ShopDatabase = _shop,
-            BillingDatabase = _billing,
-            RunId = _runId,
-            ConfigureServices = s => s.AddIntegrationEventDrain(),
-        };
-        var exchange = ServiceHost.ExchangeFor(_runId);
-        options.Consumers.Add((typeof(OrdersConsumer), c =>
-        {
-            c.Bind(exchange, "order.*");
-            c.QueueName = $"orders-{_runId}";
-            c.UseInbox<BillingDbContext>();
-        }));
-        options.Consumers.Add((typeof(EverythingConsumer), c =>
-        {
-            c.Bind(exchange, "#");
-            c.QueueName = $"everything-{_runId}";
-        }));
-        _host = await ServiceHost.StartAsync(options);
-    }
-
-    [TearDown]
-    public async Task StopAsync()
-    {
-        await _host.DisposeAsync();
-        await _shop.DisposeAsync();
-        await _billing.DisposeAsync();
-        if (transport == TestTransport.RabbitMq)
-        {
-            await RabbitMqAdmin.DeleteQueuesAsync($"orders-{_runId}", $"everything-{_runId}");
-        }
-    }
-
-    private IOutboxDrain Drain => _host.Services.GetRequiredService<IOutboxDrain>();
+    private IOutboxDrain Drain => Host.Services.GetRequiredService<IOutboxDrain>();
 
     [Test]
     public async Task Draining_until_consumed_returns_once_every_bound_consumer_has_handled_and_committed_what_was_saved()
     {
         var orders = Enumerable.Range(1, 5).Select(Order.Place).ToArray();
-        await _host.SaveAsync([.. orders, Invoice.Pay(10m)]);
+        await Host.SaveAsync([.. orders, Invoice.Pay(10m)]);
 
         await Drain.DrainAsync(TimeSpan.FromSeconds(20), OutboxDrainUntil.Consumed);
 
-        (await _host.OutboxAsync()).Should().HaveCount(6).And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed);
-        _host.Deliveries.Of(nameof(OrdersConsumer)).Should().HaveCount(5, "order.* takes the five OrderPlaced, not InvoicePaid");
-        _host.Deliveries.Of(nameof(EverythingConsumer)).Should().HaveCount(6, "# takes everything");
-        await using var scope = _host.Services.CreateAsyncScope();
+        (await Host.OutboxAsync()).Should().HaveCount(6).And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed);
+        Host.Deliveries.Of(nameof(OrdersConsumer)).Should().HaveCount(5, "order.* takes the five OrderPlaced, not InvoicePaid");
+        Host.Deliveries.Of(nameof(EverythingConsumer)).Should().HaveCount(6, "# takes everything");
+        await using var scope = Host.Services.CreateAsyncScope();
         var billing = scope.ServiceProvider.GetRequiredService<BillingDbContext>();
         (await billing.Receipts.CountAsync(r => r.Consumer == nameof(OrdersConsumer))).Should().Be(5, "the consumer's effects are committed when the drain returns");
         (await billing.Set<InboxMessage>().CountAsync()).Should().Be(5, "and so are its inbox rows");
@@ -84,21 +38,21 @@ public sealed class DrainingTheOutboxInTests(TestTransport transport, DatabasePr
     [Test]
     public async Task Draining_until_confirmed_returns_once_every_row_is_processed()
     {
-        await _host.SaveAsync(Order.Place(1), Order.Place(2));
+        await Host.SaveAsync(Order.Place(1), Order.Place(2));
 
         await Drain.DrainAsync(TimeSpan.FromSeconds(20));
 
-        (await _host.OutboxAsync()).Should().HaveCount(2).And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.ProcessedAt != null);
+        (await Host.OutboxAsync()).Should().HaveCount(2).And.OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.ProcessedAt != null);
     }
 
     [Test]
     public async Task A_consumer_that_keeps_failing_makes_the_drain_fail_naming_the_consumer_and_its_error()
     {
-        _host.Deliveries.FailuresToInject = int.MaxValue;
+        Host.Deliveries.FailuresToInject = int.MaxValue;
         var order = Order.Place(3);
-        await _host.SaveAsync(order);
+        await Host.SaveAsync(order);
         var failedOnce = DateTime.UtcNow.AddSeconds(30);
-        while (Volatile.Read(ref _host.Deliveries.FailuresToInject) > int.MaxValue - 2 && DateTime.UtcNow < failedOnce)
+        while (Volatile.Read(ref Host.Deliveries.FailuresToInject) > int.MaxValue - 2 && DateTime.UtcNow < failedOnce)
         {
             await Task.Delay(20);   // both consumers have failed at least once
         }
@@ -109,20 +63,20 @@ public sealed class DrainingTheOutboxInTests(TestTransport transport, DatabasePr
         thrown.Message.Should().Contain("did not drain within 3 s");
         thrown.Waiting.Should().ContainSingle().Which.Should()
             .Contain("order.placed").And.Contain($"Order/{order.Id}").And.Contain("published, not yet handled by")
-            .And.Contain($"OrdersConsumer (queue orders-{_runId}), which failed: InvalidOperationException: injected consumer failure");
+            .And.Contain($"OrdersConsumer (queue orders-{RunId}), which failed: InvalidOperationException: injected consumer failure");
     }
 
     [Test]
     public async Task A_dead_row_fails_the_drain_at_once_with_its_error()
     {
-        await _host.InScopeAsync(async db =>
+        await Host.InScopeAsync(async db =>
         {
             db.Set<OutboxMessage>().Add(new OutboxMessage
             {
                 MessageId = Guid.CreateVersion7(),
                 MessageType = "order.placed",
                 Version = 1,
-                Exchange = _host.Exchange,
+                Exchange = Host.Exchange,
                 RoutingKey = "order.placed",
                 PartitionKey = "Order/dead",
                 Payload = "{}",

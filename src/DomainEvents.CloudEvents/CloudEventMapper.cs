@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Mime;
 using System.Text.Json;
@@ -104,7 +103,7 @@ internal sealed class CloudEventMapper
 
         // While the relay publishes with tracing on, its publish span is the receiver's parent; otherwise the saving
         // transaction's stored context is.
-        var publishing = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Kind: ActivityKind.Producer, Source.Name: DomainEventsTracing.SourceName } current ? current : null;
+        var publishing = DomainEventsTracing.CurrentPublish;
         Set(cloudEvent, TraceParentAttribute, publishing?.Id ?? headers.TraceParent);
         Set(cloudEvent, TraceStateAttribute, publishing is null ? headers.TraceState : publishing.TraceStateString);
         Set(cloudEvent, CorrelationIdAttribute, headers.CorrelationId?.ToString());

@@ -3,6 +3,9 @@ using System.Diagnostics;
 using DomainEvents.Messaging;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
 using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DomainEvents.EntityFrameworkCore.Tests;
 
@@ -41,5 +44,28 @@ public sealed class TracingTheSave
         var row = (await host.OutboxAsync()).Single();
         var write = spans.Single(a => a.DisplayName == "outbox write OrderPlaced");
         row.Headers.Should().Contain($"\"traceparent\":\"{write.Id}\"", "the row carries the write span's context for the relay's publish span");
+    }
+
+    [Test]
+    public async Task With_tracing_on_a_row_whose_stored_headers_are_not_json_is_still_sent()
+    {
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == DomainEventsTracing.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var host = await TestHost.StartAsync(DatabaseProvider.Sqlite);
+        await host.AddOutboxRowAsync("ordering", Outbox.OutboxMessageStatus.Pending, DateTime.UtcNow);
+        await host.InScopeAsync(db => db.Set<Outbox.OutboxMessage>().ExecuteUpdateAsync(s => s.SetProperty(m => m.Headers, "{not json")));
+        var transport = new SendingRowsCommittedInThisProcess.RecordingTransport();
+        using var relay = new Relay.OutboxRelay<OrderingDbContext>(
+            host.Services.GetRequiredService<IServiceScopeFactory>(), new Outbox.OutboxSignal(), transport, new Relay.OutboxRelayOptions(), TimeProvider.System,
+            NullLogger<Relay.OutboxRelay<OrderingDbContext>>.Instance);
+
+        var batch = await relay.RunOnceAsync(CancellationToken.None);
+
+        batch.Processed.Should().Be(1, "the publish span is left out; the transport decides about the row, as it does without tracing");
+        transport.Sent.Should().ContainSingle();
     }
 }

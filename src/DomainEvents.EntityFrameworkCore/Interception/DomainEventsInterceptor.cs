@@ -93,7 +93,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     EnsureOutboxMapped(context);
 
                     // The row stores this span's trace context: the relay's publish span, and the consumer's, follow from it.
-                    using (var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "outbox write " + integrationEvent.GetType().Name))
+                    using (var activity = DomainEventsTracing.Source.HasListeners() ? DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "outbox write " + integrationEvent.GetType().Name) : null)
                     {
                         row = _factory.Create(aggregate, integrationEvent, state.CorrelationId);
                         activity?.SetTag("messaging.operation.type", "create");

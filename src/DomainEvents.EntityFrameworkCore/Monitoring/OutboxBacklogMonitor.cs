@@ -17,8 +17,6 @@ internal sealed partial class OutboxBacklogMonitor<TContext>(
     ILogger<OutboxBacklogMonitor<TContext>> logger) : BackgroundService
     where TContext : DbContext
 {
-    private static string Outbox => typeof(TContext).Name;
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (options.BacklogInterval == TimeSpan.Zero)
@@ -32,9 +30,13 @@ internal sealed partial class OutboxBacklogMonitor<TContext>(
             {
                 try
                 {
-                    await using var scope = scopes.CreateAsyncScope();
-                    var backlog = await scope.ServiceProvider.GetRequiredService<IOutboxAdministration>().GetBacklogAsync(stoppingToken).ConfigureAwait(false);
-                    RelayMetrics.Observed(Outbox, backlog);
+                    // Nothing listens to the gauges (no OpenTelemetry meter, say): no query.
+                    if (RelayMetrics.BacklogObserved)
+                    {
+                        await using var scope = scopes.CreateAsyncScope();
+                        var backlog = await scope.ServiceProvider.GetRequiredService<IOutboxAdministration>().GetBacklogAsync(stoppingToken).ConfigureAwait(false);
+                        RelayMetrics.Observed(typeof(TContext), backlog);
+                    }
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
@@ -49,7 +51,7 @@ internal sealed partial class OutboxBacklogMonitor<TContext>(
         }
         finally
         {
-            RelayMetrics.Forget(Outbox);
+            RelayMetrics.Forget(typeof(TContext));
         }
     }
 

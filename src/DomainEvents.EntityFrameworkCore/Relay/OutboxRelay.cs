@@ -424,8 +424,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                     switch (await SendOneAsync(row).ConfigureAwait(false))
                     {
                         case (SendOutcome.Confirmed, _, _):
-                            RelayMetrics.Confirmed(Outbox, row, _time.GetUtcNow().UtcDateTime);
                             processed.Add(row.Id);
+                            RelayMetrics.Confirmed(Outbox, row, _time.GetUtcNow().UtcDateTime);
                             break;
                         case (SendOutcome.Unavailable, var error, _):
                             Interlocked.CompareExchange(ref unavailable, error, null);
@@ -505,7 +505,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// message's own counts as an attempt; an unreachable or blocked transport and a send that ran out of time are an
     /// outage (nothing is counted: back-pressure is not the message's fault).
     /// </summary>
-    private async Task<(SendOutcome Outcome, Exception? Error, Task? StillSending)> SendOneAsync(OutboxEnvelope row)
+    private Task<(SendOutcome Outcome, Exception? Error, Task? StillSending)> SendOneAsync(OutboxEnvelope row) =>
+        DomainEventsTracing.Source.HasListeners() ? SendTracedAsync(row) : SendWithinTimeoutAsync(row);
+
+    private async Task<(SendOutcome Outcome, Exception? Error, Task? StillSending)> SendTracedAsync(OutboxEnvelope row)
     {
         using var activity = StartPublishActivity(row);
         var result = await SendWithinTimeoutAsync(row).ConfigureAwait(false);
@@ -525,12 +528,17 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// </summary>
     private static Activity? StartPublishActivity(OutboxEnvelope row)
     {
-        if (!DomainEventsTracing.Source.HasListeners())
+        StoredHeaders stored;
+        try
         {
+            stored = StoredHeaders.Parse(row.Headers);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            // Headers the transport cannot read either: the send fails as it would without tracing, and is counted then.
             return null;
         }
 
-        var stored = StoredHeaders.Parse(row.Headers);
         ActivityContext.TryParse(stored.TraceParent, stored.TraceState, isRemote: true, out var parent);
         var activity = DomainEventsTracing.Source.StartActivity("publish " + row.Exchange, ActivityKind.Producer, parent);
         if (activity is null)

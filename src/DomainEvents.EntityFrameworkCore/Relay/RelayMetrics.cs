@@ -49,62 +49,121 @@ internal static class RelayMetrics
     private static readonly Histogram<double> PublishDelay =
         Meter.CreateHistogram<double>("domainevents.relay.publish.delay", "s", "From the event's occurred-at to the transport's confirmation.");
 
-    private static readonly ConcurrentDictionary<string, OutboxBacklog> Backlogs = new(StringComparer.Ordinal);
+    // By context type: two contexts with the same short name are still two outboxes.
+    private static readonly ConcurrentDictionary<Type, OutboxBacklog> Backlogs = new();
 
-    static RelayMetrics()
+    private static readonly Instrument[] BacklogGauges =
+    [
+        Meter.CreateObservableGauge("domainevents.outbox.pending", () => Measure(e => e.Pending), "{message}", "Pending outbox rows, leased ones included, per exchange."),
+        Meter.CreateObservableGauge("domainevents.outbox.leased", () => Measure(e => e.Leased), "{message}", "Pending rows a relay is sending now, per exchange."),
+        Meter.CreateObservableGauge("domainevents.outbox.dead", () => Measure(e => e.Dead), "{message}", "Dead rows waiting for an operator, per exchange."),
+        Meter.CreateObservableGauge("domainevents.outbox.oldest_pending_age", MeasureAges, "s", "How long the oldest pending row of each exchange has waited since its event occurred, at the time of the scrape (0 when none waits)."),
+    ];
+
+    /// <summary>Gets whether anything listens to the backlog gauges; when nothing does, the backlog need not be read.</summary>
+    public static bool BacklogObserved => BacklogGauges.Any(g => g.Enabled);
+
+    // A listener whose callback throws must neither stop a batch nor turn a committed save into an exception: each
+    // recording below swallows what a listener throws.
+    public static void Written(string outbox, int count)
     {
-        Meter.CreateObservableGauge("domainevents.outbox.pending", () => Measure(e => e.Pending), "{message}", "Pending outbox rows, leased ones included, per exchange.");
-        Meter.CreateObservableGauge("domainevents.outbox.leased", () => Measure(e => e.Leased), "{message}", "Pending rows a relay is sending now, per exchange.");
-        Meter.CreateObservableGauge("domainevents.outbox.dead", () => Measure(e => e.Dead), "{message}", "Dead rows waiting for an operator, per exchange.");
-        Meter.CreateObservableGauge("domainevents.outbox.oldest_pending_age", MeasureAges, "s", "How long the oldest pending row of each exchange has waited since its event occurred (0 when none waits).");
+        try
+        {
+            WrittenCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+        }
+        catch (Exception)
+        {
+        }
     }
 
-    public static void Written(string outbox, int count) => WrittenCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
-
-    public static void Processed(string outbox, int count) => ProcessedCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+    public static void Processed(string outbox, int count)
+    {
+        try
+        {
+            ProcessedCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+        }
+        catch (Exception)
+        {
+        }
+    }
 
     public static void Failed(string outbox, OutboxEnvelope row, bool dead)
     {
-        var tags = new TagList { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } };
-        FailedCounter.Add(1, tags);
-        if (dead)
+        try
         {
-            DeadCounter.Add(1, tags);
+            var tags = new TagList { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } };
+            FailedCounter.Add(1, tags);
+            if (dead)
+            {
+                DeadCounter.Add(1, tags);
+            }
+        }
+        catch (Exception)
+        {
         }
     }
 
-    public static void Retried(string outbox, int count) => RetriedCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+    public static void Retried(string outbox, int count)
+    {
+        try
+        {
+            RetriedCounter.Add(count, new KeyValuePair<string, object?>(OutboxTag, outbox));
+        }
+        catch (Exception)
+        {
+        }
+    }
 
     public static void Claimed(string outbox, TimeSpan duration, int rows)
     {
-        var tag = new KeyValuePair<string, object?>(OutboxTag, outbox);
-        ClaimDuration.Record(duration.TotalSeconds, tag);
-        if (rows > 0)
+        try
         {
-            BatchSize.Record(rows, tag);
+            var tag = new KeyValuePair<string, object?>(OutboxTag, outbox);
+            ClaimDuration.Record(duration.TotalSeconds, tag);
+            if (rows > 0)
+            {
+                BatchSize.Record(rows, tag);
+            }
+        }
+        catch (Exception)
+        {
         }
     }
 
-    public static void Confirmed(string outbox, OutboxEnvelope row, DateTime confirmedAtUtc) =>
-        PublishDelay.Record(Math.Max(0, (confirmedAtUtc - row.OccurredAt).TotalSeconds), new KeyValuePair<string, object?>(OutboxTag, outbox), new KeyValuePair<string, object?>(ExchangeTag, row.Exchange));
+    public static void Confirmed(string outbox, OutboxEnvelope row, DateTime confirmedAtUtc)
+    {
+        try
+        {
+            PublishDelay.Record(Math.Max(0, (confirmedAtUtc - row.OccurredAt).TotalSeconds), new KeyValuePair<string, object?>(OutboxTag, outbox), new KeyValuePair<string, object?>(ExchangeTag, row.Exchange));
+        }
+        catch (Exception)
+        {
+        }
+    }
 
     /// <summary>The latest reading of an outbox, which the gauges report until the next one.</summary>
-    public static void Observed(string outbox, OutboxBacklog backlog)
+    public static void Observed(Type context, OutboxBacklog backlog)
     {
         // An exchange whose rows are all gone reports zeros rather than vanishing from the gauges.
-        var seen = Backlogs.TryGetValue(outbox, out var previous) ? previous.Exchanges.Select(e => e.Exchange) : [];
+        var seen = Backlogs.TryGetValue(context, out var previous) ? previous.Exchanges.Select(e => e.Exchange) : [];
         var gone = seen.Except(backlog.Exchanges.Select(e => e.Exchange), StringComparer.Ordinal).Select(e => new OutboxExchangeBacklog(e, 0, 0, 0, null));
-        Backlogs[outbox] = backlog with { Exchanges = [.. backlog.Exchanges, .. gone] };
+        Backlogs[context] = backlog with { Exchanges = [.. backlog.Exchanges, .. gone] };
     }
 
     /// <summary>The outbox is no longer read in this process (its monitor stopped): its gauges stop reporting.</summary>
-    public static void Forget(string outbox) => Backlogs.TryRemove(outbox, out _);
+    public static void Forget(Type context) => Backlogs.TryRemove(context, out _);
 
     private static IEnumerable<Measurement<int>> Measure(Func<OutboxExchangeBacklog, int> value) =>
         Backlogs.SelectMany(b => b.Value.Exchanges.Select(e => new Measurement<int>(value(e), Tags(b.Key, e))));
 
-    private static IEnumerable<Measurement<double>> MeasureAges() =>
-        Backlogs.SelectMany(b => b.Value.Exchanges.Select(e => new Measurement<double>((b.Value.OldestPendingAgeOf(e) ?? TimeSpan.Zero).TotalSeconds, Tags(b.Key, e))));
+    // Measured at the scrape, not at the reading: while readings fail (the database is away), the age keeps growing and
+    // an alert on it still fires.
+    private static IEnumerable<Measurement<double>> MeasureAges()
+    {
+        var now = DateTime.UtcNow;
+        return Backlogs.SelectMany(b => b.Value.Exchanges.Select(e => new Measurement<double>(
+            e.OldestPendingOccurredAtUtc is { } oldest && now > oldest ? (now - oldest).TotalSeconds : 0, Tags(b.Key, e))));
+    }
 
-    private static TagList Tags(string outbox, OutboxExchangeBacklog exchange) => new() { { OutboxTag, outbox }, { ExchangeTag, exchange.Exchange } };
+    private static TagList Tags(Type context, OutboxExchangeBacklog exchange) => new() { { OutboxTag, context.Name }, { ExchangeTag, exchange.Exchange } };
 }

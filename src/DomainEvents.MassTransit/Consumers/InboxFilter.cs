@@ -21,12 +21,14 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     where TContext : DbContext
 {
     private readonly string _consumerName;
+    private readonly string _spanName;
     private readonly TimeProvider _time;
     private InboxSql? _sql;
 
     public InboxFilter(string consumerName, TimeProvider time)
     {
         _consumerName = consumerName;
+        _spanName = "inbox " + consumerName;
         _time = time;
     }
 
@@ -42,7 +44,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var sql = _sql ??= new InboxSql(db);
 
         var duplicate = false;
-        using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "inbox " + _consumerName);
+        using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: _spanName);
         activity?.SetTag("domainevents.consumer", _consumerName);
         activity?.SetTag("messaging.message.id", messageId.ToString());
         var strategy = db.Database.CreateExecutionStrategy();

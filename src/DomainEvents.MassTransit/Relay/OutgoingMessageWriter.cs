@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Mime;
 using System.Text;
@@ -106,7 +105,7 @@ internal sealed class OutgoingMessageWriter
         }
 
         // The relay's publish span, when tracing is on, is the consumer's parent; otherwise the saving transaction's context.
-        var publishing = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Kind: ActivityKind.Producer, Source.Name: DomainEventsTracing.SourceName } current ? current : null;
+        var publishing = DomainEventsTracing.CurrentPublish;
         if ((publishing?.Id ?? stored.TraceParent) is { } traceParent)
         {
             // MassTransit consumers join the trace through MT-Activity-Id; others read traceparent.

@@ -54,7 +54,7 @@ internal abstract class DomainEventPublisher
     {
         foreach (var handler in handlers)
         {
-            using var activity = Messaging.DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "dispatch " + EventNameOf(typeof(TNotification)));
+            using var activity = Messaging.DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: DispatchSpan<TNotification>.Name);
             activity?.SetTag("domainevents.handler", handler.GetType().Name);
             try
             {
@@ -69,10 +69,13 @@ internal abstract class DomainEventPublisher
         }
     }
 
-    private static string EventNameOf(Type notification) =>
-        notification.IsGenericType && notification.GetGenericTypeDefinition() == typeof(DomainEventNotification<>)
-            ? notification.GetGenericArguments()[0].Name
-            : notification.Name;
+    /// <summary>The name of a handler's span, worked out once per notification type rather than on every dispatch.</summary>
+    private static class DispatchSpan<TNotification>
+    {
+        public static readonly string Name = "dispatch " + (typeof(TNotification).IsGenericType && typeof(TNotification).GetGenericTypeDefinition() == typeof(DomainEventNotification<>)
+            ? typeof(TNotification).GetGenericArguments()[0].Name
+            : typeof(TNotification).Name);
+    }
 
     private static DomainEventPublisher Create(Type eventType)
     {

@@ -8,9 +8,12 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
 {
     public DbSet<Invoice> Invoices => Set<Invoice>();
 
+    public DbSet<KnownCustomer> Customers => Set<KnownCustomer>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Invoice>().Property(i => i.Id).ValueGeneratedNever();
+        modelBuilder.Entity<KnownCustomer>().Property(c => c.Id).ValueGeneratedNever();
         modelBuilder.AddDomainEventsInbox();
     }
 }

@@ -11,10 +11,11 @@ public static class BillingServices
     public static IServiceCollection AddBillingDatabase(this IServiceCollection services, Action<DbContextOptionsBuilder> database) =>
         services.AddDbContext<BillingDbContext>(database);
 
-    /// <summary>The consumer, bound to the "order" exchange with "order.*", behind the inbox in BillingDbContext.</summary>
+    /// <summary>The consumers, bound to the "order" exchange with "order.*" and to the "customer" exchange, behind the inbox in BillingDbContext.</summary>
     public static IBusRegistrationConfigurator AddBillingConsumers(this IBusRegistrationConfigurator bus)
     {
         bus.AddIntegrationEventConsumer<OrderPlacedConsumer>(c => c.Bind("order", "order.*").UseInbox<BillingDbContext>());
+        bus.AddIntegrationEventConsumer<CustomerCreatedConsumer>(c => c.Bind("customer", "customer.created").UseInbox<BillingDbContext>());
         return bus;
     }
 }

@@ -15,7 +15,8 @@ namespace DomainEvents.CloudEvents;
 /// <item><c>id</c> = message id; <c>source</c> = configured; <c>type</c> = message type, with <c>.v{version}</c> when configured;</item>
 /// <item><c>subject</c> = partition key (aggregate type/id); <c>time</c> = when the event was saved; <c>datacontenttype</c> = application/json;</item>
 /// <item><c>data</c> = the payload JSON; extensions <c>partitionkey</c>, <c>version</c> (integer), <c>correlationid</c>,
-/// <c>causationid</c>, and <c>traceparent</c>/<c>tracestate</c> (the distributed tracing extension) when they were stored.</item>
+/// <c>causationid</c>, and <c>traceparent</c>/<c>tracestate</c> (the distributed tracing extension) when they were stored;
+/// the headers of header enrichers as extensions of the same names.</item>
 /// </list>
 /// </summary>
 internal sealed class CloudEventMapper
@@ -108,6 +109,15 @@ internal sealed class CloudEventMapper
         Set(cloudEvent, TraceStateAttribute, publishing is null ? headers.TraceState : publishing.TraceStateString);
         Set(cloudEvent, CorrelationIdAttribute, headers.CorrelationId?.ToString());
         Set(cloudEvent, CausationIdAttribute, headers.CausationId?.ToString());
+        if (headers.Custom is { } custom)
+        {
+            // Header enrichers' names are valid extension names by construction.
+            foreach (var (name, value) in custom)
+            {
+                cloudEvent[name] = value;
+            }
+        }
+
         return cloudEvent.Validate();
     }
 

@@ -32,15 +32,17 @@ public sealed class RelayHost : IAsyncDisposable
     public static async Task<RelayHost> CreateAsync(
         Action<CloudEventsOptions>? configure = null,
         Action<OutboxRelayOptions>? configureRelay = null,
-        bool start = true)
+        bool start = true,
+        Action<DomainEventsBuilder>? events = null)
     {
         var database = await TestDatabase.CreateAsync(DatabaseProvider.Sqlite);
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddDbContext<OrderingDbContext>(o => database.Configure(o));
-        builder.Services.AddDomainEvents(o => o.AddHandlersFromAssemblyContaining<OrderingDbContext>())
-            .AddEntityFrameworkOutbox<OrderingDbContext>()
-            .AddCloudEventsHttpRelay(configure, relay =>
+        var domainEvents = builder.Services.AddDomainEvents(o => o.AddHandlersFromAssemblyContaining<OrderingDbContext>())
+            .AddEntityFrameworkOutbox<OrderingDbContext>();
+        events?.Invoke(domainEvents);
+        domainEvents.AddCloudEventsHttpRelay(configure, relay =>
             {
                 relay.PollingInterval = TimeSpan.FromMilliseconds(100);
                 relay.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
@@ -64,13 +66,17 @@ public sealed class RelayHost : IAsyncDisposable
     }
 
     /// <summary>Starts a host on a channel of the shared sink server.</summary>
-    public static Task<RelayHost> StartAsync(SinkChannel channel, Action<CloudEventsOptions>? configure = null, Action<OutboxRelayOptions>? configureRelay = null) =>
-        CreateAsync(o =>
-        {
-            o.SinkUrl = channel.Url;
-            o.Source = new Uri("/tests/orders", UriKind.Relative);
-            configure?.Invoke(o);
-        }, configureRelay);
+    public static Task<RelayHost> StartAsync(
+        SinkChannel channel, Action<CloudEventsOptions>? configure = null, Action<OutboxRelayOptions>? configureRelay = null, Action<DomainEventsBuilder>? events = null) =>
+        CreateAsync(
+            o =>
+            {
+                o.SinkUrl = channel.Url;
+                o.Source = new Uri("/tests/orders", UriKind.Relative);
+                configure?.Invoke(o);
+            },
+            configureRelay,
+            events: events);
 
     public async Task StartAsync()
     {

@@ -27,7 +27,8 @@ public sealed class TestHost : IAsyncDisposable
         Action<NpgsqlDbContextOptionsBuilder>? npgsql = null,
         Action<DbContextOptionsBuilder>? configureContext = null,
         bool scanHandlers = true,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null,
+        Action<DomainEventsBuilder>? events = null)
     {
         var database = await TestDatabase.CreateAsync(provider);
         var collection = new ServiceCollection();
@@ -38,7 +39,7 @@ public sealed class TestHost : IAsyncDisposable
             database.Configure(o, npgsql);
             configureContext?.Invoke(o);
         });
-        collection.AddDomainEvents(o =>
+        var builder = collection.AddDomainEvents(o =>
             {
                 if (scanHandlers)
                 {
@@ -48,6 +49,7 @@ public sealed class TestHost : IAsyncDisposable
                 configure?.Invoke(o);
             })
             .AddEntityFrameworkOutbox<OrderingDbContext>();
+        events?.Invoke(builder);
         var provider1 = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
         await using (var scope = provider1.CreateAsyncScope())
         {
@@ -62,6 +64,13 @@ public sealed class TestHost : IAsyncDisposable
     {
         await using var scope = Services.CreateAsyncScope();
         return await work(scope.ServiceProvider.GetRequiredService<OrderingDbContext>());
+    }
+
+    /// <summary>Runs <paramref name="work"/> in a new scope, with that scope's services.</summary>
+    public async Task InScopeAsync(Func<OrderingDbContext, IServiceProvider, Task> work)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        await work(scope.ServiceProvider.GetRequiredService<OrderingDbContext>(), scope.ServiceProvider);
     }
 
     public Task InScopeAsync(Func<OrderingDbContext, Task> work) =>

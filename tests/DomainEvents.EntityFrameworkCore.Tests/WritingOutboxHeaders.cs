@@ -100,7 +100,7 @@ public sealed class WritingOutboxHeaders
     {
         var invoice = Invoice.Number("2026-0100", 1m);
         _db.Invoices.Add(invoice);
-        return _factory.Create(_db.Entry(invoice), (IIntegrationEvent)invoice.DomainEvents[0], correlationId);
+        return _factory.Create(_db.Entry(invoice), (IIntegrationEvent)invoice.DomainEvents[0], correlationId, []);
     }
 
     private static string Expected(params (string Name, string Value)[] headers)

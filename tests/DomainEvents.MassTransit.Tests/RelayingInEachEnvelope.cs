@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Text.Json;
 using DomainEvents.MassTransit.Consumers;
@@ -25,6 +26,7 @@ public sealed class RelayingInEachEnvelope : RabbitMqFixture
                 t.Envelope = envelope;
                 t.CloudEvents.Source = Source;
             };
+            o.ConfigureBuilder = b => b.AddHeaderEnricher((_, h) => h.Set("tenant", "acme"));
             AddOrdersConsumerWithInbox(o);
         });
         var order = Order.Place(7);
@@ -47,6 +49,7 @@ public sealed class RelayingInEachEnvelope : RabbitMqFixture
                 Envelope = envelope,
                 Source = envelope is MessageEnvelope.CloudEventsStructured or MessageEnvelope.CloudEventsBinary ? Source.OriginalString : null,
                 Subject = envelope is MessageEnvelope.CloudEventsStructured or MessageEnvelope.CloudEventsBinary ? $"Order/{order.Id}" : null,
+                Headers = new Dictionary<string, string> { ["tenant"] = "acme" },
             },
             o => o.Using<DateTime>(c => c.Subject.Should().BeCloseTo(c.Expectation, TimeSpan.FromMilliseconds(1))).WhenTypeIs<DateTime>());
 
@@ -67,6 +70,8 @@ public sealed class RelayingInEachEnvelope : RabbitMqFixture
             case MessageEnvelope.MassTransit:
                 root.GetProperty("messageId").GetGuid().Should().Be(row.MessageId);
                 root.GetProperty("message").GetRawText().Should().Be(row.Payload, "the stored payload is copied byte for byte");
+                root.GetProperty("headers").GetProperty("tenant").GetString().Should().Be("acme", "MassTransit consumers read it from context.Headers");
+                wire.Header("tenant").Should().Be("acme");
                 break;
             case MessageEnvelope.PlainJson:
                 root.EnumerateObject().Select(p => p.Name).Should().Equal("eventId", "eventTime", "eventType", "aggregate", "payload");
@@ -74,6 +79,7 @@ public sealed class RelayingInEachEnvelope : RabbitMqFixture
                 root.GetProperty("eventType").GetString().Should().Be("order.placed");
                 root.GetProperty("aggregate").GetString().Should().Be("Order");
                 root.GetProperty("payload").GetRawText().Should().Be(row.Payload, "the stored payload is copied byte for byte");
+                wire.Header("tenant").Should().Be("acme");
                 break;
             case MessageEnvelope.CloudEventsStructured:
                 root.GetProperty("specversion").GetString().Should().Be("1.0");
@@ -85,6 +91,7 @@ public sealed class RelayingInEachEnvelope : RabbitMqFixture
                 root.GetProperty("partitionkey").GetString().Should().Be($"Order/{order.Id}");
                 root.GetProperty("data").GetProperty("orderId").GetGuid().Should().Be(order.Id);
                 root.GetProperty("traceparent").GetString().Should().Be(traceParent);
+                root.GetProperty("tenant").GetString().Should().Be("acme", "an enricher's header is an extension attribute");
                 break;
             case MessageEnvelope.CloudEventsBinary:
                 wire.BodyText.Should().Be(row.Payload, "the body is the stored payload itself");
@@ -98,6 +105,7 @@ public sealed class RelayingInEachEnvelope : RabbitMqFixture
                 wire.Header("cloudEvents_time").Should().NotBeNull();
                 wire.Header("cloudEvents_traceparent").Should().Be(traceParent);
                 wire.Header("cloudEvents_datacontenttype").Should().BeNull("the binding carries it as the AMQP content-type");
+                wire.Header("cloudEvents_tenant").Should().Be("acme", "an enricher's header is an extension attribute");
                 break;
         }
     }

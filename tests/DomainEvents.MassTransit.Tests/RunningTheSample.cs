@@ -22,6 +22,9 @@ public sealed partial class RunningTheSample
         text.Should().Contain("OrderPlacedConsumer received order.placed");
         text.Should().Contain("inbox         ").And.Contain("by Billing.OrderPlacedConsumer");
         text.Should().Contain("Done: Order -> handler -> outbox -> relay");
+        text.Should().Contain("message type  customer.created (version 1)");
+        text.Should().Contain("CustomerCreatedConsumer received customer.created: Billing now knows customer Ada Lovelace");
+        text.Should().Contain("Done: Customer saved -> change event in the outbox -> relay");
     }
 
     [Test]

@@ -21,7 +21,7 @@ internal static class PlaceOrderWalkthrough
     public static async Task<bool> RunInProcessAsync(IServiceProvider services, SampleSettings settings, TimeSpan timeout)
     {
         using var deadline = new CancellationTokenSource(timeout);
-        return await FollowAsync(settings, timeout, "the order to be saved", async () =>
+        var placed = await FollowAsync(settings, timeout, "the order to be saved", async () =>
         {
             Flow.Step("api", $"PlaceOrder(\"{Customer}\", {Total.ToString("0.00", CultureInfo.InvariantCulture)}): Order.Place raises {nameof(OrderPlaced)} on the aggregate; it waits there until the save");
             await using var scope = services.CreateAsyncScope();
@@ -37,6 +37,43 @@ internal static class PlaceOrderWalkthrough
             await transaction.CommitAsync(deadline.Token);
             return (order.Id, row.MessageId);
         }, deadline.Token);
+        return placed && await FollowCustomerChangeAsync(services, settings, timeout);
+    }
+
+    // A plain entity with no events: the model's PublishChanges makes its save write a change event to the outbox.
+    private static async Task<bool> FollowCustomerChangeAsync(IServiceProvider services, SampleSettings settings, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        Console.WriteLine();
+        var customer = new Customer { Name = Customer, Email = "ada@example.org" };
+        Flow.Step("api", $"save a Customer (a plain entity, no event class): \"{customer.Name}\"");
+        await using (var scope = services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
+            db.Customers.Add(customer);
+            await db.SaveChangesAsync(deadline.Token);
+            var row = await db.Set<OutboxMessage>().AsNoTracking().SingleAsync(m => m.PartitionKey == $"Customer/{customer.Id}", deadline.Token);
+            ShowRow("change event committed with the customer", row);
+            Flow.Step("outbox", "its payload", ("payload", row.Payload));
+        }
+
+        try
+        {
+            var known = await PollAsync(async ct =>
+            {
+                await using var billing = Billing(settings);
+                return await billing.Customers.AsNoTracking().SingleOrDefaultAsync(c => c.Id == customer.Id, ct);
+            }, deadline.Token);
+            Flow.Step("billing", "committed, read back from Billing's database: its own copy of the customer", ("customer", $"{known.Name} ({known.Id})"));
+            Console.WriteLine();
+            Console.WriteLine("Done: Customer saved -> change event in the outbox -> relay -> exchange 'customer' / 'customer.created' -> Billing.");
+            return true;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"FAILED: waited {timeout.TotalSeconds:0} s for Billing to store the customer ({settings.Transport}, {settings.Database}).");
+            return false;
+        }
     }
 
     // Two processes: the order is placed through Ordering.Api's POST /orders.

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Data.Common;
 using DomainEvents.Dispatching;
+using DomainEvents.EntityFrameworkCore.ChangeEvents;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.Messaging;
 using DomainEvents.Errors;
@@ -26,17 +27,23 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     private readonly OutboxSignal _signal;
     private readonly IOutboxCommitNotifier[] _notifiers;
     private readonly int _maxCascadeDepth;
+    private readonly IOutboxHeaderEnricher[] _enrichers;
+    private readonly ChangeEventWriter _changes;
     private readonly Dictionary<DbContext, SaveState> _states = new(ReferenceEqualityComparer.Instance);
 
     public DomainEventsInterceptor(
         IDomainEventDispatcher dispatcher,
         OutboxMessageFactory factory,
+        ChangeEventWriter changes,
         OutboxSignal signal,
         DomainEventsOptions options,
         IEnumerable<IOutboxCommitNotifier> notifiers,
         IEnumerable<IAfterCommitFailureObserver> observers,
+        IEnumerable<IOutboxHeaderEnricher> enrichers,
         ILogger<DomainEventsInterceptor>? logger = null)
     {
+        _enrichers = [.. enrichers];
+        _changes = changes;
         _observers = [.. observers];
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _notifiers = [.. notifiers];
@@ -50,11 +57,15 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         if (eventData.Context is { } context)
         {
-            var waiting = Collect(context, StateOf(context)).Count;
+            var state = StateOf(context);
+            var waiting = Collect(context, state).Count;
             if (waiting > 0)
             {
                 throw new SynchronousSaveNotSupportedException(waiting);
             }
+
+            state.Saving = true;
+            CaptureChanges(context, state);
         }
 
         return result;
@@ -95,7 +106,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     // The row stores this span's trace context: the relay's publish span, and the consumer's, follow from it.
                     using (var activity = DomainEventsTracing.Source.HasListeners() ? DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "outbox write " + integrationEvent.GetType().Name) : null)
                     {
-                        row = _factory.Create(aggregate, integrationEvent, state.CorrelationId);
+                        row = _factory.Create(aggregate, integrationEvent, state.CorrelationId, _enrichers);
                         activity?.SetTag("messaging.operation.type", "create");
                         activity?.SetTag("messaging.destination.name", row.Exchange);
                         activity?.SetTag("messaging.message.id", row.MessageId.ToString());
@@ -123,6 +134,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
 
+        CaptureChanges(context, state);
         return result;
     }
 
@@ -131,6 +143,15 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             EndSave(context);
+            if (_states.TryGetValue(context, out var state) && state.Captured is { Count: > 0 } captured && state.CapturedWrittenIn is null)
+            {
+                // The caller's transaction or an ambient one: it is still open, so the rows join it now.
+                var rows = _changes.Rows(captured, state.CorrelationId, _enrichers);
+                _changes.Insert(context, rows);
+                ChangeRowsWrittenAfterSave(context, state, rows.Count);
+            }
+
+            FinishChanges(context, saved: true);
             Complete(context);
         }
 
@@ -142,6 +163,15 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             EndSave(context);
+            if (_states.TryGetValue(context, out var saved) && saved.Captured is { Count: > 0 } captured && saved.CapturedWrittenIn is null)
+            {
+                // The caller's transaction or an ambient one: it is still open, so the rows join it now.
+                var rows = _changes.Rows(captured, saved.CorrelationId, _enrichers);
+                await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
+                ChangeRowsWrittenAfterSave(context, saved, rows.Count);
+            }
+
+            FinishChanges(context, saved: true);
 
             // The data is committed: nothing from here on may make the save look failed to the caller.
             var notified = _states.TryGetValue(context, out var state) && state.TakeNotified();
@@ -167,6 +197,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             EndSave(context);
+            FinishChanges(context, saved: false);
         }
     }
 
@@ -174,6 +205,97 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         SaveChangesFailed(eventData);
         return Task.CompletedTask;
+    }
+
+    /// <summary>The header enrichers of this scope, for rows written without an aggregate.</summary>
+    internal IReadOnlyList<IOutboxHeaderEnricher> Enrichers => _enrichers;
+
+    /// <summary>
+    /// Takes note of a row added to the context without an aggregate: once a save has written it, it is signalled to this
+    /// process's relay and NOTIFYs other processes like the rows of aggregate events.
+    /// </summary>
+    internal void TrackPublished(DbContext context, OutboxMessage row) => StateOf(context).Published.Add(row);
+
+    /// <summary>
+    /// Finds the change events of this save. They are written just before its transaction commits, so a save that would
+    /// run without one (a single statement) is made to run in one.
+    /// </summary>
+    private void CaptureChanges(DbContext context, SaveState state)
+    {
+        var captured = _changes.Capture(context);
+        state.Captured = captured;
+        state.CapturedWrittenIn = null;
+        if (captured.Count == 0 || context.Database.CurrentTransaction is not null || System.Transactions.Transaction.Current is not null)
+        {
+            return;
+        }
+
+        switch (context.Database.AutoTransactionBehavior)
+        {
+            case AutoTransactionBehavior.Never:
+                throw new ChangeEventsNeedATransactionException(context.GetType(), captured.Count);
+            case AutoTransactionBehavior.WhenNeeded:
+                state.RestoreTransactionBehavior = true;
+                context.Database.AutoTransactionBehavior = AutoTransactionBehavior.Always;
+                break;
+        }
+    }
+
+    /// <summary>Change rows written after the save ran, in the caller's transaction (they wait for its commit) or an ambient one.</summary>
+    private void ChangeRowsWrittenAfterSave(DbContext context, SaveState state, int count)
+    {
+        if (context.Database.CurrentTransaction is not null)
+        {
+            state.ChangeRowsWrittenIn(null, count);
+        }
+        else if (System.Transactions.Transaction.Current is { } ambient)
+        {
+            ambient.TransactionCompleted += (_, e) =>
+            {
+                if (e.Transaction?.TransactionInformation.Status == System.Transactions.TransactionStatus.Committed)
+                {
+                    ChangeRowsCommitted(context, count);
+                }
+            };
+        }
+    }
+
+    /// <summary>Ends a save's change events: rows its own transaction committed wake the relays, and the transaction behaviour is restored.</summary>
+    private void FinishChanges(DbContext context, bool saved)
+    {
+        if (!_states.TryGetValue(context, out var state))
+        {
+            return;
+        }
+
+        if (state.RestoreTransactionBehavior)
+        {
+            context.Database.AutoTransactionBehavior = AutoTransactionBehavior.WhenNeeded;
+            state.RestoreTransactionBehavior = false;
+        }
+
+        if (state.CapturedWrittenIn is not null)
+        {
+            // Written in the save's own transaction, which has committed (a failed save has already rolled them back).
+            var committed = state.TakeChangeRows();
+            if (saved)
+            {
+                ChangeRowsCommitted(context, committed);
+            }
+        }
+
+        state.Captured = null;
+        state.CapturedWrittenIn = null;
+    }
+
+    /// <summary>Rows inserted by statement are not handed over like tracked rows: the relays of this process claim them.</summary>
+    private void ChangeRowsCommitted(DbContext context, int count)
+    {
+        if (count > 0)
+        {
+            Relay.RelayMetrics.Written(context.GetType().Name, count);
+            _signal.Notify();
+        }
     }
 
     private void EndSave(DbContext context)
@@ -190,10 +312,36 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// </summary>
     public async ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
     {
-        if (_notifiers.Length > 0 && eventData.Context is { } context && _states.TryGetValue(context, out var state) && state.HasOutboxToCommit)
+        if (eventData.Context is not { } context || !_states.TryGetValue(context, out var state))
+        {
+            return result;
+        }
+        if (state.Saving && state.Captured is { Count: > 0 } captured && state.CapturedWrittenIn != transaction)
+        {
+            // The save's own transaction: its statements have run (generated keys are known), and it has not committed.
+            var rows = _changes.Rows(captured, state.CorrelationId, _enrichers);
+            await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
+            state.ChangeRowsWrittenIn(transaction, rows.Count);
+        }
+
+        if (_notifiers.Length > 0 && state.HasOutboxToCommit)
         {
             await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
             state.MarkNotified();
+        }
+
+        return result;
+    }
+
+    /// <summary>The synchronous save's own transaction: its change events are written before it commits.</summary>
+    public InterceptionResult TransactionCommitting(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result)
+    {
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state)
+            && state.Saving && state.Captured is { Count: > 0 } captured && state.CapturedWrittenIn != transaction)
+        {
+            var rows = _changes.Rows(captured, state.CorrelationId, _enrichers);
+            _changes.Insert(context, rows);
+            state.ChangeRowsWrittenIn(transaction, rows.Count);
         }
 
         return result;
@@ -211,6 +359,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
             var notified = state.TakeNotified();
             var (rows, afterCommit) = state.TakeCommitted();
+            ChangeRowsCommitted(context, state.TakeChangeRows());
             if (rows.Count > 0)
             {
                 _signal.Committed(context.GetType(), rows);
@@ -234,6 +383,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             state.TakeNotified();
             var (rows, _) = state.TakeCommitted();
             _signal.Committed(context.GetType(), rows);
+            ChangeRowsCommitted(context, state.TakeChangeRows());
         }
     }
 
@@ -273,6 +423,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             state.TakeCommitted();
             state.TakeNotified();
+            state.TakeChangeRows();
         }
     }
 
@@ -313,7 +464,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <returns>Events for after-commit handlers and the outbox rows written, when there is no explicit transaction; otherwise they wait for the commit.</returns>
     private (List<IDomainEvent> Events, List<OutboxMessage> Rows)? Complete(DbContext context)
     {
-        if (!_states.TryGetValue(context, out var state) || state.Dispatched.Count == 0)
+        if (!_states.TryGetValue(context, out var state) || (state.Dispatched.Count == 0 && state.Published.Count == 0))
         {
             return null;
         }
@@ -345,6 +496,16 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     aggregate.RemoveDomainEvents(saved);
                 }
             }
+
+            // Rows published without an aggregate were written when the save left them Unchanged; one detached since
+            // (a cleared change tracker) was not.
+            foreach (var row in state.Published)
+            {
+                if (context.Entry(row).State == EntityState.Unchanged)
+                {
+                    rows.Add(row);
+                }
+            }
         }
         finally
         {
@@ -352,6 +513,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         state.Dispatched.Clear();
+        state.Published.Clear();
         state.CorrelationId = null;
 
         if (context.Database.CurrentTransaction is not null)
@@ -463,13 +625,49 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         public Guid? CorrelationId { get; set; }
 
+        /// <summary>The change events of the save under way, or <see langword="null"/>.</summary>
+        public List<CapturedChange>? Captured { get; set; }
+
+        /// <summary>The transaction the captured changes were written in, if the save's own one wrote them.</summary>
+        public DbTransaction? CapturedWrittenIn { get; set; }
+
+        /// <summary>Whether the save was switched to run in a transaction of its own, and must be switched back.</summary>
+        public bool RestoreTransactionBehavior { get; set; }
+
+        private int _changeRows;
+
+        /// <summary>Change rows were written in a transaction that has not committed yet.</summary>
+        public void ChangeRowsWrittenIn(DbTransaction? saveTransaction, int count)
+        {
+            if (saveTransaction is not null)
+            {
+                // A retried save writes them again in a new transaction; the failed one took the earlier rows with it.
+                CapturedWrittenIn = saveTransaction;
+                _changeRows = count;
+            }
+            else
+            {
+                _changeRows += count;
+            }
+        }
+
+        public int TakeChangeRows()
+        {
+            var count = _changeRows;
+            _changeRows = 0;
+            return count;
+        }
+
+        /// <summary>Rows added without an aggregate since the last successful save.</summary>
+        public List<OutboxMessage> Published { get; } = [];
+
         /// <summary>Whether a SaveChanges is under way: a commit inside it is the save's own transaction.</summary>
         public bool Saving { get; set; }
 
         private bool _notified;
 
         /// <summary>Whether the transaction about to commit holds outbox rows: this save's, or earlier saves' in the caller's transaction.</summary>
-        public bool HasOutboxToCommit => _committedRows.Count > 0 || Dispatched.Values.Any(static row => row is not null);
+        public bool HasOutboxToCommit => _committedRows.Count > 0 || _changeRows > 0 || Published.Count > 0 || Dispatched.Values.Any(static row => row is not null);
 
         public void MarkNotified() => _notified = true;
 

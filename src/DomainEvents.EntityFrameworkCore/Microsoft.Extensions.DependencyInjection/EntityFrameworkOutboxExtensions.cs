@@ -1,4 +1,5 @@
 using DomainEvents;
+using DomainEvents.EntityFrameworkCore.ChangeEvents;
 using DomainEvents.EntityFrameworkCore.Draining;
 using DomainEvents.EntityFrameworkCore.Interception;
 using DomainEvents.EntityFrameworkCore.Outbox;
@@ -28,7 +29,9 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<OutboxSignal>();
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
+        builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
+        builder.Services.TryAddScoped<IOutboxPublisher<TContext>, OutboxPublisher<TContext>>();
         builder.Services.TryAddScoped<IOutboxAdministration, OutboxAdministration<TContext>>();
         builder.Services.TryAddSingleton<IOutboxDrain, OutboxDrain<TContext>>();
         var registrations = builder.Services;

@@ -30,14 +30,64 @@ internal sealed class OutboxMessageFactory
         _timeProvider = timeProvider;
     }
 
-    public OutboxMessage Create(EntityEntry aggregate, IIntegrationEvent integrationEvent, Guid? correlationId)
+    /// <summary>A row for an event raised by an aggregate: exchange and partition key default to the aggregate's.</summary>
+    public OutboxMessage Create(EntityEntry aggregate, IIntegrationEvent integrationEvent, Guid? correlationId, IReadOnlyList<IOutboxHeaderEnricher> enrichers)
     {
         var eventType = integrationEvent.GetType();
         var descriptor = _registry.GetDescriptor(eventType);
         var exchange = ExchangeOf(eventType, aggregate.Metadata.ClrType, descriptor);
-
         var partitionKey = integrationEvent is IHasPartitionKey keyed ? CheckedPartitionKey(keyed.PartitionKey, eventType) : PartitionKeyOf(aggregate, eventType);
         var payload = _serializer.Serialize(integrationEvent, descriptor);
+        return Row(descriptor.MessageType, descriptor.Version, exchange, descriptor.RoutingKey, partitionKey, payload, correlationId, enrichers);
+    }
+
+    /// <summary>A row for a typed event published without an aggregate: the exchange and partition key are given or come from the event.</summary>
+    public OutboxMessage Create(IIntegrationEvent integrationEvent, string? partitionKey, string? exchange, IReadOnlyList<IOutboxHeaderEnricher> enrichers)
+    {
+        var eventType = integrationEvent.GetType();
+        var descriptor = _registry.GetDescriptor(eventType);
+        exchange ??= descriptor.Exchange
+                     ?? throw new InvalidRoutingException(eventType, "exchange", null, "no aggregate raised it and its type names no exchange; pass one");
+        RoutingValidator.ValidateExchange(eventType, exchange);
+        partitionKey ??= (integrationEvent as IHasPartitionKey)?.PartitionKey
+                         ?? throw new InvalidRoutingException(eventType, "partition key", null, "no aggregate raised it; pass one (events of one key are published in order)");
+        RoutingValidator.ValidateName(eventType, "partition key", partitionKey);
+        var payload = _serializer.Serialize(integrationEvent, descriptor);
+        return Row(descriptor.MessageType, descriptor.Version, exchange, descriptor.RoutingKey, partitionKey, payload, correlationId: null, enrichers);
+    }
+
+    /// <summary>A row for a message that has no event type: published by name, or a change event. Every value is validated here.</summary>
+    public OutboxMessage Create(string exchange, string messageType, int version, string routingKey, string partitionKey, object payload, Guid? correlationId, IReadOnlyList<IOutboxHeaderEnricher> enrichers)
+    {
+        var owner = RoutingOwner.Named(messageType);
+        RoutingValidator.ValidateName(owner, "message type", messageType);
+        RoutingValidator.ValidateExchange(owner, exchange);
+        RoutingValidator.ValidateRoutingKey(owner, routingKey);
+        RoutingValidator.ValidateName(owner, "partition key", partitionKey);
+        if (version < 1)
+        {
+            throw owner.Invalid("version", version.ToString(CultureInfo.InvariantCulture), "versions start at 1");
+        }
+
+        ArgumentNullException.ThrowIfNull(payload);
+        var json = _serializer.SerializeValue(payload, messageType);
+        return Row(messageType, version, exchange, routingKey, partitionKey, json, correlationId, enrichers);
+    }
+
+    private OutboxMessage Row(string messageType, int version, string exchange, string routingKey, string partitionKey, string payload, Guid? correlationId, IReadOnlyList<IOutboxHeaderEnricher> enrichers)
+    {
+        List<KeyValuePair<string, string>>? custom = null;
+        if (enrichers.Count > 0)
+        {
+            var headerContext = new OutboxHeaderContext(messageType, version, exchange, routingKey, partitionKey);
+            foreach (var enricher in enrichers)
+            {
+                enricher.Enrich(headerContext);
+            }
+
+            custom = headerContext.TakeHeaders();
+        }
+
         var occurredAt = _timeProvider.GetUtcNow();
         var messageId = Guid.CreateVersion7(occurredAt);
         // Whole microseconds, as PostgreSQL stores them: a message sent from memory right after the commit carries the
@@ -47,13 +97,13 @@ internal sealed class OutboxMessageFactory
         return new OutboxMessage
         {
             MessageId = messageId,
-            MessageType = descriptor.MessageType,
-            Version = descriptor.Version,
+            MessageType = messageType,
+            Version = version,
             Exchange = exchange,
-            RoutingKey = descriptor.RoutingKey,
+            RoutingKey = routingKey,
             PartitionKey = partitionKey,
             Payload = payload,
-            Headers = WriteHeaders(messageId, correlationId),
+            Headers = WriteHeaders(messageId, correlationId, custom),
             OccurredAt = now,
             Status = OutboxMessageStatus.Pending,
             NextAttemptAt = now,
@@ -112,7 +162,7 @@ internal sealed class OutboxMessageFactory
         return partitionKey;
     }
 
-    private static string WriteHeaders(Guid messageId, Guid? correlationId)
+    private static string WriteHeaders(Guid messageId, Guid? correlationId, List<KeyValuePair<string, string>>? custom)
     {
         var context = MessageContext.Current;
         var correlation = context?.CorrelationId ?? correlationId ?? messageId;
@@ -125,7 +175,7 @@ internal sealed class OutboxMessageFactory
 
         var traceState = activity?.TraceStateString;
         var baggage = activity is null ? "" : string.Join(",", activity.Baggage.Select(b => $"{Uri.EscapeDataString(b.Key)}={Uri.EscapeDataString(b.Value ?? "")}"));
-        if (string.IsNullOrEmpty(traceState) && baggage.Length == 0 && (traceParent is null || IsHexOrDash(traceParent)))
+        if (custom is null && string.IsNullOrEmpty(traceState) && baggage.Length == 0 && (traceParent is null || IsHexOrDash(traceParent)))
         {
             // The common case: Guids and a W3C trace id, which JSON never escapes, so the text is written directly.
             // It is the text Utf8JsonWriter writes below, without its buffers.
@@ -155,6 +205,14 @@ internal sealed class OutboxMessageFactory
                 if (baggage.Length > 0)
                 {
                     writer.WriteString("baggage", baggage);
+                }
+            }
+
+            if (custom is not null)
+            {
+                foreach (var (name, value) in custom)
+                {
+                    writer.WriteString(name, value);
                 }
             }
 

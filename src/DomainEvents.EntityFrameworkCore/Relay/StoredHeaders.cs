@@ -10,7 +10,8 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// <param name="TraceParent">The W3C traceparent of the activity that saved the event.</param>
 /// <param name="TraceState">The W3C tracestate.</param>
 /// <param name="Baggage">The W3C baggage.</param>
-internal readonly record struct StoredHeaders(Guid? CorrelationId, Guid? CausationId, string? TraceParent, string? TraceState, string? Baggage)
+/// <param name="Custom">The headers set by header enrichers, or <see langword="null"/> when there are none.</param>
+internal readonly record struct StoredHeaders(Guid? CorrelationId, Guid? CausationId, string? TraceParent, string? TraceState, string? Baggage, IReadOnlyList<KeyValuePair<string, string>>? Custom = null)
 {
     /// <summary>Reads the stored header object; unknown names and values that are not strings are ignored.</summary>
     public static StoredHeaders Parse(string json)
@@ -23,6 +24,7 @@ internal readonly record struct StoredHeaders(Guid? CorrelationId, Guid? Causati
         var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json));
         Guid? correlation = null, causation = null;
         string? traceParent = null, traceState = null, baggage = null;
+        List<KeyValuePair<string, string>>? custom = null;
         while (reader.Read())
         {
             if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
@@ -55,10 +57,13 @@ internal readonly record struct StoredHeaders(Guid? CorrelationId, Guid? Causati
                 case "baggage":
                     baggage = NullIfEmpty(reader.GetString());
                     break;
+                case var other when OutboxHeaderRules.IsCustomName(other):
+                    (custom ??= []).Add(new(other!, reader.GetString()!));
+                    break;
             }
         }
 
-        return new StoredHeaders(correlation, causation, traceParent, traceState, baggage);
+        return new StoredHeaders(correlation, causation, traceParent, traceState, baggage, custom);
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -39,6 +39,9 @@ internal sealed class IncomingMessage
 
     public Guid? CausationId { get; init; }
 
+    /// <summary>Gets the headers of the producer's header enrichers, or <see langword="null"/> when there are none.</summary>
+    public Dictionary<string, string>? Headers { get; init; }
+
     public string? Source { get; init; }
 
     public string? Subject { get; init; }

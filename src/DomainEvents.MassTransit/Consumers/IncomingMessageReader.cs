@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using CloudNative.CloudEvents;
 using CloudNative.CloudEvents.SystemTextJson;
 using DomainEvents.CloudEvents;
+using DomainEvents.EntityFrameworkCore.Outbox;
 using global::MassTransit;
 
 namespace DomainEvents.MassTransit.Consumers;
@@ -113,7 +114,38 @@ internal static class IncomingMessageReader
             OccurredAt = ParseTime(IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.OccurredAt)),
             CorrelationId = ParseGuid(IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.CorrelationId)) ?? context.ConversationId,
             CausationId = ParseGuid(IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.CausationId)) ?? context.InitiatorId,
+            Headers = EnricherHeaders(context),
         };
+
+    /// <summary>The message headers whose names an enricher could have set (a transport's own, MT-… or x-…, never qualify).</summary>
+    private static Dictionary<string, string>? EnricherHeaders(ConsumeContext context)
+    {
+        Dictionary<string, string>? headers = null;
+        foreach (var (name, value) in context.ReceiveContext.TransportHeaders.GetAll())
+        {
+            if (OutboxHeaderRules.IsCustomName(name) && IntegrationEventReceiveFilter.TextOf(value) is { } text)
+            {
+                (headers ??= new(StringComparer.Ordinal))[name] = text;
+            }
+        }
+
+        return headers;
+    }
+
+    /// <summary>The extension attributes of a CloudEvent whose names an enricher could have set.</summary>
+    private static Dictionary<string, string>? EnricherHeaders(CloudEvent cloudEvent)
+    {
+        Dictionary<string, string>? headers = null;
+        foreach (var (attribute, value) in cloudEvent.GetPopulatedAttributes())
+        {
+            if (attribute.IsExtension && OutboxHeaderRules.IsCustomName(attribute.Name) && value is string text)
+            {
+                (headers ??= new(StringComparer.Ordinal))[attribute.Name] = text;
+            }
+        }
+
+        return headers;
+    }
 
     private static IncomingMessage ReadPlain(ConsumeContext context, JsonNode? body, string? headerType)
     {
@@ -149,6 +181,7 @@ internal static class IncomingMessageReader
             OccurredAt = occurredAt ?? fromHeaders.OccurredAt,
             CorrelationId = fromHeaders.CorrelationId,
             CausationId = fromHeaders.CausationId,
+            Headers = fromHeaders.Headers,
         };
     }
 
@@ -193,6 +226,7 @@ internal static class IncomingMessageReader
             CausationId = ParseGuid(cloudEvent[CloudEventMapper.CausationIdAttribute] as string) ?? ParseGuid(IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.CausationId)),
             Source = source,
             Subject = cloudEvent.Subject,
+            Headers = EnricherHeaders(cloudEvent),
         };
     }
 

@@ -35,6 +35,14 @@ public sealed record IntegrationEventEnvelope(
     public string? Subject { get; init; }
 
     /// <summary>
+    /// Gets the headers the producer's header enrichers set (a tenant, a user, a request id), from whichever envelope the
+    /// message arrived in: message headers, or CloudEvents extension attributes of the same names. Empty when there are none.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = EmptyHeaders;
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyHeaders = new Dictionary<string, string>();
+
+    /// <summary>
     /// The inbox's key: the message id, except for a CloudEvent, whose id is unique only within its <c>source</c>: there it
     /// is a name-based UUID of source and id, even when the id looks like a UUID.
     /// </summary>

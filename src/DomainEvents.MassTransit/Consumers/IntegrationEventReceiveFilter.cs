@@ -261,6 +261,7 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             Envelope = incoming.Envelope,
             Source = incoming.Source,
             Subject = incoming.Subject,
+            Headers = (IReadOnlyDictionary<string, string>?)incoming.Headers ?? new Dictionary<string, string>(),
             InboxKey = incoming.InboxKey ?? incoming.MessageId ?? Guid.Empty,
         };
 

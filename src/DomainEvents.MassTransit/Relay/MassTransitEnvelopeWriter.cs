@@ -47,6 +47,14 @@ internal static class MassTransitEnvelopeWriter
             writer.WriteString(IntegrationEventHeaders.RoutingKey, row.RoutingKey);
             writer.WriteString(IntegrationEventHeaders.PartitionKey, row.PartitionKey);
             writer.WriteString(IntegrationEventHeaders.OccurredAt, row.OccurredAt);
+            if (headers.Custom is { } custom)
+            {
+                foreach (var (name, value) in custom)
+                {
+                    writer.WriteString(name, value);
+                }
+            }
+
             writer.WriteEndObject();
             writer.WriteEndObject();
         }

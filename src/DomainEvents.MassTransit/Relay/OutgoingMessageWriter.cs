@@ -121,6 +121,12 @@ internal sealed class OutgoingMessageWriter
                 Add(IntegrationEventHeaders.Baggage, baggage);
             }
         }
+
+        // Headers from enrichers, under their own names; a CloudEvent carries them as extension attributes instead.
+        if (stored.Custom is { } custom && envelope is MessageEnvelope.MassTransit or MessageEnvelope.PlainJson)
+        {
+            headers.AddRange(custom);
+        }
     }
 
     /// <summary>

@@ -9,54 +9,65 @@ internal static class RoutingValidator
     /// <summary>The longest short string AMQP allows, in UTF-8 bytes.</summary>
     public const int MaxShortStringBytes = 255;
 
-    public static void ValidateExchange(Type eventType, string? exchange)
+    public static void ValidateExchange(RoutingOwner owner, string? exchange)
     {
         if (string.IsNullOrEmpty(exchange))
         {
-            throw new InvalidRoutingException(eventType, "exchange", exchange, "an integration event needs a named exchange; the default exchange cannot be bound by routing-key pattern");
+            throw owner.Invalid("exchange", exchange, "an integration event needs a named exchange; the default exchange cannot be bound by routing-key pattern");
         }
 
-        CheckLength(eventType, "exchange", exchange);
+        CheckLength(owner, "exchange", exchange);
         foreach (var c in exchange)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
             {
-                throw new InvalidRoutingException(eventType, "exchange", exchange, $"the character '{c}' is not allowed; use letters, digits, '-', '_', '.' or ':'");
+                throw owner.Invalid("exchange", exchange, $"the character '{c}' is not allowed; use letters, digits, '-', '_', '.' or ':'");
             }
         }
 
         if (exchange.StartsWith("amq.", StringComparison.Ordinal))
         {
-            throw new InvalidRoutingException(eventType, "exchange", exchange, "names starting with 'amq.' are reserved by the broker");
+            throw owner.Invalid("exchange", exchange, "names starting with 'amq.' are reserved by the broker");
         }
     }
 
-    public static void ValidateRoutingKey(Type eventType, string? routingKey)
+    public static void ValidateRoutingKey(RoutingOwner owner, string? routingKey)
     {
         if (routingKey is null)
         {
-            throw new InvalidRoutingException(eventType, "routing key", routingKey, "a routing key is required");
+            throw owner.Invalid("routing key", routingKey, "a routing key is required");
         }
 
-        CheckLength(eventType, "routing key", routingKey);
+        CheckLength(owner, "routing key", routingKey);
     }
 
-    public static void ValidateName(Type eventType, string field, string? value)
+    public static void ValidateName(RoutingOwner owner, string field, string? value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            throw new InvalidRoutingException(eventType, field, value, $"the {field} must not be empty");
+            throw owner.Invalid(field, value, $"the {field} must not be empty");
         }
 
-        CheckLength(eventType, field, value);
+        CheckLength(owner, field, value);
     }
 
-    private static void CheckLength(Type eventType, string field, string value)
+    private static void CheckLength(RoutingOwner owner, string field, string value)
     {
         var bytes = Encoding.UTF8.GetByteCount(value);
         if (bytes > MaxShortStringBytes)
         {
-            throw new InvalidRoutingException(eventType, field, value, $"it is {bytes} bytes in UTF-8, over the AMQP limit of {MaxShortStringBytes}");
+            throw owner.Invalid(field, value, $"it is {bytes} bytes in UTF-8, over the AMQP limit of {MaxShortStringBytes}");
         }
     }
+}
+
+/// <summary>What a routing value belongs to: an event type, or a message published by name.</summary>
+internal readonly record struct RoutingOwner(Type? EventType, string? MessageType)
+{
+    public static implicit operator RoutingOwner(Type eventType) => new(eventType, null);
+
+    public static RoutingOwner Named(string? messageType) => new(null, messageType);
+
+    public InvalidRoutingException Invalid(string field, string? value, string reason) =>
+        EventType is not null ? new InvalidRoutingException(EventType, field, value, reason) : new InvalidRoutingException(MessageType, field, value, reason);
 }

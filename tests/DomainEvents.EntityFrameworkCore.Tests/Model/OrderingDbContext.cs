@@ -10,6 +10,12 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
 
     public DbSet<Invoice> Invoices => Set<Invoice>();
 
+    public DbSet<Question> Questions => Set<Question>();
+
+    public DbSet<Membership> Memberships => Set<Membership>();
+
+    public DbSet<Tag> Tags => Set<Tag>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Order>(b =>
@@ -21,6 +27,20 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
         });
         modelBuilder.Entity<AuditEntry>();
         modelBuilder.Entity<Invoice>();
+        modelBuilder.Entity<Question>(b =>
+        {
+            b.OwnsOne(q => q.Author);
+            b.PublishChanges(c => c.ToExchange("polls").Fields(q => new { q.Id, q.Text, q.Author }));
+            b.PublishChanges(c => c.ToExchange("audit").MessageType("audit.question").Version(2).OnAnyChange()
+                .Project(q => new { q.Id, Summary = q.Text.ToUpperInvariant() }));
+        });
+        modelBuilder.Entity<Membership>().HasKey(m => new { m.TenantId, m.UserId });
+        modelBuilder.Entity<Tag>(b =>
+        {
+            b.Property<int>("TagId");
+            b.HasKey("TagId");
+            b.PublishChanges(c => c.Only(ChangeEvents.ChangeOperations.Created | ChangeEvents.ChangeOperations.Deleted));
+        });
         modelBuilder.AddDomainEventsOutbox();
     }
 }

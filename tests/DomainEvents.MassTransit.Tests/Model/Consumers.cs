@@ -95,3 +95,43 @@ public sealed class TallyingConsumer(Deliveries deliveries, BillingDbContext bil
         deliveries.Add(new Delivery(nameof(TallyingConsumer), context.Message, context.GetIntegrationEventEnvelope(), null));
     }
 }
+
+/// <summary>
+/// Reacts to an order in the shop's own database, behind the inbox: stores a shipment and publishes the next event
+/// through the shop's outbox, all in the inbox's transaction.
+/// </summary>
+public sealed class ShippingConsumer(ShopDbContext shop, EntityFrameworkCore.Outbox.IOutboxPublisher<ShopDbContext> outbox) : IConsumer<OrderPlaced>
+{
+    public Task Consume(ConsumeContext<OrderPlaced> context)
+    {
+        shop.Shipments.Add(new Shipment { OrderId = context.Message.OrderId });
+        outbox.Publish(new ShipmentRequested(context.Message.OrderId, context.Message.Sequence), partitionKey: $"Order/{context.Message.OrderId}", exchange: context.GetIntegrationEventEnvelope().Exchange);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Records each <c>shipment.requested</c>.</summary>
+public sealed class ShipmentsConsumer(Deliveries deliveries) : IConsumer<ShipmentRequested>
+{
+    public Task Consume(ConsumeContext<ShipmentRequested> context)
+    {
+        deliveries.Add(new Delivery(nameof(ShipmentsConsumer), context.Message, context.GetIntegrationEventEnvelope(), null));
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Records customers' change events, received typed.</summary>
+public sealed class CustomersConsumer(Deliveries deliveries) : IConsumer<CustomerCreated>, IConsumer<CustomerUpdated>
+{
+    public Task Consume(ConsumeContext<CustomerCreated> context)
+    {
+        deliveries.Add(new Delivery(nameof(CustomersConsumer), context.Message, context.GetIntegrationEventEnvelope(), null));
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<CustomerUpdated> context)
+    {
+        deliveries.Add(new Delivery(nameof(CustomersConsumer), context.Message, context.GetIntegrationEventEnvelope(), null));
+        return Task.CompletedTask;
+    }
+}

@@ -52,6 +52,36 @@ public sealed class Invoice : AggregateRoot
     public void Refund() => Raise(new InvoiceRefunded(Id));
 }
 
+/// <summary>What the shop's own shipping consumer asks for after an order is placed; published without an aggregate.</summary>
+[IntegrationEvent("shipment.requested")]
+public sealed record ShipmentRequested(Guid OrderId, int Sequence) : IIntegrationEvent;
+
+/// <summary>An effect of the shipping consumer in the shop's database: one per order, however often the order arrives.</summary>
+public sealed class Shipment
+{
+    public long Id { get; set; }
+
+    public Guid OrderId { get; set; }
+}
+
+/// <summary>A plain entity whose saves are published as change events to <see cref="ShopDbContext.CustomersExchange"/>.</summary>
+public sealed class Customer
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+
+    public string Name { get; set; } = "";
+
+    public string PasswordHash { get; set; } = "";
+}
+
+/// <summary>The fields of a customer that its change events carry, as a consumer declares them.</summary>
+public sealed record CustomerData(Guid Id, string Name);
+
+/// <summary>The change events of customers, as a consumer declares them: named by convention <c>customer.created</c> and <c>customer.updated</c>.</summary>
+public sealed record CustomerCreated(string Entity, Guid Key, string Operation, string[] Changed, CustomerData Data) : IIntegrationEvent;
+
+public sealed record CustomerUpdated(string Entity, Guid Key, string Operation, string[] Changed, CustomerData Data) : IIntegrationEvent;
+
 /// <summary>The producing service's model.</summary>
 public sealed class ShopDbContext(DbContextOptions<ShopDbContext> options) : DbContext(options)
 {
@@ -59,10 +89,18 @@ public sealed class ShopDbContext(DbContextOptions<ShopDbContext> options) : DbC
 
     public DbSet<Invoice> Invoices => Set<Invoice>();
 
+    public DbSet<Shipment> Shipments => Set<Shipment>();
+
+    public DbSet<Customer> Customers => Set<Customer>();
+
+    /// <summary>The exchange of customers' change events; fixed, since a model is built once per context type.</summary>
+    public const string CustomersExchange = "shop-customers";
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Order>().Property(o => o.Id).ValueGeneratedNever();
         modelBuilder.Entity<Invoice>().Property(o => o.Id).ValueGeneratedNever();
+        modelBuilder.Entity<Customer>().PublishChanges(c => c.ToExchange(CustomersExchange).Fields(x => new { x.Id, x.Name }));
         modelBuilder.AddDomainEventsOutbox();
     }
 }

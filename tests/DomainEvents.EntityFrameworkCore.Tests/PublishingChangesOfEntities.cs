@@ -162,7 +162,7 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
             await using var transaction = await db.Database.BeginTransactionAsync();
             db.Questions.Add(new Question { Text = "Rolled back" });
             await db.SaveChangesAsync();
-            (await db.Set<OutboxMessage>().CountAsync()).Should().Be(2, "the rows are written in the caller's transaction");
+            (await db.Set<OutboxMessage>().CountAsync()).Should().Be(0, "the rows are written when the caller commits");
             await transaction.RollbackAsync();
         });
         (await _host.OutboxAsync()).Should().BeEmpty();
@@ -218,6 +218,27 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
         });
 
         (await _host.OutboxAsync()).Should().HaveCount(2);
+    }
+
+    [Test]
+    public async Task A_save_refused_before_it_ran_leaves_no_change_event_for_a_later_commit()
+    {
+        await _host.InScopeAsync(async db =>
+        {
+            db.Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
+            db.Questions.Add(new Question { Text = "Never saved" });
+            var save = () => db.SaveChangesAsync();
+            await save.Should().ThrowAsync<ChangeEventsNeedATransactionException>();
+
+            // As a consumer that handles the error does: more work in a transaction of its own, with no save, then a commit.
+            db.Database.AutoTransactionBehavior = AutoTransactionBehavior.WhenNeeded;
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            await db.Memberships.ExecuteDeleteAsync();
+            await transaction.CommitAsync();
+        });
+
+        (await _host.OutboxAsync()).Should().BeEmpty("the refused save's question was never saved");
+        (await _host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(0);
     }
 
     private long _seen;

@@ -2,7 +2,7 @@ using Microsoft.EntityFrameworkCore.ChangeTracking;
 
 namespace DomainEvents.EntityFrameworkCore.ChangeEvents;
 
-/// <summary>A change seen when the save started, waiting for its row to be written once the database has run the save's statements.</summary>
+/// <summary>A change seen when the save started, waiting for its row to be written before the commit.</summary>
 internal sealed class CapturedChange
 {
     public required EntityEntry Entry { get; init; }
@@ -11,10 +11,10 @@ internal sealed class CapturedChange
 
     public required ChangeEventDestination Destination { get; init; }
 
-    /// <summary>Gets the names of the changed properties, under the JSON naming policy.</summary>
+    /// <summary>Gets the names of the changed selected fields, under the JSON naming policy.</summary>
     public required IReadOnlyList<string> Changed { get; init; }
 
-    /// <summary>Gets the data, taken when the save started; <see langword="null"/> for an insert, whose data is taken after it ran.</summary>
+    /// <summary>Gets the data once taken: when the save starts for a deletion, after the save's statements ran otherwise.</summary>
     public object? Data { get; init; }
 
     /// <summary>Gets whether <see cref="Data"/> was taken.</summary>

@@ -28,6 +28,9 @@ public sealed class ChangeEventBuilder<TEntity>
 
     internal Func<object, object?>? DataOf { get; private set; }
 
+    /// <summary>Gets how the data is chosen, as the model annotation describes it.</summary>
+    internal string Projection { get; private set; } = "[*]";
+
     /// <summary>Publishes to this exchange.</summary>
     /// <param name="exchange">The exchange.</param>
     /// <returns>The builder.</returns>
@@ -49,6 +52,7 @@ public sealed class ChangeEventBuilder<TEntity>
     {
         ArgumentNullException.ThrowIfNull(fields);
         FieldNames = FieldsOf(fields);
+        Projection = $"[{string.Join(",", FieldNames)}]";
         var compiled = fields.Compile();
         DataOf = entity => compiled((TEntity)entity);
         return this;
@@ -64,6 +68,7 @@ public sealed class ChangeEventBuilder<TEntity>
     {
         ArgumentNullException.ThrowIfNull(projection);
         FieldNames = null;
+        Projection = "projection";
         DataOf = entity => projection((TEntity)entity);
         return this;
     }

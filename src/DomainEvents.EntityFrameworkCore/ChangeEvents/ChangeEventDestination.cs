@@ -5,8 +5,11 @@ using Microsoft.EntityFrameworkCore.ChangeTracking;
 namespace DomainEvents.EntityFrameworkCore.ChangeEvents;
 
 /// <summary>One place the changes of an entity type go to, worked out and validated once from the model.</summary>
-internal sealed class ChangeEventDestination
+internal sealed record ChangeEventDestination
 {
+    /// <summary>Gets the text that names this destination in the model annotation (and the migrations snapshot).</summary>
+    public required string Description { get; init; }
+
     public required string Exchange { get; init; }
 
     public required string MessageTypePrefix { get; init; }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Globalization;
 using System.Text;
@@ -15,17 +14,15 @@ using Microsoft.EntityFrameworkCore.Storage;
 namespace DomainEvents.EntityFrameworkCore.ChangeEvents;
 
 /// <summary>
-/// Finds the changes of entity types that publish them when a save starts, and writes their outbox rows inside the
-/// save's transaction once the database has run its statements: keys it generates are known by then. The rows are
-/// inserted with one statement built from the model's own table, columns and type mappings, on the save's connection
-/// and transaction, because the change tracker is busy with the save itself.
+/// Finds the changes of entity types that publish them when a save starts, and makes and inserts their outbox rows
+/// before the transaction that holds them commits (see <see cref="PendingChangeEvents"/>). The rows are inserted with
+/// one statement built from the model's own table, columns and type mappings, on the context's connection and
+/// transaction, because the change tracker may be busy with the save itself.
 /// </summary>
 internal sealed class ChangeEventWriter
 {
-    /// <summary>Rows per INSERT statement: 13 parameters each stays far below every provider's parameter limit.</summary>
-    private const int RowsPerStatement = 200;
-
-    private static readonly ConcurrentDictionary<IModel, bool> ModelsWithChangeEvents = new();
+    /// <summary>Parameters per INSERT statement: below every provider's limit (SQL Server's 2,100 is the lowest).</summary>
+    private const int ParametersPerStatement = 2000;
 
     private readonly OutboxMessageFactory _factory;
     private readonly JsonNamingPolicy? _naming;
@@ -37,13 +34,18 @@ internal sealed class ChangeEventWriter
     }
 
     /// <summary>The changes this save will publish; empty (and cheap) for a model in which no entity type publishes them.</summary>
+    /// <exception cref="OutboxNotMappedException">Entity types publish changes, but the context has no outbox table.</exception>
     public List<CapturedChange> Capture(DbContext context)
     {
         var captured = new List<CapturedChange>();
-        var model = context.Model;
-        if (!ModelsWithChangeEvents.GetOrAdd(model, static m => m.GetEntityTypes().Any(t => ChangeEventModel.Of(t).Length > 0)))
+        if (!ChangeEventModel.Publishes(context.Model))
         {
             return captured;
+        }
+
+        if (context.Model.FindEntityType(typeof(OutboxMessage)) is null)
+        {
+            throw new OutboxNotMappedException(context.GetType());
         }
 
         foreach (var entry in context.ChangeTracker.Entries())
@@ -77,11 +79,9 @@ internal sealed class ChangeEventWriter
                     continue;
                 }
 
-                if (context.Model.FindEntityType(typeof(OutboxMessage)) is null)
-                {
-                    throw new OutboxNotMappedException(context.GetType());
-                }
-
+                // A deletion's data is its last known values, taken now; the others' are taken after the statements ran,
+                // so values the database generates (a key, a default, a row version) are in them.
+                var deleted = operation == ChangeOperation.Deleted;
                 captured.Add(new CapturedChange
                 {
                     Entry = entry,
@@ -89,8 +89,8 @@ internal sealed class ChangeEventWriter
                     Destination = destination,
                     // Only selected fields are named: an event does not tell what it leaves out.
                     Changed = [.. changed.Where(n => destination.Fields is null || destination.Fields.Contains(n)).Select(Json)],
-                    HasData = operation != ChangeOperation.Created,
-                    Data = operation != ChangeOperation.Created ? destination.Data(entry, _naming) : null,
+                    HasData = deleted,
+                    Data = deleted ? destination.Data(entry, _naming) : null,
                     Key = KeyOf(entry),
                 });
             }
@@ -99,8 +99,25 @@ internal sealed class ChangeEventWriter
         return captured;
     }
 
-    /// <summary>Builds the rows, now that the save's statements have run.</summary>
-    /// <exception cref="EventSerializationException">The data cannot be serialized; the save fails and nothing is committed.</exception>
+    /// <summary>
+    /// Takes keys and data after EF Core accepted a save, for rows written later at the caller's commit: the values are
+    /// on the entities by then, and the entries may not stay tracked until the commit.
+    /// </summary>
+    public List<CapturedChange> Resolve(IReadOnlyList<CapturedChange> captured) =>
+        [.. captured.Select(c => new CapturedChange
+        {
+            Entry = c.Entry,
+            Operation = c.Operation,
+            Destination = c.Destination,
+            Changed = c.Changed,
+            HasData = true,
+            Data = c.HasData ? c.Data : c.Destination.Data(c.Entry, _naming),
+            Key = c.Key ?? KeyOf(c.Entry),
+        })];
+
+    /// <summary>Makes the rows, now that the save's statements have run.</summary>
+    /// <exception cref="EventSerializationException">The data cannot be serialized; the commit fails and nothing is committed.</exception>
+    /// <exception cref="InvalidOutboxHeaderException">A header enricher set a bad header; the commit fails and nothing is committed.</exception>
     public List<OutboxMessage> Rows(IReadOnlyList<CapturedChange> captured, Guid? correlationId, IReadOnlyList<IOutboxHeaderEnricher> enrichers)
     {
         var rows = new List<OutboxMessage>(captured.Count);
@@ -109,18 +126,15 @@ internal sealed class ChangeEventWriter
             var entry = change.Entry;
             var key = change.Key ?? KeyOf(entry) ?? throw new InvalidOperationException(
                 $"The key of the new {entry.Metadata.ClrType.Name} is still not known after the insert ran; its change event cannot name it.");
-            var entity = entry.Metadata.ClrType.Name;
+            var entity = ChangeEventModel.EntityName(entry.Metadata);
             var partitionKey = $"{entity}/{string.Join(",", key.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture)))}";
-            var payload = new ChangeEventPayload(
-                entity,
-                KeyValue(entry, key),
-                ChangeEventDestination.Name(change.Operation),
-                change.Changed,
-                change.HasData ? change.Data : DataAfterInsert(change));
             var destination = change.Destination;
-            var row = _factory.Create(
-                destination.Exchange, destination.MessageType(change.Operation), destination.Version, destination.RoutingKey(change.Operation),
-                partitionKey, payload, correlationId, enrichers);
+            OutboxMessage Row(object? data) => _factory.Create(
+                destination.Exchange, destination.MessageType(change.Operation), destination.Version, destination.RoutingKey(change.Operation), partitionKey,
+                new ChangeEventPayload(entity, KeyValue(entry, key), ChangeEventDestination.Name(change.Operation), change.Changed, data),
+                correlationId, enrichers);
+
+            var row = change.HasData ? Row(change.Data) : WithStoreValuesOnEntity(entry, () => Row(destination.Data(entry, _naming)));
             rows.Add(row);
 
             // The events of one save share a correlation id, as an aggregate's do.
@@ -128,61 +142,6 @@ internal sealed class ChangeEventWriter
         }
 
         return rows;
-    }
-
-    /// <summary>
-    /// The data of an inserted entity. Values the database generated (its key, defaults) are in the entry but reach the
-    /// entity object only when EF Core accepts the save, after the commit: a field selection or projection reads the
-    /// object, so those values are put on it while the data is taken, and taken off again.
-    /// </summary>
-    private object? DataAfterInsert(CapturedChange change)
-    {
-        var entry = change.Entry;
-        var entity = entry.Entity;
-        var restore = new List<(System.Reflection.FieldInfo? Field, System.Reflection.PropertyInfo? Property, object? Value)>();
-        try
-        {
-            foreach (var property in entry.Properties)
-            {
-                var field = property.Metadata.FieldInfo;
-                var clrProperty = field is null ? property.Metadata.PropertyInfo : null;
-                if (field is null && clrProperty is not { CanRead: true, CanWrite: true })
-                {
-                    continue;
-                }
-
-                var onObject = field is not null ? field.GetValue(entity) : clrProperty!.GetValue(entity);
-                var current = property.CurrentValue;
-                if (!Equals(onObject, current))
-                {
-                    restore.Add((field, clrProperty, onObject));
-                    if (field is not null)
-                    {
-                        field.SetValue(entity, current);
-                    }
-                    else
-                    {
-                        clrProperty!.SetValue(entity, current);
-                    }
-                }
-            }
-
-            return change.Destination.Data(entry, _naming);
-        }
-        finally
-        {
-            foreach (var (field, clrProperty, value) in restore)
-            {
-                if (field is not null)
-                {
-                    field.SetValue(entity, value);
-                }
-                else
-                {
-                    clrProperty!.SetValue(entity, value);
-                }
-            }
-        }
     }
 
     public void Insert(DbContext context, IReadOnlyList<OutboxMessage> rows)
@@ -201,26 +160,61 @@ internal sealed class ChangeEventWriter
         }
     }
 
+    /// <summary>
+    /// Values the database generated (a key, a default) are in the entry but reach the entity object only when EF Core
+    /// accepts the save, after the commit. A field selection or projection reads the object, so those values are put on
+    /// its backing fields while the row is made (the data taken and serialized), and taken off again.
+    /// </summary>
+    private static T WithStoreValuesOnEntity<T>(EntityEntry entry, Func<T> make)
+    {
+        var entity = entry.Entity;
+        var restore = new List<(System.Reflection.FieldInfo Field, object? Value)>();
+        try
+        {
+            foreach (var property in entry.Properties)
+            {
+                if (property.Metadata.FieldInfo is not { } field)
+                {
+                    continue;
+                }
+
+                var onObject = field.GetValue(entity);
+                var current = property.CurrentValue;
+                if (!Equals(onObject, current))
+                {
+                    restore.Add((field, onObject));
+                    field.SetValue(entity, current);
+                }
+            }
+
+            return make();
+        }
+        finally
+        {
+            foreach (var (field, value) in restore)
+            {
+                field.SetValue(entity, value);
+            }
+        }
+    }
+
     private static IEnumerable<(string Sql, DbParameter[] Parameters)> Statements(DbContext context, IReadOnlyList<OutboxMessage> rows)
     {
-        var entityType = context.Model.FindEntityType(typeof(OutboxMessage))!;
-        var table = entityType.GetTableName()!;
-        var schema = entityType.GetSchema();
-        var store = StoreObjectIdentifier.Table(table, schema);
-        var sql = context.GetService<ISqlGenerationHelper>();
-        var columns = entityType.GetProperties().Where(p => p.ValueGenerated == Microsoft.EntityFrameworkCore.Metadata.ValueGenerated.Never).ToList();
+        var table = OutboxTable.Of(context);
+        var sql = table.Sql;
+        var columns = table.Columns;
+        var rowsPerStatement = Math.Max(1, ParametersPerStatement / columns.Count);
         using var factory = context.Database.GetDbConnection().CreateCommand();
-        for (var start = 0; start < rows.Count; start += RowsPerStatement)
+        for (var start = 0; start < rows.Count; start += rowsPerStatement)
         {
-            var text = new StringBuilder("INSERT INTO ").Append(sql.DelimitIdentifier(table, schema)).Append(" (");
-            text.AppendJoin(", ", columns.Select(c => sql.DelimitIdentifier(c.GetColumnName(store)!))).Append(") VALUES ");
+            var text = new StringBuilder(table.InsertInto);
             var parameters = new List<DbParameter>();
-            for (var i = start; i < Math.Min(rows.Count, start + RowsPerStatement); i++)
+            for (var i = start; i < Math.Min(rows.Count, start + rowsPerStatement); i++)
             {
                 text.Append(i == start ? "(" : ", (");
                 for (var c = 0; c < columns.Count; c++)
                 {
-                    var name = string.Create(CultureInfo.InvariantCulture, $"de{i}_{c}");
+                    var name = string.Create(CultureInfo.InvariantCulture, $"de{i - start}_{c}");
                     text.Append(c == 0 ? "" : ", ").Append(sql.GenerateParameterNamePlaceholder(name));
                     var column = columns[c];
                     parameters.Add(column.GetRelationalTypeMapping().CreateParameter(factory, sql.GenerateParameterName(name), column.GetGetter().GetClrValue(rows[i]), column.IsNullable));
@@ -230,6 +224,28 @@ internal sealed class ChangeEventWriter
             }
 
             yield return (text.ToString(), [.. parameters]);
+        }
+    }
+
+    /// <summary>The outbox table as the model maps it, worked out once per model.</summary>
+    private sealed record OutboxTable(ISqlGenerationHelper Sql, string InsertInto, IReadOnlyList<IProperty> Columns)
+    {
+        public static OutboxTable Of(DbContext context)
+        {
+            var entityType = context.Model.FindEntityType(typeof(OutboxMessage))!;
+            return entityType.GetOrAddRuntimeAnnotationValue(
+                "DomainEvents:OutboxInsert",
+                static arg =>
+                {
+                    var (type, helper) = arg;
+                    var table = type.GetTableName()!;
+                    var schema = type.GetSchema();
+                    var store = StoreObjectIdentifier.Table(table, schema);
+                    var columns = type.GetProperties().Where(p => p.ValueGenerated == ValueGenerated.Never).ToList();
+                    var names = string.Join(", ", columns.Select(c => helper.DelimitIdentifier(c.GetColumnName(store)!)));
+                    return new OutboxTable(helper, $"INSERT INTO {helper.DelimitIdentifier(table, schema)} ({names}) VALUES ", columns);
+                },
+                (entityType, context.GetService<ISqlGenerationHelper>()));
         }
     }
 

@@ -143,15 +143,13 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             EndSave(context);
-            if (_states.TryGetValue(context, out var state) && state.Captured is { Count: > 0 } captured && state.CapturedWrittenIn is null)
+            if (_states.TryGetValue(context, out var state) && SavedChangeEvents(context, state) is { } ambient)
             {
-                // The caller's transaction or an ambient one: it is still open, so the rows join it now.
-                var rows = _changes.Rows(captured, state.CorrelationId, _enrichers);
+                var rows = _changes.Rows(ambient, state.CorrelationId, _enrichers);
                 _changes.Insert(context, rows);
-                ChangeRowsWrittenAfterSave(context, state, rows.Count);
+                WrittenInAmbientTransaction(context, rows.Count);
             }
 
-            FinishChanges(context, saved: true);
             Complete(context);
         }
 
@@ -163,15 +161,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             EndSave(context);
-            if (_states.TryGetValue(context, out var saved) && saved.Captured is { Count: > 0 } captured && saved.CapturedWrittenIn is null)
+            if (_states.TryGetValue(context, out var saved) && SavedChangeEvents(context, saved) is { } ambient)
             {
-                // The caller's transaction or an ambient one: it is still open, so the rows join it now.
-                var rows = _changes.Rows(captured, saved.CorrelationId, _enrichers);
+                var rows = _changes.Rows(ambient, saved.CorrelationId, _enrichers);
                 await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
-                ChangeRowsWrittenAfterSave(context, saved, rows.Count);
+                WrittenInAmbientTransaction(context, rows.Count);
             }
-
-            FinishChanges(context, saved: true);
 
             // The data is committed: nothing from here on may make the save look failed to the caller.
             var notified = _states.TryGetValue(context, out var state) && state.TakeNotified();
@@ -197,7 +192,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             EndSave(context);
-            FinishChanges(context, saved: false);
+            if (_states.TryGetValue(context, out var state))
+            {
+                state.Changes.Failed(context);
+            }
         }
     }
 
@@ -216,39 +214,36 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// </summary>
     internal void TrackPublished(DbContext context, OutboxMessage row) => StateOf(context).Published.Add(row);
 
-    /// <summary>
-    /// Finds the change events of this save. They are written just before its transaction commits, so a save that would
-    /// run without one (a single statement) is made to run in one.
-    /// </summary>
+    /// <summary>Finds the change events of this save; a save that throws here leaves nothing behind for a later commit.</summary>
     private void CaptureChanges(DbContext context, SaveState state)
     {
-        var captured = _changes.Capture(context);
-        state.Captured = captured;
-        state.CapturedWrittenIn = null;
-        if (captured.Count == 0 || context.Database.CurrentTransaction is not null || System.Transactions.Transaction.Current is not null)
+        try
         {
-            return;
+            state.Changes.Saving(context, _changes);
         }
-
-        switch (context.Database.AutoTransactionBehavior)
+        catch
         {
-            case AutoTransactionBehavior.Never:
-                throw new ChangeEventsNeedATransactionException(context.GetType(), captured.Count);
-            case AutoTransactionBehavior.WhenNeeded:
-                state.RestoreTransactionBehavior = true;
-                context.Database.AutoTransactionBehavior = AutoTransactionBehavior.Always;
-                break;
+            state.Saving = false;
+            state.Changes.Failed(context);
+            throw;
         }
     }
 
-    /// <summary>Change rows written after the save ran, in the caller's transaction (they wait for its commit) or an ambient one.</summary>
-    private void ChangeRowsWrittenAfterSave(DbContext context, SaveState state, int count)
+    /// <summary>
+    /// Ends a successful save's change events: rows its own transaction committed wake the relays; changes in an ambient
+    /// transaction are returned, to be written now.
+    /// </summary>
+    private IReadOnlyList<CapturedChange>? SavedChangeEvents(DbContext context, SaveState state)
     {
-        if (context.Database.CurrentTransaction is not null)
-        {
-            state.ChangeRowsWrittenIn(null, count);
-        }
-        else if (System.Transactions.Transaction.Current is { } ambient)
+        var (committed, writeNow) = state.Changes.Saved(context, _changes);
+        ChangeRowsCommitted(context, committed);
+        return writeNow;
+    }
+
+    /// <summary>Change rows in an ambient transaction are written when the save ends, and wake the relays when the scope commits.</summary>
+    private void WrittenInAmbientTransaction(DbContext context, int count)
+    {
+        if (System.Transactions.Transaction.Current is { } ambient)
         {
             ambient.TransactionCompleted += (_, e) =>
             {
@@ -258,34 +253,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 }
             };
         }
-    }
-
-    /// <summary>Ends a save's change events: rows its own transaction committed wake the relays, and the transaction behaviour is restored.</summary>
-    private void FinishChanges(DbContext context, bool saved)
-    {
-        if (!_states.TryGetValue(context, out var state))
+        else
         {
-            return;
+            ChangeRowsCommitted(context, count);
         }
-
-        if (state.RestoreTransactionBehavior)
-        {
-            context.Database.AutoTransactionBehavior = AutoTransactionBehavior.WhenNeeded;
-            state.RestoreTransactionBehavior = false;
-        }
-
-        if (state.CapturedWrittenIn is not null)
-        {
-            // Written in the save's own transaction, which has committed (a failed save has already rolled them back).
-            var committed = state.TakeChangeRows();
-            if (saved)
-            {
-                ChangeRowsCommitted(context, committed);
-            }
-        }
-
-        state.Captured = null;
-        state.CapturedWrittenIn = null;
     }
 
     /// <summary>Rows inserted by statement are not handed over like tracked rows: the relays of this process claim them.</summary>
@@ -316,12 +287,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             return result;
         }
-        if (state.Saving && state.Captured is { Count: > 0 } captured && state.CapturedWrittenIn != transaction)
+        if (state.Changes.Committing(eventData.TransactionId) is { } changes)
         {
-            // The save's own transaction: its statements have run (generated keys are known), and it has not committed.
-            var rows = _changes.Rows(captured, state.CorrelationId, _enrichers);
+            // The save's own transaction (its statements have run, so generated keys are known) or the caller's.
+            var rows = _changes.Rows(changes, state.CorrelationId, _enrichers);
             await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
-            state.ChangeRowsWrittenIn(transaction, rows.Count);
+            state.Changes.Written(eventData.TransactionId, rows.Count);
         }
 
         if (_notifiers.Length > 0 && state.HasOutboxToCommit)
@@ -336,12 +307,11 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>The synchronous save's own transaction: its change events are written before it commits.</summary>
     public InterceptionResult TransactionCommitting(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result)
     {
-        if (eventData.Context is { } context && _states.TryGetValue(context, out var state)
-            && state.Saving && state.Captured is { Count: > 0 } captured && state.CapturedWrittenIn != transaction)
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && state.Changes.Committing(eventData.TransactionId) is { } changes)
         {
-            var rows = _changes.Rows(captured, state.CorrelationId, _enrichers);
+            var rows = _changes.Rows(changes, state.CorrelationId, _enrichers);
             _changes.Insert(context, rows);
-            state.ChangeRowsWrittenIn(transaction, rows.Count);
+            state.Changes.Written(eventData.TransactionId, rows.Count);
         }
 
         return result;
@@ -352,14 +322,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context && _states.TryGetValue(context, out var state))
         {
             // A save's own transaction is finished in SavedChangesAsync, which also reads the notified mark.
-            if (state.Saving)
+            if (state.IsSaveTransaction(eventData.TransactionId))
             {
                 return;
             }
 
             var notified = state.TakeNotified();
             var (rows, afterCommit) = state.TakeCommitted();
-            ChangeRowsCommitted(context, state.TakeChangeRows());
+            ChangeRowsCommitted(context, state.Changes.Committed());
             if (rows.Count > 0)
             {
                 _signal.Committed(context.GetType(), rows);
@@ -378,12 +348,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData)
     {
-        if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.Saving)
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.IsSaveTransaction(eventData.TransactionId))
         {
             state.TakeNotified();
             var (rows, _) = state.TakeCommitted();
             _signal.Committed(context.GetType(), rows);
-            ChangeRowsCommitted(context, state.TakeChangeRows());
+            ChangeRowsCommitted(context, state.Changes.Committed());
         }
     }
 
@@ -399,14 +369,25 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>A new transaction starts from nothing: what an abandoned one held (its events, its notified mark) is dropped.</summary>
     public DbTransaction TransactionStarted(DbConnection connection, TransactionEndEventData eventData, DbTransaction result)
     {
-        Forget(eventData.Context);
+        Started(eventData);
         return result;
     }
 
     public ValueTask<DbTransaction> TransactionStartedAsync(DbConnection connection, TransactionEndEventData eventData, DbTransaction result, CancellationToken cancellationToken = default)
     {
-        Forget(eventData.Context);
+        Started(eventData);
         return ValueTask.FromResult(result);
+    }
+
+    /// <summary>A transaction started during a save is the save's own; EF Core's transaction id tells it from the caller's later ones.</summary>
+    private void Started(TransactionEndEventData eventData)
+    {
+        Forget(eventData.Context);
+        if (eventData.Context is { } context && _states.TryGetValue(context, out var state))
+        {
+            state.SaveTransactionId = state.Saving ? eventData.TransactionId : null;
+            state.Changes.TransactionStarted(eventData.TransactionId, state.Saving);
+        }
     }
 
     public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => Forget(eventData.Context);
@@ -423,7 +404,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             state.TakeCommitted();
             state.TakeNotified();
-            state.TakeChangeRows();
+            state.Changes.Forget();
         }
     }
 
@@ -625,38 +606,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         public Guid? CorrelationId { get; set; }
 
-        /// <summary>The change events of the save under way, or <see langword="null"/>.</summary>
-        public List<CapturedChange>? Captured { get; set; }
+        /// <summary>Gets the change events waiting for a commit.</summary>
+        public PendingChangeEvents Changes { get; } = new();
 
-        /// <summary>The transaction the captured changes were written in, if the save's own one wrote them.</summary>
-        public DbTransaction? CapturedWrittenIn { get; set; }
+        /// <summary>Gets or sets EF Core's id of the transaction the save under way started, if it started one.</summary>
+        public Guid? SaveTransactionId { get; set; }
 
-        /// <summary>Whether the save was switched to run in a transaction of its own, and must be switched back.</summary>
-        public bool RestoreTransactionBehavior { get; set; }
-
-        private int _changeRows;
-
-        /// <summary>Change rows were written in a transaction that has not committed yet.</summary>
-        public void ChangeRowsWrittenIn(DbTransaction? saveTransaction, int count)
-        {
-            if (saveTransaction is not null)
-            {
-                // A retried save writes them again in a new transaction; the failed one took the earlier rows with it.
-                CapturedWrittenIn = saveTransaction;
-                _changeRows = count;
-            }
-            else
-            {
-                _changeRows += count;
-            }
-        }
-
-        public int TakeChangeRows()
-        {
-            var count = _changeRows;
-            _changeRows = 0;
-            return count;
-        }
+        /// <summary>Whether a transaction is the save's own: one it started while it is still under way.</summary>
+        public bool IsSaveTransaction(Guid transactionId) => Saving && SaveTransactionId == transactionId;
 
         /// <summary>Rows added without an aggregate since the last successful save.</summary>
         public List<OutboxMessage> Published { get; } = [];
@@ -667,7 +624,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         private bool _notified;
 
         /// <summary>Whether the transaction about to commit holds outbox rows: this save's, or earlier saves' in the caller's transaction.</summary>
-        public bool HasOutboxToCommit => _committedRows.Count > 0 || _changeRows > 0 || Published.Count > 0 || Dispatched.Values.Any(static row => row is not null);
+        public bool HasOutboxToCommit => _committedRows.Count > 0 || Changes.HaveRowsInTransaction || Published.Count > 0 || Dispatched.Values.Any(static row => row is not null);
 
         public void MarkNotified() => _notified = true;
 

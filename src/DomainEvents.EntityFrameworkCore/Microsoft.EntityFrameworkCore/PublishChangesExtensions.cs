@@ -25,7 +25,8 @@ public static class PublishChangesExtensions
         var destination = ChangeEventModel.Destination(
             typeof(TEntity), builder.ExchangeName, builder.MessageTypePrefix, builder.RoutingKeyPrefix, builder.VersionNumber,
             builder.PublishedOperations, builder.PublishOnAnyChange, builder.FieldNames,
-            builder.DataOf is { } data ? (entry, _) => data(entry.Entity) : null);
+            builder.DataOf is { } data ? (entry, _) => data(entry.Entity) : null,
+            builder.Projection);
         ChangeEventModel.Add(entity.Metadata, destination);
         return entity;
     }

@@ -8,13 +8,14 @@ namespace DomainEvents.PostgreSql;
 /// Sends NOTIFY on the context's connection in a transaction that wrote outbox rows. The payload names this process's
 /// signal: its own listener skips it, since the commit hands its rows to the relay here directly.
 /// </summary>
-internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options, OutboxSignal signal) : IOutboxCommitNotifier
+internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options, OutboxSignal signal, Type contextType) : IOutboxCommitNotifier
 {
     private readonly string _sql = $"NOTIFY {options.Channel}, '{signal.Token}'";
 
     public async Task NotifyAsync(DbContext context, CancellationToken cancellationToken)
     {
-        if (!context.Database.IsPostgres())
+        // With several contexts in one process, each has its own notifier, channel and listener.
+        if (context.GetType() != contextType || !context.Database.IsPostgres())
         {
             return;
         }

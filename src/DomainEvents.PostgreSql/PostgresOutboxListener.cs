@@ -47,7 +47,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
 
                 // Opened through EF Core, so the context's connection interceptors run too.
                 await context.Database.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
-                NotificationEventHandler wake = (_, e) => signal.NotifyFromNotification(e.Payload);
+                NotificationEventHandler wake = (_, e) => signal.NotifyFromNotification(e.Payload, typeof(TContext));
                 connection.Notification += wake;
                 try
                 {
@@ -114,7 +114,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
         listening();
 
         // Rows committed while the listener was away are found now rather than at the next poll.
-        signal.Notify();
+        signal.Notify(typeof(TContext));
         while (!stoppingToken.IsCancellationRequested)
         {
             if (!await connection.WaitAsync(options.KeepAliveInterval, stoppingToken).ConfigureAwait(false))

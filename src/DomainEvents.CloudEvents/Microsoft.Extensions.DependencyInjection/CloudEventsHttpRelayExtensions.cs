@@ -29,6 +29,15 @@ public static class CloudEventsHttpRelayExtensions
         Action<OutboxRelayOptions>? configureRelay = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+
+        // One sink and one source per process (as Knative gives them): a second context would share the first's transport.
+        if (builder.Services.Any(d => d.ServiceType == typeof(CloudEventsOptions)))
+        {
+            throw new InvalidOperationException(
+                "AddCloudEventsHttpRelay is registered already: a process has one CloudEvents sink (K_SINK) and source. " +
+                "Relay a second context through another transport, or run it in a process of its own.");
+        }
+
         var options = new CloudEventsOptions();
         configure?.Invoke(options);
         options.Validate();

@@ -2,7 +2,8 @@ namespace DomainEvents.EntityFrameworkCore.Draining;
 
 /// <summary>
 /// For integration tests: waits until the outbox has delivered what was committed, instead of a <c>Task.Delay</c>.
-/// Registered by <c>AddEntityFrameworkOutbox&lt;TContext&gt;()</c>; resolve it from the host's services.
+/// Registered by <c>AddEntityFrameworkOutbox&lt;TContext&gt;()</c>; resolve it from the host's services. With several
+/// contexts it drains the outbox of each.
 /// </summary>
 public interface IOutboxDrain
 {

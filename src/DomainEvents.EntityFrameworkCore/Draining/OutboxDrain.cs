@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace DomainEvents.EntityFrameworkCore.Draining;
 
 /// <summary>Polls the outbox of <typeparamref name="TContext"/> until the rows committed before the call are delivered.</summary>
-internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumerable<IOutboxConsumptionWatcher> watchers) : IOutboxDrain, IOutboxDrainBaseline
+internal sealed class OutboxDrain<TContext>(IServiceScopeFactory scopes, IEnumerable<IOutboxConsumptionWatcher> watchers) : IOutboxDrain<TContext>, IOutboxDrainBaseline
     where TContext : DbContext
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(25);

@@ -209,8 +209,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     internal IReadOnlyList<IOutboxHeaderEnricher> Enrichers => _enrichers;
 
     /// <summary>
-    /// Takes note of a row added to the context without an aggregate: once a save has written it, it is signalled to this
-    /// process's relay and NOTIFYs other processes like the rows of aggregate events.
+    /// Takes note of a row added to the context without an aggregate: once a save has written it, it is handed to this
+    /// process's relay and, as for the rows of aggregate events, an asynchronous save NOTIFYs other processes (a
+    /// synchronous one leaves them to their next poll).
     /// </summary>
     internal void TrackPublished(DbContext context, OutboxMessage row) => StateOf(context).Published.Add(row);
 
@@ -265,7 +266,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (count > 0)
         {
             Relay.RelayMetrics.Written(context.GetType().Name, count);
-            _signal.Notify();
+            _signal.Notify(context.GetType());
         }
     }
 

@@ -1,6 +1,7 @@
 using DomainEvents.EntityFrameworkCore;
 using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Replicas;
 
 namespace Microsoft.EntityFrameworkCore;
 
@@ -69,6 +70,32 @@ public static class DomainEventsModelBuilderExtensions
         configure?.Invoke(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.InboxTable, nameof(OutboxModelOptions.InboxTable));
         MapInbox(modelBuilder, options);
+        return modelBuilder;
+    }
+
+    /// <summary>
+    /// Adds the table in which replica consumers keep the position of the last message applied per key (see
+    /// <c>ReplicaConsumer</c> in DomainEvents.MassTransit). Its position is a concurrency token: two copies applied at
+    /// once cannot both win.
+    /// </summary>
+    /// <param name="modelBuilder">The model builder.</param>
+    /// <param name="schema">The schema, or <see langword="null"/> for the model's default.</param>
+    /// <param name="table">The table name (default <c>replica_positions</c>).</param>
+    /// <returns>The model builder, for chaining.</returns>
+    public static ModelBuilder AddDomainEventsReplicas(this ModelBuilder modelBuilder, string? schema = null, string table = "replica_positions")
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        modelBuilder.Entity<ReplicaPosition>(b =>
+        {
+            b.ToTable(table, schema);
+            b.HasKey(p => new { p.Replica, p.Key });
+            b.Property(p => p.Replica).HasColumnName("replica").HasMaxLength(255);
+            b.Property(p => p.Key).HasColumnName("key").HasMaxLength(255);
+            b.Property(p => p.Position).HasColumnName("position").IsConcurrencyToken();
+            b.Property(p => p.Deleted).HasColumnName("deleted");
+            b.Property(p => p.AppliedAt).HasColumnName("applied_at");
+        });
         return modelBuilder;
     }
 

@@ -32,8 +32,16 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
         builder.Services.TryAddScoped<IOutboxPublisher<TContext>, OutboxPublisher<TContext>>();
-        builder.Services.TryAddScoped<IOutboxAdministration, OutboxAdministration<TContext>>();
-        builder.Services.TryAddSingleton<IOutboxDrain, OutboxDrain<TContext>>();
+        builder.Services.TryAddScoped<IOutboxAdministration<TContext>, OutboxAdministration<TContext>>();
+        builder.Services.TryAddScoped<IOutboxAdministration>(sp => sp.GetRequiredService<IOutboxAdministration<TContext>>());
+        if (!builder.Services.Any(d => d.ServiceType == typeof(OutboxContext) && (d.ImplementationInstance as OutboxContext)?.Type == typeof(TContext)))
+        {
+            builder.Services.AddSingleton(new OutboxContext(typeof(TContext)));
+        }
+
+        builder.Services.TryAddSingleton<OutboxDrain<TContext>>();
+        builder.Services.TryAddSingleton<IOutboxDrain<TContext>>(sp => sp.GetRequiredService<OutboxDrain<TContext>>());
+        builder.Services.TryAddSingleton<IOutboxDrain, AllOutboxesDrain>();
         var registrations = builder.Services;
         var optionsAreShared = new Lazy<bool>(() => registrations.LastOrDefault(d => d.ServiceType == typeof(DbContextOptions<TContext>))?.Lifetime == ServiceLifetime.Singleton);
         builder.Services.ConfigureDbContext<TContext>((services, options) =>

@@ -12,8 +12,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class OutboxRelayExtensions
 {
     /// <summary>
-    /// Adds the relay as a hosted service for the outbox added by <c>AddEntityFrameworkOutbox</c>, sending
-    /// through the registered <see cref="IOutboxTransport"/>. Transport packages call this for you.
+    /// Adds the relay as a hosted service for the outbox added by the last <c>AddEntityFrameworkOutbox</c>, sending
+    /// through the registered <see cref="IOutboxTransport"/>. Transport packages call this for you. With several
+    /// contexts, call it after each one's <c>AddEntityFrameworkOutbox</c>: each context gets its own relay, settings,
+    /// clean-up and gauges, and a context that fails does not hold up another.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="configure">Changes the relay settings.</param>
@@ -21,22 +23,7 @@ public static class OutboxRelayExtensions
     public static DomainEventsBuilder AddOutboxRelay(this DomainEventsBuilder builder, Action<OutboxRelayOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var contextType = builder.OutboxContextType
-                          ?? throw new InvalidOperationException("Call AddEntityFrameworkOutbox<TContext>() before adding the relay.");
-        var options = new OutboxRelayOptions();
-        configure?.Invoke(options);
-        options.Validate();
-        builder.Services.AddSingleton(options);
-        builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.TryAddSingleton<OutboxSignal>();
-        builder.Services.AddDomainEventsHealthState();
-        builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxRelay<>).MakeGenericType(contextType));
-        builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxCleanupService<>).MakeGenericType(contextType));
-        if (!builder.Services.Any(d => d.ImplementationType == typeof(OutboxBacklogMonitor<>).MakeGenericType(contextType)))
-        {
-            builder.Services.AddSingleton(typeof(IHostedService), typeof(OutboxBacklogMonitor<>).MakeGenericType(contextType));
-        }
-        return builder;
+        return builder.AddOutboxRelay(configure, static sp => sp.GetRequiredService<IOutboxTransport>());
     }
 
     /// <summary>Adds the relay with a transport of your own.</summary>
@@ -48,7 +35,56 @@ public static class OutboxRelayExtensions
         where TTransport : class, IOutboxTransport
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddSingleton<IOutboxTransport, TTransport>();
-        return builder.AddOutboxRelay(configure);
+        builder.Services.TryAddSingleton<TTransport>();
+        builder.Services.TryAddSingleton<IOutboxTransport>(sp => sp.GetRequiredService<TTransport>());
+        var transport = new RelayTransport(typeof(TTransport));
+        if (!builder.Services.Any(d => transport.Equals(d.ImplementationInstance)))
+        {
+            builder.Services.AddSingleton(transport);
+        }
+
+        // The relay sends through IOutboxTransport, so a test that replaces it takes every relay; only where it is another
+        // relay's transport (a process relaying one context through MassTransit and another to an HTTP sink) does this
+        // relay take its own.
+        return builder.AddOutboxRelay(configure, static sp =>
+        {
+            var shared = sp.GetRequiredService<IOutboxTransport>();
+            return shared is TTransport || !sp.GetServices<RelayTransport>().Any(t => t.Type.IsInstanceOfType(shared))
+                ? shared
+                : sp.GetRequiredService<TTransport>();
+        });
     }
+
+    private static DomainEventsBuilder AddOutboxRelay(this DomainEventsBuilder builder, Action<OutboxRelayOptions>? configure, Func<IServiceProvider, IOutboxTransport> transport)
+    {
+        var contextType = builder.OutboxContextType
+                          ?? throw new InvalidOperationException("Call AddEntityFrameworkOutbox<TContext>() before adding the relay.");
+        var options = new OutboxRelayOptions();
+        configure?.Invoke(options);
+        options.Validate();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<OutboxSignal>();
+        builder.Services.AddDomainEventsHealthState();
+
+        // Each context's parts get that context's settings (and transport) by construction, not by a shared registration.
+        var relay = typeof(OutboxRelay<>).MakeGenericType(contextType);
+        builder.Services.AddSingleton(sp => (IHostedService)ActivatorUtilities.CreateInstance(sp, relay, options, transport(sp)));
+        var relayed = new RelayedContext(contextType);
+        if (!builder.Services.Any(d => relayed.Equals(d.ImplementationInstance)))
+        {
+            builder.Services.AddSingleton(relayed);
+            var cleanup = typeof(OutboxCleanupService<>).MakeGenericType(contextType);
+            var monitor = typeof(OutboxBacklogMonitor<>).MakeGenericType(contextType);
+            builder.Services.AddSingleton(sp => (IHostedService)ActivatorUtilities.CreateInstance(sp, cleanup, options));
+            builder.Services.AddSingleton(sp => (IHostedService)ActivatorUtilities.CreateInstance(sp, monitor, options));
+        }
+
+        return builder;
+    }
+
+    /// <summary>A transport type a relay of this process was added with.</summary>
+    private sealed record RelayTransport(Type Type);
+
+    /// <summary>Marks a context whose clean-up and gauges are registered: a second relay of the context does not repeat them.</summary>
+    private sealed record RelayedContext(Type ContextType);
 }

@@ -34,7 +34,7 @@ internal sealed partial class OutboxBacklogMonitor<TContext>(
                     if (RelayMetrics.BacklogObserved)
                     {
                         await using var scope = scopes.CreateAsyncScope();
-                        var backlog = await scope.ServiceProvider.GetRequiredService<IOutboxAdministration>().GetBacklogAsync(stoppingToken).ConfigureAwait(false);
+                        var backlog = await scope.ServiceProvider.GetRequiredService<IOutboxAdministration<TContext>>().GetBacklogAsync(stoppingToken).ConfigureAwait(false);
                         RelayMetrics.Observed(typeof(TContext), backlog);
                     }
                 }

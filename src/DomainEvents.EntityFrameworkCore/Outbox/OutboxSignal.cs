@@ -15,21 +15,24 @@ internal sealed class OutboxSignal
     /// <summary>Names this signal in NOTIFY payloads, so that the listener of this process can skip its own commits.</summary>
     public string Token { get; } = Guid.NewGuid().ToString("N");
 
-    /// <summary>Rows may be waiting that no relay of this process was handed: every relay claims.</summary>
-    public void Notify()
+    /// <summary>Rows may be waiting that no relay of this process was handed: every relay of that context (or of all, for <see langword="null"/>) claims.</summary>
+    public void Notify(Type? contextType = null)
     {
         foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
-            subscription.ClaimSoon();
+            if (contextType is null || subscription.ContextType.IsAssignableFrom(contextType))
+            {
+                subscription.ClaimSoon();
+            }
         }
     }
 
-    /// <summary>A NOTIFY arrived. One sent by a commit of this process is skipped: its rows were handed over, or a claim was asked for.</summary>
-    public void NotifyFromNotification(string? payload)
+    /// <summary>A NOTIFY arrived for a context's outbox. One sent by a commit of this process is skipped: its rows were handed over, or a claim was asked for.</summary>
+    public void NotifyFromNotification(string? payload, Type? contextType = null)
     {
         if (!string.Equals(payload, Token, StringComparison.Ordinal))
         {
-            Notify();
+            Notify(contextType);
         }
     }
 
@@ -54,7 +57,7 @@ internal sealed class OutboxSignal
             }
         }
 
-        Notify();
+        Notify(contextType);
     }
 
     /// <summary>Starts waking a relay of <paramref name="contextType"/>; <paramref name="offer"/> takes rows committed in this process, or refuses them.</summary>

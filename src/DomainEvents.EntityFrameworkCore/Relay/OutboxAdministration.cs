@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore;
 namespace DomainEvents.EntityFrameworkCore.Relay;
 
 /// <summary>The outbox operations, through the application's DbContext.</summary>
-internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSignal signal, TimeProvider time) : IOutboxAdministration
+internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSignal signal, TimeProvider time) : IOutboxAdministration<TContext>
     where TContext : DbContext
 {
     private IQueryable<OutboxMessage> Rows => context.Set<OutboxMessage>();
@@ -87,7 +87,7 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
         if (count > 0)
         {
             RelayMetrics.Retried(typeof(TContext).Name, count);
-            signal.Notify();
+            signal.Notify(typeof(TContext));
         }
 
         return count;

@@ -35,6 +35,9 @@ internal static class ConsumerMetrics
     private static readonly Counter<long> DuplicateCounter =
         Meter.CreateCounter<long>("domainevents.consumer.duplicates", "{message}", "Messages the inbox skipped because the consumer had handled them already.");
 
+    private static readonly Counter<long> StaleCounter =
+        Meter.CreateCounter<long>("domainevents.replica.stale", "{message}", "Messages a replica consumer skipped because a later one of the same key was applied already.");
+
     private static readonly Histogram<double> ConsumeDelay =
         Meter.CreateHistogram<double>("domainevents.consumer.delay", "s", "From the event's occurred-at to the end of its handling by the consumer.");
 
@@ -53,4 +56,7 @@ internal static class ConsumerMetrics
 
     public static void Duplicate(string? messageType, string consumer) =>
         DuplicateCounter.Add(1, new TagList { { MessageTypeTag, messageType ?? "" }, { ConsumerTag, consumer } });
+
+    public static void Stale(string messageType, string replica) =>
+        StaleCounter.Add(1, new TagList { { MessageTypeTag, messageType }, { ConsumerTag, replica } });
 }

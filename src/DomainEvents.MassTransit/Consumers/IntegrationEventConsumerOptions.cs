@@ -90,6 +90,33 @@ public sealed class IntegrationEventConsumerOptions
     internal InboxCleanupOptions InboxCleanup { get; } = new();
 
     /// <summary>
+    /// Hands messages of these types (every version <typeparamref name="TMessage"/> is registered with) to the consumer as
+    /// <typeparamref name="TMessage"/>, besides its own type: one record for the payload several message types share,
+    /// such as a change event's <c>customer.created</c>, <c>customer.updated</c> and <c>customer.deleted</c>. The
+    /// envelope's <c>MessageType</c> still says which one arrived.
+    /// </summary>
+    /// <typeparam name="TMessage">The record the consumer consumes.</typeparam>
+    /// <param name="messageTypes">Message type names, without a version suffix.</param>
+    /// <returns>These options, for chaining.</returns>
+    public IntegrationEventConsumerOptions Accept<TMessage>(params string[] messageTypes)
+        where TMessage : class, IIntegrationEvent
+    {
+        ArgumentNullException.ThrowIfNull(messageTypes);
+        foreach (var type in messageTypes)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(type);
+            _aliases.Add((type, typeof(TMessage)));
+        }
+
+        return this;
+    }
+
+    private readonly List<(string MessageType, Type ClrType)> _aliases = [];
+
+    /// <summary>Gets the message types handed to the consumer as another type (<see cref="Accept{TMessage}"/>).</summary>
+    internal IReadOnlyList<(string MessageType, Type ClrType)> Aliases => _aliases;
+
+    /// <summary>
     /// Acknowledges messages of these types quietly instead of treating them as unknown: they are logged at debug and
     /// counted on the <c>domainevents.consumer.ignored</c> counter of the meter <c>DomainEvents.MassTransit</c> (tags
     /// <c>MessageType</c> and <c>Endpoint</c>). Every version of an ignored type is ignored.

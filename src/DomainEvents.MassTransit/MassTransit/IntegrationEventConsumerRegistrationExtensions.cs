@@ -67,11 +67,22 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
         foreach (var registration in context.GetServices<IntegrationEventConsumerRegistration>())
         {
+            var options = registration.Options;
+            foreach (var (alias, clrType) in options.Aliases)
+            {
+                if (!registration.MessageTypes.Contains(clrType))
+                {
+                    throw new InvalidOperationException($"{registration.ConsumerType.Name} accepts '{alias}' as {clrType.Name}, but does not consume {clrType.Name}.");
+                }
+            }
+
             var accepted = registration.MessageTypes
                 .Select(registry.GetDescriptor)
+                .Select(d => (d.MessageType, d.Version, d.ClrType))
+                .Concat(options.Aliases.Select(a => (a.MessageType, registry.GetDescriptor(a.ClrType).Version, a.ClrType)))
+                .Distinct()
                 .GroupBy(d => d.MessageType, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<int, Type>)g.ToDictionary(d => d.Version, d => d.ClrType), StringComparer.Ordinal);
-            var options = registration.Options;
             var queue = options.QueueName ?? DefaultQueueName(registration.ConsumerType);
             drain?.Watch(queue, registration.ConsumerType, accepted.Keys.Where(t => !options.Ignored.Contains(t)), options.Bindings, options.ExchangeType);
             configurator.ReceiveEndpoint(queue, endpoint =>

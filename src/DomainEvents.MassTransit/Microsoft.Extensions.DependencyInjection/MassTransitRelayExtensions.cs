@@ -16,7 +16,7 @@ public static class MassTransitRelayExtensions
     /// </summary>
     /// <param name="builder">The builder returned by <c>AddDomainEvents(...).AddEntityFrameworkOutbox&lt;TContext&gt;()</c>.</param>
     /// <param name="configureRelay">Relay settings: batch size, retries, polling, retention.</param>
-    /// <param name="configureTransport">Exchange types.</param>
+    /// <param name="configureTransport">Envelopes and exchange types; the process's, so only the first call (with several contexts) may give them.</param>
     /// <returns>The builder, for chaining.</returns>
     public static DomainEventsBuilder AddMassTransitRelay(
         this DomainEventsBuilder builder,
@@ -24,15 +24,30 @@ public static class MassTransitRelayExtensions
         Action<MassTransitRelayOptions>? configureTransport = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var options = new MassTransitRelayOptions();
-        configureTransport?.Invoke(options);
-        options.Validate();
-        builder.Services.AddSingleton(options);
 
-        // Sees the broker refuse a relay's send (MassTransit itself only retries it), so a refusal counts as an attempt.
-        builder.Services.TryAddSingleton<BrokerRefusals>();
-        builder.Services.TryAddSingleton<ExchangeProbe>();
-        builder.Services.AddSendObserver(provider => provider.GetRequiredService<BrokerRefusals>());
+        // The transport is the process's bus: a second context's relay shares it, and its settings.
+        if (builder.Services.Any(d => d.ServiceType == typeof(MassTransitRelayOptions)))
+        {
+            if (configureTransport is not null)
+            {
+                throw new InvalidOperationException(
+                    "The MassTransit relay's transport settings (envelopes, exchange types) are the process's: give them to the first AddMassTransitRelay only; " +
+                    "a later context's relay shares them (its relay settings, the first argument, are its own).");
+            }
+        }
+        else
+        {
+            var options = new MassTransitRelayOptions();
+            configureTransport?.Invoke(options);
+            options.Validate();
+            builder.Services.AddSingleton(options);
+
+            // Sees the broker refuse a relay's send (MassTransit itself only retries it), so a refusal counts as an attempt.
+            builder.Services.TryAddSingleton<BrokerRefusals>();
+            builder.Services.TryAddSingleton<ExchangeProbe>();
+            builder.Services.AddSendObserver(provider => provider.GetRequiredService<BrokerRefusals>());
+        }
+
         return builder.AddOutboxRelay<MassTransitOutboxTransport>(configureRelay);
     }
 }

@@ -23,16 +23,16 @@ public static class PostgresNotificationExtensions
         var options = new PostgresNotificationOptions();
         configure?.Invoke(options);
         options.Validate();
-        builder.Services.AddSingleton(options);
         if (options.Notify)
         {
-            builder.Services.AddSingleton<IOutboxCommitNotifier>(sp => new PostgresOutboxCommitNotifier(options, sp.GetRequiredService<OutboxSignal>()));
+            builder.Services.AddSingleton<IOutboxCommitNotifier>(sp => new PostgresOutboxCommitNotifier(options, sp.GetRequiredService<OutboxSignal>(), contextType));
         }
 
         if (options.Listen)
         {
             builder.Services.AddDomainEventsHealthState();
-            builder.Services.AddSingleton(typeof(IHostedService), typeof(PostgresOutboxListener<>).MakeGenericType(contextType));
+            var listener = typeof(PostgresOutboxListener<>).MakeGenericType(contextType);
+            builder.Services.AddSingleton(sp => (IHostedService)ActivatorUtilities.CreateInstance(sp, listener, options));
         }
 
         return builder;

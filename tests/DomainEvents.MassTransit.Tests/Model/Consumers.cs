@@ -135,3 +135,13 @@ public sealed class CustomersConsumer(Deliveries deliveries) : IConsumer<Custome
         return Task.CompletedTask;
     }
 }
+
+/// <summary>Keeps Billing's copy of the shop's customers from their change events.</summary>
+public sealed class CustomerReplica(BillingDbContext billing) : ReplicaConsumer<BillingDbContext, CustomerCopy, CustomerChange>(billing)
+{
+    protected override object[] KeyOf(CustomerChange message) => [message.Key];
+
+    protected override CustomerCopy Create(CustomerChange message) => new() { Id = message.Key, Name = message.Data!.Name };
+
+    protected override void Apply(CustomerCopy entity, CustomerChange message) => entity.Name = message.Data!.Name;
+}

@@ -82,6 +82,17 @@ public sealed record CustomerCreated(string Entity, Guid Key, string Operation, 
 
 public sealed record CustomerUpdated(string Entity, Guid Key, string Operation, string[] Changed, CustomerData Data) : IIntegrationEvent;
 
+/// <summary>One record for all three of a customer's change events, as a replica consumer reads them (see <c>Accept</c>).</summary>
+public sealed record CustomerChange(string Entity, Guid Key, string Operation, string[] Changed, CustomerData? Data) : IIntegrationEvent;
+
+/// <summary>The consuming service's copy of a customer, kept by <c>CustomerReplica</c>.</summary>
+public sealed class CustomerCopy
+{
+    public Guid Id { get; set; }
+
+    public string Name { get; set; } = "";
+}
+
 /// <summary>The producing service's model.</summary>
 public sealed class ShopDbContext(DbContextOptions<ShopDbContext> options) : DbContext(options)
 {
@@ -134,9 +145,13 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
 
     public DbSet<Tally> Tallies => Set<Tally>();
 
+    public DbSet<CustomerCopy> Customers => Set<CustomerCopy>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Tally>().HasKey(t => t.Name);
+        modelBuilder.Entity<CustomerCopy>().Property(c => c.Id).ValueGeneratedNever();
         modelBuilder.AddDomainEventsInbox();
+        modelBuilder.AddDomainEventsReplicas();
     }
 }

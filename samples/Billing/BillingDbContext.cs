@@ -15,5 +15,8 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
         modelBuilder.Entity<Invoice>().Property(i => i.Id).ValueGeneratedNever();
         modelBuilder.Entity<KnownCustomer>().Property(c => c.Id).ValueGeneratedNever();
         modelBuilder.AddDomainEventsInbox();
+
+        // Where the customer replica keeps the position it applied per customer.
+        modelBuilder.AddDomainEventsReplicas();
     }
 }

@@ -15,7 +15,10 @@ public static class BillingServices
     public static IBusRegistrationConfigurator AddBillingConsumers(this IBusRegistrationConfigurator bus)
     {
         bus.AddIntegrationEventConsumer<OrderPlacedConsumer>(c => c.Bind("order", "order.*").UseInbox<BillingDbContext>());
-        bus.AddIntegrationEventConsumer<CustomerCreatedConsumer>(c => c.Bind("customer", "customer.created").UseInbox<BillingDbContext>());
+        bus.AddIntegrationEventConsumer<CustomerReplica>(c => c
+            .Bind("customer", "customer.*")
+            .Accept<CustomerChanged>("customer.created", "customer.updated", "customer.deleted")
+            .UseInbox<BillingDbContext>());
         return bus;
     }
 }

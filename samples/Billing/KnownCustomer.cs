@@ -1,6 +1,6 @@
 namespace Billing;
 
-// Billing's own copy of a customer's name, kept from Ordering's customer change events.
+// Billing's own copy of a customer's name, kept by CustomerReplica from Ordering's customer change events.
 public sealed class KnownCustomer
 {
     public Guid Id { get; init; }

@@ -23,8 +23,9 @@ public sealed partial class RunningTheSample
         text.Should().Contain("inbox         ").And.Contain("by Billing.OrderPlacedConsumer");
         text.Should().Contain("Done: Order -> handler -> outbox -> relay");
         text.Should().Contain("message type  customer.created (version 1)");
-        text.Should().Contain("CustomerCreatedConsumer received customer.created: Billing now knows customer Ada Lovelace");
-        text.Should().Contain("Done: Customer saved -> change event in the outbox -> relay");
+        text.Should().Contain("CustomerReplica applied customer.created: Billing's copy of customer");
+        text.Should().Contain("CustomerReplica applied customer.updated: Billing's copy of customer").And.Contain("is now Ada King, Countess of Lovelace");
+        text.Should().Contain("Done: Customer saved -> change event in the outbox -> relay -> exchange 'customer' / 'customer.*' -> Billing's replica.");
     }
 
     [Test]

@@ -59,14 +59,27 @@ internal static class PlaceOrderWalkthrough
 
         try
         {
-            var known = await PollAsync(async ct =>
-            {
-                await using var billing = Billing(settings);
-                return await billing.Customers.AsNoTracking().SingleOrDefaultAsync(c => c.Id == customer.Id, ct);
-            }, deadline.Token);
+            var known = await BillingCopyAsync(settings, customer.Id, Customer, deadline.Token);
             Flow.Step("billing", "committed, read back from Billing's database: its own copy of the customer", ("customer", $"{known.Name} ({known.Id})"));
+
+            // A change to the e-mail address alone publishes nothing (the events carry the id and the name); a rename does.
+            const string renamed = "Ada King, Countess of Lovelace";
+            await using (var scope = services.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
+                var saved = await db.Customers.SingleAsync(c => c.Id == customer.Id, deadline.Token);
+                saved.Email = "countess@example.org";
+                await db.SaveChangesAsync(deadline.Token);
+                Flow.Step("api", "change the customer's e-mail address only: no change event (not a selected field)");
+                saved.Name = renamed;
+                await db.SaveChangesAsync(deadline.Token);
+                Flow.Step("api", $"rename the customer: \"{renamed}\", a customer.updated change event");
+            }
+
+            known = await BillingCopyAsync(settings, customer.Id, renamed, deadline.Token);
+            Flow.Step("billing", "committed, read back from Billing's database: the copy follows", ("customer", $"{known.Name} ({known.Id})"));
             Console.WriteLine();
-            Console.WriteLine("Done: Customer saved -> change event in the outbox -> relay -> exchange 'customer' / 'customer.created' -> Billing.");
+            Console.WriteLine("Done: Customer saved -> change event in the outbox -> relay -> exchange 'customer' / 'customer.*' -> Billing's replica.");
             return true;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
@@ -75,6 +88,13 @@ internal static class PlaceOrderWalkthrough
             return false;
         }
     }
+
+    private static Task<KnownCustomer> BillingCopyAsync(SampleSettings settings, Guid customerId, string name, CancellationToken cancellationToken) =>
+        PollAsync(async ct =>
+        {
+            await using var billing = Billing(settings);
+            return await billing.Customers.AsNoTracking().SingleOrDefaultAsync(c => c.Id == customerId && c.Name == name, ct);
+        }, cancellationToken);
 
     // Two processes: the order is placed through Ordering.Api's POST /orders.
     public static async Task<bool> RunThroughTheApiAsync(Uri api, SampleSettings settings, TimeSpan timeout)

@@ -23,10 +23,12 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly string _consumerName;
     private readonly string _spanName;
     private readonly TimeProvider _time;
+    private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
     private InboxSql? _sql;
 
-    public InboxFilter(string consumerName, TimeProvider time)
+    public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
+        _keys = keys ?? [];
         _consumerName = consumerName;
         _spanName = "inbox " + consumerName;
         _time = time;
@@ -43,6 +45,20 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
         var sql = _sql ??= new InboxSql(db);
 
+        // A once-per-key consumer records the business key (as a name-based UUID of consumer and key) instead of the id.
+        var consumer = _consumerName;
+        if (KeyOf(context) is { } key)
+        {
+            if (string.IsNullOrWhiteSpace(key) || key.Length > InvalidMessageKeyException.MaxLength)
+            {
+                await ErrorQueue.MoveAsync(context, new InvalidMessageKeyException(_consumerName, messageType, key)).ConfigureAwait(false);
+                return;
+            }
+
+            messageId = MessageIds.ForKey(_consumerName, key);
+            consumer = InboxKeys.ConsumerPrefix + _consumerName;
+        }
+
         var duplicate = false;
         using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: _spanName);
         activity?.SetTag("domainevents.consumer", _consumerName);
@@ -55,7 +71,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             // tracked would be inserted or incremented a second time.
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken).ConfigureAwait(false);
-            duplicate = !await sql.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
+            duplicate = !await sql.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, consumer, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
             if (duplicate)
             {
                 return;
@@ -88,6 +104,19 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("domainEventsInbox");
+
+    private string? KeyOf(ConsumeContext context)
+    {
+        foreach (var key in _keys)
+        {
+            if (key(context) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
 
     [LoggerMessage(1, LogLevel.Information, "Skipped duplicate {MessageType} {MessageId} for {Consumer}")]
     private static partial void LogDuplicate(ILogger logger, string? messageType, Guid messageId, string consumer);

@@ -90,6 +90,29 @@ public sealed class IntegrationEventConsumerOptions
     internal InboxCleanupOptions InboxCleanup { get; } = new();
 
     /// <summary>
+    /// Handles each business key once ever, not each message: the inbox records the consumer and the key the selector
+    /// gives, so a second message with the same key (a different message id: sent again, or raised again by the
+    /// producer) is acknowledged and skipped like a duplicate. Needs <see cref="UseInbox{TContext}"/>. Rows of keys are
+    /// kept by the inbox clean-up. A message whose selector gives an empty key or one over
+    /// <see cref="InvalidMessageKeyException.MaxLength"/> characters goes to the error queue.
+    /// </summary>
+    /// <typeparam name="TMessage">The message type the selector reads; messages of the consumer's other types are handled once per message id.</typeparam>
+    /// <param name="key">The business key, such as <c>m =&gt; $"invoice:{m.OrderId}"</c>.</param>
+    /// <returns>These options, for chaining.</returns>
+    public IntegrationEventConsumerOptions OncePerKey<TMessage>(Func<TMessage, string> key)
+        where TMessage : class
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _keys.Add(context => context.TryGetMessage<TMessage>(out var typed) ? key(typed.Message) ?? "" : null);
+        return this;
+    }
+
+    private readonly List<Func<global::MassTransit.ConsumeContext, string?>> _keys = [];
+
+    /// <summary>Gets the key selectors of <see cref="OncePerKey{TMessage}"/>; each gives <see langword="null"/> for a message it does not read.</summary>
+    internal IReadOnlyList<Func<global::MassTransit.ConsumeContext, string?>> Keys => _keys;
+
+    /// <summary>
     /// Hands messages of these types (every version <typeparamref name="TMessage"/> is registered with) to the consumer as
     /// <typeparamref name="TMessage"/>, besides its own type: one record for the payload several message types share,
     /// such as a change event's <c>customer.created</c>, <c>customer.updated</c> and <c>customer.deleted</c>. The

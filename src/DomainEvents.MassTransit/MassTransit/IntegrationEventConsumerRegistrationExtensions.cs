@@ -139,7 +139,11 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
             if (options.InboxContextType is not null)
             {
-                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time));
+                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time, options.Keys));
+            }
+            else if (options.Keys.Count > 0)
+            {
+                throw new InvalidOperationException($"{typeof(TConsumer).Name} handles messages once per key, which the inbox records: add UseInbox<TContext>().");
             }
         });
     }

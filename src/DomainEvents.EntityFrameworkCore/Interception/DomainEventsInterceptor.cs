@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Data.Common;
 using DomainEvents.Dispatching;
 using DomainEvents.EntityFrameworkCore.ChangeEvents;
+using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.Messaging;
 using DomainEvents.Errors;
@@ -29,12 +30,16 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     private readonly int _maxCascadeDepth;
     private readonly IOutboxHeaderEnricher[] _enrichers;
     private readonly ChangeEventWriter _changes;
+    private readonly EventSourceRunner _sources;
+    private readonly TimeProvider _time;
     private readonly Dictionary<DbContext, SaveState> _states = new(ReferenceEqualityComparer.Instance);
 
     public DomainEventsInterceptor(
         IDomainEventDispatcher dispatcher,
         OutboxMessageFactory factory,
         ChangeEventWriter changes,
+        EventSourceRunner sources,
+        TimeProvider time,
         OutboxSignal signal,
         DomainEventsOptions options,
         IEnumerable<IOutboxCommitNotifier> notifiers,
@@ -44,6 +49,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         _enrichers = [.. enrichers];
         _changes = changes;
+        _sources = sources;
+        _time = time;
         _observers = [.. observers];
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _notifiers = [.. notifiers];
@@ -58,6 +65,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             var state = StateOf(context);
+            state.Sourced = _sources.Run(context, state.Sourced);
             var waiting = Collect(context, state).Count;
             if (waiting > 0)
             {
@@ -80,6 +88,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         var state = StateOf(context);
         state.Saving = true;
+        state.Sourced = _sources.Run(context, state.Sourced);
+
+        // Keys taken by an earlier attempt of this save are in the change tracker as ledger rows, unless it was cleared.
+        state.Keys.Clear();
         var counter = _dispatcher as IHandlerRunCounter;
         for (var depth = 0; ; depth++)
         {
@@ -97,6 +109,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             var handlerRunsBefore = counter?.DispatchesWithHandlers;
             foreach (var (aggregate, domainEvent) in pending)
             {
+                // A keyed event whose key this save or an earlier one took is marked dispatched without being dispatched.
+                if (domainEvent is IKeyedEvent keyed && !await KeyedEventLedger.TakeAsync(context, keyed, state.Keys, _time, cancellationToken).ConfigureAwait(false))
+                {
+                    state.Dispatched[domainEvent] = null;
+                    state.Skipped.Add(domainEvent);
+                    continue;
+                }
+
                 OutboxMessage? row = null;
                 if (domainEvent is IIntegrationEvent integrationEvent)
                 {
@@ -439,6 +459,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
 
+        foreach (var (entry, domainEvent) in state.Sourced ?? [])
+        {
+            if (!state.Dispatched.ContainsKey(domainEvent))
+            {
+                pending.Add((entry, domainEvent));
+            }
+        }
+
         return pending;
     }
 
@@ -446,7 +474,16 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <returns>Events for after-commit handlers and the outbox rows written, when there is no explicit transaction; otherwise they wait for the commit.</returns>
     private (List<IDomainEvent> Events, List<OutboxMessage> Rows)? Complete(DbContext context)
     {
-        if (!_states.TryGetValue(context, out var state) || (state.Dispatched.Count == 0 && state.Published.Count == 0))
+        if (!_states.TryGetValue(context, out var state))
+        {
+            return null;
+        }
+
+        // The sources' events of this save, and the keys it took, end with it.
+        var sourced = state.Sourced ?? [];
+        state.Sourced = null;
+        state.Keys.Clear();
+        if (state.Dispatched.Count == 0 && state.Published.Count == 0)
         {
             return null;
         }
@@ -474,7 +511,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                         }
                     }
 
-                    events.AddRange(saved);
+                    events.AddRange(saved.Where(e => !state.Skipped.Contains(e)));
                     aggregate.RemoveDomainEvents(saved);
                 }
             }
@@ -488,6 +525,23 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     rows.Add(row);
                 }
             }
+
+            // A source's events live on no aggregate: those of entities still tracked were saved.
+            foreach (var (entry, domainEvent) in sourced)
+            {
+                if (entry.State != EntityState.Detached && state.Dispatched.TryGetValue(domainEvent, out var row))
+                {
+                    if (row is not null)
+                    {
+                        rows.Add(row);
+                    }
+
+                    if (!state.Skipped.Contains(domainEvent))
+                    {
+                        events.Add(domainEvent);
+                    }
+                }
+            }
         }
         finally
         {
@@ -495,6 +549,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         state.Dispatched.Clear();
+        state.Skipped.Clear();
         state.Published.Clear();
         state.CorrelationId = null;
 
@@ -615,6 +670,15 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         /// <summary>Whether a transaction is the save's own: one it started while it is still under way.</summary>
         public bool IsSaveTransaction(Guid transactionId) => Saving && SaveTransactionId == transactionId;
+
+        /// <summary>Gets or sets the events the event sources yielded for the save under way.</summary>
+        public List<(EntityEntry Entry, IDomainEvent Event)>? Sourced { get; set; }
+
+        /// <summary>Gets the keys of keyed events this save took.</summary>
+        public HashSet<string> Keys { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Gets the keyed events marked dispatched without being dispatched, their key handled already.</summary>
+        public HashSet<IDomainEvent> Skipped { get; } = new(ReferenceEqualityComparer.Instance);
 
         /// <summary>Rows added without an aggregate since the last successful save.</summary>
         public List<OutboxMessage> Published { get; } = [];

@@ -1,5 +1,6 @@
 using DomainEvents.EntityFrameworkCore;
 using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Replicas;
 
@@ -95,6 +96,29 @@ public static class DomainEventsModelBuilderExtensions
             b.Property(p => p.Position).HasColumnName("position").IsConcurrencyToken();
             b.Property(p => p.Deleted).HasColumnName("deleted");
             b.Property(p => p.AppliedAt).HasColumnName("applied_at");
+        });
+        return modelBuilder;
+    }
+
+    /// <summary>
+    /// Adds the ledger of keyed events (<c>IKeyedEvent</c>) this service has handled: a key is dispatched once ever,
+    /// however often it is raised.
+    /// </summary>
+    /// <param name="modelBuilder">The model builder.</param>
+    /// <param name="schema">The schema, or <see langword="null"/> for the model's default.</param>
+    /// <param name="table">The table name (default <c>handled_event_keys</c>).</param>
+    /// <returns>The model builder, for chaining.</returns>
+    public static ModelBuilder AddDomainEventsKeyedEvents(this ModelBuilder modelBuilder, string? schema = null, string table = "handled_event_keys")
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        modelBuilder.Entity<HandledEventKey>(b =>
+        {
+            b.ToTable(table, schema);
+            b.HasKey(k => k.Key);
+            b.Property(k => k.Key).HasColumnName("key").HasMaxLength(200);
+            b.Property(k => k.EventType).HasColumnName("event_type").HasMaxLength(255);
+            b.Property(k => k.HandledAt).HasColumnName("handled_at");
         });
         return modelBuilder;
     }

@@ -1,6 +1,7 @@
 using DomainEvents;
 using DomainEvents.EntityFrameworkCore.ChangeEvents;
 using DomainEvents.EntityFrameworkCore.Draining;
+using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.EntityFrameworkCore.Interception;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
@@ -31,6 +32,7 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
+        builder.Services.TryAddScoped<EventSourceRunner>();
         builder.Services.TryAddScoped<IOutboxPublisher<TContext>, OutboxPublisher<TContext>>();
         builder.Services.TryAddScoped<IOutboxAdministration<TContext>, OutboxAdministration<TContext>>();
         builder.Services.TryAddScoped<IOutboxAdministration>(sp => sp.GetRequiredService<IOutboxAdministration<TContext>>());

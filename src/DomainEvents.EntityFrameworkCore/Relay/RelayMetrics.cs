@@ -23,7 +23,7 @@ internal static class RelayMetrics
     /// <summary>The tag naming the message type.</summary>
     public const string MessageTypeTag = "domainevents.message.type";
 
-    private static readonly Meter Meter = new(MeterName);
+    internal static readonly Meter Meter = new(MeterName);
 
     private static readonly Counter<long> WrittenCounter =
         Meter.CreateCounter<long>("domainevents.outbox.written", "{message}", "Outbox rows committed by this process.");

@@ -32,3 +32,32 @@ public static class LongKey
     private const string Hundred = Ten + Ten + Ten + Ten + Ten + Ten + Ten + Ten + Ten + Ten;
     public const string Value = Hundred + Hundred + Hundred;
 }
+
+/// <summary>A milestone of an order, reached once however often it is raised.</summary>
+public sealed record OrderMilestone(Guid OrderId, string Milestone) : IKeyedEvent
+{
+    public string EventKey => $"milestone:{OrderId}:{Milestone}";
+}
+
+/// <summary>A promotion code claimed once across all orders: an integration event with a key and a partition key of its own.</summary>
+public sealed record PromotionClaimed(string Code, Guid OrderId) : IIntegrationEvent, IKeyedEvent, IHasPartitionKey
+{
+    public string EventKey => $"promotion:{Code}";
+
+    public string PartitionKey => $"promotion/{Code}";
+}
+
+/// <summary>Yielded by the challenge source once a challenge has ended, on every save after that.</summary>
+public sealed record ChallengeEnded(Guid ChallengeId) : IIntegrationEvent, IKeyedEvent
+{
+    public string EventKey => $"challenge-ended:{ChallengeId}";
+}
+
+/// <summary>Yielded by the challenge source on every save: no key, so handled every time.</summary>
+public sealed record ChallengeSaved(Guid ChallengeId) : IDomainEvent;
+
+/// <summary>A key no ledger accepts.</summary>
+public sealed record BadlyKeyed(string Key) : IKeyedEvent
+{
+    public string EventKey => Key;
+}

@@ -116,3 +116,29 @@ public sealed class NotifyCustomerAfterCommit(HandlerLog log) : DomainEventHandl
         return Task.CompletedTask;
     }
 }
+
+public sealed class RecordOrderMilestone(HandlerLog log) : DomainEventHandler<OrderMilestone>
+{
+    protected override Task Handle(OrderMilestone domainEvent, CancellationToken cancellationToken) => Recorded(log, domainEvent);
+
+    internal static Task Recorded(HandlerLog log, IDomainEvent domainEvent)
+    {
+        log.Record($"keyed:{domainEvent}");
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class RecordPromotionClaimed(HandlerLog log) : DomainEventHandler<PromotionClaimed>
+{
+    protected override Task Handle(PromotionClaimed domainEvent, CancellationToken cancellationToken) => RecordOrderMilestone.Recorded(log, domainEvent);
+}
+
+public sealed class RecordChallengeEnded(HandlerLog log) : DomainEventHandler<ChallengeEnded>
+{
+    protected override Task Handle(ChallengeEnded domainEvent, CancellationToken cancellationToken) => RecordOrderMilestone.Recorded(log, domainEvent);
+}
+
+public sealed class RecordChallengeSaved(HandlerLog log) : DomainEventHandler<ChallengeSaved>
+{
+    protected override Task Handle(ChallengeSaved domainEvent, CancellationToken cancellationToken) => RecordOrderMilestone.Recorded(log, domainEvent);
+}

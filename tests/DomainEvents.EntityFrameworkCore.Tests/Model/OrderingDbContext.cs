@@ -16,6 +16,8 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
 
     public DbSet<Tag> Tags => Set<Tag>();
 
+    public DbSet<Challenge> Challenges => Set<Challenge>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Order>(b =>
@@ -41,7 +43,9 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
             b.HasKey("TagId");
             b.PublishChanges(c => c.Only(ChangeEvents.ChangeOperations.Created | ChangeEvents.ChangeOperations.Deleted));
         });
+        modelBuilder.Entity<Challenge>().Property(c => c.Id).ValueGeneratedNever();
         modelBuilder.AddDomainEventsOutbox();
+        modelBuilder.AddDomainEventsKeyedEvents();
     }
 }
 

@@ -1,0 +1,35 @@
+using DomainEvents.Errors;
+using Microsoft.EntityFrameworkCore;
+
+namespace DomainEvents.EntityFrameworkCore.Keys;
+
+/// <summary>Decides whether a keyed event is dispatched: once ever per key, recorded in the save that dispatches it.</summary>
+internal static class KeyedEventLedger
+{
+    /// <summary>
+    /// Takes the key for this save, unless this save or an earlier committed one has it: the ledger row is added to the
+    /// save, so it commits with the handlers' effects and the outbox row, or not at all.
+    /// </summary>
+    /// <returns><see langword="false"/> when the key was handled: the event is skipped.</returns>
+    /// <exception cref="InvalidEventKeyException">The key is empty, too long, or holds a control character.</exception>
+    /// <exception cref="KeyedEventsNotMappedException">The context has no ledger table.</exception>
+    public static async Task<bool> TakeAsync(DbContext context, IKeyedEvent keyed, ISet<string> takenThisSave, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var key = InvalidEventKeyException.Check(keyed);
+        if (context.Model.FindEntityType(typeof(HandledEventKey)) is null)
+        {
+            throw new KeyedEventsNotMappedException(context.GetType(), keyed.GetType());
+        }
+
+        if (takenThisSave.Contains(key) || context.Set<HandledEventKey>().Local.Any(k => k.Key == key)
+            || await context.Set<HandledEventKey>().AsNoTracking().AnyAsync(k => k.Key == key, cancellationToken).ConfigureAwait(false))
+        {
+            KeyedEventMetrics.Skipped(keyed.GetType().Name);
+            return false;
+        }
+
+        takenThisSave.Add(key);
+        context.Add(new HandledEventKey { Key = key, EventType = keyed.GetType().Name, HandledAt = time.GetUtcNow().UtcDateTime });
+        return true;
+    }
+}

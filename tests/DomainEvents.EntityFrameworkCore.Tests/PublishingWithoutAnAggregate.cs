@@ -154,4 +154,31 @@ public sealed class PublishingWithoutAnAggregate(DatabaseProvider provider)
         (await _host.OutboxAsync()).Select(r => r.Payload).Should().Equal("""{"attempt":2}""");
         relay.CommittedWaiting.Should().Be(1);
     }
+
+    [Test]
+    public async Task Events_stamped_in_one_microsecond_or_with_the_clock_set_back_still_rise_in_time()
+    {
+        var clock = new SettableClock(new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero));
+        await using var host = await TestHost.StartAsync(provider, services: s => s.AddSingleton<TimeProvider>(clock));
+        await host.InScopeAsync(async (db, services) =>
+        {
+            var outbox = services.GetRequiredService<IOutboxPublisher<OrderingDbContext>>();
+            outbox.Publish("user", "user.updated", new { Step = 1 }, "user/1");
+            outbox.Publish("user", "user.updated", new { Step = 2 }, "user/1");
+            clock.Now = clock.Now.AddSeconds(-5);
+            outbox.Publish("user", "user.updated", new { Step = 3 }, "user/1");
+            await db.SaveChangesAsync();
+        });
+
+        var times = (await host.OutboxAsync()).Select(r => r.OccurredAt).ToList();
+        times.Should().BeInAscendingOrder().And.OnlyHaveUniqueItems("a consumer that orders by time (a replica) must see them in the order they were made");
+        times[0].Should().Be(new DateTime(2026, 12, 1, 12, 0, 0, DateTimeKind.Utc));
+    }
+
+    private sealed class SettableClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
 }

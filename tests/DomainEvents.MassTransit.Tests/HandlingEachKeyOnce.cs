@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.MassTransit.Tests.Model;
 using Microsoft.EntityFrameworkCore;
 
@@ -7,7 +8,7 @@ namespace DomainEvents.MassTransit.Tests;
 
 /// <summary>
 /// A consumer that handles each business key once: several messages with the same key (different message ids, handled
-/// at once by a consumer that does not keep order) have their effect once, and the inbox clean-up keeps the key.
+/// at once by a consumer that does not keep order) have their effect once; the key is in the ledger of handled keys.
 /// </summary>
 public sealed class HandlingEachKeyOnce : RabbitMqFixture
 {
@@ -43,7 +44,7 @@ public sealed class HandlingEachKeyOnce : RabbitMqFixture
         await RelayingToConsumers.WaitForAsync(async () =>
         {
             await using var billing = BillingDb();
-            return await billing.Set<InboxMessage>().CountAsync() == 2 && await billing.Receipts.CountAsync() >= 2;
+            return await billing.Set<HandledEventKey>().CountAsync() == 2 && await billing.Receipts.CountAsync() >= 2;
         });
         await Task.Delay(500);
 
@@ -51,18 +52,10 @@ public sealed class HandlingEachKeyOnce : RabbitMqFixture
         // (Receipts, not the tally: two orders handled at once would race on the tally's one row, a lost update of the
         // test consumer's own making.)
         (await check.Receipts.Select(r => r.OrderId).ToListAsync()).Should().BeEquivalentTo([again.Id, once.Id], "each order is handled once, however many messages name it");
-        var rows = await check.Set<InboxMessage>().ToListAsync();
-        rows.Should().OnlyContain(r => r.Consumer == "key:" + typeof(TallyingConsumer).FullName, "the inbox records the keys, not the message ids");
-
-        // The clean-up of expired inbox rows keeps keys: a key is handled once ever.
-        await check.Set<InboxMessage>().ExecuteUpdateAsync(s => s.SetProperty(m => m.ProcessedAt, DateTime.UtcNow.AddYears(-1)));
-        var cleanup = new DomainEvents.MassTransit.Consumers.InboxCleanupService<BillingDbContext>(
-            host.Services.GetRequiredService<IServiceScopeFactory>(),
-            new DomainEvents.MassTransit.Consumers.InboxCleanupOptions(),
-            TimeProvider.System,
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<DomainEvents.MassTransit.Consumers.InboxCleanupService<BillingDbContext>>.Instance);
-        (await cleanup.DeleteExpiredAsync(CancellationToken.None)).Should().Be(0);
-        (await check.Set<InboxMessage>().CountAsync()).Should().Be(2);
+        var keys = await check.Set<HandledEventKey>().ToListAsync();
+        keys.Select(k => k.Key).Should().BeEquivalentTo([$"order:{again.Id}", $"order:{once.Id}"], "the ledger holds the keys as given");
+        keys.Should().OnlyContain(k => k.Handler == typeof(TallyingConsumer).FullName && k.EventType == "order.placed");
+        (await check.Set<InboxMessage>().CountAsync()).Should().Be(0, "a keyed message is recorded by its key, not its id");
     }
 
     private BillingDbContext BillingDb() => new(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);

@@ -21,8 +21,8 @@ internal static class KeyedEventLedger
             throw new KeyedEventsNotMappedException(context.GetType(), keyed.GetType());
         }
 
-        if (takenThisSave.Contains(key) || context.Set<HandledEventKey>().Local.Any(k => k.Key == key)
-            || await context.Set<HandledEventKey>().AsNoTracking().AnyAsync(k => k.Key == key, cancellationToken).ConfigureAwait(false))
+        if (takenThisSave.Contains(key) || context.Set<HandledEventKey>().Local.Any(k => k.Key == key && k.Handler == HandledEventKey.InProcess)
+            || await context.Set<HandledEventKey>().AsNoTracking().AnyAsync(k => k.Key == key && k.Handler == HandledEventKey.InProcess, cancellationToken).ConfigureAwait(false))
         {
             KeyedEventMetrics.Skipped(keyed.GetType().Name);
             return false;

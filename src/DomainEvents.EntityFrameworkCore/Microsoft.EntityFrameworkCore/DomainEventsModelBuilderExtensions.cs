@@ -101,8 +101,8 @@ public static class DomainEventsModelBuilderExtensions
     }
 
     /// <summary>
-    /// Adds the ledger of keyed events (<c>IKeyedEvent</c>) this service has handled: a key is dispatched once ever,
-    /// however often it is raised.
+    /// Adds the ledger of keys this service has handled: keyed events (<c>IKeyedEvent</c>) are dispatched once ever per
+    /// key, and once-per-key consumers (<c>OncePerKey</c>) handle a business key once.
     /// </summary>
     /// <param name="modelBuilder">The model builder.</param>
     /// <param name="schema">The schema, or <see langword="null"/> for the model's default.</param>
@@ -115,8 +115,9 @@ public static class DomainEventsModelBuilderExtensions
         modelBuilder.Entity<HandledEventKey>(b =>
         {
             b.ToTable(table, schema);
-            b.HasKey(k => k.Key);
+            b.HasKey(k => new { k.Key, k.Handler });
             b.Property(k => k.Key).HasColumnName("key").HasMaxLength(200);
+            b.Property(k => k.Handler).HasColumnName("handler").HasMaxLength(255);
             b.Property(k => k.EventType).HasColumnName("event_type").HasMaxLength(255);
             b.Property(k => k.HandledAt).HasColumnName("handled_at");
         });

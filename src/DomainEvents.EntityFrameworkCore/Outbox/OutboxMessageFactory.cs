@@ -90,10 +90,7 @@ internal sealed class OutboxMessageFactory
 
         var occurredAt = _timeProvider.GetUtcNow();
         var messageId = Guid.CreateVersion7(occurredAt);
-        // Whole microseconds, as PostgreSQL stores them: a message sent from memory right after the commit carries the
-        // same time as one read back from the table.
-        var now = occurredAt.UtcDateTime;
-        now = now.AddTicks(-(now.Ticks % 10));
+        var now = NextOccurredAt(occurredAt.UtcDateTime);
         return new OutboxMessage
         {
             MessageId = messageId,
@@ -109,6 +106,27 @@ internal sealed class OutboxMessageFactory
             NextAttemptAt = now,
         };
     }
+
+    /// <summary>
+    /// Whole microseconds, as PostgreSQL stores them (a message sent from memory right after the commit carries the same
+    /// time as one read back from the table), and later than any this factory (one per application) stamped before: two events of one key
+    /// saved in the same microsecond, or after the clock stepped back, are still ordered by time (replica positions).
+    /// </summary>
+    private DateTime NextOccurredAt(DateTime now)
+    {
+        var ticks = now.Ticks - (now.Ticks % 10);
+        while (true)
+        {
+            var last = Volatile.Read(ref _lastOccurredAtTicks);
+            var next = Math.Max(ticks, last + 10);
+            if (Interlocked.CompareExchange(ref _lastOccurredAtTicks, next, last) == last)
+            {
+                return new DateTime(next, DateTimeKind.Utc);
+            }
+        }
+    }
+
+    private long _lastOccurredAtTicks;
 
     /// <summary>The event's exchange, or by convention the aggregate's kebab-cased name; validated once per pair of types.</summary>
     private string ExchangeOf(Type eventType, Type aggregateType, MessageTypeDescriptor descriptor)

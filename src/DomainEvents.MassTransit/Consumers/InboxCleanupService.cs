@@ -57,8 +57,7 @@ internal sealed partial class InboxCleanupService<TContext>(
         {
             await using var scope = scopeFactory.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<TContext>();
-            // Rows of once-per-key consumers stay: a key is handled once ever.
-            var expired = db.Set<InboxMessage>().Where(m => m.ProcessedAt < cutoff && !m.Consumer.StartsWith(InboxKeys.ConsumerPrefix)).OrderBy(m => m.ProcessedAt).Take(options.BatchSize).Select(m => m.MessageId);
+            var expired = db.Set<InboxMessage>().Where(m => m.ProcessedAt < cutoff).OrderBy(m => m.ProcessedAt).Take(options.BatchSize).Select(m => m.MessageId);
             deleted = await db.Set<InboxMessage>().Where(m => expired.Contains(m.MessageId) && m.ProcessedAt < cutoff).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
             total += deleted;
         }

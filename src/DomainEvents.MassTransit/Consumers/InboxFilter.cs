@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.Messaging;
 using global::MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -25,6 +26,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
     private InboxSql? _sql;
+    private KeyLedgerSql? _keySql;
 
     public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
@@ -45,19 +47,15 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
         var sql = _sql ??= new InboxSql(db);
 
-        // A once-per-key consumer records the business key (as a name-based UUID of consumer and key) instead of the id.
-        var consumer = _consumerName;
-        if (KeyOf(context) is { } key)
+        // A once-per-key consumer takes the business key in the ledger of handled keys instead of the message id.
+        var key = KeyOf(context);
+        if (key is not null && (string.IsNullOrWhiteSpace(key) || key.Length > InvalidMessageKeyException.MaxLength || key.Any(char.IsControl)))
         {
-            if (string.IsNullOrWhiteSpace(key) || key.Length > InvalidMessageKeyException.MaxLength)
-            {
-                await ErrorQueue.MoveAsync(context, new InvalidMessageKeyException(_consumerName, messageType, key)).ConfigureAwait(false);
-                return;
-            }
-
-            messageId = MessageIds.ForKey(_consumerName, key);
-            consumer = InboxKeys.ConsumerPrefix + _consumerName;
+            await ErrorQueue.MoveAsync(context, new InvalidMessageKeyException(_consumerName, messageType, key)).ConfigureAwait(false);
+            return;
         }
+
+        var keySql = key is null ? null : _keySql ??= new KeyLedgerSql(db);
 
         var duplicate = false;
         using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: _spanName);
@@ -71,7 +69,9 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             // tracked would be inserted or incremented a second time.
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken).ConfigureAwait(false);
-            duplicate = !await sql.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, consumer, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
+            duplicate = keySql is not null
+                ? !await keySql.TryTakeAsync(db, transaction.GetDbTransaction(), key!, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false)
+                : !await sql.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
             if (duplicate)
             {
                 return;

@@ -90,11 +90,13 @@ public sealed class IntegrationEventConsumerOptions
     internal InboxCleanupOptions InboxCleanup { get; } = new();
 
     /// <summary>
-    /// Handles each business key once ever, not each message: the inbox records the consumer and the key the selector
-    /// gives, so a second message with the same key (a different message id: sent again, or raised again by the
-    /// producer) is acknowledged and skipped like a duplicate. Needs <see cref="UseInbox{TContext}"/>. Rows of keys are
-    /// kept by the inbox clean-up. A message whose selector gives an empty key or one over
-    /// <see cref="InvalidMessageKeyException.MaxLength"/> characters goes to the error queue.
+    /// Handles each business key once ever, not each message: in the inbox's transaction the consumer takes the key the
+    /// selector gives in the ledger of handled keys (<c>modelBuilder.AddDomainEventsKeyedEvents()</c>), so a second
+    /// message with the same key (a different message id: sent again, or raised again by the producer) is acknowledged
+    /// and skipped like a duplicate; concurrent copies wait for the first. Needs <see cref="UseInbox{TContext}"/>. Keys
+    /// of all the consumer's message types share one space, and are kept under the consumer's name (its inbox name):
+    /// keep that name stable. A message whose selector gives an empty key, one over
+    /// <see cref="InvalidMessageKeyException.MaxLength"/> characters or with a control character goes to the error queue.
     /// </summary>
     /// <typeparam name="TMessage">The message type the selector reads; messages of the consumer's other types are handled once per message id.</typeparam>
     /// <param name="key">The business key, such as <c>m =&gt; $"invoice:{m.OrderId}"</c>.</param>
@@ -103,14 +105,14 @@ public sealed class IntegrationEventConsumerOptions
         where TMessage : class
     {
         ArgumentNullException.ThrowIfNull(key);
-        _keys.Add(context => context.TryGetMessage<TMessage>(out var typed) ? key(typed.Message) ?? "" : null);
+        _keys.Add((typeof(TMessage), context => context.TryGetMessage<TMessage>(out var typed) ? key(typed.Message) ?? "" : null));
         return this;
     }
 
-    private readonly List<Func<global::MassTransit.ConsumeContext, string?>> _keys = [];
+    private readonly List<(Type MessageType, Func<global::MassTransit.ConsumeContext, string?> Key)> _keys = [];
 
     /// <summary>Gets the key selectors of <see cref="OncePerKey{TMessage}"/>; each gives <see langword="null"/> for a message it does not read.</summary>
-    internal IReadOnlyList<Func<global::MassTransit.ConsumeContext, string?>> Keys => _keys;
+    internal IReadOnlyList<(Type MessageType, Func<global::MassTransit.ConsumeContext, string?> Key)> Keys => _keys;
 
     /// <summary>
     /// Hands messages of these types (every version <typeparamref name="TMessage"/> is registered with) to the consumer as

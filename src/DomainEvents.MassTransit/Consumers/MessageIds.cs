@@ -31,9 +31,6 @@ internal static class MessageIds
     public static Guid? FromSourceAndId(string? source, string? id) =>
         string.IsNullOrEmpty(id) ? null : string.IsNullOrEmpty(source) ? From(id) : NameBased($"{source}\n{id}");
 
-    /// <summary>The inbox key of a business key handled once by a consumer: the name-based UUID of both.</summary>
-    public static Guid ForKey(string consumer, string key) => NameBased($"once-per-key\n{consumer}\n{key}");
-
     private static Guid NameBased(string name)
     {
         Span<byte> namespaceBytes = stackalloc byte[16];

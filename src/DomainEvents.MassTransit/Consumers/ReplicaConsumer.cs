@@ -7,13 +7,15 @@ namespace DomainEvents.MassTransit.Consumers;
 
 /// <summary>
 /// Keeps a local copy of another service's entity: each message is applied to a <typeparamref name="TEntity"/> found by
-/// key (created when there is none, updated, or deleted), unless a message of the same key with a later or equal
+/// key (created when there is none, updated, or deleted), unless a message of the same key with a later
 /// position was applied already. Positions are kept per key in <see cref="ReplicaPosition"/> rows
 /// (<c>modelBuilder.AddDomainEventsReplicas()</c>), which outlive a deleted entity: duplicated, reordered or republished
 /// messages leave the copy equal to the source. Register it behind the inbox of <typeparamref name="TContext"/>
 /// (<c>UseInbox&lt;TContext&gt;()</c>), which saves and commits; with <c>KeepOrder</c> (the default) an endpoint applies
 /// one message at a time. Two copies applied at once on competing endpoints cannot both win: the position is a
-/// concurrency token, and the loser fails with <see cref="DbUpdateException"/> for a message retry to apply it again.
+/// concurrency token, and the loser fails with <see cref="ReplicaConflictException"/>, which the inbox runs again (see
+/// <c>TransientDatabaseRetryIntervals</c>): it then reads the new position. A message before the applied position is
+/// skipped; one at it is applied again, which changes nothing.
 /// </summary>
 /// <typeparam name="TContext">The DbContext that holds the copy and the positions.</typeparam>
 /// <typeparam name="TEntity">The local entity.</typeparam>
@@ -91,7 +93,9 @@ public abstract class ReplicaConsumer<TContext, TEntity, TMessage> : IConsumer<T
         var position = PositionOf(message, envelope);
         var positions = Db.Set<ReplicaPosition>();
         var applied = await positions.FindAsync([ReplicaName, key], context.CancellationToken).ConfigureAwait(false);
-        if (applied is not null && applied.Position >= position)
+        // Before the applied position: old. At it: the same state again (or one saved in the same microsecond), applied
+        // again, which changes nothing a copy of state holds.
+        if (applied is not null && applied.Position > position)
         {
             ConsumerMetrics.Stale(envelope.MessageType, ReplicaName);
             return;
@@ -127,6 +131,14 @@ public abstract class ReplicaConsumer<TContext, TEntity, TMessage> : IConsumer<T
             applied.AppliedAt = now;
         }
 
-        await Db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException ex)
+        {
+            // Another copy of the key won (its insert, or its change of the position, the concurrency token).
+            throw new ReplicaConflictException(ReplicaName, key, ex);
+        }
     }
 }

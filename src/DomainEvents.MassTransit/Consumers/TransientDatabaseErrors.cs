@@ -15,6 +15,7 @@ internal static class TransientDatabaseErrors
             {
                 case RetryLimitExceededException:
                 case DbException { IsTransient: true }:
+                case ReplicaConflictException:
                     return true;
             }
         }

@@ -68,6 +68,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
         foreach (var registration in context.GetServices<IntegrationEventConsumerRegistration>())
         {
             var options = registration.Options;
+            foreach (var (keyed, _) in options.Keys)
+            {
+                if (!registration.MessageTypes.Contains(keyed))
+                {
+                    throw new InvalidOperationException($"{registration.ConsumerType.Name} handles {keyed.Name} once per key, but does not consume {keyed.Name}.");
+                }
+            }
+
             foreach (var (alias, clrType) in options.Aliases)
             {
                 if (!registration.MessageTypes.Contains(clrType))
@@ -139,7 +147,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
             if (options.InboxContextType is not null)
             {
-                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time, options.Keys));
+                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time, [.. options.Keys.Select(k => k.Key)]));
             }
             else if (options.Keys.Count > 0)
             {

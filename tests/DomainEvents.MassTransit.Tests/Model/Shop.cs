@@ -153,5 +153,6 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
         modelBuilder.Entity<CustomerCopy>().Property(c => c.Id).ValueGeneratedNever();
         modelBuilder.AddDomainEventsInbox();
         modelBuilder.AddDomainEventsReplicas();
+        modelBuilder.AddDomainEventsKeyedEvents();
     }
 }

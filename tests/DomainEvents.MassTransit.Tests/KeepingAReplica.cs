@@ -91,6 +91,74 @@ public sealed class KeepingAReplica : RabbitMqFixture
         positions.Select(p => (p.Key, p.Deleted)).Should().Equal((ada.Id.ToString(), false), (grace.Id.ToString(), true));
     }
 
+    [Test]
+    public async Task A_copy_another_endpoint_applies_at_the_same_time_makes_this_attempt_run_again_instead_of_failing()
+    {
+        var race = new AnotherEndpointWinsOnce(Billing.ConnectionString);
+        var host = await StartAsync(relay: true, o =>
+        {
+            o.ConfigureBilling = b => b.AddInterceptors(race);
+            o.Consumers.Add((typeof(CustomerReplica), c =>
+            {
+                c.Bind(ShopDbContext.CustomersExchange, "customer.*");
+                c.QueueName = Queue("customer-replica-race");
+                c.Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted");
+                c.UseInbox<BillingDbContext>();
+                c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(100)];
+            }));
+        });
+
+        var ada = new Customer { Name = "Ada" };
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
+            db.Customers.Add(ada);
+            await db.SaveChangesAsync();
+        }
+
+        // The other endpoint's copy is a later position of the same key, committed while this one was saving: this attempt
+        // fails on the position, runs again, reads the later position and skips the message as old.
+        await WaitAsync(async () =>
+        {
+            await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+            return await billing.Set<DomainEvents.EntityFrameworkCore.Inbox.InboxMessage>().CountAsync() == 1;
+        }, "the message is handled, not moved to the error queue");
+        race.Raced.Should().BeTrue();
+        await using var check = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+        (await check.Set<ReplicaPosition>().SingleAsync()).Position.Should().Be(long.MaxValue, "the other endpoint's later position stands");
+        (await check.Customers.CountAsync()).Should().Be(0, "the attempt that ran again found its message old");
+    }
+
+    /// <summary>Before the replica's first save reaches the database, another endpoint commits a later position of the key.</summary>
+    private sealed class AnotherEndpointWinsOnce(string connectionString) : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        public bool Raced { get; private set; }
+
+        public override async ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(
+            System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData,
+            Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            if (!Raced && command.CommandText.Contains("INSERT INTO replica_positions", StringComparison.Ordinal))
+            {
+                Raced = true;
+                await using var other = new Npgsql.NpgsqlConnection(connectionString);
+                await other.OpenAsync(cancellationToken);
+                await using var insert = other.CreateCommand();
+                insert.CommandText = "INSERT INTO replica_positions (replica, key, position, deleted, applied_at) VALUES (@replica, @key, @position, false, now())";
+                insert.Parameters.AddWithValue("replica", typeof(CustomerReplica).FullName!);
+                insert.Parameters.AddWithValue("key", FindKey(command));
+                insert.Parameters.AddWithValue("position", long.MaxValue);
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return result;
+        }
+
+        /// <summary>The position's key: the one text parameter of the batch that is a customer id.</summary>
+        private static string FindKey(System.Data.Common.DbCommand command) =>
+            command.Parameters.Cast<System.Data.Common.DbParameter>().Select(p => p.Value).OfType<string>().First(v => Guid.TryParse(v, out _));
+    }
+
     private async Task WaitForCopyAsync(Func<List<CustomerCopy>, bool> condition, string because) =>
         await WaitAsync(async () =>
         {

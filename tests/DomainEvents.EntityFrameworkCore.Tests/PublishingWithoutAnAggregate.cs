@@ -107,14 +107,7 @@ public sealed class PublishingWithoutAnAggregate(DatabaseProvider provider)
     [Test]
     public async Task A_published_event_is_handed_to_the_relay_of_this_process_when_it_commits()
     {
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            _host.Services.GetRequiredService<OutboxSignal>(),
-            new SendingRowsCommittedInThisProcess.RecordingTransport(),
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
+        using var relay = await StartedRelayAsync();
 
         await _host.InScopeAsync(async (db, services) =>
         {
@@ -133,14 +126,7 @@ public sealed class PublishingWithoutAnAggregate(DatabaseProvider provider)
     [Test]
     public async Task A_row_left_behind_by_a_cleared_change_tracker_is_neither_stored_nor_handed_over()
     {
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            _host.Services.GetRequiredService<OutboxSignal>(),
-            new SendingRowsCommittedInThisProcess.RecordingTransport(),
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
+        using var relay = await StartedRelayAsync();
 
         await _host.InScopeAsync(async (db, services) =>
         {
@@ -153,6 +139,20 @@ public sealed class PublishingWithoutAnAggregate(DatabaseProvider provider)
 
         (await _host.OutboxAsync()).Select(r => r.Payload).Should().Equal("""{"attempt":2}""");
         relay.CommittedWaiting.Should().Be(1);
+    }
+
+    /// <summary>A relay of this process that polls hourly: what it sends was handed to it by a commit.</summary>
+    private async Task<OutboxRelay<OrderingDbContext>> StartedRelayAsync()
+    {
+        var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            _host.Services.GetRequiredService<OutboxSignal>(),
+            new SendingRowsCommittedInThisProcess.RecordingTransport(),
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
+        return relay;
     }
 
     [Test]

@@ -67,6 +67,53 @@ public sealed class HandlingKeyedEventsOnce(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_source_sees_an_entity_a_handler_added_in_the_same_save()
+    {
+        var order = Order.Place("ada", 1m);
+        order.RaiseEvent(new OrderMilestone(order.Id, RecordOrderMilestone.StartEndedChallenge));
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        _host.Log.Of("keyed:ChallengeEnded").Should().Equal($"keyed:{new ChallengeEnded(order.Id)}");
+        (await _host.OutboxAsync()).Should().ContainSingle(r => r.MessageType == "challenge.ended");
+    }
+
+    [Test]
+    public async Task A_key_taken_by_a_save_whose_transaction_was_rolled_back_is_taken_again()
+    {
+        var milestone = new OrderMilestone(Guid.CreateVersion7(), "rolled back");
+        await _host.InScopeAsync(async db =>
+        {
+            await using (var transaction = await db.Database.BeginTransactionAsync())
+            {
+                var first = Order.Place("ada", 1m);
+                first.RaiseEvent(milestone);
+                db.Orders.Add(first);
+                await db.SaveChangesAsync();
+                await transaction.RollbackAsync();
+            }
+
+            // The same context goes on, as code that goes on after a rollback must: without the entities the rolled-back
+            // save gave database-generated keys. Its ledger row from that save is still tracked, but not in the table.
+            foreach (var entry in db.ChangeTracker.Entries().Where(e => e.Entity is not HandledEventKey).ToList())
+            {
+                entry.State = EntityState.Detached;
+            }
+
+            var second = Order.Place("ada", 2m);
+            second.RaiseEvent(milestone);
+            db.Orders.Add(second);
+            await db.SaveChangesAsync();
+        });
+
+        _host.Log.Of("keyed:").Should().Equal($"keyed:{milestone}", $"keyed:{milestone}");
+        (await _host.InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(1, "the committed save holds the key");
+    }
+
+    [Test]
     public async Task A_bad_key_fails_the_save_and_commits_nothing()
     {
         var order = Order.Place("ada", 1m);

@@ -66,7 +66,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             var state = StateOf(context);
             state.Sourced = _sources.Run(context, state.Sourced);
-            var waiting = Collect(context, state).Count;
+
+            // A keyed event whose key is handled would be skipped: it does not make a synchronous save impossible.
+            var waiting = Collect(context, state).Count(p => p.Event is not IKeyedEvent keyed || !KeyedEventLedger.IsHandled(context, keyed));
             if (waiting > 0)
             {
                 throw new SynchronousSaveNotSupportedException(waiting);
@@ -88,13 +90,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         var state = StateOf(context);
         state.Saving = true;
-        state.Sourced = _sources.Run(context, state.Sourced);
 
         // Keys taken by an earlier attempt of this save are in the change tracker as ledger rows, unless it was cleared.
         state.Keys.Clear();
         var counter = _dispatcher as IHandlerRunCounter;
         for (var depth = 0; ; depth++)
         {
+            // Sources look again each round: a handler may have added or changed an entity they watch.
+            state.Sourced = _sources.Run(context, state.Sourced);
             var pending = Collect(context, state);
             if (pending.Count == 0)
             {

@@ -38,20 +38,14 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
                     continue;
                 }
 
-                foreach (var source in services.GetServices(registration.SourceType))
+                foreach (var domainEvent in registration.Events(services, entry.Entity))
                 {
-                    foreach (var domainEvent in Events(source!, registration, entry.Entity))
-                    {
-                        var same = earlier?.FirstOrDefault(e => ReferenceEquals(e.Entry.Entity, entry.Entity) && e.Event.Equals(domainEvent)).Event;
-                        yielded.Add((entry, same ?? domainEvent));
-                    }
+                    var same = earlier?.FirstOrDefault(e => ReferenceEquals(e.Entry.Entity, entry.Entity) && e.Event.Equals(domainEvent)).Event;
+                    yielded.Add((entry, same ?? domainEvent));
                 }
             }
         }
 
         return yielded;
     }
-
-    private static IEnumerable<IDomainEvent> Events(object source, EventSourceRegistration registration, object entity) =>
-        (IEnumerable<IDomainEvent>)registration.SourceType.GetMethod(nameof(IEventSource<object>.EventsOf))!.Invoke(source, [entity])!;
 }

@@ -21,7 +21,10 @@ internal static class KeyedEventLedger
             throw new KeyedEventsNotMappedException(context.GetType(), keyed.GetType());
         }
 
-        if (takenThisSave.Contains(key) || context.Set<HandledEventKey>().Local.Any(k => k.Key == key && k.Handler == HandledEventKey.InProcess)
+        // A row an earlier, failed attempt of this save added is still tracked as Added: the key is taken. A row tracked as
+        // Unchanged may belong to a transaction rolled back since: only the table says whether it holds.
+        var tracked = context.ChangeTracker.Entries<HandledEventKey>().FirstOrDefault(e => e.Entity.Key == key && e.Entity.Handler == HandledEventKey.InProcess);
+        if (takenThisSave.Contains(key) || tracked?.State == EntityState.Added
             || await context.Set<HandledEventKey>().AsNoTracking().AnyAsync(k => k.Key == key && k.Handler == HandledEventKey.InProcess, cancellationToken).ConfigureAwait(false))
         {
             KeyedEventMetrics.Skipped(keyed.GetType().Name);
@@ -29,7 +32,26 @@ internal static class KeyedEventLedger
         }
 
         takenThisSave.Add(key);
-        context.Add(new HandledEventKey { Key = key, EventType = keyed.GetType().Name, HandledAt = time.GetUtcNow().UtcDateTime });
+        var now = time.GetUtcNow().UtcDateTime;
+        if (tracked is not null)
+        {
+            tracked.Entity.EventType = keyed.GetType().Name;
+            tracked.Entity.HandledAt = now;
+            tracked.State = EntityState.Added;
+        }
+        else
+        {
+            context.Add(new HandledEventKey { Key = key, EventType = keyed.GetType().Name, HandledAt = now });
+        }
+
         return true;
+    }
+
+    /// <summary>Whether a keyed event's key is handled (committed), for the synchronous save, which cannot dispatch.</summary>
+    public static bool IsHandled(DbContext context, IKeyedEvent keyed)
+    {
+        var key = InvalidEventKeyException.Check(keyed);
+        return context.Model.FindEntityType(typeof(HandledEventKey)) is not null
+               && context.Set<HandledEventKey>().AsNoTracking().Any(k => k.Key == key && k.Handler == HandledEventKey.InProcess);
     }
 }

@@ -37,10 +37,11 @@ public static class EventSourceExtensions
     private static DomainEventsBuilder Register<TEntity>(this DomainEventsBuilder builder)
         where TEntity : class
     {
-        var registration = new EventSourceRegistration(typeof(TEntity), typeof(IEventSource<TEntity>));
-        if (!builder.Services.Any(d => registration.Equals(d.ImplementationInstance)))
+        if (!builder.Services.Any(d => d.ImplementationInstance is EventSourceRegistration r && r.EntityType == typeof(TEntity)))
         {
-            builder.Services.AddSingleton(registration);
+            builder.Services.AddSingleton(new EventSourceRegistration(
+                typeof(TEntity),
+                static (services, entity) => services.GetServices<IEventSource<TEntity>>().SelectMany(source => source.EventsOf((TEntity)entity))));
         }
 
         return builder;

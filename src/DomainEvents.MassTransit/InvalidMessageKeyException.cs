@@ -9,14 +9,14 @@ namespace DomainEvents.MassTransit;
 public sealed class InvalidMessageKeyException : DomainEventsException
 {
     /// <summary>The longest key, in characters.</summary>
-    public const int MaxLength = 200;
+    public const int MaxLength = InvalidEventKeyException.MaxLength;
 
     /// <summary>Initializes the exception.</summary>
     /// <param name="consumer">The consumer.</param>
     /// <param name="messageType">The message type.</param>
     /// <param name="key">The key the selector gave.</param>
     public InvalidMessageKeyException(string consumer, string? messageType, string? key)
-        : base($"{consumer} handles each key once, but the key of this {messageType} message is {(string.IsNullOrWhiteSpace(key) ? "empty" : $"{key.Length} characters long, over {MaxLength}")}.")
+        : base($"{consumer} handles each key once, but the key of this {messageType} message is {(string.IsNullOrWhiteSpace(key) ? "empty" : key.Length > MaxLength ? $"{key.Length} characters long, over {MaxLength}" : "holds a control character")}.")
     {
         Consumer = consumer;
         MessageType = messageType;

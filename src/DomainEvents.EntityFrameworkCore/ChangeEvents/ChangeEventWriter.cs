@@ -43,10 +43,7 @@ internal sealed class ChangeEventWriter
             return captured;
         }
 
-        if (context.Model.FindEntityType(typeof(OutboxMessage)) is null)
-        {
-            throw new OutboxNotMappedException(context.GetType());
-        }
+        OutboxNotMappedException.ThrowIfNotMapped(context);
 
         foreach (var entry in context.ChangeTracker.Entries())
         {

@@ -124,7 +124,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 if (domainEvent is IIntegrationEvent integrationEvent)
                 {
                     // Build (and so validate) the row before any handler runs: bad input fails the save early.
-                    EnsureOutboxMapped(context);
+                    OutboxNotMappedException.ThrowIfNotMapped(context);
 
                     // The row stores this span's trace context: the relay's publish span, and the consumer's, follow from it.
                     using (var activity = DomainEventsTracing.Source.HasListeners() ? DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: "outbox write " + integrationEvent.GetType().Name) : null)
@@ -647,14 +647,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     [LoggerMessage(3, LogLevel.Error, "The after-commit failure observer {Observer} threw")]
     private static partial void LogObserverFailed(ILogger logger, Exception exception, string observer);
-
-    private static void EnsureOutboxMapped(DbContext context)
-    {
-        if (context.Model.FindEntityType(typeof(OutboxMessage)) is null)
-        {
-            throw new OutboxNotMappedException(context.GetType());
-        }
-    }
 
     private sealed class SaveState
     {

@@ -15,4 +15,13 @@ public sealed class OutboxNotMappedException : DomainEventsException
 
     /// <summary>Gets the context type.</summary>
     public Type ContextType { get; }
+
+    /// <summary>Throws unless the context's model maps the outbox table.</summary>
+    internal static void ThrowIfNotMapped(Microsoft.EntityFrameworkCore.DbContext context)
+    {
+        if (context.Model.FindEntityType(typeof(Outbox.OutboxMessage)) is null)
+        {
+            throw new OutboxNotMappedException(context.GetType());
+        }
+    }
 }

@@ -32,10 +32,7 @@ internal sealed class OutboxPublisher<TContext> : IOutboxPublisher<TContext>
 
     private Guid Add(OutboxMessage row)
     {
-        if (_context.Model.FindEntityType(typeof(OutboxMessage)) is null)
-        {
-            throw new OutboxNotMappedException(typeof(TContext));
-        }
+        OutboxNotMappedException.ThrowIfNotMapped(_context);
 
         _context.Add(row);
         _interceptor.TrackPublished(_context, row);

@@ -49,7 +49,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
         // A once-per-key consumer takes the business key in the ledger of handled keys instead of the message id.
         var key = KeyOf(context);
-        if (key is not null && (string.IsNullOrWhiteSpace(key) || key.Length > InvalidMessageKeyException.MaxLength || key.Any(char.IsControl)))
+        if (key is not null && !DomainEvents.Errors.InvalidEventKeyException.IsValid(key))
         {
             await ErrorQueue.MoveAsync(context, new InvalidMessageKeyException(_consumerName, messageType, key)).ConfigureAwait(false);
             return;

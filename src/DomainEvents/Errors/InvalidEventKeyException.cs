@@ -30,11 +30,10 @@ public sealed class InvalidEventKeyException : DomainEventsException
     {
         ArgumentNullException.ThrowIfNull(keyed);
         var key = keyed.EventKey;
-        if (string.IsNullOrWhiteSpace(key) || key.Length > MaxLength || key.Any(char.IsControl))
-        {
-            throw new InvalidEventKeyException(keyed.GetType(), key);
-        }
-
-        return key;
+        return IsValid(key) ? key : throw new InvalidEventKeyException(keyed.GetType(), key);
     }
+
+    /// <summary>The rule for every key, of keyed events and of once-per-key consumers alike.</summary>
+    internal static bool IsValid([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? key) =>
+        !string.IsNullOrWhiteSpace(key) && key.Length <= MaxLength && !key.Any(char.IsControl);
 }

@@ -55,12 +55,15 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
         var padding = new string('x', 8000);
 
         await PublishAsync(channel, "too-large", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":1,"note":"{{padding}}"}""", ("de-message-type", "order.placed"), ("de-version", "1"));
+        // Not JSON at all: had anything parsed it, the reason would be the parser's.
+        await PublishAsync(channel, "too-large-unparsable", "order.placed", "application/json", "{ " + padding, ("de-message-type", "order.placed"), ("de-version", "1"));
         await PublishAsync(channel, "good", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":2}""", ("de-message-type", "order.placed"), ("de-version", "1"));
 
         await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1, because: "the message after the large one is consumed");
         ((OrderPlaced)Deliveries.Of(nameof(OrdersConsumer)).Single().Message).Sequence.Should().Be(2, "the large one never reached the consumer");
-        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 1);
+        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 2);
         errors["too-large"].Should().Contain("over this consumer's maximum of 4096 bytes");
+        errors["too-large-unparsable"].Should().Contain("over this consumer's maximum of 4096 bytes", "the size is checked before any deserializer reads the body");
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
         (await billing.Receipts.CountAsync()).Should().Be(1);
     }

@@ -22,7 +22,6 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
     private readonly IReadOnlySet<string> _ignored;
     private readonly string _endpoint;
     private readonly ILogger _logger;
-    private readonly int _maxMessageBytes;
     private readonly IntegrationEventDrainWatcher? _drain;
     private long _ignoredCount;
 
@@ -32,12 +31,10 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         IReadOnlyDictionary<string, IReadOnlyDictionary<int, Type>> accepted,
         IReadOnlySet<string> ignored,
         string endpoint,
-        int maxMessageBytes,
         ILogger logger,
         IntegrationEventDrainWatcher? drain = null)
     {
         _drain = drain;
-        _maxMessageBytes = maxMessageBytes;
         _registry = registry;
         _jsonOptions = jsonOptions;
         _accepted = accepted;
@@ -50,15 +47,6 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
-        // Before our reader parses the body and before any consumer runs. (MassTransit's raw JSON deserializer has read it
-        // into one JsonElement already; RabbitMQ's max_message_size bounds what reaches the process at all.)
-        var size = context.ReceiveContext.Body.GetBytes().LongLength;
-        if (size > _maxMessageBytes)
-        {
-            await ErrorQueue.MoveAsync(context, new MessageTooLargeException(size, _maxMessageBytes)).ConfigureAwait(false);
-            return;
-        }
-
         IncomingMessage? incoming;
         try
         {

@@ -109,11 +109,13 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 // MassTransit 8.5 hands a content type it has no deserializer for (application/cloudevents+json, say) to the
                 // endpoint's default one. With raw JSON as the default, plain JSON, both CloudEvents modes and messages
                 // without a content type all reach the filter below untouched; it works out the type from the envelope.
+                // The size check runs on the receive pipe, ahead of the deserializer, so a body over the maximum is never parsed.
+                endpoint.ConfigureReceive(r => r.UseFilter(new MessageSizeFilter(options.MaxMessageBytes)));
                 endpoint.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: true);
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
                 // Before the dispatch by message type: the filter decides the type from the headers and the registry.
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
-                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, options.MaxMessageBytes, loggerFactory.CreateLogger(registration.ConsumerType), drain)));
+                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType), drain)));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
                     .Invoke(null, [endpoint, context, options, time, drain, queue]);
             });

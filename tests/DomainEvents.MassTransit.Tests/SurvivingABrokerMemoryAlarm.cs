@@ -1,6 +1,8 @@
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.MassTransit.Tests.Model;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace DomainEvents.MassTransit.Tests;
 
@@ -49,5 +51,44 @@ public sealed class SurvivingABrokerMemoryAlarm : RabbitMqFixture
         rows.Should().OnlyContain(r => r.Attempts == 0, "back-pressure is not charged to the messages");
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
         (await billing.Receipts.CountAsync()).Should().Be(40, "the inbox applies each event once");
+    }
+
+    [Test]
+    public async Task A_connection_the_broker_blocks_is_an_outage_at_once_with_the_brokers_reason_and_costs_no_attempt()
+    {
+        var host = await StartAsync(relay: true, o =>
+        {
+            AddOrdersConsumerWithInbox(o);
+            o.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks();
+        }, r =>
+        {
+            // Far beyond the test's waits: only the broker's connection.blocked can tell the relay in time, not a timeout.
+            r.SendTimeout = TimeSpan.FromMinutes(3);
+            r.LeaseDuration = TimeSpan.FromMinutes(12);
+        });
+        await host.SaveAsync(Order.Place(0));
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1);
+
+        await SurvivingABrokerRestart.RabbitMqCtlAsync("set_vm_memory_high_watermark 0.0001");
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            for (var i = 1; i <= 5; i++)
+            {
+                await host.SaveAsync(Order.Place(i));
+            }
+
+            var down = await HealthProbe.WaitForAsync(host, "domainevents-relay", HealthStatus.Unhealthy, TimeSpan.FromSeconds(20));
+            down.Description.Should().Contain("blocked publishing").And.Contain("memory", "the broker's own reason is named");
+            (await host.OutboxAsync()).Should().OnlyContain(r => r.Attempts == 0);
+        }
+        finally
+        {
+            await SurvivingABrokerRestart.RabbitMqCtlAsync("set_vm_memory_high_watermark 0.4");
+        }
+
+        await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 6, TimeSpan.FromMinutes(1), "sends resume when the broker unblocks");
+        await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed));
+        (await host.OutboxAsync()).Should().OnlyContain(r => r.Attempts == 0, "back-pressure is not charged to the messages");
     }
 }

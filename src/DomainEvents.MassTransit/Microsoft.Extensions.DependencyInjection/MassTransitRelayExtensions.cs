@@ -45,6 +45,7 @@ public static class MassTransitRelayExtensions
             // Sees the broker refuse a relay's send (MassTransit itself only retries it), so a refusal counts as an attempt.
             builder.Services.TryAddSingleton<BrokerRefusals>();
             builder.Services.TryAddSingleton<ExchangeProbe>();
+            builder.Services.TryAddSingleton<ConnectionBlocks>();
             builder.Services.AddSendObserver(provider => provider.GetRequiredService<BrokerRefusals>());
         }
 

@@ -32,6 +32,9 @@ internal sealed class ExchangeProbe
     /// <summary>Whether the relay's bus runs on RabbitMQ, so that exchanges can be probed.</summary>
     public bool CanProbe => _host.Value is not null;
 
+    /// <summary>The relay's bus's RabbitMQ host, or null on another transport.</summary>
+    public IRabbitMqHostConfiguration? Host => _host.Value;
+
     /// <summary>Declares <paramref name="exchange"/> as MassTransit would (durable, not auto-deleted, of the given type).</summary>
     public Task DeclareAsync(string exchange, string type, CancellationToken cancellationToken)
     {

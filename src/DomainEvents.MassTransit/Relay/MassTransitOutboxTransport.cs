@@ -24,9 +24,12 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     private readonly SemaphoreSlim _slots = new(Slots, Slots);
     private readonly BrokerRefusals _refusals;
     private readonly ExchangeProbe _probe;
+    private readonly ConnectionBlocks _blocks;
 
-    public MassTransitOutboxTransport(IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, BrokerRefusals refusals, ExchangeProbe probe)
+    public MassTransitOutboxTransport(
+        IBusControl bus, MassTransitRelayOptions options, MessageTypeRegistry registry, TimeProvider time, BrokerRefusals refusals, ExchangeProbe probe, ConnectionBlocks blocks)
     {
+        _blocks = blocks;
         _bus = bus;
         _options = options;
         _refusals = refusals;
@@ -45,6 +48,12 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     /// </summary>
     public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
+        if (_blocks.Reason is { } blocked)
+        {
+            // A resource alarm: the broker would hold the publish until it clears. An outage, not this message's attempt.
+            throw new RelayUnavailableException($"The broker has blocked publishing on the relay's connection ({blocked}); sends resume when it unblocks it.");
+        }
+
         var proven = _provenExchanges.ContainsKey(envelope.Exchange);
         if (!proven && _probe.CanProbe)
         {

@@ -110,10 +110,11 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
 
             var handlerRunsBefore = counter?.DispatchesWithHandlers;
+            var handledKeys = await KeyedEventLedger.ReadHandledAsync(context, pending.Select(p => p.Event), cancellationToken).ConfigureAwait(false);
             foreach (var (aggregate, domainEvent) in pending)
             {
                 // A keyed event whose key this save or an earlier one took is marked dispatched without being dispatched.
-                if (domainEvent is IKeyedEvent keyed && !await KeyedEventLedger.TakeAsync(context, keyed, state.Keys, _time, cancellationToken).ConfigureAwait(false))
+                if (domainEvent is IKeyedEvent keyed && !await KeyedEventLedger.TakeAsync(context, keyed, state.Keys, handledKeys, _time, cancellationToken).ConfigureAwait(false))
                 {
                     state.Dispatched[domainEvent] = null;
                     state.Skipped.Add(domainEvent);
@@ -157,6 +158,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
 
+        EventSourceRunner.SweepOf(context)?.Count(state.Sourced ?? [], state.Skipped);
         CaptureChanges(context, state);
         return result;
     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using DomainEvents.Sources;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
@@ -8,9 +9,19 @@ namespace DomainEvents.EntityFrameworkCore.Keys;
 /// <summary>Runs the event sources of the entities a save adds or changes, in the scope of the code that saves.</summary>
 internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<EventSourceRegistration> registrations)
 {
+    private static readonly ConditionalWeakTable<DbContext, BackfillSweep> Sweeps = [];
     private readonly EventSourceRegistration[] _registrations = [.. registrations];
 
     public bool HasSources => _registrations.Length > 0;
+
+    /// <summary>Whether a source is registered for <paramref name="entityType"/> or a type it derives from.</summary>
+    public bool HasSourcesFor(Type entityType) => _registrations.Any(r => r.EntityType.IsAssignableFrom(entityType));
+
+    /// <summary>Makes the next saves of <paramref name="context"/> run the sources of the page's entities too, though they are unchanged.</summary>
+    public static void Attach(DbContext context, BackfillSweep sweep) => Sweeps.AddOrUpdate(context, sweep);
+
+    /// <summary>The backfill page being saved by <paramref name="context"/>, if any.</summary>
+    public static BackfillSweep? SweepOf(DbContext context) => Sweeps.TryGetValue(context, out var sweep) ? sweep : null;
 
     /// <summary>
     /// The events the sources yield now. An event equal to one yielded for the same entity by an earlier attempt of this
@@ -24,9 +35,11 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
             return yielded;
         }
 
+        var sweep = SweepOf(context);
         foreach (var entry in context.ChangeTracker.Entries())
         {
-            if (entry.State is not (EntityState.Added or EntityState.Modified))
+            if (entry.State is not (EntityState.Added or EntityState.Modified)
+                && !(entry.State == EntityState.Unchanged && sweep is not null && sweep.Contains(entry.Entity)))
             {
                 continue;
             }
@@ -47,5 +60,30 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
         }
 
         return yielded;
+    }
+}
+
+/// <summary>A backfill page: unchanged entities whose sources run on the save, and where the save reports what came of them.</summary>
+internal sealed class BackfillSweep(IEnumerable<object> entities, Action<int, int> counted)
+{
+    private readonly HashSet<object> _entities = new(entities, ReferenceEqualityComparer.Instance);
+
+    public bool Contains(object entity) => _entities.Contains(entity);
+
+    /// <summary>Called at the end of each attempt of the save, with the events the page's entities yielded and those skipped.</summary>
+    public void Count(IReadOnlyList<(EntityEntry Entry, IDomainEvent Event)> sourced, IReadOnlySet<IDomainEvent> skipped)
+    {
+        var produced = 0;
+        var skippedCount = 0;
+        foreach (var (entry, domainEvent) in sourced)
+        {
+            if (Contains(entry.Entity))
+            {
+                produced++;
+                skippedCount += skipped.Contains(domainEvent) ? 1 : 0;
+            }
+        }
+
+        counted(produced, skippedCount);
     }
 }

@@ -13,7 +13,8 @@ internal static class KeyedEventLedger
     /// <returns><see langword="false"/> when the key was handled: the event is skipped.</returns>
     /// <exception cref="InvalidEventKeyException">The key is empty, too long, or holds a control character.</exception>
     /// <exception cref="KeyedEventsNotMappedException">The context has no ledger table.</exception>
-    public static async Task<bool> TakeAsync(DbContext context, IKeyedEvent keyed, ISet<string> takenThisSave, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<bool> TakeAsync(
+        DbContext context, IKeyedEvent keyed, ISet<string> takenThisSave, IReadOnlyDictionary<string, bool>? known, TimeProvider time, CancellationToken cancellationToken)
     {
         var key = InvalidEventKeyException.Check(keyed);
         if (context.Model.FindEntityType(typeof(HandledEventKey)) is null)
@@ -25,7 +26,9 @@ internal static class KeyedEventLedger
         // Unchanged may belong to a transaction rolled back since: only the table says whether it holds.
         var tracked = context.ChangeTracker.Entries<HandledEventKey>().FirstOrDefault(e => e.Entity.Key == key && e.Entity.Handler == HandledEventKey.InProcess);
         if (takenThisSave.Contains(key) || tracked?.State == EntityState.Added
-            || await context.Set<HandledEventKey>().AsNoTracking().AnyAsync(k => k.Key == key && k.Handler == HandledEventKey.InProcess, cancellationToken).ConfigureAwait(false))
+            || (known is not null && known.TryGetValue(key, out var handled)
+                ? handled
+                : await context.Set<HandledEventKey>().AsNoTracking().AnyAsync(k => k.Key == key && k.Handler == HandledEventKey.InProcess, cancellationToken).ConfigureAwait(false)))
         {
             KeyedEventMetrics.Skipped(keyed.GetType().Name);
             return false;
@@ -45,6 +48,35 @@ internal static class KeyedEventLedger
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Reads in one query per 500 keys which of the valid keys of <paramref name="events"/> are handled (committed), so that a
+    /// save with many keyed events (a backfill page) does not ask once per key. Null when there are fewer than two keys or
+    /// no ledger (the per-key path then decides, and reports a missing ledger).
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, bool>?> ReadHandledAsync(DbContext context, IEnumerable<IDomainEvent> events, CancellationToken cancellationToken)
+    {
+        var keys = events.OfType<IKeyedEvent>().Select(k => k.EventKey).Where(InvalidEventKeyException.IsValid).Distinct(StringComparer.Ordinal).ToList();
+        if (keys.Count < 2 || context.Model.FindEntityType(typeof(HandledEventKey)) is null)
+        {
+            return null;
+        }
+
+        var known = keys.ToDictionary(k => k, _ => false, StringComparer.Ordinal);
+        foreach (var chunk in keys.Chunk(500))
+        {
+            var handled = await context.Set<HandledEventKey>().AsNoTracking()
+                .Where(k => k.Handler == HandledEventKey.InProcess && chunk.Contains(k.Key))
+                .Select(k => k.Key)
+                .ToListAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var key in handled)
+            {
+                known[key] = true;
+            }
+        }
+
+        return known;
     }
 
     /// <summary>Whether a keyed event's key is handled (committed), for the synchronous save, which cannot dispatch.</summary>

@@ -1,4 +1,5 @@
 using DomainEvents.EntityFrameworkCore;
+using DomainEvents.EntityFrameworkCore.Backfill;
 using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.EntityFrameworkCore.Outbox;
@@ -102,16 +103,35 @@ public static class DomainEventsModelBuilderExtensions
 
     /// <summary>
     /// Adds the ledger of keys this service has handled: keyed events (<c>IKeyedEvent</c>) are dispatched once ever per
-    /// key, and once-per-key consumers (<c>OncePerKey</c>) handle a business key once.
+    /// key, and once-per-key consumers (<c>OncePerKey</c>) handle a business key once. Also adds the checkpoints of
+    /// backfills (<c>IEventSourceBackfill</c>).
     /// </summary>
     /// <param name="modelBuilder">The model builder.</param>
     /// <param name="schema">The schema, or <see langword="null"/> for the model's default.</param>
     /// <param name="table">The table name (default <c>handled_event_keys</c>).</param>
+    /// <param name="checkpointTable">The table of backfill checkpoints (default <c>event_source_checkpoints</c>).</param>
     /// <returns>The model builder, for chaining.</returns>
-    public static ModelBuilder AddDomainEventsKeyedEvents(this ModelBuilder modelBuilder, string? schema = null, string table = "handled_event_keys")
+    public static ModelBuilder AddDomainEventsKeyedEvents(
+        this ModelBuilder modelBuilder, string? schema = null, string table = "handled_event_keys", string checkpointTable = "event_source_checkpoints")
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
         ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        ArgumentException.ThrowIfNullOrWhiteSpace(checkpointTable);
+        modelBuilder.Entity<EventSourceCheckpoint>(b =>
+        {
+            b.ToTable(checkpointTable, schema);
+            b.HasKey(c => c.Name);
+            b.Property(c => c.Name).HasColumnName("name").HasMaxLength(200);
+            b.Property(c => c.Position).HasColumnName("position").HasMaxLength(1000);
+            b.Property(c => c.Owner).HasColumnName("owner").HasMaxLength(300).IsConcurrencyToken();
+            b.Property(c => c.LeaseExpiresAt).HasColumnName("lease_expires_at");
+            b.Property(c => c.StartedAt).HasColumnName("started_at");
+            b.Property(c => c.UpdatedAt).HasColumnName("updated_at");
+            b.Property(c => c.CompletedAt).HasColumnName("completed_at");
+            b.Property(c => c.EntitiesRead).HasColumnName("entities_read");
+            b.Property(c => c.EventsProduced).HasColumnName("events_produced");
+            b.Property(c => c.KeysSkipped).HasColumnName("keys_skipped");
+        });
         modelBuilder.Entity<HandledEventKey>(b =>
         {
             b.ToTable(table, schema);

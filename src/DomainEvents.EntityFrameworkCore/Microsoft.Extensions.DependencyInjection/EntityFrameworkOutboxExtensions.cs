@@ -1,4 +1,5 @@
 using DomainEvents;
+using DomainEvents.EntityFrameworkCore.Backfill;
 using DomainEvents.EntityFrameworkCore.ChangeEvents;
 using DomainEvents.EntityFrameworkCore.Draining;
 using DomainEvents.EntityFrameworkCore.Keys;
@@ -33,6 +34,7 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
         builder.Services.TryAddScoped<EventSourceRunner>();
+        builder.Services.TryAddSingleton<IEventSourceBackfill<TContext>, EventSourceBackfill<TContext>>();
         builder.Services.TryAddScoped<IOutboxPublisher<TContext>, OutboxPublisher<TContext>>();
         builder.Services.TryAddScoped<IOutboxAdministration<TContext>, OutboxAdministration<TContext>>();
         builder.Services.TryAddScoped<IOutboxAdministration>(sp => sp.GetRequiredService<IOutboxAdministration<TContext>>());

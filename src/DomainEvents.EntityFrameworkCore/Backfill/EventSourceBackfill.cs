@@ -1,0 +1,311 @@
+using System.Diagnostics;
+using System.Linq.Expressions;
+using System.Text.Json;
+using DomainEvents.EntityFrameworkCore.Keys;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DomainEvents.EntityFrameworkCore.Backfill;
+
+/// <summary>
+/// The backfill: a lease on the checkpoint row, then pages in key order, each read and saved in a scope of its own with the
+/// checkpoint moved in the same transaction. The checkpoint's owner is a concurrency token, so a page whose run lost the
+/// backfill to another (its lease ran out) commits nothing.
+/// </summary>
+internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory scopes, TimeProvider time, ILogger<EventSourceBackfill<TContext>>? logger = null)
+    : IEventSourceBackfill<TContext>
+    where TContext : DbContext
+{
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+
+    public async Task<BackfillProgress> RunAsync<TEntity>(BackfillOptions? options = null, IProgress<BackfillProgress>? progress = null, CancellationToken cancellationToken = default)
+        where TEntity : class
+    {
+        options ??= new BackfillOptions();
+        options.Validate();
+        var name = options.Name ?? typeof(TEntity).Name;
+        var owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+        var clock = Stopwatch.StartNew();
+
+        IPager<TEntity> pager;
+        BackfillProgress state;
+        long total;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            pager = Pager<TEntity>.For(db, scope.ServiceProvider.GetRequiredService<EventSourceRunner>());
+            var checkpoint = await AcquireAsync(db, typeof(TEntity), name, owner, options, cancellationToken).ConfigureAwait(false);
+            total = checkpoint.EntitiesRead + await pager.CountAfterAsync(db, checkpoint.Position, cancellationToken).ConfigureAwait(false);
+            state = new BackfillProgress(name, checkpoint.EntitiesRead, checkpoint.EventsProduced, checkpoint.KeysSkipped, total, TimeSpan.Zero, 0, Completed: false);
+            LogStarted(_logger, name, typeof(TEntity).Name, checkpoint.Position is null ? "the first entity" : $"after {checkpoint.Position}", total - checkpoint.EntitiesRead);
+        }
+
+        var readThisRun = 0L;
+        try
+        {
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var page = await RunPageAsync(pager, name, owner, options, cancellationToken).ConfigureAwait(false);
+                readThisRun += page.Read;
+                var seconds = clock.Elapsed.TotalSeconds;
+                state = state with
+                {
+                    EntitiesRead = page.Checkpoint.EntitiesRead,
+                    EventsProduced = page.Checkpoint.EventsProduced,
+                    KeysSkipped = page.Checkpoint.KeysSkipped,
+                    EntitiesTotal = Math.Max(total, page.Checkpoint.EntitiesRead),
+                    Elapsed = clock.Elapsed,
+                    EntitiesPerSecond = seconds > 0 ? readThisRun / seconds : 0,
+                    Completed = page.Checkpoint.CompletedAt is not null,
+                };
+                progress?.Report(state);
+                if (state.Completed)
+                {
+                    LogCompleted(_logger, name, state.EntitiesRead, state.EventsProduced, state.KeysSkipped, state.Elapsed.TotalSeconds);
+                    return state;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await ReleaseAsync(name, owner).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Takes the backfill for this run: a free or expired checkpoint row, or a new one.</summary>
+    private async Task<EventSourceCheckpoint> AcquireAsync(TContext db, Type entityType, string name, string owner, BackfillOptions options, CancellationToken cancellationToken)
+    {
+        if (db.Model.FindEntityType(typeof(EventSourceCheckpoint)) is null || db.Model.FindEntityType(typeof(HandledEventKey)) is null)
+        {
+            throw new BackfillNotPossibleException(entityType, $"{typeof(TContext).Name} has no table of handled keys and checkpoints: call modelBuilder.AddDomainEventsKeyedEvents() in OnModelCreating and add a migration.");
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var checkpoint = await db.Set<EventSourceCheckpoint>().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+        if (checkpoint is null)
+        {
+            checkpoint = new EventSourceCheckpoint { Name = name, StartedAt = now };
+            db.Add(checkpoint);
+        }
+        else if (checkpoint.Owner is not null && checkpoint.LeaseExpiresAt > now)
+        {
+            throw new BackfillAlreadyRunningException(name, checkpoint.Owner, checkpoint.LeaseExpiresAt);
+        }
+        else if (!options.Resume || checkpoint.CompletedAt is not null)
+        {
+            checkpoint.Position = null;
+            checkpoint.EntitiesRead = checkpoint.EventsProduced = checkpoint.KeysSkipped = 0;
+            checkpoint.StartedAt = now;
+            checkpoint.CompletedAt = null;
+        }
+
+        checkpoint.Owner = owner;
+        checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
+        checkpoint.UpdatedAt = now;
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException ex)
+        {
+            // Another run inserted the row or took it between our read and our write (the owner is a concurrency token).
+            db.ChangeTracker.Clear();
+            var holder = await db.Set<EventSourceCheckpoint>().AsNoTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+            if (holder is null)
+            {
+                throw new InvalidOperationException($"The checkpoint of the backfill '{name}' could not be written: {ex.Message}", ex);
+            }
+
+            throw new BackfillAlreadyRunningException(name, holder.Owner, holder.LeaseExpiresAt);
+        }
+
+        return checkpoint;
+    }
+
+    private async Task<(int Read, EventSourceCheckpoint Checkpoint)> RunPageAsync<TEntity>(
+        IPager<TEntity> pager, string name, string owner, BackfillOptions options, CancellationToken cancellationToken)
+        where TEntity : class
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            var checkpoint = await db.Set<EventSourceCheckpoint>().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+            if (checkpoint is null || checkpoint.Owner != owner)
+            {
+                throw new BackfillAlreadyRunningException(name, checkpoint?.Owner, checkpoint?.LeaseExpiresAt);
+            }
+
+            var entities = await pager.NextAsync(db, checkpoint.Position, options.PageSize, cancellationToken).ConfigureAwait(false);
+            var now = time.GetUtcNow().UtcDateTime;
+            checkpoint.UpdatedAt = now;
+            checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
+            if (entities.Count == 0)
+            {
+                checkpoint.CompletedAt = now;
+                checkpoint.Owner = null;
+                checkpoint.LeaseExpiresAt = null;
+            }
+            else
+            {
+                checkpoint.Position = pager.PositionOf(db, entities[^1]);
+                checkpoint.EntitiesRead += entities.Count;
+                var (produced, skipped) = (checkpoint.EventsProduced, checkpoint.KeysSkipped);
+                EventSourceRunner.Attach(db, new BackfillSweep(entities, (p, s) =>
+                {
+                    checkpoint.EventsProduced = produced + p;
+                    checkpoint.KeysSkipped = skipped + s;
+                }));
+            }
+
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                return (entities.Count, checkpoint);
+            }
+            catch (DbUpdateConcurrencyException ex) when (ex.Entries.Any(e => e.Entity is EventSourceCheckpoint))
+            {
+                db.ChangeTracker.Clear();
+                var holder = await db.Set<EventSourceCheckpoint>().AsNoTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+                throw new BackfillAlreadyRunningException(name, holder?.Owner, holder?.LeaseExpiresAt);
+            }
+            catch (DbUpdateException ex) when (attempt < options.MaxPageAttempts)
+            {
+                // A concurrent save took one of the page's keys first (the ledger's primary key decided): read the page again.
+                LogPageRetried(_logger, ex, name, attempt);
+            }
+        }
+    }
+
+    private async Task ReleaseAsync(string name, string owner)
+    {
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            var checkpoint = await db.Set<EventSourceCheckpoint>().SingleOrDefaultAsync(c => c.Name == name).ConfigureAwait(false);
+            if (checkpoint?.Owner == owner)
+            {
+                checkpoint.Owner = null;
+                checkpoint.LeaseExpiresAt = null;
+                await db.SaveChangesAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            // The lease runs out by itself.
+            LogReleaseFailed(_logger, ex, name);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill {Name} of {EntityType} starts from {Start}, {Left} entities to read")]
+    private static partial void LogStarted(ILogger logger, string name, string entityType, string start, long left);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill {Name} done: {Read} entities read, {Produced} events produced, {Skipped} keys already handled, in {Seconds:0.0} s")]
+    private static partial void LogCompleted(ILogger logger, string name, long read, long produced, long skipped, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill {Name}: a page lost a race for a key to a concurrent save (attempt {Attempt}); reading it again")]
+    private static partial void LogPageRetried(ILogger logger, Exception exception, string name, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backfill {Name}: the cancelled run could not release its lease; it runs out by itself")]
+    private static partial void LogReleaseFailed(ILogger logger, Exception exception, string name);
+}
+
+/// <summary>Reads the pages of one entity type in key order, from a position stored as JSON.</summary>
+internal interface IPager<TEntity>
+    where TEntity : class
+{
+    Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken);
+
+    Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken);
+
+    string PositionOf(DbContext db, TEntity entity);
+}
+
+internal static class Pager<TEntity>
+    where TEntity : class
+{
+    public static IPager<TEntity> For(DbContext db, EventSourceRunner sources)
+    {
+        var entityType = db.Model.FindEntityType(typeof(TEntity))
+                         ?? throw new BackfillNotPossibleException(typeof(TEntity), $"it is not an entity type of {db.GetType().Name}.");
+        if (!sources.HasSourcesFor(typeof(TEntity)))
+        {
+            throw new BackfillNotPossibleException(typeof(TEntity), "no event source is registered for it: AddEventSource<" + typeof(TEntity).Name + ">(...).");
+        }
+
+        if (entityType.FindPrimaryKey() is not { Properties: [var key] })
+        {
+            throw new BackfillNotPossibleException(typeof(TEntity), "the backfill pages by a key of one column, and this entity type's key has several (or none).");
+        }
+
+        var pager = typeof(KeyPager<,>).MakeGenericType(typeof(TEntity), key.ClrType);
+        return (IPager<TEntity>)Activator.CreateInstance(pager, key)!;
+    }
+}
+
+/// <summary>Keyset paging on a one-column key: <c>WHERE key &gt; @after ORDER BY key LIMIT @size</c>, the same query each page.</summary>
+internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
+    where TEntity : class
+{
+    private readonly IProperty _key;
+    private readonly Expression<Func<TEntity, TKey>> _keyOf;
+    private readonly Expression<Func<TEntity, bool>> _after;
+    private readonly After _position = new();
+
+    public KeyPager(IProperty key)
+    {
+        _key = key;
+        var entity = Expression.Parameter(typeof(TEntity), "e");
+        var property = Expression.Call(typeof(EF), nameof(EF.Property), [typeof(TKey)], entity, Expression.Constant(key.Name));
+        _keyOf = Expression.Lambda<Func<TEntity, TKey>>(property, entity);
+
+        // A field of a constant object, so EF sends it as a parameter and the query is compiled once.
+        var after = Expression.Field(Expression.Constant(_position), nameof(After.Value));
+        Expression greater;
+        try
+        {
+            greater = typeof(TKey) == typeof(string)
+                ? Expression.GreaterThan(Expression.Call(typeof(string), nameof(string.Compare), null, property, after), Expression.Constant(0))
+                : Expression.GreaterThan(property, after);
+        }
+        catch (InvalidOperationException)
+        {
+            throw new BackfillNotPossibleException(typeof(TEntity), $"its key {key.Name} is of type {typeof(TKey).Name}, which has no order the backfill can page by (use a number, a string or a Guid).");
+        }
+
+        _after = Expression.Lambda<Func<TEntity, bool>>(greater, entity);
+    }
+
+    public Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken) =>
+        Query(db, position).OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken);
+
+    public async Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken) =>
+        await Query(db, position).LongCountAsync(cancellationToken).ConfigureAwait(false);
+
+    public string PositionOf(DbContext db, TEntity entity) => JsonSerializer.Serialize((TKey)db.Entry(entity).Property(_key.Name).CurrentValue!);
+
+    private IQueryable<TEntity> Query(DbContext db, string? position)
+    {
+        if (position is null)
+        {
+            return db.Set<TEntity>();
+        }
+
+        // One pager serves one run, whose pages are read one after another.
+        _position.Value = JsonSerializer.Deserialize<TKey>(position)!;
+        return db.Set<TEntity>().Where(_after);
+    }
+
+    private sealed class After
+    {
+#pragma warning disable SA1401 // EF reads a field of a closure as a parameter.
+        public TKey Value = default!;
+#pragma warning restore SA1401
+    }
+}

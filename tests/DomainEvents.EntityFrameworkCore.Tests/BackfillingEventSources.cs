@@ -1,0 +1,183 @@
+using DomainEvents.EntityFrameworkCore.Backfill;
+using DomainEvents.EntityFrameworkCore.Keys;
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>
+/// A backfill runs the event sources over every stored entity, page by page, each page in its own transaction with its
+/// checkpoint: keys already handled are skipped, a cancelled run continues where it stopped, and one run at a time holds it.
+/// </summary>
+[TestFixture(DatabaseProvider.Sqlite)]
+[TestFixture(DatabaseProvider.PostgreSql, Category = "Integration")]
+public sealed class BackfillingEventSources(DatabaseProvider provider)
+{
+    private const int Challenges = 230;
+    private const int Ended = 115;
+    private TestHost _host = null!;
+
+    [SetUp]
+    public async Task StartAsync() => _host = await TestHost.StartAsync(provider, events: e => e.AddEventSource<Challenge>(c =>
+        c.EndsAt <= DateTime.UtcNow ? [new ChallengeSaved(c.Id), new ChallengeEnded(c.Id)] : [new ChallengeSaved(c.Id)]));
+
+    [TearDown]
+    public async Task StopAsync() => await _host.DisposeAsync();
+
+    [Test]
+    public async Task A_backfill_yields_the_events_of_entities_whose_time_has_come_once_and_a_second_run_handles_no_key_again()
+    {
+        await StoreChallengesAsync();
+        var reports = new List<BackfillProgress>();
+
+        var first = await Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 50 }, new SynchronousProgress(reports.Add));
+
+        first.Should().BeEquivalentTo(new { Name = "Challenge", EntitiesRead = Challenges, EventsProduced = Challenges + Ended, KeysSkipped = 0, EntitiesTotal = Challenges, Completed = true });
+        reports.Select(r => r.EntitiesRead).Should().Equal(50, 100, 150, 200, 230, 230);
+        reports.Should().OnlyContain(r => r.EntitiesTotal == Challenges);
+        reports[0].EstimatedRemaining.Should().NotBeNull();
+        _host.Log.Of("keyed:ChallengeEnded").Should().HaveCount(Ended).And.OnlyHaveUniqueItems();
+        (await _host.OutboxAsync()).Count(r => r.MessageType == "challenge.ended").Should().Be(Ended, "each ended challenge's integration event is written once");
+        (await _host.InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(Ended);
+
+        var second = await Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 50 });
+
+        second.Should().BeEquivalentTo(new { EntitiesRead = Challenges, EventsProduced = Challenges + Ended, KeysSkipped = Ended, EventsDispatched = Challenges, Completed = true },
+            "the second pass starts again from the first entity and every key is handled");
+        _host.Log.Of("keyed:ChallengeEnded").Should().HaveCount(Ended, "no key is handled twice");
+        _host.Log.Of("keyed:ChallengeSaved").Should().HaveCount(2 * Challenges, "an event without a key is dispatched on every pass");
+        (await _host.OutboxAsync()).Count(r => r.MessageType == "challenge.ended").Should().Be(Ended);
+    }
+
+    [Test]
+    public async Task A_cancelled_backfill_keeps_its_committed_pages_and_a_resumed_run_continues_after_them()
+    {
+        await StoreChallengesAsync();
+        using var cancel = new CancellationTokenSource();
+        var run = () => Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 40 }, new SynchronousProgress(p =>
+        {
+            if (p.EntitiesRead >= 80)
+            {
+                cancel.Cancel();
+            }
+        }), cancel.Token);
+
+        await run.Should().ThrowAsync<OperationCanceledException>();
+        var checkpoint = await _host.InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync());
+        checkpoint.Should().BeEquivalentTo(new { Name = "Challenge", EntitiesRead = 80, Owner = (string?)null, CompletedAt = (DateTime?)null }, "two pages committed, and the lease released");
+        _host.Log.Of("keyed:ChallengeSaved").Should().HaveCount(80);
+
+        var resumed = await Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 40, Resume = true });
+
+        resumed.Should().BeEquivalentTo(new { EntitiesRead = Challenges, EventsProduced = Challenges + Ended, KeysSkipped = 0, Completed = true });
+        _host.Log.Of("keyed:ChallengeSaved").Should().HaveCount(Challenges, "the resumed run read only the entities after the checkpoint");
+        _host.Log.Of("keyed:ChallengeEnded").Should().HaveCount(Ended).And.OnlyHaveUniqueItems();
+    }
+
+    [Test]
+    public async Task A_second_run_is_refused_while_one_holds_the_backfill_and_a_run_whose_lease_ran_out_commits_nothing_more()
+    {
+        await StoreChallengesAsync();
+        using var paused = new ManualResetEventSlim();
+        using var resume = new ManualResetEventSlim();
+        var holder = Task.Run(() => Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 50, LeaseDuration = TimeSpan.FromSeconds(2) }, new SynchronousProgress(p =>
+        {
+            if (p.EntitiesRead == 50)
+            {
+                paused.Set();
+                resume.Wait(TimeSpan.FromSeconds(30));
+            }
+        })));
+        paused.Wait(TimeSpan.FromSeconds(30)).Should().BeTrue();
+
+        var refused = () => Backfill().RunAsync<Challenge>(new BackfillOptions { Resume = true });
+        (await refused.Should().ThrowAsync<BackfillAlreadyRunningException>()).Which.Name.Should().Be("Challenge");
+
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        var takeover = await Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 50, Resume = true });
+        takeover.Should().BeEquivalentTo(new { EntitiesRead = Challenges, Completed = true }, "after the lease ran out the backfill was taken over from its checkpoint");
+
+        resume.Set();
+        await holder.Awaiting(h => h).Should().ThrowAsync<BackfillAlreadyRunningException>("the first run lost the backfill and commits no further page");
+        _host.Log.Of("keyed:ChallengeEnded").Should().HaveCount(Ended).And.OnlyHaveUniqueItems();
+        _host.Log.Of("keyed:ChallengeSaved").Should().HaveCount(Challenges, "each entity was read by one of the runs");
+    }
+
+    [Test]
+    public async Task An_entity_type_without_a_source_is_refused_with_the_reason()
+    {
+        var run = () => Backfill().RunAsync<AuditEntry>();
+
+        (await run.Should().ThrowAsync<BackfillNotPossibleException>()).Which.Message.Should().Contain("no event source is registered for it");
+        (await _host.InScopeAsync(db => db.Set<EventSourceCheckpoint>().CountAsync())).Should().Be(0, "nothing was written");
+    }
+
+    [Test]
+    public async Task A_sweep_yields_a_time_based_event_once_its_time_comes_without_a_save_of_the_entity()
+    {
+        await using var host = await TestHost.StartAsync(provider, events: e => e
+            .AddEventSource<Challenge>(c => c.EndsAt <= DateTime.UtcNow ? [new ChallengeEnded(c.Id)] : [])
+            .AddEventSourceSweep<OrderingDbContext, Challenge>(TimeSpan.FromMilliseconds(200)));
+        var challenge = new Challenge { Title = "Run 5 km", EndsAt = DateTime.UtcNow.AddSeconds(1.5) };
+        await host.InScopeAsync(async db =>
+        {
+            db.Challenges.Add(challenge);
+            await db.SaveChangesAsync();
+        });
+        host.Log.Of("keyed:ChallengeEnded").Should().BeEmpty("it has not ended yet");
+
+        var sweeps = host.Services.GetServices<IHostedService>().ToList();
+        foreach (var sweep in sweeps)
+        {
+            await sweep.StartAsync(CancellationToken.None);
+        }
+
+        try
+        {
+            var until = DateTime.UtcNow.AddSeconds(15);
+            while (host.Log.Of("keyed:ChallengeEnded").Count == 0 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(50);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1));   // several more sweeps
+        }
+        finally
+        {
+            foreach (var sweep in sweeps)
+            {
+                await sweep.StopAsync(CancellationToken.None);
+            }
+        }
+
+        host.Log.Of("keyed:ChallengeEnded").Should().Equal($"keyed:{new ChallengeEnded(challenge.Id)}");
+        (await host.OutboxAsync()).Should().ContainSingle(r => r.MessageType == "challenge.ended");
+        (await host.InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(1, "the later sweeps found the key handled");
+    }
+
+    private IEventSourceBackfill<OrderingDbContext> Backfill() => _host.Services.GetRequiredService<IEventSourceBackfill<OrderingDbContext>>();
+
+    /// <summary>Stores challenges, half of them ended, without running their sources (as if stored before the source existed).</summary>
+    private Task StoreChallengesAsync() =>
+        _host.InScopeAsync(async db =>
+        {
+            var now = DateTime.UtcNow;
+            var challenges = Enumerable.Range(0, Challenges)
+                .Select(i => new Challenge { Title = $"challenge {i}", EndsAt = i % 2 == 0 ? now.AddDays(-1) : now.AddDays(1) })
+                .ToList();
+            db.Challenges.AddRange(challenges);
+            await db.SaveChangesAsync();
+            _host.Log.Calls.Clear();
+            await db.Set<HandledEventKey>().ExecuteDeleteAsync();
+            await db.Set<Outbox.OutboxMessage>().ExecuteDeleteAsync();
+        });
+
+    /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+    private sealed class SynchronousProgress(Action<BackfillProgress> report) : IProgress<BackfillProgress>
+    {
+        public void Report(BackfillProgress value) => report(value);
+    }
+}

@@ -34,6 +34,11 @@ public static class RelayProcess
     /// </summary>
     public static async Task<int> Main(string[] args)
     {
+        if (args is ["backfill", _, _])
+        {
+            return await BackfillProcess.RunAsync(args[1..]);
+        }
+
         if (args.Length is not (4 or 5))
         {
             await Console.Error.WriteLineAsync("usage: DomainEvents.FaultRelay <postgres connection string> <amqp uri> <exchange> <instance name> [write seconds]");

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using DomainEvents.EntityFrameworkCore.Draining;
 using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.Messaging;
 using DomainEvents.MassTransit.Relay;
 
 namespace DomainEvents.MassTransit.Consumers;
@@ -60,32 +61,8 @@ internal sealed class IntegrationEventDrainWatcher(MassTransitRelayOptions? rela
         {
             "fanout" => true,
             "direct" => string.Equals(pattern, routingKey, StringComparison.Ordinal),
-            _ => TopicMatches(pattern.Split('.'), 0, routingKey.Split('.'), 0),
+            _ => TopicPattern.Parse(pattern).IsMatch(routingKey),
         };
-
-    // AMQP topic matching: words separated by dots; "*" is exactly one word, "#" is zero or more.
-    private static bool TopicMatches(string[] pattern, int p, string[] key, int k)
-    {
-        if (p == pattern.Length)
-        {
-            return k == key.Length;
-        }
-
-        if (pattern[p] == "#")
-        {
-            for (var skip = k; skip <= key.Length; skip++)
-            {
-                if (TopicMatches(pattern, p + 1, key, skip))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        return k < key.Length && (pattern[p] == "*" || string.Equals(pattern[p], key[k], StringComparison.Ordinal)) && TopicMatches(pattern, p + 1, key, k + 1);
-    }
 
     private sealed record Endpoint(string Queue, string Consumer, IReadOnlySet<string> MessageTypes, IReadOnlyList<(string Exchange, string Pattern)> Bindings, string ExchangeType);
 }

@@ -15,10 +15,12 @@ internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher, IHa
 
     private readonly IServiceProvider _serviceProvider;
     private readonly bool _hasAfterCommitHandlers;
+    private readonly GroupHandlers? _groups;
     private int _dispatchesWithHandlers;
 
-    public MediatRDomainEventDispatcher(IServiceProvider serviceProvider, DomainEventsOptions options)
+    public MediatRDomainEventDispatcher(IServiceProvider serviceProvider, DomainEventsOptions options, GroupHandlers? groups = null)
     {
+        _groups = groups is { Any: true } ? groups : null;
         ArgumentNullException.ThrowIfNull(serviceProvider);
         ArgumentNullException.ThrowIfNull(options);
 
@@ -34,6 +36,12 @@ internal sealed class MediatRDomainEventDispatcher : IDomainEventDispatcher, IHa
     {
         ArgumentNullException.ThrowIfNull(domainEvent);
         var task = DomainEventPublisher.For(domainEvent.GetType()).PublishAsync(domainEvent, _serviceProvider, afterCommit: false, cancellationToken, out var mayRunHandlers);
+        if (_groups is not null && _groups.GroupOf(domainEvent) is var group && _groups.For(group) is { Length: > 0 } byGroup)
+        {
+            mayRunHandlers = true;
+            task = GroupHandlers.RunAsync(task, byGroup, domainEvent, group, _serviceProvider, cancellationToken);
+        }
+
         if (mayRunHandlers)
         {
             _dispatchesWithHandlers++;

@@ -61,3 +61,9 @@ public sealed record BadlyKeyed(string Key) : IKeyedEvent
 {
     public string EventKey => Key;
 }
+
+/// <summary>Names its own group, so handlers of "billing.#" receive it.</summary>
+public sealed record InvoiceOverdue(Guid OrderId) : IGroupedEvent
+{
+    public string EventGroup => "billing.invoice.overdue";
+}

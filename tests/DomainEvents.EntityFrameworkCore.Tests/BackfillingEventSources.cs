@@ -158,6 +158,48 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
         (await host.InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(1, "the later sweeps found the key handled");
     }
 
+    [Test]
+    public async Task A_backfill_on_a_context_that_does_not_track_queries_still_runs_the_sources()
+    {
+        await using var host = await TestHost.StartAsync(provider, configureContext: o => o.UseQueryTrackingBehavior(QueryTrackingBehavior.NoTracking), events: e => e
+            .AddEventSource<Challenge>(c => c.EndsAt <= DateTime.UtcNow ? [new ChallengeEnded(c.Id)] : []));
+        await host.InScopeAsync(async db =>
+        {
+            db.Challenges.Add(new Challenge { Title = "Run 5 km", EndsAt = DateTime.UtcNow.AddDays(1) });
+            await db.SaveChangesAsync();
+            await db.Challenges.ExecuteUpdateAsync(s => s.SetProperty(c => c.EndsAt, DateTime.UtcNow.AddDays(-1)));
+        });
+
+        var result = await host.Services.GetRequiredService<IEventSourceBackfill<OrderingDbContext>>().RunAsync<Challenge>();
+
+        result.EventsProduced.Should().Be(1, "the page's entities are tracked whatever the context's default");
+        host.Log.Of("keyed:ChallengeEnded").Should().ContainSingle();
+    }
+
+    [Test]
+    public async Task A_backfill_that_fails_releases_it_at_once_and_a_resumed_run_continues()
+    {
+        await using var host = await TestHost.StartAsync(provider, events: e => e
+            .AddEventSource<Challenge>(c => c.EndsAt <= DateTime.UtcNow ? [new ChallengeEnded(c.Id)] : [])
+            .AddGroupHandler<FailingOnce>("challenge.ended"));
+        await host.InScopeAsync(async db =>
+        {
+            db.Challenges.AddRange(Enumerable.Range(0, 30).Select(i => new Challenge { Title = $"c{i}", EndsAt = DateTime.UtcNow.AddDays(1) }));
+            await db.SaveChangesAsync();
+            await db.Challenges.ExecuteUpdateAsync(s => s.SetProperty(c => c.EndsAt, DateTime.UtcNow.AddDays(-1)));
+        });
+        host.Log.FailuresToInject = 1;
+        var backfill = host.Services.GetRequiredService<IEventSourceBackfill<OrderingDbContext>>();
+
+        var failing = () => backfill.RunAsync<Challenge>(new BackfillOptions { PageSize = 10 });
+        await failing.Should().ThrowAsync<InvalidOperationException>().WithMessage("*injected*");
+        var resumed = await backfill.RunAsync<Challenge>(new BackfillOptions { PageSize = 10, Resume = true });
+
+        resumed.Should().BeEquivalentTo(new { EntitiesRead = 30, EventsProduced = 30, KeysSkipped = 0, Completed = true }, "the failed page committed nothing, and the lease did not have to run out");
+        (await host.OutboxAsync()).Count(r => r.MessageType == "challenge.ended").Should().Be(30, "each key's event is written once, by the committed pages");
+        (await host.InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(30);
+    }
+
     private IEventSourceBackfill<OrderingDbContext> Backfill() => _host.Services.GetRequiredService<IEventSourceBackfill<OrderingDbContext>>();
 
     /// <summary>Stores challenges, half of them ended, without running their sources (as if stored before the source existed).</summary>
@@ -174,6 +216,20 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
             await db.Set<HandledEventKey>().ExecuteDeleteAsync();
             await db.Set<Outbox.OutboxMessage>().ExecuteDeleteAsync();
         });
+
+    private sealed class FailingOnce(HandlerLog log) : DomainEvents.Dispatching.IDomainEventGroupHandler
+    {
+        public Task HandleAsync(IDomainEvent domainEvent, string group, CancellationToken cancellationToken)
+        {
+            if (log.FailuresToInject > 0)
+            {
+                log.FailuresToInject--;
+                throw new InvalidOperationException("A failure injected by the test.");
+            }
+
+            return Task.CompletedTask;
+        }
+    }
 
     /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> would post to the thread pool).</summary>
     private sealed class SynchronousProgress(Action<BackfillProgress> report) : IProgress<BackfillProgress>

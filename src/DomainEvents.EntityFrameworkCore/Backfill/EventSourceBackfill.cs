@@ -31,21 +31,25 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         var clock = Stopwatch.StartNew();
 
         IPager<TEntity> pager;
-        BackfillProgress state;
-        long total;
+        EventSourceCheckpoint acquired;
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<TContext>();
             pager = Pager<TEntity>.For(db, scope.ServiceProvider.GetRequiredService<EventSourceRunner>());
-            var checkpoint = await AcquireAsync(db, typeof(TEntity), name, owner, options, cancellationToken).ConfigureAwait(false);
-            total = checkpoint.EntitiesRead + await pager.CountAfterAsync(db, checkpoint.Position, cancellationToken).ConfigureAwait(false);
-            state = new BackfillProgress(name, checkpoint.EntitiesRead, checkpoint.EventsProduced, checkpoint.KeysSkipped, total, TimeSpan.Zero, 0, Completed: false);
-            LogStarted(_logger, name, typeof(TEntity).Name, checkpoint.Position is null ? "the first entity" : $"after {checkpoint.Position}", total - checkpoint.EntitiesRead);
+            acquired = await AcquireAsync(db, typeof(TEntity), name, owner, options, cancellationToken).ConfigureAwait(false);
         }
 
         var readThisRun = 0L;
         try
         {
+            long total;
+            await using (var scope = scopes.CreateAsyncScope())
+            {
+                total = acquired.EntitiesRead + await pager.CountAfterAsync(scope.ServiceProvider.GetRequiredService<TContext>(), acquired.Position, cancellationToken).ConfigureAwait(false);
+            }
+
+            var state = new BackfillProgress(name, acquired.EntitiesRead, acquired.EventsProduced, acquired.KeysSkipped, total, TimeSpan.Zero, 0, Completed: false);
+            LogStarted(_logger, name, typeof(TEntity).Name, acquired.Position is null ? "the first entity" : $"after {acquired.Position}", total - acquired.EntitiesRead);
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -70,8 +74,9 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is not BackfillAlreadyRunningException)
         {
+            // Cancelled, or failed (a handler, the progress callback, the database): another run need not wait out the lease.
             await ReleaseAsync(name, owner).ConfigureAwait(false);
             throw;
         }
@@ -86,7 +91,7 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         }
 
         var now = time.GetUtcNow().UtcDateTime;
-        var checkpoint = await db.Set<EventSourceCheckpoint>().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+        var checkpoint = await db.Set<EventSourceCheckpoint>().AsTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
         if (checkpoint is null)
         {
             checkpoint = new EventSourceCheckpoint { Name = name, StartedAt = now };
@@ -107,6 +112,7 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         checkpoint.Owner = owner;
         checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
         checkpoint.UpdatedAt = now;
+        db.ChangeTracker.DetectChanges();
         try
         {
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
@@ -135,7 +141,7 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<TContext>();
-            var checkpoint = await db.Set<EventSourceCheckpoint>().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+            var checkpoint = await db.Set<EventSourceCheckpoint>().AsTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
             if (checkpoint is null || checkpoint.Owner != owner)
             {
                 throw new BackfillAlreadyRunningException(name, checkpoint?.Owner, checkpoint?.LeaseExpiresAt);
@@ -143,6 +149,7 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
 
             var entities = await pager.NextAsync(db, checkpoint.Position, options.PageSize, cancellationToken).ConfigureAwait(false);
             var now = time.GetUtcNow().UtcDateTime;
+            var entry = db.Entry(checkpoint);
             checkpoint.UpdatedAt = now;
             checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
             if (entities.Count == 0)
@@ -153,15 +160,24 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
             }
             else
             {
-                checkpoint.Position = pager.PositionOf(db, entities[^1]);
+                var position = pager.PositionOf(db, entities[^1]);
+                if (position == checkpoint.Position)
+                {
+                    throw new InvalidOperationException($"The backfill '{name}' read a page that ends where the last one did ({position}): the database orders the keys differently from how it compares them.");
+                }
+
+                checkpoint.Position = position;
                 checkpoint.EntitiesRead += entities.Count;
                 var (produced, skipped) = (checkpoint.EventsProduced, checkpoint.KeysSkipped);
                 EventSourceRunner.Attach(db, new BackfillSweep(entities, (p, s) =>
                 {
-                    checkpoint.EventsProduced = produced + p;
-                    checkpoint.KeysSkipped = skipped + s;
+                    // Set through the entry: the save may run without automatic change detection.
+                    entry.Property(c => c.EventsProduced).CurrentValue = produced + p;
+                    entry.Property(c => c.KeysSkipped).CurrentValue = skipped + s;
                 }));
             }
+
+            db.ChangeTracker.DetectChanges();
 
             try
             {
@@ -174,7 +190,7 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
                 var holder = await db.Set<EventSourceCheckpoint>().AsNoTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
                 throw new BackfillAlreadyRunningException(name, holder?.Owner, holder?.LeaseExpiresAt);
             }
-            catch (DbUpdateException ex) when (attempt < options.MaxPageAttempts)
+            catch (DbUpdateException ex) when (attempt < options.MaxPageAttempts && LostARaceForAKey(ex))
             {
                 // A concurrent save took one of the page's keys first (the ledger's primary key decided): read the page again.
                 LogPageRetried(_logger, ex, name, attempt);
@@ -182,17 +198,25 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         }
     }
 
+    /// <summary>
+    /// A concurrent save took one of the page's keys (the ledger's primary key refused ours), or another unique value a
+    /// handler writes: read again, the page sees the other save's commit. Anything else fails the run at once.
+    /// </summary>
+    private static bool LostARaceForAKey(DbUpdateException ex) =>
+        ex.Entries.Any(e => e.Entity is HandledEventKey) || ex.InnerException is System.Data.Common.DbException { SqlState: "23505" };
+
     private async Task ReleaseAsync(string name, string owner)
     {
         try
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<TContext>();
-            var checkpoint = await db.Set<EventSourceCheckpoint>().SingleOrDefaultAsync(c => c.Name == name).ConfigureAwait(false);
+            var checkpoint = await db.Set<EventSourceCheckpoint>().AsTracking().SingleOrDefaultAsync(c => c.Name == name).ConfigureAwait(false);
             if (checkpoint?.Owner == owner)
             {
                 checkpoint.Owner = null;
                 checkpoint.LeaseExpiresAt = null;
+                db.ChangeTracker.DetectChanges();
                 await db.SaveChangesAsync().ConfigureAwait(false);
             }
         }
@@ -254,36 +278,27 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
     where TEntity : class
 {
     private readonly IProperty _key;
+    private readonly ParameterExpression _entity = Expression.Parameter(typeof(TEntity), "e");
+    private readonly MethodCallExpression _property;
     private readonly Expression<Func<TEntity, TKey>> _keyOf;
-    private readonly Expression<Func<TEntity, bool>> _after;
-    private readonly After _position = new();
 
     public KeyPager(IProperty key)
     {
         _key = key;
-        var entity = Expression.Parameter(typeof(TEntity), "e");
-        var property = Expression.Call(typeof(EF), nameof(EF.Property), [typeof(TKey)], entity, Expression.Constant(key.Name));
-        _keyOf = Expression.Lambda<Func<TEntity, TKey>>(property, entity);
-
-        // A field of a constant object, so EF sends it as a parameter and the query is compiled once.
-        var after = Expression.Field(Expression.Constant(_position), nameof(After.Value));
-        Expression greater;
+        _property = Expression.Call(typeof(EF), nameof(EF.Property), [typeof(TKey)], _entity, Expression.Constant(key.Name));
+        _keyOf = Expression.Lambda<Func<TEntity, TKey>>(_property, _entity);
         try
         {
-            greater = typeof(TKey) == typeof(string)
-                ? Expression.GreaterThan(Expression.Call(typeof(string), nameof(string.Compare), null, property, after), Expression.Constant(0))
-                : Expression.GreaterThan(property, after);
+            _ = After(default!);
         }
         catch (InvalidOperationException)
         {
             throw new BackfillNotPossibleException(typeof(TEntity), $"its key {key.Name} is of type {typeof(TKey).Name}, which has no order the backfill can page by (use a number, a string or a Guid).");
         }
-
-        _after = Expression.Lambda<Func<TEntity, bool>>(greater, entity);
     }
 
     public Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken) =>
-        Query(db, position).OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken);
+        Query(db, position).AsTracking().OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken);
 
     public async Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken) =>
         await Query(db, position).LongCountAsync(cancellationToken).ConfigureAwait(false);
@@ -297,15 +312,16 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
             return db.Set<TEntity>();
         }
 
-        // One pager serves one run, whose pages are read one after another.
-        _position.Value = JsonSerializer.Deserialize<TKey>(position)!;
-        return db.Set<TEntity>().Where(_after);
+        return db.Set<TEntity>().Where(After(JsonSerializer.Deserialize<TKey>(position)!));
     }
 
-    private sealed class After
+    /// <summary><c>e =&gt; key(e) &gt; after</c>, with <paramref name="after"/> captured by a closure, so EF sends it as a parameter.</summary>
+    private Expression<Func<TEntity, bool>> After(TKey after)
     {
-#pragma warning disable SA1401 // EF reads a field of a closure as a parameter.
-        public TKey Value = default!;
-#pragma warning restore SA1401
+        Expression<Func<TKey>> captured = () => after;
+        var greater = typeof(TKey) == typeof(string)
+            ? Expression.GreaterThan(Expression.Call(typeof(string), nameof(string.Compare), null, _property, captured.Body), Expression.Constant(0))
+            : Expression.GreaterThan(_property, captured.Body);
+        return Expression.Lambda<Func<TEntity, bool>>(greater, _entity);
     }
 }

@@ -297,6 +297,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     private void EndSave(DbContext context)
     {
+        // A backfill page's entities are swept by this save only: not by a save an after-commit handler makes on the context.
+        // (A failed attempt keeps the sweep, so an execution strategy's retry runs the sources again.)
+        EventSourceRunner.Detach(context);
         if (_states.TryGetValue(context, out var state))
         {
             state.Saving = false;

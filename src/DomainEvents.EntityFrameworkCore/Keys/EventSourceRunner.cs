@@ -20,6 +20,9 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
     /// <summary>Makes the next saves of <paramref name="context"/> run the sources of the page's entities too, though they are unchanged.</summary>
     public static void Attach(DbContext context, BackfillSweep sweep) => Sweeps.AddOrUpdate(context, sweep);
 
+    /// <summary>Ends the sweep of <paramref name="context"/>, once its save has succeeded.</summary>
+    public static void Detach(DbContext context) => Sweeps.Remove(context);
+
     /// <summary>The backfill page being saved by <paramref name="context"/>, if any.</summary>
     public static BackfillSweep? SweepOf(DbContext context) => Sweeps.TryGetValue(context, out var sweep) ? sweep : null;
 
@@ -36,6 +39,7 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
         }
 
         var sweep = SweepOf(context);
+        var earlierByEntity = earlier?.ToLookup(e => e.Entry.Entity, e => e.Event, ReferenceEqualityComparer.Instance);
         foreach (var entry in context.ChangeTracker.Entries())
         {
             if (entry.State is not (EntityState.Added or EntityState.Modified)
@@ -53,7 +57,7 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
 
                 foreach (var domainEvent in registration.Events(services, entry.Entity))
                 {
-                    var same = earlier?.FirstOrDefault(e => ReferenceEquals(e.Entry.Entity, entry.Entity) && e.Event.Equals(domainEvent)).Event;
+                    var same = earlierByEntity?[entry.Entity].FirstOrDefault(domainEvent.Equals);
                     yielded.Add((entry, same ?? domainEvent));
                 }
             }

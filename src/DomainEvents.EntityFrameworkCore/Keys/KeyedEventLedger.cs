@@ -72,6 +72,12 @@ internal static class KeyedEventLedger
                 .ToListAsync(cancellationToken).ConfigureAwait(false);
             foreach (var key in handled)
             {
+                if (!known.ContainsKey(key))
+                {
+                    // A collation that matched another spelling of a key: only the per-key check can say which.
+                    return null;
+                }
+
                 known[key] = true;
             }
         }

@@ -124,7 +124,7 @@ public static class DomainEventsModelBuilderExtensions
             b.Property(c => c.Name).HasColumnName("name").HasMaxLength(200);
             b.Property(c => c.Position).HasColumnName("position").HasMaxLength(1000);
             b.Property(c => c.Owner).HasColumnName("owner").HasMaxLength(300).IsConcurrencyToken();
-            b.Property(c => c.LeaseExpiresAt).HasColumnName("lease_expires_at");
+            b.Property(c => c.LeaseExpiresAt).HasColumnName("lease_expires_at").IsConcurrencyToken();
             b.Property(c => c.StartedAt).HasColumnName("started_at");
             b.Property(c => c.UpdatedAt).HasColumnName("updated_at");
             b.Property(c => c.CompletedAt).HasColumnName("completed_at");

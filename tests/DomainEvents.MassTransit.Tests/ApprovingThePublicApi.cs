@@ -17,6 +17,7 @@ public sealed class ApprovingThePublicApi
         typeof(global::DomainEvents.MassTransit.IntegrationEventHeaders).Assembly,
         typeof(global::DomainEvents.CloudEvents.CloudEventsOptions).Assembly,
         typeof(global::DomainEvents.PostgreSql.PostgresNotificationOptions).Assembly,
+        typeof(global::Microsoft.Extensions.Hosting.DomainEventsCommandsHostExtensions).Assembly,
     ];
 
     private static IEnumerable<TestCaseData> Assemblies() =>
@@ -29,7 +30,7 @@ public sealed class ApprovingThePublicApi
         {
             IncludeAssemblyAttributes = false,
             // Our registration extensions live in Microsoft.* namespaces (as is the custom), which the generator skips by default.
-            AllowNamespacePrefixes = ["Microsoft.Extensions.DependencyInjection", "Microsoft.EntityFrameworkCore"],
+            AllowNamespacePrefixes = ["Microsoft.Extensions.DependencyInjection", "Microsoft.Extensions.Hosting", "Microsoft.EntityFrameworkCore"],
         }).ReplaceLineEndings("\n");
         var file = Path.Combine(RepositoryRoot.Path, "api", $"{package.GetName().Name}.txt");
         if (Environment.GetEnvironmentVariable("DOMAINEVENTS_APPROVE_API") == "1")

@@ -19,6 +19,7 @@ public sealed class PackingThePackages
         "DomainEvents.MassTransit",
         "DomainEvents.CloudEvents",
         "DomainEvents.PostgreSql",
+        "DomainEvents.Commands",
     ];
 
     private static string? _output;

@@ -34,6 +34,7 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();
         builder.Services.TryAddScoped<EventSourceRunner>();
+        builder.Services.TryAddSingleton<DomainEvents.EntityFrameworkCore.HostRole>();
         builder.Services.TryAddSingleton<IEventSourceBackfill<TContext>, EventSourceBackfill<TContext>>();
         builder.Services.TryAddScoped<IOutboxPublisher<TContext>, OutboxPublisher<TContext>>();
         builder.Services.TryAddScoped<IOutboxAdministration<TContext>, OutboxAdministration<TContext>>();

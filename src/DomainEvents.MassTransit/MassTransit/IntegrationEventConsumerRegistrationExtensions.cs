@@ -64,6 +64,11 @@ public static class IntegrationEventConsumerRegistrationExtensions
         var loggerFactory = context.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var time = context.GetService<TimeProvider>() ?? TimeProvider.System;
         var drain = context.GetService<IntegrationEventDrainWatcher>();
+        if (context.GetService<DomainEvents.EntityFrameworkCore.HostRole>() is { RunsConsumers: false })
+        {
+            // The host runs as its relay only (the relay command): the bus publishes and consumes nothing.
+            return;
+        }
 
         foreach (var registration in context.GetServices<IntegrationEventConsumerRegistration>())
         {

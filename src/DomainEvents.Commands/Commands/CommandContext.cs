@@ -1,0 +1,115 @@
+using System.Data.Common;
+using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Spectre.Console;
+
+namespace DomainEvents.Commands.Commands;
+
+/// <summary>What every command needs: the host's services, its contexts, the console, and one way to report failures.</summary>
+internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWriter error)
+{
+    public IHost Host { get; } = host;
+
+    public IServiceProvider Services => Host.Services;
+
+    public IAnsiConsole Console { get; } = console;
+
+    public TextWriter Error { get; } = error;
+
+    /// <summary>Writes a line as it is: no markup, and no wrapping at the console's width, so scripts can read it.</summary>
+    public void WriteLine(string line) => Console.Profile.Out.Writer.WriteLine(line);
+
+    /// <summary>The DbContext types with an outbox: those registered with AddEntityFrameworkOutbox, first one first.</summary>
+    public IReadOnlyList<Type> OutboxContexts =>
+        [.. Services.GetServices<OutboxContext>().Select(c => c.Type).Distinct()];
+
+    /// <summary>The DbContext types with an inbox: those of the inbox clean-ups, and the outbox contexts whose model maps it.</summary>
+    public IReadOnlyList<Type> InboxContexts =>
+        [.. Services.GetServices<IHostedService>()
+            .Select(s => s.GetType())
+            .Where(t => t.IsGenericType && t.Name.StartsWith("InboxCleanupService", StringComparison.Ordinal))
+            .Select(t => t.GetGenericArguments()[0])
+            .Concat(OutboxContexts.Where(MapsInbox))
+            .Distinct()];
+
+    /// <summary>The context named by <paramref name="name"/> (its type's name), or the only or first one.</summary>
+    public Type? Pick(IReadOnlyList<Type> contexts, string? name, string what)
+    {
+        if (contexts.Count == 0)
+        {
+            Error.WriteLine($"error: this host has no {what}.");
+            return null;
+        }
+
+        if (name is null)
+        {
+            return contexts[0];
+        }
+
+        var picked = contexts.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase) || c.FullName == name);
+        if (picked is null)
+        {
+            Error.WriteLine($"error: no {what} in a context named '{name}'; this host has: {string.Join(", ", contexts.Select(c => c.Name))}.");
+        }
+
+        return picked;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a context in a scope of its own. A database that cannot be reached, or a table that
+    /// is not there, is one line on standard error naming the context and exit code 3, never a stack trace.
+    /// </summary>
+    public async Task<int> WithContextAsync(Type contextType, Func<DbContext, IServiceProvider, Task<int>> work)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        var db = (DbContext)scope.ServiceProvider.GetRequiredService(contextType);
+        try
+        {
+            return await work(db, scope.ServiceProvider).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (DatabaseProblem(ex) is { } problem)
+        {
+            Error.WriteLine($"error: {contextType.Name}: {problem}");
+            return ExitCodes.Unavailable;
+        }
+    }
+
+    private bool MapsInbox(Type contextType)
+    {
+        using var scope = Services.CreateScope();
+        return ((DbContext)scope.ServiceProvider.GetRequiredService(contextType)).Model.FindEntityType(typeof(InboxMessage)) is not null;
+    }
+
+    private static string? DatabaseProblem(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is DbException db)
+            {
+                var missing = db.SqlState == "42P01" || db.Message.Contains("no such table", StringComparison.OrdinalIgnoreCase);
+                return missing
+                    ? $"a table is missing ({db.Message.Trim()}); apply the migration that adds the DomainEvents tables."
+                    : $"the database could not be used ({db.Message.Trim()}); check the context's connection string.";
+            }
+
+            if (e is InvalidOperationException { Message: var message } && message.Contains("connection", StringComparison.OrdinalIgnoreCase))
+            {
+                return $"the database could not be reached ({message.Trim()}); check the context's connection string.";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The documented exit codes.</summary>
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+    public const int Unavailable = 3;
+}

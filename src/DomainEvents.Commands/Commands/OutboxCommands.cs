@@ -1,0 +1,365 @@
+using System.CommandLine;
+using System.Text.Json;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+
+namespace DomainEvents.Commands.Commands;
+
+/// <summary><c>outbox stats | list | show | retry | purge</c>.</summary>
+internal static class OutboxCommands
+{
+    public static Command Create(CommandContext context)
+    {
+        var outbox = new Command("outbox", "Look at the outbox and repair it: counts, rows, retries of dead rows, purges.");
+        outbox.Subcommands.Add(Stats(context));
+        outbox.Subcommands.Add(List(context));
+        outbox.Subcommands.Add(Show(context));
+        outbox.Subcommands.Add(Retry(context));
+        outbox.Subcommands.Add(Purge(context));
+        return outbox;
+    }
+
+    private static Command Stats(CommandContext context)
+    {
+        var command = new Command("stats", "Pending, leased, dead and processed rows per exchange and message type, the oldest pending row's age, and dead rows by failure.");
+        command.Options.Add(Shared.Context);
+        command.Options.Add(Shared.Json);
+        command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, _) =>
+        {
+            var now = DateTime.UtcNow;
+            var rows = db.Set<OutboxMessage>().AsNoTracking();
+            var groups = await rows
+                .GroupBy(m => new { m.Exchange, m.MessageType, m.Status })
+                .Select(g => new { g.Key.Exchange, g.Key.MessageType, g.Key.Status, Count = g.Count() })
+                .ToListAsync(cancellationToken).ConfigureAwait(false);
+            var leased = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Pending && m.LeaseOwner != null && m.LeaseExpiresAt >= now, cancellationToken).ConfigureAwait(false);
+            var oldest = await rows.Where(m => m.Status == OutboxMessageStatus.Pending).OrderBy(m => m.Id).Select(m => (DateTime?)m.OccurredAt).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            var failures = (await rows.Where(m => m.Status == OutboxMessageStatus.Dead).Select(m => m.LastError).ToListAsync(cancellationToken).ConfigureAwait(false))
+                .GroupBy(FailureOf)
+                .Select(g => new FailureCount(g.Key, g.Count()))
+                .OrderByDescending(f => f.Count)
+                .ToList();
+            var byDestination = groups
+                .GroupBy(g => (g.Exchange, g.MessageType))
+                .Select(g => new DestinationCount(
+                    g.Key.Exchange,
+                    g.Key.MessageType,
+                    g.Where(x => x.Status == OutboxMessageStatus.Pending).Sum(x => x.Count),
+                    g.Where(x => x.Status == OutboxMessageStatus.Dead).Sum(x => x.Count),
+                    g.Where(x => x.Status == OutboxMessageStatus.Processed).Sum(x => x.Count)))
+                .OrderBy(d => d.Exchange, StringComparer.Ordinal).ThenBy(d => d.MessageType, StringComparer.Ordinal)
+                .ToList();
+            var stats = new OutboxStats(
+                db.GetType().Name,
+                byDestination.Sum(d => d.Pending),
+                leased,
+                byDestination.Sum(d => d.Dead),
+                byDestination.Sum(d => d.Processed),
+                oldest is { } o ? Math.Max(0, (now - DateTime.SpecifyKind(o, DateTimeKind.Utc)).TotalSeconds) : null,
+                byDestination,
+                failures);
+            if (result.GetValue(Shared.Json))
+            {
+                Shared.WriteJson(context, stats);
+                return ExitCodes.Ok;
+            }
+
+            context.WriteLine($"{stats.Context}: {stats.Pending} pending ({stats.Leased} being sent), {stats.Dead} dead, {stats.Processed} processed; " +
+                                       $"oldest pending {(stats.OldestPendingAgeSeconds is { } age ? $"{age:0.0} s old" : "none")}");
+            var table = new Table().AddColumns("exchange", "message type", "pending", "dead", "processed");
+            foreach (var d in byDestination)
+            {
+                table.AddRow(Markup.Escape(d.Exchange), Markup.Escape(d.MessageType), d.Pending.ToString(), d.Dead.ToString(), d.Processed.ToString());
+            }
+
+            context.Console.Write(table);
+            if (failures.Count > 0)
+            {
+                var dead = new Table().AddColumns("dead rows", "failure");
+                foreach (var f in failures)
+                {
+                    dead.AddRow(f.Count.ToString(), Markup.Escape(f.Failure));
+                }
+
+                context.Console.Write(dead);
+            }
+
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command List(CommandContext context)
+    {
+        var status = new Option<string>("--status") { Description = "pending, dead or processed.", DefaultValueFactory = _ => "pending" };
+        status.AcceptOnlyFromAmong("pending", "dead", "processed");
+        var type = new Option<string?>("--type") { Description = "Only rows of this message type." };
+        var exchange = new Option<string?>("--exchange") { Description = "Only rows to this exchange." };
+        var key = new Option<string?>("--key") { Description = "Only rows of this partition key." };
+        var limit = new Option<int>("--limit") { Description = "At most this many rows, oldest first.", DefaultValueFactory = _ => 20 };
+        var command = new Command("list", "Rows of one status, oldest first.") { status, type, exchange, key, limit, Shared.Context, Shared.Json };
+        command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, _) =>
+        {
+            var wanted = Enum.Parse<OutboxMessageStatus>(result.GetValue(status)!, ignoreCase: true);
+            var query = db.Set<OutboxMessage>().AsNoTracking().Where(m => m.Status == wanted);
+            if (result.GetValue(type) is { } t)
+            {
+                query = query.Where(m => m.MessageType == t);
+            }
+
+            if (result.GetValue(exchange) is { } e)
+            {
+                query = query.Where(m => m.Exchange == e);
+            }
+
+            if (result.GetValue(key) is { } k)
+            {
+                query = query.Where(m => m.PartitionKey == k);
+            }
+
+            var rows = await query.OrderBy(m => m.Id).Take(Math.Max(1, result.GetValue(limit))).Select(m => new OutboxRow(
+                    m.Id, m.MessageId, m.MessageType, m.Version, m.Exchange, m.RoutingKey, m.PartitionKey, m.Status.ToString(), m.Attempts, m.OccurredAt, m.ProcessedAt, m.LastError))
+                .ToListAsync(cancellationToken).ConfigureAwait(false);
+            if (result.GetValue(Shared.Json))
+            {
+                Shared.WriteJson(context, rows);
+                return ExitCodes.Ok;
+            }
+
+            var table = new Table().AddColumns("id", "message id", "type", "exchange", "routing key", "key", "attempts", "occurred at (UTC)", "last error");
+            foreach (var r in rows)
+            {
+                table.AddRow(r.Id.ToString(), r.MessageId.ToString(), Markup.Escape($"{r.MessageType} v{r.Version}"), Markup.Escape(r.Exchange), Markup.Escape(r.RoutingKey),
+                    Markup.Escape(r.PartitionKey), r.Attempts.ToString(), r.OccurredAt.ToString("u"), Markup.Escape(Shorten(r.LastError)));
+            }
+
+            context.Console.Write(table);
+            context.WriteLine($"{rows.Count} {result.GetValue(status)} row(s)");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Show(CommandContext context)
+    {
+        var id = new Argument<string>("ID") { Description = "The row's id, or its message id." };
+        var command = new Command("show", "One row, with its payload and headers.") { id, Shared.Context, Shared.Json };
+        command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, _) =>
+        {
+            var text = result.GetValue(id)!;
+            var query = db.Set<OutboxMessage>().AsNoTracking();
+            var row = long.TryParse(text, out var rowId) ? await query.SingleOrDefaultAsync(m => m.Id == rowId, cancellationToken).ConfigureAwait(false)
+                : Guid.TryParse(text, out var messageId) ? await query.SingleOrDefaultAsync(m => m.MessageId == messageId, cancellationToken).ConfigureAwait(false)
+                : null;
+            if (row is null)
+            {
+                context.Error.WriteLine($"error: no outbox row with the id or message id '{text}'.");
+                return ExitCodes.Failed;
+            }
+
+            if (result.GetValue(Shared.Json))
+            {
+                Shared.WriteJson(context, row);
+                return ExitCodes.Ok;
+            }
+
+            var grid = new Grid().AddColumn().AddColumn();
+            foreach (var (name, value) in new (string, object?)[]
+                     {
+                         ("id", row.Id), ("message id", row.MessageId), ("type", $"{row.MessageType} v{row.Version}"), ("exchange", row.Exchange),
+                         ("routing key", row.RoutingKey), ("partition key", row.PartitionKey), ("status", row.Status), ("attempts", row.Attempts),
+                         ("occurred at", row.OccurredAt.ToString("O")), ("next attempt at", row.NextAttemptAt.ToString("O")), ("processed at", row.ProcessedAt?.ToString("O")),
+                         ("lease", row.LeaseOwner is null ? null : $"{row.LeaseOwner} until {row.LeaseExpiresAt:O}"), ("last error", row.LastError),
+                         ("headers", row.Headers), ("payload", row.Payload),
+                     })
+            {
+                grid.AddRow(new Text(name), new Text(value?.ToString() ?? "-"));
+            }
+
+            context.Console.Write(grid);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Retry(CommandContext context)
+    {
+        var ids = new Argument<string[]>("ID") { Description = "Dead rows to retry, by id or message id.", Arity = ArgumentArity.ZeroOrMore };
+        var dead = new Option<bool>("--dead") { Description = "Retry every dead row (narrowed by --type and --error-contains)." };
+        var type = new Option<string?>("--type") { Description = "Only dead rows of this message type." };
+        var errorContains = new Option<string?>("--error-contains") { Description = "Only dead rows whose last error contains this text." };
+        var command = new Command("retry", "Makes dead rows pending again, with their attempts reset; the relay sends them.") { ids, dead, type, errorContains, Shared.Yes, Shared.Context };
+        command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, services) =>
+        {
+            var chosen = await ChooseDeadAsync(db, result.GetValue(ids) ?? [], result.GetValue(dead), result.GetValue(type), result.GetValue(errorContains), cancellationToken).ConfigureAwait(false);
+            if (chosen is null)
+            {
+                context.Error.WriteLine("error: name the rows (IDs) or --dead, optionally with --type and --error-contains.");
+                return ExitCodes.Usage;
+            }
+
+            if (chosen.Count == 0)
+            {
+                context.WriteLine("No dead row matches.");
+                return ExitCodes.Ok;
+            }
+
+            if (!Shared.Confirm(context, result, $"Retry {chosen.Count} dead row(s) of {db.GetType().Name}?"))
+            {
+                return ExitCodes.Usage;
+            }
+
+            var administration = (IOutboxAdministration)services.GetRequiredService(typeof(IOutboxAdministration<>).MakeGenericType(db.GetType()));
+            var retried = 0;
+            foreach (var messageId in chosen)
+            {
+                retried += await administration.RetryDeadAsync(messageId, cancellationToken).ConfigureAwait(false);
+            }
+
+            context.WriteLine($"{retried} row(s) pending again.");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Purge(CommandContext context)
+    {
+        var dead = new Option<bool>("--dead") { Description = "Delete dead rows (narrowed by --type and --error-contains)." };
+        var type = new Option<string?>("--type") { Description = "Only dead rows of this message type." };
+        var errorContains = new Option<string?>("--error-contains") { Description = "Only dead rows whose last error contains this text." };
+        var before = new Option<DateTime?>("--processed-before") { Description = "Delete processed rows processed before this time (UTC)." };
+        var command = new Command("purge", "Deletes dead rows, or processed rows older than a date.") { dead, type, errorContains, before, Shared.Yes, Shared.Context };
+        command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, _) =>
+        {
+            var rows = db.Set<OutboxMessage>();
+            if (result.GetValue(before) is { } cutoff && !result.GetValue(dead))
+            {
+                var utc = DateTime.SpecifyKind(cutoff.ToUniversalTime(), DateTimeKind.Utc);
+                var count = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc, cancellationToken).ConfigureAwait(false);
+                if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} processed row(s) of {db.GetType().Name} processed before {utc:u}?"))
+                {
+                    return ExitCodes.Usage;
+                }
+
+                var deleted = await rows.Where(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+                context.WriteLine($"{deleted} processed row(s) deleted.");
+                return ExitCodes.Ok;
+            }
+
+            var chosen = await ChooseDeadAsync(db, [], result.GetValue(dead), result.GetValue(type), result.GetValue(errorContains), cancellationToken).ConfigureAwait(false);
+            if (chosen is null || result.GetValue(before) is not null)
+            {
+                context.Error.WriteLine("error: give either --dead (optionally with --type and --error-contains) or --processed-before DATE.");
+                return ExitCodes.Usage;
+            }
+
+            if (chosen.Count == 0)
+            {
+                context.WriteLine("No dead row matches.");
+                return ExitCodes.Ok;
+            }
+
+            if (!Shared.Confirm(context, result, $"Delete {chosen.Count} dead row(s) of {db.GetType().Name}?"))
+            {
+                return ExitCodes.Usage;
+            }
+
+            var purged = 0;
+            foreach (var chunk in chosen.Chunk(500))
+            {
+                purged += await rows.Where(m => m.Status == OutboxMessageStatus.Dead && chunk.Contains(m.MessageId)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            context.WriteLine($"{purged} dead row(s) deleted.");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>The message ids of the dead rows chosen by ids, or by <c>--dead</c> and its filters; null when nothing chooses.</summary>
+    private static async Task<List<Guid>?> ChooseDeadAsync(DbContext db, string[] ids, bool allDead, string? type, string? errorContains, CancellationToken cancellationToken)
+    {
+        var dead = db.Set<OutboxMessage>().AsNoTracking().Where(m => m.Status == OutboxMessageStatus.Dead);
+        if (ids.Length > 0)
+        {
+            var rowIds = ids.Select(i => long.TryParse(i, out var n) ? n : (long?)null).OfType<long>().ToList();
+            var messageIds = ids.Select(i => Guid.TryParse(i, out var g) ? g : (Guid?)null).OfType<Guid>().ToList();
+            return await dead.Where(m => rowIds.Contains(m.Id) || messageIds.Contains(m.MessageId)).Select(m => m.MessageId).ToListAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!allDead)
+        {
+            return null;
+        }
+
+        if (type is not null)
+        {
+            dead = dead.Where(m => m.MessageType == type);
+        }
+
+        var rows = await dead.Select(m => new { m.MessageId, m.LastError }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return [.. rows.Where(r => errorContains is null || (r.LastError ?? "").Contains(errorContains, StringComparison.OrdinalIgnoreCase)).Select(r => r.MessageId)];
+    }
+
+    private static Task<int> OnOutbox(CommandContext context, ParseResult result, Func<DbContext, IServiceProvider, Task<int>> work) =>
+        context.Pick(context.OutboxContexts, result.GetValue(Shared.Context), "outbox") is { } type
+            ? context.WithContextAsync(type, work)
+            : Task.FromResult(ExitCodes.Failed);
+
+    /// <summary>A dead row's failure for grouping: its last error's first line, without the row-specific tail after a colon.</summary>
+    private static string FailureOf(string? lastError)
+    {
+        if (string.IsNullOrWhiteSpace(lastError))
+        {
+            return "(no error recorded)";
+        }
+
+        var line = lastError.Split('\n')[0].Trim();
+        return line.Length > 160 ? line[..160] + "…" : line;
+    }
+
+    private static string Shorten(string? text) => text is null ? "" : text.Length > 60 ? text[..60] + "…" : text;
+
+    internal sealed record DestinationCount(string Exchange, string MessageType, int Pending, int Dead, int Processed);
+
+    internal sealed record FailureCount(string Failure, int Count);
+
+    internal sealed record OutboxStats(string Context, int Pending, int Leased, int Dead, int Processed, double? OldestPendingAgeSeconds, IReadOnlyList<DestinationCount> ByDestination, IReadOnlyList<FailureCount> DeadByFailure);
+
+    internal sealed record OutboxRow(long Id, Guid MessageId, string MessageType, int Version, string Exchange, string RoutingKey, string PartitionKey, string Status, int Attempts, DateTime OccurredAt, DateTime? ProcessedAt, string? LastError);
+}
+
+/// <summary>Options and output shared by the commands.</summary>
+internal static class Shared
+{
+    public static readonly Option<string?> Context = new("--context") { Description = "The DbContext (its type name) when the host has several; default: the first registered." };
+
+    public static readonly Option<bool> Json = new("--json") { Description = "Write JSON instead of a table, for scripts." };
+
+    public static readonly Option<bool> Yes = new("--yes", "-y") { Description = "Do not ask for confirmation (for scripts)." };
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static void WriteJson<T>(CommandContext context, T value) =>
+        context.Console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+
+    /// <summary>With <c>--yes</c>, yes; on a terminal, the operator's answer; otherwise (a script without --yes) no, and says why.</summary>
+    public static bool Confirm(CommandContext context, ParseResult result, string question)
+    {
+        if (result.GetValue(Yes))
+        {
+            return true;
+        }
+
+        if (!context.Console.Profile.Capabilities.Interactive)
+        {
+            context.Error.WriteLine($"error: {question} Not done: confirm with --yes when not at a terminal.");
+            return false;
+        }
+
+        return context.Console.Confirm(Markup.Escape(question), defaultValue: false);
+    }
+}

@@ -1,0 +1,60 @@
+using System.CommandLine;
+using DomainEvents.Commands.Commands;
+using Spectre.Console;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Makes your host's own executable understand the DomainEvents commands.</summary>
+public static class DomainEventsCommandsHostExtensions
+{
+    /// <summary>The first words that are commands; anything else runs the host as usual.</summary>
+    private static readonly HashSet<string> Commands = new(StringComparer.Ordinal) { "relay", "consume", "outbox", "inbox", "backfill", "domainevents" };
+
+    /// <summary>
+    /// Runs a DomainEvents command when the first argument names one (<c>relay</c>, <c>consume</c>, <c>outbox</c>,
+    /// <c>inbox</c>, <c>backfill</c>; <c>domainevents --help</c> lists them), otherwise runs the host as
+    /// <c>RunAsync</c> does. Call it instead of <c>app.Run()</c>: <c>return await app.RunWithDomainEventsCommandsAsync(args);</c>.
+    /// Exit codes: 0 done; 1 the command failed (nothing found, refused); 2 a usage error or an unconfirmed change;
+    /// 3 the database or the broker could not be used.
+    /// </summary>
+    /// <param name="host">The built host, not started.</param>
+    /// <param name="args">The process's arguments.</param>
+    /// <param name="cancellationToken">Stops a running command.</param>
+    /// <returns>The exit code.</returns>
+    public static Task<int> RunWithDomainEventsCommandsAsync(this IHost host, string[] args, CancellationToken cancellationToken = default) =>
+        RunWithDomainEventsCommandsAsync(host, args, AnsiConsole.Console, Console.Error, cancellationToken);
+
+    internal static async Task<int> RunWithDomainEventsCommandsAsync(IHost host, string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length == 0 || !Commands.Contains(args[0]))
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
+        var context = new CommandContext(host, console, error);
+        var root = new RootCommand("DomainEvents commands, run in this application's host with its configuration.")
+        {
+            RunCommands.Relay(context),
+            RunCommands.Consume(context),
+            OutboxCommands.Create(context),
+            InboxCommands.Create(context),
+            BackfillCommand.Create(context),
+        };
+        var parsed = root.Parse(args[0] == "domainevents" ? args[1..] : args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var problem in parsed.Errors)
+            {
+                await error.WriteLineAsync($"error: {problem.Message}").ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync("See --help.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = console.Profile.Out.Writer, Error = error }, cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Text.Json;
+using DomainEvents.CommandHost;
+using DomainEvents.EntityFrameworkCore.Keys;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>
+/// The commands as an operator runs them: the host's own executable (tests/DomainEvents.CommandHost, a Program.cs with
+/// the one line) started as a process, its output and exit code read, against real databases and RabbitMQ.
+/// </summary>
+[TestFixture(DatabaseProvider.PostgreSql)]
+[TestFixture(DatabaseProvider.Sqlite)]
+[Category("Integration")]
+public sealed class RunningTheCommands(DatabaseProvider provider)
+{
+    private TestDatabase _database = null!;
+    private ServiceProvider _services = null!;
+    private string _exchange = null!;
+
+    private string ProviderName => provider == DatabaseProvider.Sqlite ? "sqlite" : "postgres";
+
+    [SetUp]
+    public async Task CreateAsync()
+    {
+        _database = await TestDatabase.CreateAsync(provider);
+        _exchange = $"cmd-{Guid.NewGuid():N}"[..16];
+        var services = new ServiceCollection();
+        ShopHost.Configure(services, new ShopHost.Settings(ProviderName, _database.ConnectionString, RabbitMq: null, _exchange));
+        _services = services.BuildServiceProvider();
+        await InScopeAsync(db => db.Database.EnsureCreatedAsync());
+    }
+
+    [TearDown]
+    public async Task DropAsync()
+    {
+        await _services.DisposeAsync();
+        await _database.DisposeAsync();
+    }
+
+    [Test]
+    public async Task Outbox_commands_show_the_rows_and_a_retry_needs_confirmation_then_makes_a_dead_row_pending()
+    {
+        await SellAsync(3);
+        var deadId = await InScopeAsync(async db =>
+        {
+            var first = await db.Set<OutboxMessage>().OrderBy(m => m.Id).FirstAsync();
+            first.Status = OutboxMessageStatus.Dead;
+            first.Attempts = 3;
+            first.LastError = "The broker refused ticket.sold to 'shop' with 'ticket.sold': ACCESS_REFUSED";
+            await db.SaveChangesAsync();
+            return first.Id;
+        });
+
+        var stats = await RunAsync("outbox", "stats", "--json");
+        stats.ExitCode.Should().Be(0, stats.Error);
+        using (var json = JsonDocument.Parse(stats.Output))
+        {
+            json.RootElement.GetProperty("pending").GetInt32().Should().Be(2);
+            json.RootElement.GetProperty("dead").GetInt32().Should().Be(1);
+            json.RootElement.GetProperty("byDestination")[0].GetProperty("messageType").GetString().Should().Be("ticket.sold");
+            json.RootElement.GetProperty("deadByFailure")[0].GetProperty("failure").GetString().Should().Contain("ACCESS_REFUSED");
+        }
+
+        var table = await RunAsync("outbox", "stats");
+        table.ExitCode.Should().Be(0);
+        table.Output.Should().Contain("2 pending").And.Contain("1 dead").And.Contain("ticket.sold");
+
+        var dead = await RunAsync("outbox", "list", "--status", "dead", "--json");
+        JsonDocument.Parse(dead.Output).RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetInt64()).Should().Equal(deadId);
+        (await RunAsync("outbox", "show", deadId.ToString())).Output.Should().Contain("ACCESS_REFUSED").And.Contain("ticketId");
+        (await RunAsync("outbox", "show", "987654")).ExitCode.Should().Be(1);
+
+        var unconfirmed = await RunAsync("outbox", "retry", "--dead");
+        unconfirmed.ExitCode.Should().Be(2, "a change is not made without --yes when no one is at a terminal");
+        unconfirmed.Error.Should().Contain("--yes");
+        (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead);
+
+        var retried = await RunAsync("outbox", "retry", "--dead", "--error-contains", "access_refused", "--yes");
+        retried.ExitCode.Should().Be(0, retried.Error);
+        retried.Output.Should().Contain("1 row(s) pending again");
+        (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Pending);
+
+        var usage = await RunAsync("outbox", "list", "--status", "lost");
+        usage.ExitCode.Should().Be(2);
+        usage.Error.Should().StartWith("error:");
+    }
+
+    [Test]
+    public async Task A_backfill_from_the_command_line_prints_plain_progress_when_redirected_and_a_second_pass_dispatches_nothing()
+    {
+        await InScopeAsync(async db =>
+        {
+            db.Tickets.AddRange(Enumerable.Range(0, 30).Select(_ => new Ticket { ExpiresAt = DateTime.UtcNow.AddDays(1) }));
+            await db.SaveChangesAsync();
+            return await db.Tickets.ExecuteUpdateAsync(s => s.SetProperty(t => t.ExpiresAt, DateTime.UtcNow.AddDays(-1)));
+        });
+
+        var first = await RunAsync("backfill", "Ticket", "--page-size", "10");
+        first.ExitCode.Should().Be(0, first.Error);
+        first.Output.Should().Contain("read 10/30").And.Contain("read 30/30").And.Contain("30 events produced, 0 keys already handled, 30 dispatched");
+        first.Output.Should().NotContain("\u001b[", "no escape codes when the output is not a terminal");
+
+        var second = await RunAsync("backfill", "ticket");
+        second.ExitCode.Should().Be(0, second.Error);
+        second.Output.Should().Contain("30 keys already handled, 0 dispatched");
+        (await InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(30);
+
+        var unknown = await RunAsync("backfill", "Nothing");
+        unknown.ExitCode.Should().Be(1);
+        unknown.Error.Should().Contain("no entity type named 'Nothing'");
+    }
+
+    [Test]
+    public async Task A_database_that_cannot_be_reached_is_one_line_naming_the_context_and_exit_code_3()
+    {
+        var unreachable = provider == DatabaseProvider.Sqlite
+            ? "Data Source=/nonexistent-directory/shop.db"
+            : "Host=127.0.0.1;Port=1;Username=postgres;Database=nowhere;Timeout=3";
+
+        var result = await RunAsync(["outbox", "stats"], unreachable);
+
+        result.ExitCode.Should().Be(3, result.Error + result.Output);
+        result.Error.Trim().Should().StartWith("error: ShopDbContext:").And.NotContain("\n   at ", "no stack trace");
+    }
+
+    [Test]
+    public async Task Relay_and_consume_as_two_processes_deliver_every_event_once_and_stop_on_SIGTERM()
+    {
+        var consume = Start(["consume"], _database.ConnectionString, TestServers.RabbitMqUri.ToString());
+        var relay = Start(["relay"], _database.ConnectionString, TestServers.RabbitMqUri.ToString());
+        try
+        {
+            await WaitForLineAsync(consume, "consume: running", TimeSpan.FromSeconds(30));
+            await WaitForLineAsync(relay, "relay: running", TimeSpan.FromSeconds(30));
+            relay.Output.ToString().Should().Contain("OutboxRelay<ShopDbContext>").And.NotContain("InboxCleanupService", "the relay process runs no consumer");
+            consume.Output.ToString().Should().NotContain("OutboxRelay", "the consumer process runs no relay");
+
+            await SellAsync(20);
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (await InScopeAsync(db => db.Receipts.CountAsync()) < 20 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(200);
+            }
+        }
+        finally
+        {
+            foreach (var process in new[] { relay, consume })
+            {
+                using var kill = Process.Start("kill", ["-TERM", process.Process.Id.ToString()]);
+                await kill!.WaitForExitAsync();
+            }
+        }
+
+        foreach (var process in new[] { relay, consume })
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+            await process.Process.WaitForExitAsync(timeout.Token);
+            process.Process.ExitCode.Should().Be(0, process.Output.ToString());
+            process.Output.ToString().Should().Contain(": stopped.");
+        }
+
+        (await InScopeAsync(db => db.Receipts.Select(r => r.TicketId).Distinct().CountAsync())).Should().Be(20);
+        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(20, "each event's effect once");
+        (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status != OutboxMessageStatus.Processed))).Should().Be(0);
+    }
+
+    private async Task SellAsync(int count) =>
+        await InScopeAsync(async db =>
+        {
+            db.Tickets.AddRange(Enumerable.Range(0, count).Select(_ => Ticket.Sell(DateTime.UtcNow.AddDays(1))));
+            return await db.SaveChangesAsync();
+        });
+
+    private Task<OutboxMessageStatus> StatusOfAsync(long id) => InScopeAsync(db => db.Set<OutboxMessage>().Where(m => m.Id == id).Select(m => m.Status).SingleAsync());
+
+    private async Task<T> InScopeAsync<T>(Func<ShopDbContext, Task<T>> work)
+    {
+        await using var scope = _services.CreateAsyncScope();
+        return await work(scope.ServiceProvider.GetRequiredService<ShopDbContext>());
+    }
+
+    private Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) => RunAsync(args, _database.ConnectionString);
+
+    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, string connectionString)
+    {
+        var running = Start(args, connectionString, rabbitMq: null);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await running.Process.WaitForExitAsync(timeout.Token);
+        running.Process.WaitForExit();
+        return (running.Process.ExitCode, running.Output.ToString(), running.Error.ToString());
+    }
+
+    private RunningCommand Start(string[] args, string connectionString, string? rabbitMq)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "DomainEvents.CommandHost.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["SHOP_PROVIDER"] = ProviderName;
+        start.Environment["SHOP_CONNECTION"] = connectionString;
+        start.Environment["SHOP_EXCHANGE"] = _exchange;
+        if (rabbitMq is not null)
+        {
+            start.Environment["SHOP_RABBITMQ"] = rabbitMq;
+        }
+
+        var process = Process.Start(start)!;
+        var running = new RunningCommand(process);
+        process.OutputDataReceived += (_, e) => running.Append(running.Output, e.Data);
+        process.ErrorDataReceived += (_, e) => running.Append(running.Error, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return running;
+    }
+
+    private static async Task WaitForLineAsync(RunningCommand running, string text, TimeSpan within)
+    {
+        var until = DateTime.UtcNow + within;
+        while (!running.Output.ToString().Contains(text, StringComparison.Ordinal))
+        {
+            if (running.Process.HasExited || DateTime.UtcNow > until)
+            {
+                Assert.Fail($"'{text}' did not appear: {running.Output}{running.Error}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private sealed class RunningCommand(Process process)
+    {
+        public Process Process { get; } = process;
+
+        public System.Text.StringBuilder Output { get; } = new();
+
+        public System.Text.StringBuilder Error { get; } = new();
+
+        public void Append(System.Text.StringBuilder to, string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (to)
+            {
+                to.AppendLine(line);
+            }
+        }
+    }
+}

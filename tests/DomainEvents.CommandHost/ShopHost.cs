@@ -72,7 +72,8 @@ public static class ShopHost
 
     public static void Configure(IServiceCollection services, Settings settings)
     {
-        services.AddLogging(l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+        // Logs on standard error, so that a command's --json on standard output stays JSON.
+        services.AddLogging(l => l.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning));
         services.AddDbContext<ShopDbContext>(o =>
         {
             if (settings.Provider == "sqlite")

@@ -26,12 +26,9 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
     public IReadOnlyList<Type> OutboxContexts =>
         [.. Services.GetServices<OutboxContext>().Select(c => c.Type).Distinct()];
 
-    /// <summary>The DbContext types with an inbox: those of the inbox clean-ups, and the outbox contexts whose model maps it.</summary>
+    /// <summary>The DbContext types with an inbox: those the consumers' inboxes use, and the outbox contexts whose model maps it.</summary>
     public IReadOnlyList<Type> InboxContexts =>
-        [.. Services.GetServices<IHostedService>()
-            .Select(s => s.GetType())
-            .Where(t => t.IsGenericType && t.Name.StartsWith("InboxCleanupService", StringComparison.Ordinal))
-            .Select(t => t.GetGenericArguments()[0])
+        [.. Services.GetServices<DomainEvents.EntityFrameworkCore.InboxContext>().Select(c => c.Type)
             .Concat(OutboxContexts.Where(MapsInbox))
             .Distinct()];
 
@@ -83,21 +80,33 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
         return ((DbContext)scope.ServiceProvider.GetRequiredService(contextType)).Model.FindEntityType(typeof(InboxMessage)) is not null;
     }
 
+    /// <summary>
+    /// The database is away or refuses us (SQLSTATE classes 08 connection, 28 authorization, 3D no such database, 53
+    /// resources, 57P shutdown; a socket or a file that cannot be opened), or a table is missing: said in one line. Any
+    /// other error is a real one and keeps its exception.
+    /// </summary>
     private static string? DatabaseProblem(Exception ex)
     {
         for (var e = ex; e is not null; e = e.InnerException)
         {
-            if (e is DbException db)
+            if (e is not DbException db)
             {
-                var missing = db.SqlState == "42P01" || db.Message.Contains("no such table", StringComparison.OrdinalIgnoreCase);
-                return missing
-                    ? $"a table is missing ({db.Message.Trim()}); apply the migration that adds the DomainEvents tables."
-                    : $"the database could not be used ({db.Message.Trim()}); check the context's connection string.";
+                continue;
             }
 
-            if (e is InvalidOperationException { Message: var message } && message.Contains("connection", StringComparison.OrdinalIgnoreCase))
+            var message = db.Message.Trim();
+            if (db.SqlState is "42P01" || message.Contains("no such table", StringComparison.OrdinalIgnoreCase))
             {
-                return $"the database could not be reached ({message.Trim()}); check the context's connection string.";
+                return $"a table is missing ({message}); apply the migration that adds the DomainEvents tables.";
+            }
+
+            if (db.SqlState is { } state && (state.StartsWith("08", StringComparison.Ordinal) || state.StartsWith("28", StringComparison.Ordinal)
+                                            || state.StartsWith("3D", StringComparison.Ordinal) || state.StartsWith("53", StringComparison.Ordinal)
+                                            || state.StartsWith("57P", StringComparison.Ordinal))
+                || (db.SqlState is null && db.InnerException is System.Net.Sockets.SocketException or TimeoutException or IOException)
+                || message.Contains("unable to open database file", StringComparison.OrdinalIgnoreCase))
+            {
+                return $"the database could not be used ({message}); check the context's connection string.";
             }
         }
 
@@ -112,4 +121,8 @@ internal static class ExitCodes
     public const int Failed = 1;
     public const int Usage = 2;
     public const int Unavailable = 3;
+
+    /// <summary>A date given on the command line: one without a zone is UTC.</summary>
+    public static DateTime Utc(DateTime value) =>
+        value.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(value, DateTimeKind.Utc) : value.ToUniversalTime();
 }

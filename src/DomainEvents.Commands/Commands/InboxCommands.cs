@@ -41,7 +41,7 @@ internal static class InboxCommands
         var purge = new Command("purge", "Deletes old inbox records; keep them longer than a message can be redelivered.") { before, Shared.Yes, Shared.Context };
         purge.SetAction((result, cancellationToken) => OnInbox(context, result, async db =>
         {
-            var utc = DateTime.SpecifyKind(result.GetValue(before).ToUniversalTime(), DateTimeKind.Utc);
+            var utc = ExitCodes.Utc(result.GetValue(before));
             var old = db.Set<InboxMessage>().Where(m => m.ProcessedAt < utc);
             var count = await old.CountAsync(cancellationToken).ConfigureAwait(false);
             if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} inbox record(s) of {db.GetType().Name} older than {utc:u}?"))

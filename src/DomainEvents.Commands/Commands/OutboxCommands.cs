@@ -37,9 +37,10 @@ internal static class OutboxCommands
                 .ToListAsync(cancellationToken).ConfigureAwait(false);
             var leased = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Pending && m.LeaseOwner != null && m.LeaseExpiresAt >= now, cancellationToken).ConfigureAwait(false);
             var oldest = await rows.Where(m => m.Status == OutboxMessageStatus.Pending).OrderBy(m => m.Id).Select(m => (DateTime?)m.OccurredAt).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
-            var failures = (await rows.Where(m => m.Status == OutboxMessageStatus.Dead).Select(m => m.LastError).ToListAsync(cancellationToken).ConfigureAwait(false))
-                .GroupBy(FailureOf)
-                .Select(g => new FailureCount(g.Key, g.Count()))
+            var failures = (await rows.Where(m => m.Status == OutboxMessageStatus.Dead).GroupBy(m => m.LastError).Select(g => new { g.Key, Count = g.Count() })
+                    .ToListAsync(cancellationToken).ConfigureAwait(false))
+                .GroupBy(f => FailureOf(f.Key))
+                .Select(g => new FailureCount(g.Key, g.Sum(f => f.Count)))
                 .OrderByDescending(f => f.Count)
                 .ToList();
             var byDestination = groups
@@ -237,7 +238,13 @@ internal static class OutboxCommands
             var rows = db.Set<OutboxMessage>();
             if (result.GetValue(before) is { } cutoff && !result.GetValue(dead))
             {
-                var utc = DateTime.SpecifyKind(cutoff.ToUniversalTime(), DateTimeKind.Utc);
+                if (result.GetValue(type) is not null || result.GetValue(errorContains) is not null)
+                {
+                    context.Error.WriteLine("error: --type and --error-contains narrow --dead only, not --processed-before.");
+                    return ExitCodes.Usage;
+                }
+
+                var utc = ExitCodes.Utc(cutoff);
                 var count = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc, cancellationToken).ConfigureAwait(false);
                 if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} processed row(s) of {db.GetType().Name} processed before {utc:u}?"))
                 {

@@ -8,14 +8,14 @@ namespace Microsoft.Extensions.Hosting;
 public static class DomainEventsCommandsHostExtensions
 {
     /// <summary>The first words that are commands; anything else runs the host as usual.</summary>
-    private static readonly HashSet<string> Commands = new(StringComparer.Ordinal) { "relay", "consume", "outbox", "inbox", "backfill", "domainevents" };
+    private static readonly HashSet<string> Commands = new(StringComparer.Ordinal) { "relay", "consume", "outbox", "inbox", "backfill", "publish", "topology", "domainevents" };
 
     /// <summary>
     /// Runs a DomainEvents command when the first argument names one (<c>relay</c>, <c>consume</c>, <c>outbox</c>,
-    /// <c>inbox</c>, <c>backfill</c>; <c>domainevents --help</c> lists them), otherwise runs the host as
+    /// <c>inbox</c>, <c>backfill</c>, <c>publish</c>, <c>topology</c>; <c>domainevents --help</c> lists them), otherwise runs the host as
     /// <c>RunAsync</c> does. Call it instead of <c>app.Run()</c>: <c>return await app.RunWithDomainEventsCommandsAsync(args);</c>.
-    /// Exit codes: 0 done; 1 the command failed (nothing found, refused); 2 a usage error or an unconfirmed change;
-    /// 3 the database or the broker could not be used.
+    /// Exit codes: 0 done; 1 the command failed (nothing found, refused, a service that could not start); 2 a usage error
+    /// or an unconfirmed change; 3 the database could not be reached or lacks a table.
     /// </summary>
     /// <param name="host">The built host, not started.</param>
     /// <param name="args">The process's arguments.</param>
@@ -42,6 +42,8 @@ public static class DomainEventsCommandsHostExtensions
             OutboxCommands.Create(context),
             InboxCommands.Create(context),
             BackfillCommand.Create(context),
+            PublishCommand.Create(context),
+            TopologyCommand.Create(context),
         };
         var parsed = root.Parse(args[0] == "domainevents" ? args[1..] : args);
         if (parsed.Errors.Count > 0)
@@ -55,6 +57,25 @@ public static class DomainEventsCommandsHostExtensions
             return ExitCodes.Usage;
         }
 
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = console.Profile.Out.Writer, Error = error }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Our own handling of failures (one line, a documented exit code), and no time limit on a relay's drain after SIGTERM.
+            var invocation = new InvocationConfiguration { Output = console.Profile.Out.Writer, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+            return await parsed.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ArgumentException ex)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ExitCodes.Failed;
+        }
+        catch (Exception ex)
+        {
+            await error.WriteLineAsync($"error: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failed;
+        }
     }
 }

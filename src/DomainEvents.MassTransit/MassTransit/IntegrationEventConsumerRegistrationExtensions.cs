@@ -64,7 +64,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         var loggerFactory = context.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var time = context.GetService<TimeProvider>() ?? TimeProvider.System;
         var drain = context.GetService<IntegrationEventDrainWatcher>();
-        if (context.GetService<DomainEvents.EntityFrameworkCore.HostRole>() is { RunsConsumers: false })
+        if (context.GetService<DomainEvents.EntityFrameworkCore.HostRole>() is { } role && !role.ConsumersToConfigure())
         {
             // The host runs as its relay only (the relay command): the bus publishes and consumes nothing.
             return;
@@ -196,7 +196,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
     }
 
     /// <summary>The consumer's name in kebab-case without a trailing "Consumer", as MassTransit names endpoints.</summary>
-    private static string DefaultQueueName(Type consumerType)
+    internal static string DefaultQueueName(Type consumerType)
     {
         var name = consumerType.Name;
         if (name.Length > "Consumer".Length && name.EndsWith("Consumer", StringComparison.Ordinal))
@@ -247,6 +247,8 @@ public static class IntegrationEventConsumerRegistrationExtensions
         }
 
         configurator.TryAddSingleton(TimeProvider.System);
+        configurator.TryAddSingleton<DomainEvents.EntityFrameworkCore.IBrokerTopology, MassTransitTopology>();
+        configurator.TryAddSingleton<DomainEvents.EntityFrameworkCore.HostRole>();
         configurator.AddSingleton(new IntegrationEventConsumerRegistration(typeof(TConsumer), messageTypes, options));
         if (options.InboxContextType is { } inboxContext)
         {
@@ -254,6 +256,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
             if (!configurator.Any(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService) && d.ImplementationFactory?.Target is InboxCleanupMarker m && m.ContextType == inboxContext))
             {
                 var marker = new InboxCleanupMarker(inboxContext, options.InboxCleanup);
+                configurator.AddSingleton(new DomainEvents.EntityFrameworkCore.InboxContext(inboxContext));
                 configurator.AddDomainEventsHealthState();
                 configurator.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(marker.Create);
             }

@@ -46,6 +46,7 @@ public static class MassTransitRelayExtensions
             builder.Services.TryAddSingleton<BrokerRefusals>();
             builder.Services.TryAddSingleton<ExchangeProbe>();
             builder.Services.TryAddSingleton<ConnectionBlocks>();
+            builder.Services.TryAddSingleton<DomainEvents.EntityFrameworkCore.IBrokerTopology, DomainEvents.MassTransit.Consumers.MassTransitTopology>();
             builder.Services.AddSendObserver(provider => provider.GetRequiredService<BrokerRefusals>());
         }
 

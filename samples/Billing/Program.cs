@@ -37,6 +37,12 @@ await using (var scope = host.Services.CreateAsyncScope())
     await scope.ServiceProvider.GetRequiredService<BillingDbContext>().Database.EnsureCreatedAsync();
 }
 
+if (args is [var command, ..] && !command.StartsWith('-'))
+{
+    // The operator commands, in this service's own executable: dotnet run --project samples/Billing -- consume | inbox stats | ...
+    return await host.RunWithDomainEventsCommandsAsync(args);
+}
+
 await host.StartAsync();
 Console.WriteLine($"Billing is ready: {settings.Database}; {settings.Transport}. Ctrl+C stops it.");
 await host.WaitForShutdownAsync();

@@ -26,6 +26,12 @@ await using (var scope = app.Services.CreateAsyncScope())
     await scope.ServiceProvider.GetRequiredService<OrderingDbContext>().Database.EnsureCreatedAsync();
 }
 
+if (args is [var command, ..] && !command.StartsWith('-'))
+{
+    // The operator commands, in this service's own executable: dotnet run --project samples/Ordering.Api -- relay | outbox stats | ...
+    return await app.RunWithDomainEventsCommandsAsync(args);
+}
+
 app.MapPost("/orders", async (PlaceOrderRequest request, PlaceOrder placeOrder, CancellationToken cancellationToken) =>
 {
     try

@@ -20,6 +20,7 @@ public sealed class PackingThePackages
         "DomainEvents.CloudEvents",
         "DomainEvents.PostgreSql",
         "DomainEvents.Commands",
+        "DomainEvents.Tool",
     ];
 
     private static string? _output;
@@ -90,8 +91,19 @@ public sealed class PackingThePackages
         repository!.Attribute("type")?.Value.Should().Be("git");
         repository.Attribute("commit")?.Value.Should().Be(Git("rev-parse", "HEAD"), "the package records the commit it was built from");
 
-        entries.Should().Contain([$"lib/net10.0/{id}.dll", $"lib/net10.0/{id}.xml"], "the assembly travels with its XML docs");
-        entries.Where(e => e.StartsWith("lib/", StringComparison.Ordinal)).Should().HaveCount(2, "only the package's own assembly and docs are in lib/");
+        var folder = Folder(id);
+        if (id == Tool)
+        {
+            // A .NET tool carries its whole application under tools/, and declares itself a tool.
+            entries.Should().Contain([$"{folder}/{id}.dll", $"{folder}/DotnetToolSettings.xml"]).And.NotContain(e => e.StartsWith("lib/", StringComparison.Ordinal));
+            metadata.Element(ns + "packageTypes")!.Elements().Select(t => t.Attribute("name")?.Value).Should().Contain("DotnetTool");
+        }
+        else
+        {
+            entries.Should().Contain([$"{folder}/{id}.dll", $"{folder}/{id}.xml"], "the assembly travels with its XML docs");
+            entries.Where(e => e.StartsWith("lib/", StringComparison.Ordinal)).Should().HaveCount(2, "only the package's own assembly and docs are in lib/");
+        }
+
         entries.Should().NotContain(e => e.Contains("Tests", StringComparison.OrdinalIgnoreCase) || e.Contains("nunit", StringComparison.OrdinalIgnoreCase));
 
         var dependencies = metadata.Descendants(ns + "dependency").Select(d => (Id: d.Attribute("id")!.Value, Version: d.Attribute("version")!.Value)).ToList();
@@ -102,7 +114,7 @@ public sealed class PackingThePackages
         }
 
         using var assembly = new MemoryStream();
-        using (var dll = zip.GetEntry($"lib/net10.0/{id}.dll")!.Open())
+        using (var dll = zip.GetEntry($"{folder}/{id}.dll")!.Open())
         {
             dll.CopyTo(assembly);
         }
@@ -118,8 +130,12 @@ public sealed class PackingThePackages
         var symbols = Path.Combine(_output!, $"{id}.0.1.0.snupkg");
         File.Exists(symbols).Should().BeTrue($"{id} has a symbols package beside it");
         using var zip = ZipFile.OpenRead(symbols);
-        zip.Entries.Select(e => e.FullName).Should().Contain($"lib/net10.0/{id}.pdb");
+        zip.Entries.Select(e => e.FullName).Should().Contain($"{Folder(id)}/{id}.pdb");
     }
+
+    private const string Tool = "DomainEvents.Tool";
+
+    private static string Folder(string id) => id == Tool ? "tools/net10.0/any" : "lib/net10.0";
 
     private static string Git(params string[] arguments)
     {

@@ -143,6 +143,39 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task The_tool_works_on_a_database_it_is_given_only_a_connection_string_for()
+    {
+        await SellAsync(2);
+        var settings = Path.Combine(Path.GetTempPath(), $"appsettings-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(settings, JsonSerializer.Serialize(new { ConnectionStrings = new { Shop = _database.ConnectionString } }));
+        try
+        {
+            var byArgument = await RunToolAsync(["--connection", _database.ConnectionString, "outbox", "stats", "--json"]);
+            byArgument.ExitCode.Should().Be(0, byArgument.Error);
+            JsonDocument.Parse(byArgument.Output).RootElement.GetProperty("pending").GetInt32().Should().Be(2);
+
+            var bySettings = await RunToolAsync(["--settings", settings, "--connection-name", "Shop", "outbox", "list", "--json"]);
+            bySettings.ExitCode.Should().Be(0, bySettings.Error);
+            JsonDocument.Parse(bySettings.Output).RootElement.GetArrayLength().Should().Be(2);
+
+            var byEnvironment = await RunToolAsync(["inbox", "stats", "--json"], ("DOMAINEVENTS_CONNECTION", _database.ConnectionString));
+            byEnvironment.ExitCode.Should().Be(0, byEnvironment.Error);
+
+            var otherTable = await RunToolAsync(["--connection", _database.ConnectionString, "--outbox-table", "no_such_outbox", "outbox", "stats"]);
+            otherTable.ExitCode.Should().Be(3, "the table it was told of is missing");
+            otherTable.Error.Should().Contain("a table is missing");
+
+            var none = await RunToolAsync(["outbox", "stats"]);
+            none.ExitCode.Should().Be(2);
+            none.Error.Should().Contain("no connection string");
+        }
+        finally
+        {
+            File.Delete(settings);
+        }
+    }
+
+    [Test]
     public async Task A_database_that_cannot_be_reached_is_one_line_naming_the_context_and_exit_code_3()
     {
         var unreachable = provider == DatabaseProvider.Sqlite
@@ -270,6 +303,29 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
 
         running.Process.WaitForExit();
         return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunToolAsync(string[] args, params (string Name, string Value)[] environment)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "DomainEvents.Tool.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Remove("DOMAINEVENTS_CONNECTION");
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output, await error);
     }
 
     private RunningCommand Start(string[] args, string connectionString, string? rabbitMq)

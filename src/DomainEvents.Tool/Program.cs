@@ -1,0 +1,3 @@
+using DomainEvents.Tool;
+
+return await ToolProgram.RunAsync(args, Console.Error);

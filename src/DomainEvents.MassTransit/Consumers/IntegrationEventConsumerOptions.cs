@@ -20,6 +20,20 @@ public sealed class IntegrationEventConsumerOptions
     /// </summary>
     public bool KeepOrder { get; set; } = true;
 
+    /// <summary>
+    /// Gets or sets, with <see cref="KeepOrder"/>, how many messages of different partition keys (the
+    /// <c>de-partition-key</c> header) the endpoint handles at once (default 1: one message at a time). Messages of one key
+    /// still run one after another in queue order, on RabbitMQ by their delivery tags; on another transport the endpoint
+    /// keeps to one at a time. Messages without a key are not held back.
+    /// </summary>
+    public int Parallelism { get; set; } = 1;
+
+    /// <summary>
+    /// Gets or sets the RabbitMQ queue type of the endpoint: <c>classic</c> (default) or <c>quorum</c> (replicated across a
+    /// cluster's nodes; declare it so from the start, a queue's type cannot change).
+    /// </summary>
+    public string QueueType { get; set; } = "classic";
+
     /// <summary>Gets or sets the name recorded in the inbox for this consumer (default: the consumer's full type name).</summary>
     public string? InboxName { get; set; }
 

@@ -103,7 +103,22 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.ConfigureConsumeTopology = false;
                 if (options.KeepOrder)
                 {
-                    endpoint.ConcurrentMessageLimit = 1;
+                    // One at a time, or several of different keys with each key's messages in queue order (the order filter below).
+                    endpoint.ConcurrentMessageLimit = options.Parallelism;
+                    if (options.Parallelism > 1)
+                    {
+                        endpoint.PrefetchCount = Math.Max(endpoint.PrefetchCount, 4 * options.Parallelism);
+                    }
+                }
+
+                if (options.QueueType == "quorum")
+                {
+                    if (endpoint is not IRabbitMqReceiveEndpointConfigurator rabbit)
+                    {
+                        throw new InvalidOperationException($"{registration.ConsumerType.Name} asks for a quorum queue, which only RabbitMQ has.");
+                    }
+
+                    rabbit.SetQuorumQueue();
                 }
 
                 foreach (var (exchange, pattern) in options.Bindings)
@@ -115,7 +130,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 // endpoint's default one. With raw JSON as the default, plain JSON, both CloudEvents modes and messages
                 // without a content type all reach the filter below untouched; it works out the type from the envelope.
                 // The size check runs on the receive pipe, ahead of the deserializer, so a body over the maximum is never parsed.
-                endpoint.ConfigureReceive(r => r.UseFilter(new MessageSizeFilter(options.MaxMessageBytes)));
+                endpoint.ConfigureReceive(r =>
+                {
+                    r.UseFilter(new MessageSizeFilter(options.MaxMessageBytes));
+                    if (options.KeepOrder && options.Parallelism > 1)
+                    {
+                        r.UseFilter(new PartitionOrderFilter(loggerFactory.CreateLogger(registration.ConsumerType)));
+                    }
+                });
                 endpoint.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: true);
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
                 // Before the dispatch by message type: the filter decides the type from the headers and the registry.
@@ -218,6 +240,11 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
         configure?.Invoke(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallelism, 1, nameof(IntegrationEventConsumerOptions.Parallelism));
+        if (options.QueueType is not ("classic" or "quorum"))
+        {
+            throw new ArgumentException($"{typeof(TConsumer).Name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));
+        }
         if (options.Bindings.Count == 0)
         {
             throw new InvalidOperationException($"{typeof(TConsumer).Name} is bound to no exchange: add [BindIntegrationEvents(\"exchange\", \"pattern\")] or call Bind(...) when adding it.");

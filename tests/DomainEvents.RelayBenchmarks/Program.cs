@@ -9,7 +9,7 @@ using Microsoft.EntityFrameworkCore;
 //   dotnet run -c Release --project tests/DomainEvents.RelayBenchmarks -- --quick a small smoke run (~25 s)
 // Needs DOMAINEVENTS_TEST_POSTGRES and DOMAINEVENTS_TEST_RABBITMQ (source artifacts/servers/env.sh).
 // Writes artifacts/bench/results.json. For investigating (written to results-<name>.json instead, never a report):
-//   --only 1,3          some of the six measurements      --rounds N     rounds of measurements 1 and 3
+//   --only 1,3          some of the seven measurements      --rounds N     rounds of measurements 1 and 3
 //   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, batch-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
 if (args.Contains("--writer"))
@@ -28,7 +28,7 @@ Experiments.LeanInboxCheck = experiment == "lean-inbox-check";
 // --only 1,3 runs some of the four measurements (for investigating one; the figures of a partial run are not a report).
 var only = args.Contains("--only")
     ? args[Array.IndexOf(args, "--only") + 1].Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToHashSet()
-    : [1, 2, 3, 4, 5, 6];
+    : [1, 2, 3, 4, 5, 6, 7];
 var sizes = quick ? Sizes.Quick : Sizes.Full;
 if (args.Contains("--rounds"))
 {
@@ -119,6 +119,8 @@ await using (var environment = await BenchEnvironment.CreateAsync())
             () => DeepBacklogBenchmark.RunAsync(environment, sizes, results)),
         ($"6. A refused exchange: {sizes.RefusalRows:N0} rows to a good exchange, alone and beside 10 keys the broker refuses",
             () => RefusedExchangeBenchmark.RunAsync(environment, sizes, results)),
+        ($"7. Ordered consumer: drain {sizes.OrderedMessages:N0} pre-loaded messages on 1,000 keys, 8 at once, order kept per key vs order off",
+            () => OrderedConsumerBenchmark.RunAsync(environment, sizes, results)),
     };
     foreach (var (title, run) in phases.Where((_, i) => only.Contains(i + 1)))
     {

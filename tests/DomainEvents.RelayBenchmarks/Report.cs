@@ -87,6 +87,17 @@ public static class Report
                 "6. Relay throughput beside an exchange that refuses every publish vs alone", $"{N(beside)} msg/s", $"{N(alone)} msg/s");
         }
 
+        if (results.Ordered.Count > 0)
+        {
+            var ordered = Mean(results.Ordered, "ordered");
+            var off = Mean(results.Ordered, "order-off");
+            var breaks = results.Ordered.Where(r => r.Name == "ordered").Sum(r => r.OrderBreaks ?? 0);
+            var offBreaks = results.Ordered.Where(r => r.Name == "order-off").Sum(r => r.OrderBreaks ?? 0);
+            Goal("ordered-consumer", $"{N(ordered)} vs {N(off)} msg/s; {breaks} order breaks ordered, {offBreaks} with order off", ">= 0.8, 0 breaks", ordered / off,
+                ordered / off >= 0.8 && breaks == 0,
+                "7. Consumer keeping order per key, 8 at once, 1,000 keys vs order off", $"{N(ordered)} msg/s, {breaks} breaks", $"{N(off)} msg/s, {offBreaks} breaks");
+        }
+
         foreach (var (key, label) in new[] { ("cross-process-notify", "with NOTIFY"), ("cross-process-polling", "without NOTIFY (1 s poll)") })
         {
             if (results.Latency.TryGetValue(key, out var cross))

@@ -88,6 +88,12 @@ public sealed class ThroughputRun
 
     /// <summary>Measurement 6: attempts charged to the refused exchange's rows during the drain.</summary>
     public long? RefusedAttempts { get; init; }
+
+    /// <summary>Measurement 7: messages of a key that started before the previous message of their key ended.</summary>
+    public int? OrderBreaks { get; init; }
+
+    /// <summary>Measurement 7: the most messages handled at once.</summary>
+    public int? PeakConcurrency { get; init; }
 }
 
 public sealed class RelayBreakdown
@@ -172,6 +178,9 @@ public sealed class BenchResults
 
     /// <summary>Measurement 6: the relay draining a backlog alone and while an exchange refuses every publish.</summary>
     public List<ThroughputRun> Refusal { get; } = [];
+
+    /// <summary>Measurement 7: the ordered consumer and the same consumer with order off.</summary>
+    public List<ThroughputRun> Ordered { get; } = [];
 
     /// <summary>SQL commands per message in the inbox warm-up drains, by the start of their text.</summary>
     public Dictionary<string, Dictionary<string, double>> InboxCommandsPerMessage { get; } = [];

@@ -20,7 +20,8 @@ public sealed record Sizes(
     int NotifyBlock,
     int DeepStuckRows,
     int DeepFreshRows,
-    int RefusalRows)
+    int RefusalRows,
+    int OrderedMessages)
 {
     public static readonly Sizes Full = new(
         Backlog: 50_000,
@@ -41,7 +42,8 @@ public sealed record Sizes(
         NotifyBlock: 250,
         DeepStuckRows: 1_000_000,
         DeepFreshRows: 5_000,
-        RefusalRows: 10_000);
+        RefusalRows: 10_000,
+        OrderedMessages: 20_000);
 
     public static readonly Sizes Quick = Full with
     {
@@ -59,5 +61,6 @@ public sealed record Sizes(
         DeepStuckRows = 50_000,
         DeepFreshRows = 1_000,
         RefusalRows = 1_000,
+        OrderedMessages = 2_000,
     };
 }

@@ -41,12 +41,19 @@ public sealed class ConsumingKeysInParallelInOrder : RabbitMqFixture
         await StartAsync(relay: false, o =>
         {
             o.ConfigureServices = s => s.AddSingleton(log);
+
+            // The same 8 at once and the same prefetch with and without the order: only the order filter differs.
+            o.ConfigureBus = cfg =>
+            {
+                cfg.ConcurrentMessageLimit = 8;
+                cfg.PrefetchCount = 32;
+            };
             o.Consumers.Add((typeof(SlowOrdersConsumer), c =>
             {
                 c.Bind(Exchange, "order.*");
                 c.QueueName = Queue("slow-orders");
                 c.KeepOrder = keepOrder;
-                c.Parallelism = 8;   // without KeepOrder, MassTransit's own concurrency (its default) and no order filter
+                c.Parallelism = 8;
             }));
         });
         await using var connection = await RabbitMqAdmin.ConnectAsync();

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using global::MassTransit;
+using global::MassTransit.RabbitMqTransport;
 using Microsoft.Extensions.Logging;
 
 namespace DomainEvents.MassTransit.Consumers;
@@ -9,14 +11,17 @@ namespace DomainEvents.MassTransit.Consumers;
 /// workers in that order, so when delivery t reaches this filter (the first of the receive pipe) every delivery before
 /// it has been taken by a worker and is on its way here. A message therefore waits until every earlier delivery has
 /// told its key, then until the earlier messages of its own key are done; messages of other keys run meanwhile. A
-/// message without a key waits for nothing. On a transport without delivery tags, messages go one at a time.
+/// message without a key waits for nothing. On a transport without delivery tags, messages go one at a time. The key is
+/// the <c>de-partition-key</c> header, which the relay sets in every envelope. Limits: a message that the broker
+/// redelivers (the channel failed, or the endpoint stopped while it ran) comes back behind later messages of its key;
+/// a delivery that never reaches the filter (dropped while the endpoint stops) holds later ones back for 30 s.
 /// </summary>
 internal sealed partial class PartitionOrderFilter : IFilter<ReceiveContext>
 {
     /// <summary>How long a message waits for an earlier delivery that never reaches the filter (one dropped while the endpoint stops).</summary>
     private static readonly TimeSpan MissingDeliveryTimeout = TimeSpan.FromSeconds(30);
 
-    private readonly Dictionary<string, Sequencer> _sequencers = new(StringComparer.Ordinal);
+    private readonly ConditionalWeakTable<ChannelContext, Sequencer> _sequencers = [];
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private readonly ILogger _logger;
 
@@ -24,7 +29,7 @@ internal sealed partial class PartitionOrderFilter : IFilter<ReceiveContext>
 
     public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
     {
-        if (context is not RabbitMqBasicConsumeContext delivery)
+        if (context is not RabbitMqBasicConsumeContext delivery || !context.TryGetPayload<ChannelContext>(out var channel))
         {
             await _oneAtATime.WaitAsync(context.CancellationToken).ConfigureAwait(false);
             try
@@ -39,27 +44,21 @@ internal sealed partial class PartitionOrderFilter : IFilter<ReceiveContext>
             return;
         }
 
-        Sequencer sequencer;
-        lock (_sequencers)
-        {
-            // One sequencer per consumer (a channel): its delivery tags start again at 1.
-            if (!_sequencers.TryGetValue(delivery.ConsumerTag, out sequencer!))
-            {
-                _sequencers[delivery.ConsumerTag] = sequencer = new Sequencer();
-            }
-        }
-
+        // One sequencer per channel: a new channel (after a reconnect) numbers its deliveries from 1 again.
+        var sequencer = _sequencers.GetValue(channel, _ => new Sequencer());
         var key = context.TransportHeaders.Get<string>(IntegrationEventHeaders.PartitionKey);
         var turn = sequencer.Register(delivery.DeliveryTag, string.IsNullOrEmpty(key) ? null : key);
         try
         {
-            if (!await turn.Ready.Task.WaitAsync(MissingDeliveryTimeout, context.CancellationToken).ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default).ConfigureAwait(false))
+            // Only the wait for earlier deliveries to arrive is bounded; the wait for the key's earlier messages is not.
+            if (!await turn.Counted.Task.WaitAsync(MissingDeliveryTimeout, context.CancellationToken).ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default).ConfigureAwait(false))
             {
                 context.CancellationToken.ThrowIfCancellationRequested();
                 LogMissingDelivery(_logger, delivery.DeliveryTag, MissingDeliveryTimeout.TotalSeconds);
                 sequencer.GiveUpWaitingFor(turn);
-                await turn.Ready.Task.ConfigureAwait(false);
             }
+
+            await turn.Ready.Task.WaitAsync(context.CancellationToken).ConfigureAwait(false);
 
             await next.Send(context).ConfigureAwait(false);
         }
@@ -81,6 +80,10 @@ internal sealed partial class PartitionOrderFilter : IFilter<ReceiveContext>
 
         public string? Key { get; } = key;
 
+        /// <summary>Completed when every earlier delivery has registered (or was given up on).</summary>
+        public TaskCompletionSource Counted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completed when the turn may run: counted, and first of its key.</summary>
         public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -99,25 +102,26 @@ internal sealed partial class PartitionOrderFilter : IFilter<ReceiveContext>
             var turn = new Turn(tag, key);
             lock (_gate)
             {
+                var late = tag <= _registeredUpTo;
                 if (key is not null)
                 {
+                    // In tag order among its key's turns; a late one (given up on earlier) goes last, never ahead of what runs.
                     var turns = _byKey.TryGetValue(key, out var list) ? list : _byKey[key] = [];
-                    var at = turns.FindIndex(t => t.Tag > tag);
+                    var at = late ? -1 : turns.FindIndex(t => t.Tag > tag);
                     turns.Insert(at < 0 ? turns.Count : at, turn);
                 }
-
-                if (key is null)
+                else
                 {
                     // No key, no order to keep.
+                    turn.Counted.TrySetResult();
                     turn.Ready.TrySetResult();
                 }
 
                 _waiting[tag] = turn;
-                if (tag <= _registeredUpTo)
+                if (late)
                 {
-                    // A tag below what was already counted (a new channel reusing a consumer tag): start counting again from it.
-                    _registeredUpTo = tag - 1;
-                    _registeredAhead.Clear();
+                    ReleaseIfFirst(turn);
+                    return turn;
                 }
 
                 _registeredAhead.Add(tag);
@@ -195,6 +199,7 @@ internal sealed partial class PartitionOrderFilter : IFilter<ReceiveContext>
                 return;
             }
 
+            turn.Counted.TrySetResult();
             if (turn.Key is null || _byKey[turn.Key][0] == turn)
             {
                 turn.Ready.TrySetResult();

@@ -132,11 +132,13 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 // The size check runs on the receive pipe, ahead of the deserializer, so a body over the maximum is never parsed.
                 endpoint.ConfigureReceive(r =>
                 {
-                    r.UseFilter(new MessageSizeFilter(options.MaxMessageBytes));
+                    // The order filter first: every delivery must register its place, even one the size check refuses.
                     if (options.KeepOrder && options.Parallelism > 1)
                     {
                         r.UseFilter(new PartitionOrderFilter(loggerFactory.CreateLogger(registration.ConsumerType)));
                     }
+
+                    r.UseFilter(new MessageSizeFilter(options.MaxMessageBytes));
                 });
                 endpoint.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: true);
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
@@ -241,6 +243,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         configure?.Invoke(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallelism, 1, nameof(IntegrationEventConsumerOptions.Parallelism));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Parallelism, 1_000, nameof(IntegrationEventConsumerOptions.Parallelism));
         if (options.QueueType is not ("classic" or "quorum"))
         {
             throw new ArgumentException($"{typeof(TConsumer).Name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));

@@ -307,42 +307,37 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
 
     private static async Task<(int ExitCode, string Output, string Error)> RunToolAsync(string[] args, params (string Name, string Value)[] environment)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "DomainEvents.Tool.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment.Remove("DOMAINEVENTS_CONNECTION");
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
+        var running = StartProcess("DomainEvents.Tool.dll", args, [("DOMAINEVENTS_CONNECTION", null), .. environment.Select(e => (e.Name, (string?)e.Value))]);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output, await error);
+        await running.Process.WaitForExitAsync(timeout.Token);
+        running.Process.WaitForExit();
+        return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
     }
 
-    private RunningCommand Start(string[] args, string connectionString, string? rabbitMq)
+    private RunningCommand Start(string[] args, string connectionString, string? rabbitMq) =>
+        StartProcess("DomainEvents.CommandHost.dll", args,
+            [("SHOP_PROVIDER", ProviderName), ("SHOP_CONNECTION", connectionString), ("SHOP_EXCHANGE", _exchange), ("SHOP_RABBITMQ", rabbitMq)]);
+
+    /// <summary>Starts one of the test's executables; an environment variable given as null is removed.</summary>
+    private static RunningCommand StartProcess(string dll, string[] args, (string Name, string? Value)[] environment)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "DomainEvents.CommandHost.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
 
-        start.Environment["SHOP_PROVIDER"] = ProviderName;
-        start.Environment["SHOP_CONNECTION"] = connectionString;
-        start.Environment["SHOP_EXCHANGE"] = _exchange;
-        if (rabbitMq is not null)
+        foreach (var (name, value) in environment)
         {
-            start.Environment["SHOP_RABBITMQ"] = rabbitMq;
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
 
         var process = Process.Start(start)!;

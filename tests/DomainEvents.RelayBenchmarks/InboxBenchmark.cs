@@ -53,15 +53,7 @@ public static class InboxBenchmark
         // Durable, not exclusive, not auto-delete, no arguments: as MassTransit declares the endpoint's queue.
         await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
         var occurredAt = DateTime.UtcNow;
-        await Rabbit.PublishAsync(channel, count, 100, i =>
-        {
-            var messageId = Guid.CreateVersion7();
-            var placed = Payloads.Create(Guid.CreateVersion7(), i);
-            var key = $"Order/{placed.OrderId}";
-            return ("", queue,
-                RelayLikeMessage.Properties(messageId, exchange, ThroughputBenchmark.RoutingKey, key, occurredAt),
-                RelayLikeMessage.Body(messageId, exchange, ThroughputBenchmark.RoutingKey, key, RelayLikeMessage.Payload(placed), occurredAt));
-        });
+        await Rabbit.PublishAsync(channel, count, 100, i => RelayLikeMessage.ToQueue(queue, exchange, Payloads.Create(Guid.CreateVersion7(), i), occurredAt));
         var depth = await Rabbit.WaitForDepthAsync(connection, queue, count, TimeSpan.FromSeconds(30));
         if (depth != count)
         {

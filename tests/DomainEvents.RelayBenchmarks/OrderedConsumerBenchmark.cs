@@ -57,12 +57,7 @@ public static class OrderedConsumerBenchmark
         {
             var order = assignment[i];
             var sequence = sequences[order] = sequences.GetValueOrDefault(order) + 1;
-            var messageId = Guid.CreateVersion7();
-            var placed = Payloads.Create(order, sequence);
-            var key = $"Order/{order}";
-            return ("", queue,
-                RelayLikeMessage.Properties(messageId, exchange, ThroughputBenchmark.RoutingKey, key, occurredAt),
-                RelayLikeMessage.Body(messageId, exchange, ThroughputBenchmark.RoutingKey, key, RelayLikeMessage.Payload(placed), occurredAt));
+            return RelayLikeMessage.ToQueue(queue, exchange, Payloads.Create(order, sequence), occurredAt);
         });
         var depth = await Rabbit.WaitForDepthAsync(connection, queue, count, TimeSpan.FromSeconds(30));
         if (depth != count)

@@ -66,4 +66,14 @@ public static class RelayLikeMessage
         };
 
     public static string Payload(OrderPlaced placed) => JsonSerializer.Serialize(placed, Payloads.Json);
+
+    /// <summary>An order placed as the relay would send it, published straight to <paramref name="queue"/> (the default exchange).</summary>
+    public static (string Exchange, string RoutingKey, BasicProperties Properties, byte[] Body) ToQueue(string queue, string exchange, OrderPlaced placed, DateTime occurredAt)
+    {
+        var messageId = Guid.CreateVersion7();
+        var key = $"Order/{placed.OrderId}";
+        return ("", queue,
+            Properties(messageId, exchange, ThroughputBenchmark.RoutingKey, key, occurredAt),
+            Body(messageId, exchange, ThroughputBenchmark.RoutingKey, key, Payload(placed), occurredAt));
+    }
 }

@@ -202,15 +202,9 @@ internal static class OutboxCommands
                 return ExitCodes.Usage;
             }
 
-            if (chosen.Count == 0)
+            if (NothingOrNotConfirmed(context, result, chosen, $"Retry {chosen.Count} dead row(s) of {db.GetType().Name}?") is { } stop)
             {
-                context.WriteLine("No dead row matches.");
-                return ExitCodes.Ok;
-            }
-
-            if (!Shared.Confirm(context, result, $"Retry {chosen.Count} dead row(s) of {db.GetType().Name}?"))
-            {
-                return ExitCodes.Usage;
+                return stop;
             }
 
             var administration = (IOutboxAdministration)services.GetRequiredService(typeof(IOutboxAdministration<>).MakeGenericType(db.GetType()));
@@ -263,15 +257,9 @@ internal static class OutboxCommands
                 return ExitCodes.Usage;
             }
 
-            if (chosen.Count == 0)
+            if (NothingOrNotConfirmed(context, result, chosen, $"Delete {chosen.Count} dead row(s) of {db.GetType().Name}?") is { } stop)
             {
-                context.WriteLine("No dead row matches.");
-                return ExitCodes.Ok;
-            }
-
-            if (!Shared.Confirm(context, result, $"Delete {chosen.Count} dead row(s) of {db.GetType().Name}?"))
-            {
-                return ExitCodes.Usage;
+                return stop;
             }
 
             var purged = 0;
@@ -284,6 +272,18 @@ internal static class OutboxCommands
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>The exit code when there is nothing to change (0) or the change is not confirmed (2); null to go on.</summary>
+    private static int? NothingOrNotConfirmed(CommandContext context, ParseResult result, List<Guid> chosen, string question)
+    {
+        if (chosen.Count == 0)
+        {
+            context.WriteLine("No dead row matches.");
+            return ExitCodes.Ok;
+        }
+
+        return Shared.Confirm(context, result, question) ? null : ExitCodes.Usage;
     }
 
     /// <summary>The message ids of the dead rows chosen by ids, or by <c>--dead</c> and its filters; null when nothing chooses.</summary>

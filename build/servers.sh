@@ -78,9 +78,12 @@ export_line() {
 # --- package installation ---------------------------------------------------------------------
 APT_UPDATED=0
 apt_install() {
-  # $1: package, $2: env var the user could set instead
-  local pkg="$1" var="$2"
+  # $1: package, $2: env var the user could set instead (none for a tool)
+  local pkg="$1" var="${2:-}"
   if ! is_root || ! is_debian; then
+    if [ -z "$var" ]; then
+      die "package '$pkg' is not installed and I can only install it as root on Debian/Ubuntu: install it yourself (e.g. 'sudo apt-get install -y $pkg')"
+    fi
     die "package '$pkg' is not installed and I can only install it as root on Debian/Ubuntu.
   Either install '$pkg' yourself (e.g. 'sudo apt-get install -y $pkg'),
   or point the tests at a server you already have:  export $var='...'"
@@ -392,9 +395,18 @@ write_env() {
 }
 
 # --- commands ---------------------------------------------------------------------------------
+# The command tests read a progress bar from a real terminal: tmux gives them one.
+ensure_tmux() {
+  if ! command -v tmux >/dev/null 2>&1; then
+    apt_install tmux
+    command -v tmux >/dev/null 2>&1 || die "tmux still missing after installing it"
+  fi
+}
+
 cmd_start() {
   local t0=$SECONDS
   load_state
+  ensure_tmux
   start_postgres
   start_rabbit
   write_env

@@ -116,6 +116,57 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task At_a_terminal_the_backfill_shows_a_progress_bar()
+    {
+        await InScopeAsync(async db =>
+        {
+            db.Tickets.AddRange(Enumerable.Range(0, 30).Select(_ => new Ticket { ExpiresAt = DateTime.UtcNow.AddDays(-1) }));
+            return await db.SaveChangesAsync();
+        });
+
+        // A real terminal: tmux gives the process a pseudo-terminal of 120 x 30, and its screen is read back.
+        var session = $"de-{Guid.NewGuid():N}"[..12];
+        var command = string.Join(' ', new[]
+        {
+            $"SHOP_PROVIDER={ProviderName}", $"SHOP_CONNECTION='{_database.ConnectionString}'", $"SHOP_EXCHANGE={_exchange}",
+            "dotnet", Path.Combine(AppContext.BaseDirectory, "DomainEvents.CommandHost.dll"), "backfill", "Ticket", "--page-size", "10", "; sleep 30",
+        });
+        await TmuxAsync("new-session", "-d", "-s", session, "-x", "120", "-y", "30", command);
+        try
+        {
+            var screen = "";
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (!screen.Contains("backfill Ticket: 30 entities read", StringComparison.Ordinal) && DateTime.UtcNow < until)
+            {
+                await Task.Delay(200);
+                screen = await TmuxAsync("capture-pane", "-p", "-t", session);
+            }
+
+            screen.Should().Contain("backfill Ticket: 30 entities read", "the summary follows the bar");
+            screen.Should().Contain("100%").And.Contain("30/30", "the bar, as the terminal shows it, reached the end");
+            screen.Should().NotContain("read 10/30,", "plain lines are for redirected output only");
+        }
+        finally
+        {
+            await TmuxAsync("kill-session", "-t", session);
+        }
+
+        static async Task<string> TmuxAsync(params string[] arguments)
+        {
+            var start = new ProcessStartInfo("tmux") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var argument in arguments)
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            using var process = Process.Start(start) ?? throw new InvalidOperationException("tmux could not be started; the test needs it (apt install tmux).");
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            return output;
+        }
+    }
+
+    [Test]
     public async Task Publish_writes_a_checked_event_through_the_outbox_and_topology_lists_what_the_host_declares()
     {
         var ticketId = Guid.NewGuid();

@@ -21,7 +21,14 @@ internal sealed class EventSourceRunner(IServiceProvider services, IEnumerable<E
     public static void Attach(DbContext context, BackfillSweep sweep) => Sweeps.AddOrUpdate(context, sweep);
 
     /// <summary>Ends the sweep of <paramref name="context"/>, once its save has succeeded.</summary>
-    public static void Detach(DbContext context) => Sweeps.Remove(context);
+    public static void Detach(DbContext context)
+    {
+        // Every save ends here: the lock-free look-up spares the table's lock to saves that are not a backfill's.
+        if (Sweeps.TryGetValue(context, out _))
+        {
+            Sweeps.Remove(context);
+        }
+    }
 
     /// <summary>The backfill page being saved by <paramref name="context"/>, if any.</summary>
     public static BackfillSweep? SweepOf(DbContext context) => Sweeps.TryGetValue(context, out var sweep) ? sweep : null;

@@ -55,14 +55,20 @@ internal static class KeyedEventLedger
     /// save with many keyed events (a backfill page) does not ask once per key. Null when there are fewer than two keys or
     /// no ledger (the per-key path then decides, and reports a missing ledger).
     /// </summary>
-    public static async Task<IReadOnlyDictionary<string, bool>?> ReadHandledAsync(DbContext context, IEnumerable<IDomainEvent> events, CancellationToken cancellationToken)
+    public static ValueTask<IReadOnlyDictionary<string, bool>?> ReadHandledAsync(DbContext context, IEnumerable<IDomainEvent> events, CancellationToken cancellationToken)
     {
-        var keys = events.OfType<IKeyedEvent>().Select(k => k.EventKey).Where(InvalidEventKeyException.IsValid).Distinct(StringComparer.Ordinal).ToList();
-        if (keys.Count < 2 || context.Model.FindEntityType(typeof(HandledEventKey)) is null)
+        // Every save's round comes here: one that has no ledger, or fewer than two keyed events, allocates nothing.
+        if (context.Model.FindEntityType(typeof(HandledEventKey)) is null || events.OfType<IKeyedEvent>().Take(2).Count() < 2)
         {
-            return null;
+            return ValueTask.FromResult<IReadOnlyDictionary<string, bool>?>(null);
         }
 
+        var keys = events.OfType<IKeyedEvent>().Select(k => k.EventKey).Where(InvalidEventKeyException.IsValid).Distinct(StringComparer.Ordinal).ToList();
+        return keys.Count < 2 ? ValueTask.FromResult<IReadOnlyDictionary<string, bool>?>(null) : new ValueTask<IReadOnlyDictionary<string, bool>?>(ReadAsync(context, keys, cancellationToken));
+    }
+
+    private static async Task<IReadOnlyDictionary<string, bool>?> ReadAsync(DbContext context, List<string> keys, CancellationToken cancellationToken)
+    {
         var known = keys.ToDictionary(k => k, _ => false, StringComparer.Ordinal);
         foreach (var chunk in keys.Chunk(500))
         {

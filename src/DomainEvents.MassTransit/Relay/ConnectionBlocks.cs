@@ -28,9 +28,11 @@ internal sealed class ConnectionBlocks
     {
         get
         {
-            if (Volatile.Read(ref _watched) is null)
+            // Not watching an open connection (none yet, or the one watched has closed): watch the bus's current one.
+            if (Volatile.Read(ref _watched) is not { IsOpen: true })
             {
                 Attach();
+                return null;
             }
 
             return Volatile.Read(ref _reason);
@@ -67,25 +69,35 @@ internal sealed class ConnectionBlocks
 
     private void Watch(IConnection connection)
     {
-        if (ReferenceEquals(Volatile.Read(ref _watched), connection))
+        // MassTransit may still hand out a connection that has just closed: never settle on one.
+        if (!connection.IsOpen || ReferenceEquals(Volatile.Read(ref _watched), connection))
         {
             return;
         }
 
-        connection.ConnectionBlockedAsync += (_, e) => Set(connection, e.Reason);
-        connection.ConnectionUnblockedAsync += (_, _) => Set(connection, null);
-        connection.ConnectionShutdownAsync += (_, _) =>
-        {
-            // The next connection starts unblocked; the broker tells it again if the alarm still holds.
-            if (ReferenceEquals(Interlocked.CompareExchange(ref _watched, null, connection), connection))
-            {
-                Volatile.Write(ref _reason, null);
-            }
-
-            return Task.CompletedTask;
-        };
+        // Watched before subscribing: a shutdown handler that runs at once (the connection closed meanwhile) clears it again.
         Volatile.Write(ref _reason, null);
         Volatile.Write(ref _watched, connection);
+        try
+        {
+            connection.ConnectionBlockedAsync += (_, e) => Set(connection, e.Reason);
+            connection.ConnectionUnblockedAsync += (_, _) => Set(connection, null);
+            connection.ConnectionShutdownAsync += (_, _) =>
+            {
+                // The next connection starts unblocked; the broker tells it again if the alarm still holds.
+                if (ReferenceEquals(Interlocked.CompareExchange(ref _watched, null, connection), connection))
+                {
+                    Volatile.Write(ref _reason, null);
+                }
+
+                return Task.CompletedTask;
+            };
+        }
+        catch (Exception)
+        {
+            // Disposed meanwhile: not thrown through MassTransit's pipe (it would recycle the connection); the next send attaches again.
+            Interlocked.CompareExchange(ref _watched, null, connection);
+        }
     }
 
     private Task Set(IConnection connection, string? reason)

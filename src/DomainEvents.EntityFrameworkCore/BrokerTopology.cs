@@ -5,6 +5,12 @@ internal interface IBrokerTopology
 {
     /// <summary>The exchanges the host publishes to or binds, and the queues it consumes with their bindings.</summary>
     BrokerTopologyDescription Describe();
+
+    /// <summary>
+    /// Declares the exchanges, queues and bindings of <see cref="Describe"/> on the broker and consumes nothing. The
+    /// host's role must say <see cref="HostRole.DeploysTopologyOnly"/> before the bus is first resolved.
+    /// </summary>
+    Task ApplyAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>A host's exchanges and queues.</summary>
@@ -18,3 +24,6 @@ internal sealed record TopologyQueue(string Name, string Consumer, IReadOnlyList
 
 /// <summary>A binding of a queue to an exchange with a routing-key pattern.</summary>
 internal sealed record TopologyBinding(string Exchange, string Pattern);
+
+/// <summary>The topology cannot be applied from this host (its bus cannot be built, is not RabbitMQ, or would consume): not a broker outage.</summary>
+internal sealed class TopologyNotAppliedException(string message, Exception? innerException = null) : Exception(message, innerException);

@@ -11,6 +11,12 @@ internal sealed class HostRole
     /// <summary>Gets or sets whether the integration event consumers' endpoints are configured on the bus.</summary>
     public bool RunsConsumers { get; set; } = true;
 
+    /// <summary>
+    /// Gets or sets whether the consumers' endpoints only declare their topology (queues, exchanges, bindings) when the bus
+    /// starts, and consume nothing: the <c>topology --apply</c> command.
+    /// </summary>
+    public bool DeploysTopologyOnly { get; set; }
+
     /// <summary>Gets whether the bus has been configured already, so that a change of role comes too late.</summary>
     public bool Consulted => Volatile.Read(ref _consulted) == 1;
 

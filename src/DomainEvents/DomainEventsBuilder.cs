@@ -17,6 +17,9 @@ public sealed class DomainEventsBuilder
     /// <summary>Gets the options given to <c>AddDomainEvents</c>.</summary>
     public DomainEventsOptions Options { get; }
 
+    /// <summary>Gets the <c>DomainEvents</c> configuration section given to <c>AddDomainEvents</c>, or <see langword="null"/> when none was.</summary>
+    public DomainEventsConfiguration? Configuration => DomainEventsConfiguration.Find(Services);
+
     /// <summary>Gets or sets the DbContext type that holds the outbox, once an outbox is added.</summary>
     internal Type? OutboxContextType { get; set; }
 }

@@ -2,6 +2,7 @@ using DomainEvents.Dispatching;
 using DomainEvents.MassTransit;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -70,7 +71,7 @@ public static class ShopHost
             Environment.GetEnvironmentVariable("SHOP_EXCHANGE") ?? "shop");
     }
 
-    public static void Configure(IServiceCollection services, Settings settings)
+    public static void Configure(IServiceCollection services, IConfiguration configuration, Settings settings)
     {
         // Logs on standard error, so that a command's --json on standard output stays JSON.
         services.AddLogging(l => l.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning));
@@ -85,7 +86,7 @@ public static class ShopHost
                 o.UseNpgsql(settings.ConnectionString);
             }
         });
-        var events = services.AddDomainEvents(o =>
+        var events = services.AddDomainEvents(configuration, o =>
             {
                 o.MapIntegrationEvent<TicketSold>(m => m.Exchange = settings.Exchange);
                 o.MapIntegrationEvent<TicketExpired>(m => m.Exchange = settings.Exchange);

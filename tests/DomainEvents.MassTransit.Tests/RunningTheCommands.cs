@@ -6,6 +6,7 @@ using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
 
 namespace DomainEvents.MassTransit.Tests;
 
@@ -30,7 +31,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         _database = await TestDatabase.CreateAsync(provider);
         _exchange = $"cmd-{Guid.NewGuid():N}"[..16];
         var services = new ServiceCollection();
-        ShopHost.Configure(services, new ShopHost.Settings(ProviderName, _database.ConnectionString, RabbitMq: null, _exchange));
+        ShopHost.Configure(services, new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), new ShopHost.Settings(ProviderName, _database.ConnectionString, RabbitMq: null, _exchange));
         _services = services.BuildServiceProvider();
         await InScopeAsync(db => db.Database.EnsureCreatedAsync());
     }
@@ -194,6 +195,42 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Topology_apply_declares_the_queue_with_its_bindings_from_code_and_configuration_and_consumes_nothing()
+    {
+        var extra = _exchange + "-x";
+        var queue = _exchange + "-receipts";
+        (string, string?) binding = ($"DomainEvents__Consumers__TicketSoldConsumer__Bindings__{extra}__0", "refund.#");
+        await using var connection = await RabbitMqAdmin.ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            var applied = await RunAsync(["topology", "--apply"], _database.ConnectionString, TestServers.RabbitMqUri.ToString(), binding);
+            applied.ExitCode.Should().Be(0, applied.Error);
+            applied.Output.Should().Contain("declared 2 exchange(s) and 1 queue(s)").And.Contain(extra);
+
+            // Bound by the code (ticket.sold) and by configuration (refund.#); not bound: ticket.refunded.
+            await channel.BasicPublishAsync(_exchange, "ticket.sold", mandatory: false, new BasicProperties(), "{}"u8.ToArray());
+            await channel.BasicPublishAsync(extra, "refund.full", mandatory: false, new BasicProperties(), "{}"u8.ToArray());
+            await channel.BasicPublishAsync(_exchange, "ticket.refunded", mandatory: false, new BasicProperties(), "{}"u8.ToArray());
+            await WaitUntilAsync(async () => await channel.MessageCountAsync(queue) == 2, "the two bound messages are queued");
+
+            // Applied again with messages waiting: the deploy-only bus declares and leaves them.
+            var again = await RunAsync(["topology", "--apply"], _database.ConnectionString, TestServers.RabbitMqUri.ToString(), binding);
+            again.ExitCode.Should().Be(0, again.Error);
+            (await channel.MessageCountAsync(queue)).Should().Be(2, "topology --apply consumes nothing");
+            (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(0);
+        }
+        finally
+        {
+            await RabbitMqAdmin.DeleteQueuesAsync(queue);
+            foreach (var exchange in new[] { _exchange, extra, queue })
+            {
+                await channel.ExchangeDeleteAsync(exchange);
+            }
+        }
+    }
+
+    [Test]
     public async Task The_tool_works_on_a_database_it_is_given_only_a_connection_string_for()
     {
         await SellAsync(2);
@@ -338,9 +375,9 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
 
     private Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) => RunAsync(args, _database.ConnectionString);
 
-    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, string connectionString, string? rabbitMq = null)
+    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, string connectionString, string? rabbitMq = null, params (string Name, string? Value)[] environment)
     {
-        var running = Start(args, connectionString, rabbitMq);
+        var running = Start(args, connectionString, rabbitMq, environment);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
@@ -365,9 +402,9 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
     }
 
-    private RunningCommand Start(string[] args, string connectionString, string? rabbitMq) =>
+    private RunningCommand Start(string[] args, string connectionString, string? rabbitMq, params (string Name, string? Value)[] environment) =>
         StartProcess("DomainEvents.CommandHost.dll", args,
-            [("SHOP_PROVIDER", ProviderName), ("SHOP_CONNECTION", connectionString), ("SHOP_EXCHANGE", _exchange), ("SHOP_RABBITMQ", rabbitMq)]);
+            [("SHOP_PROVIDER", ProviderName), ("SHOP_CONNECTION", connectionString), ("SHOP_EXCHANGE", _exchange), ("SHOP_RABBITMQ", rabbitMq), .. environment]);
 
     /// <summary>Starts one of the test's executables; an environment variable given as null is removed.</summary>
     private static RunningCommand StartProcess(string dll, string[] args, (string Name, string? Value)[] environment)

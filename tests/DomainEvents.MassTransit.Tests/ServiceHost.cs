@@ -4,6 +4,7 @@ using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -53,6 +54,12 @@ public sealed class ServiceHostOptions
 
     /// <summary>More registrations on the host's services (AddIntegrationEventDrain, say).</summary>
     public Action<IServiceCollection>? ConfigureServices { get; set; }
+
+    /// <summary>Configuration values (such as <c>DomainEvents:Relay:BatchSize</c>); when set, the host adds domain events with its configuration.</summary>
+    public Dictionary<string, string?>? Configuration { get; set; }
+
+    /// <summary>More MassTransit registrations, such as integration event handlers.</summary>
+    public Action<IBusRegistrationConfigurator>? ConfigureMassTransit { get; set; }
 
     /// <summary>Npgsql settings of the consuming service's context (an execution strategy, say).</summary>
     public Action<Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure.NpgsqlDbContextOptionsBuilder>? BillingNpgsql { get; set; }
@@ -107,7 +114,12 @@ public sealed class ServiceHost : IAsyncDisposable
         }
 
         var exchange = ExchangeFor(options.RunId);
-        var events = services.AddDomainEvents(o =>
+        if (options.Configuration is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(options.Configuration);
+        }
+
+        var events = services.AddDomainEvents(options.Configuration is null ? new ConfigurationBuilder().Build() : builder.Configuration, o =>
             {
                 o.MapIntegrationEvent<OrderPlaced>(m => m.Exchange = exchange);
                 o.MapIntegrationEvent<OrderPlacedV2>(m => m.Exchange = exchange);
@@ -135,6 +147,8 @@ public sealed class ServiceHost : IAsyncDisposable
             {
                 AddConsumerMethod.MakeGenericMethod(consumer).Invoke(null, [x, configure]);
             }
+
+            options.ConfigureMassTransit?.Invoke(x);
 
             if (options.Transport == TestTransport.InMemory)
             {

@@ -18,7 +18,7 @@ public static class OutboxRelayExtensions
     /// clean-up and gauges, and a context that fails does not hold up another.
     /// </summary>
     /// <param name="builder">The builder.</param>
-    /// <param name="configure">Changes the relay settings.</param>
+    /// <param name="configure">Changes the relay settings, after those of the <c>DomainEvents:Relay</c> configuration section.</param>
     /// <returns>The builder, for chaining.</returns>
     public static DomainEventsBuilder AddOutboxRelay(this DomainEventsBuilder builder, Action<OutboxRelayOptions>? configure = null)
     {
@@ -59,9 +59,16 @@ public static class OutboxRelayExtensions
     {
         var contextType = builder.OutboxContextType
                           ?? throw new InvalidOperationException("Call AddEntityFrameworkOutbox<TContext>() before adding the relay.");
+        // Configuration first (DomainEvents:Relay, for every context's relay), then the code's settings.
         var options = new OutboxRelayOptions();
+        var section = builder.Configuration?.Section.GetSection("Relay");
+        if (section is not null)
+        {
+            DomainEventsConfiguration.Bind(section, options);
+        }
+
         configure?.Invoke(options);
-        options.Validate();
+        DomainEventsConfiguration.Validate(section, options, options.Validate);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<OutboxSignal>();
         builder.Services.AddDomainEventsHealthState();

@@ -52,6 +52,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
     internal const int MaxBatchesInFlight = 2;
 
+    /// <summary>Gets the relay's settings, configuration and code applied.</summary>
+    internal OutboxRelayOptions Options => _options;
+
     public OutboxRelay(IServiceScopeFactory scopeFactory, OutboxSignal signal, IOutboxTransport transport, OutboxRelayOptions options, TimeProvider time, ILogger<OutboxRelay<TContext>> logger, DomainEventsHealth? health = null)
     {
         // A relay that has not finished a claim or a batch for a whole lease (plus one polling interval, which an idle relay

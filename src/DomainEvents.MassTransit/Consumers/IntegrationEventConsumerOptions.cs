@@ -96,10 +96,13 @@ public sealed class IntegrationEventConsumerOptions
     public IntegrationEventConsumerOptions UseInbox<TContext>(Action<InboxCleanupOptions>? configureCleanup = null)
         where TContext : Microsoft.EntityFrameworkCore.DbContext
     {
-        InboxContextType = typeof(TContext);
+        UseInbox(typeof(TContext));
         configureCleanup?.Invoke(InboxCleanup);
         return this;
     }
+
+    /// <summary>Keeps the inbox in <paramref name="contextType"/> (a DbContext named by configuration).</summary>
+    internal void UseInbox(Type contextType) => InboxContextType = contextType;
 
     internal InboxCleanupOptions InboxCleanup { get; } = new();
 

@@ -17,8 +17,14 @@ internal sealed class IntegrationEventDrainWatcher(MassTransitRelayOptions? rela
     private readonly ConcurrentDictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
 
     /// <summary>Called for each endpoint that <c>ConfigureIntegrationEventEndpoints</c> creates.</summary>
-    public void Watch(string queue, Type consumerType, IEnumerable<string> messageTypes, IReadOnlyList<(string Exchange, string Pattern)> bindings, string exchangeType) =>
-        _endpoints[queue] = new Endpoint(queue, consumerType.Name, messageTypes.ToHashSet(StringComparer.Ordinal), bindings, exchangeType);
+    /// <param name="queue">The endpoint's queue.</param>
+    /// <param name="consumer">The consumer's or handler's name.</param>
+    /// <param name="messageTypes">The types the endpoint handles, or <see langword="null"/> for every type but the ignored ones.</param>
+    /// <param name="ignored">The types it acknowledges without handling.</param>
+    /// <param name="bindings">Its bindings.</param>
+    /// <param name="exchangeType">The type of the bound exchanges.</param>
+    public void Watch(string queue, string consumer, IEnumerable<string>? messageTypes, IReadOnlySet<string> ignored, IReadOnlyList<(string Exchange, string Pattern)> bindings, string exchangeType) =>
+        _endpoints[queue] = new Endpoint(queue, consumer, messageTypes?.ToHashSet(StringComparer.Ordinal), ignored, bindings, exchangeType);
 
     /// <summary>The consumer handled the message, and its inbox transaction (if any) committed.</summary>
     public void Handled(string queue, Guid messageId) => _outcomes[(queue, messageId)] = null;
@@ -38,7 +44,7 @@ internal sealed class IntegrationEventDrainWatcher(MassTransitRelayOptions? rela
         var waiting = new List<string>();
         foreach (var endpoint in _endpoints.Values)
         {
-            if (!endpoint.MessageTypes.Contains(row.MessageType) || !endpoint.Bindings.Any(b => Binds(endpoint.ExchangeType, b.Exchange, b.Pattern, row.Exchange, routingKey)))
+            if (!(endpoint.MessageTypes?.Contains(row.MessageType) ?? !endpoint.Ignored.Contains(row.MessageType)) || !endpoint.Bindings.Any(b => Binds(endpoint.ExchangeType, b.Exchange, b.Pattern, row.Exchange, routingKey)))
             {
                 continue;
             }
@@ -64,5 +70,5 @@ internal sealed class IntegrationEventDrainWatcher(MassTransitRelayOptions? rela
             _ => TopicPattern.Parse(pattern).IsMatch(routingKey),
         };
 
-    private sealed record Endpoint(string Queue, string Consumer, IReadOnlySet<string> MessageTypes, IReadOnlyList<(string Exchange, string Pattern)> Bindings, string ExchangeType);
+    private sealed record Endpoint(string Queue, string Consumer, IReadOnlySet<string>? MessageTypes, IReadOnlySet<string> Ignored, IReadOnlyList<(string Exchange, string Pattern)> Bindings, string ExchangeType);
 }

@@ -45,6 +45,11 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
     public long IgnoredCount => Interlocked.Read(ref _ignoredCount);
 
+    /// <summary>Gets whether a message of a type the endpoint does not know is handed over as JSON (<see cref="IntegrationEventJson"/>) rather than refused.</summary>
+    public bool TakesAnyType { get; init; }
+
+    private static readonly IReadOnlyDictionary<int, Type> AnyVersion = new Dictionary<int, Type>();
+
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
         IncomingMessage? incoming;
@@ -85,10 +90,16 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
             return;
         }
 
+        var asJson = false;
         if (!_accepted.TryGetValue(messageType, out var versions))
         {
-            await ErrorQueue.MoveAsync(context, new UnknownMessageTypeException(messageType)).ConfigureAwait(false);
-            return;
+            if (!TakesAnyType)
+            {
+                await ErrorQueue.MoveAsync(context, new UnknownMessageTypeException(messageType)).ConfigureAwait(false);
+                return;
+            }
+
+            (asJson, versions) = (true, AnyVersion);
         }
 
         if (version < 1)
@@ -101,20 +112,9 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
         try
         {
             var payload = incoming.ReadPayload();
-            var current = version;
-            while (!versions.ContainsKey(current))
-            {
-                if (!_registry.TryGetUpcaster(messageType, current, out var upcaster))
-                {
-                    throw new UnknownMessageVersionException(messageType, version, [.. versions.Keys.Order()]);
-                }
-
-                payload = upcaster.Upcast(payload);
-                current = upcaster.ToVersion;
-            }
-
-            message = payload.Deserialize(versions[current], _jsonOptions)
-                      ?? throw new JsonException("The payload is null.");
+            message = asJson
+                ? new IntegrationEventJson(JsonSerializer.SerializeToElement(payload ?? throw new JsonException("The payload is null."), _jsonOptions))
+                : Deserialize(payload, messageType, version, versions);
         }
         catch (UnknownMessageVersionException ex)
         {
@@ -147,6 +147,24 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
 
             ConsumerMetrics.Consumed(messageType, _endpoint, envelope.OccurredAt);
         }
+    }
+
+    /// <summary>Reads the payload as the consumer's type, upcast from an older version where the endpoint lacks it.</summary>
+    private object Deserialize(System.Text.Json.Nodes.JsonNode payload, string messageType, int version, IReadOnlyDictionary<int, Type> versions)
+    {
+        var current = version;
+        while (!versions.ContainsKey(current))
+        {
+            if (!_registry.TryGetUpcaster(messageType, current, out var upcaster))
+            {
+                throw new UnknownMessageVersionException(messageType, version, [.. versions.Keys.Order()]);
+            }
+
+            payload = upcaster.Upcast(payload);
+            current = upcaster.ToVersion;
+        }
+
+        return payload.Deserialize(versions[current], _jsonOptions) ?? throw new JsonException("The payload is null.");
     }
 
     /// <summary>
@@ -209,7 +227,9 @@ internal sealed partial class IntegrationEventReceiveFilter : IFilter<ConsumeCon
     {
         var name = incoming.TypeName;
         var version = incoming.Version;
-        if (!IsKnown(name) && TrySplitVersion(name, out var baseName, out var suffix) && IsKnown(baseName))
+        // A handler of any type splits the suffix off too, unless the name is a registered type of its own (payment.v2).
+        if (!IsKnown(name) && TrySplitVersion(name, out var baseName, out var suffix)
+            && (IsKnown(baseName) || (TakesAnyType && !_registry.Descriptors.Any(d => d.MessageType == name))))
         {
             name = baseName;
             version ??= suffix;

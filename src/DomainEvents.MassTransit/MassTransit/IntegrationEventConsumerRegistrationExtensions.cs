@@ -1,5 +1,7 @@
 using System.Reflection;
 using DomainEvents;
+using DomainEvents.MassTransit;
+using DomainEvents.MassTransit.Configuration;
 using DomainEvents.MassTransit.Consumers;
 using DomainEvents.Messaging;
 using MassTransit.Transports.Fabric;
@@ -19,7 +21,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
     /// </summary>
     /// <typeparam name="TConsumer">The consumer; its <c>IConsumer&lt;T&gt;</c> message types must be integration events.</typeparam>
     /// <param name="configurator">The MassTransit registration configurator.</param>
-    /// <param name="configure">Bindings, queue name, inbox and ignored types.</param>
+    /// <param name="configure">Bindings, queue name, inbox and ignored types, after those of <c>DomainEvents:Consumers:CONSUMER-CLASS-NAME</c> in configuration.</param>
     /// <returns>The consumer registration, for MassTransit's own consumer configuration.</returns>
     public static IConsumerRegistrationConfigurator<TConsumer> AddIntegrationEventConsumer<TConsumer>(
         this IBusRegistrationConfigurator configurator,
@@ -27,7 +29,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         where TConsumer : class, IConsumer
     {
         ArgumentNullException.ThrowIfNull(configurator);
-        Register<TConsumer>(configurator, configure);
+        Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
         return configurator.AddConsumer<TConsumer>();
     }
 
@@ -44,7 +46,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         where TDefinition : class, IConsumerDefinition<TConsumer>
     {
         ArgumentNullException.ThrowIfNull(configurator);
-        Register<TConsumer>(configurator, configure);
+        Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
         return configurator.AddConsumer<TConsumer, TDefinition>();
     }
 
@@ -64,20 +66,35 @@ public static class IntegrationEventConsumerRegistrationExtensions
         var loggerFactory = context.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var time = context.GetService<TimeProvider>() ?? TimeProvider.System;
         var drain = context.GetService<IntegrationEventDrainWatcher>();
-        if (context.GetService<DomainEvents.EntityFrameworkCore.HostRole>() is { } role && !role.ConsumersToConfigure())
+        var registrations = context.GetServices<IntegrationEventConsumerRegistration>().ToList();
+        if (context.GetService<DomainEventsConfiguration>() is { } settings)
         {
-            // The host runs as its relay only (the relay command): the bus publishes and consumes nothing.
-            return;
+            MassTransitSettings.CheckConsumers(settings.Section, registrations);
         }
 
-        foreach (var registration in context.GetServices<IntegrationEventConsumerRegistration>())
+        if (context.GetService<DomainEvents.EntityFrameworkCore.HostRole>() is { } role)
+        {
+            if (!role.ConsumersToConfigure())
+            {
+                // The host runs as its relay only (the relay command): the bus publishes and consumes nothing.
+                return;
+            }
+
+            // The topology --apply command: the endpoints declare their queues, exchanges and bindings, and consume nothing.
+            if (role.DeploysTopologyOnly)
+            {
+                configurator.DeployTopologyOnly = true;
+            }
+        }
+
+        foreach (var registration in registrations)
         {
             var options = registration.Options;
             foreach (var (keyed, _) in options.Keys)
             {
                 if (!registration.MessageTypes.Contains(keyed))
                 {
-                    throw new InvalidOperationException($"{registration.ConsumerType.Name} handles {keyed.Name} once per key, but does not consume {keyed.Name}.");
+                    throw new InvalidOperationException($"{registration.Name} handles {keyed.Name} once per key, but does not consume {keyed.Name}.");
                 }
             }
 
@@ -85,19 +102,21 @@ public static class IntegrationEventConsumerRegistrationExtensions
             {
                 if (!registration.MessageTypes.Contains(clrType))
                 {
-                    throw new InvalidOperationException($"{registration.ConsumerType.Name} accepts '{alias}' as {clrType.Name}, but does not consume {clrType.Name}.");
+                    throw new InvalidOperationException($"{registration.Name} accepts '{alias}' as {clrType.Name}, but does not consume {clrType.Name}.");
                 }
             }
 
+            // A handler of any type as JSON accepts what its bindings bring; the others accept their types' registered versions.
             var accepted = registration.MessageTypes
+                .Where(t => !registration.TakesAnyType)
                 .Select(registry.GetDescriptor)
                 .Select(d => (d.MessageType, d.Version, d.ClrType))
                 .Concat(options.Aliases.Select(a => (a.MessageType, registry.GetDescriptor(a.ClrType).Version, a.ClrType)))
                 .Distinct()
                 .GroupBy(d => d.MessageType, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<int, Type>)g.ToDictionary(d => d.Version, d => d.ClrType), StringComparer.Ordinal);
-            var queue = options.QueueName ?? DefaultQueueName(registration.ConsumerType);
-            drain?.Watch(queue, registration.ConsumerType, accepted.Keys.Where(t => !options.Ignored.Contains(t)), options.Bindings, options.ExchangeType);
+            var queue = registration.Queue;
+            drain?.Watch(queue, registration.Name, registration.TakesAnyType ? null : accepted.Keys.Where(t => !options.Ignored.Contains(t)), options.Ignored, options.Bindings, options.ExchangeType);
             configurator.ReceiveEndpoint(queue, endpoint =>
             {
                 endpoint.ConfigureConsumeTopology = false;
@@ -115,7 +134,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 {
                     if (endpoint is not IRabbitMqReceiveEndpointConfigurator rabbit)
                     {
-                        throw new InvalidOperationException($"{registration.ConsumerType.Name} asks for a quorum queue, which only RabbitMQ has.");
+                        throw new InvalidOperationException($"{registration.Name} asks for a quorum queue, which only RabbitMQ has.");
                     }
 
                     rabbit.SetQuorumQueue();
@@ -144,9 +163,9 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.ConfigureDeadLetter(d => d.UseFilter(new DeadLetterToErrorFilter()));
                 // Before the dispatch by message type: the filter decides the type from the headers and the registry.
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
-                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType), drain)));
+                    new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType), drain) { TakesAnyType = registration.TakesAnyType }));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
-                    .Invoke(null, [endpoint, context, options, time, drain, queue]);
+                    .Invoke(null, [endpoint, context, options, time, drain, queue, options.InboxName ?? (registration.Handler is null ? registration.ConsumerType.FullName! : registration.Name)]);
             });
         }
     }
@@ -154,7 +173,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
     private static readonly MethodInfo ConfigureConsumerMethod =
         typeof(IntegrationEventConsumerRegistrationExtensions).GetMethod(nameof(ConfigureConsumer), BindingFlags.NonPublic | BindingFlags.Static)!;
 
-    private static void ConfigureConsumer<TConsumer, TContext>(IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time, IntegrationEventDrainWatcher? drain, string queue)
+    private static void ConfigureConsumer<TConsumer, TContext>(IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time, IntegrationEventDrainWatcher? drain, string queue, string inboxName)
         where TConsumer : class, IConsumer
         where TContext : Microsoft.EntityFrameworkCore.DbContext
     {
@@ -178,7 +197,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
             if (options.InboxContextType is not null)
             {
-                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(options.InboxName ?? typeof(TConsumer).FullName!, time, [.. options.Keys.Select(k => k.Key)]));
+                consumer.UseFilter(new InboxFilter<TConsumer, TContext>(inboxName, time, [.. options.Keys.Select(k => k.Key)]));
             }
             else if (options.Keys.Count > 0)
             {
@@ -231,7 +250,8 @@ public static class IntegrationEventConsumerRegistrationExtensions
         return MessageNaming.ToKebabCase(name);
     }
 
-    private static void Register<TConsumer>(IBusRegistrationConfigurator configurator, Action<IntegrationEventConsumerOptions>? configure)
+    /// <summary>Reads the consumer's bindings and settings (attributes, configuration, then code), checks them and records the consumer.</summary>
+    internal static void Register<TConsumer>(IBusRegistrationConfigurator configurator, string name, IReadOnlyList<Type>? messageTypes, Action<IntegrationEventConsumerOptions>? configure, Func<ConsumeContext, Task>? handler)
         where TConsumer : class, IConsumer
     {
         var options = new IntegrationEventConsumerOptions();
@@ -240,26 +260,43 @@ public static class IntegrationEventConsumerRegistrationExtensions
             options.Bind(attribute.Exchange, [.. attribute.RoutingKeyPatterns]);
         }
 
-        configure?.Invoke(options);
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallelism, 1, nameof(IntegrationEventConsumerOptions.Parallelism));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Parallelism, 1_000, nameof(IntegrationEventConsumerOptions.Parallelism));
-        if (options.QueueType is not ("classic" or "quorum"))
+        var settings = DomainEventsConfiguration.Find(configurator);
+        var section = settings?.Section.GetSection("Consumers").GetSection(name);
+        if (section is not null)
         {
-            throw new ArgumentException($"{typeof(TConsumer).Name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));
-        }
-        if (options.Bindings.Count == 0)
-        {
-            throw new InvalidOperationException($"{typeof(TConsumer).Name} is bound to no exchange: add [BindIntegrationEvents(\"exchange\", \"pattern\")] or call Bind(...) when adding it.");
+            MassTransitSettings.ApplyConsumer(section, options, configurator);
         }
 
-        var messageTypes = typeof(TConsumer).GetInterfaces()
+        configure?.Invoke(options);
+        DomainEventsConfiguration.Validate(section, options, () =>
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
+            ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallelism, 1, nameof(IntegrationEventConsumerOptions.Parallelism));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Parallelism, 1_000, nameof(IntegrationEventConsumerOptions.Parallelism));
+            if (options.QueueType is not ("classic" or "quorum"))
+            {
+                throw new ArgumentException($"{name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));
+            }
+
+            if (options.ExchangeType is not ("topic" or "direct" or "fanout"))
+            {
+                throw new ArgumentException($"{name}: ExchangeType is topic, direct or fanout, not '{options.ExchangeType}'.", nameof(IntegrationEventConsumerOptions.ExchangeType));
+            }
+        });
+        if (options.Bindings.Count == 0)
+        {
+            throw new InvalidOperationException($"{name} is bound to no exchange: add [BindIntegrationEvents(\"exchange\", \"pattern\")], call Bind(...) when adding it, or give DomainEvents:Consumers:{name}:Bindings in configuration.");
+        }
+
+        messageTypes ??= typeof(TConsumer).GetInterfaces()
             .Where(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IConsumer<>))
             .Select(i => i.GetGenericArguments()[0])
             .ToList();
-        foreach (var messageType in messageTypes.Where(t => !typeof(IIntegrationEvent).IsAssignableFrom(t)))
+        foreach (var messageType in messageTypes.Where(t => !typeof(IIntegrationEvent).IsAssignableFrom(t) && (t != typeof(IntegrationEventJson) || handler is null)))
         {
-            throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes {messageType.Name}, which is not an integration event: implement IIntegrationEvent on it.");
+            throw new InvalidOperationException(messageType == typeof(IntegrationEventJson)
+                ? $"{name} consumes IntegrationEventJson, which only a handler added with AddIntegrationEventHandler(name, handler) receives."
+                : $"{name} consumes {messageType.Name}, which is not an integration event: implement IIntegrationEvent on it.");
         }
 
         // MassTransit refuses such types only when a message arrives, and every message would then go to the error queue.
@@ -267,19 +304,19 @@ public static class IntegrationEventConsumerRegistrationExtensions
         {
             if (string.IsNullOrEmpty(messageType.Namespace))
             {
-                throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes {messageType.Name}, which is declared without a namespace: MassTransit cannot consume a message type without one. Declare it in a namespace.");
+                throw new InvalidOperationException($"{name} consumes {messageType.Name}, which is declared without a namespace: MassTransit cannot consume a message type without one. Declare it in a namespace.");
             }
 
             if (messageType.ContainsGenericParameters)
             {
-                throw new InvalidOperationException($"{typeof(TConsumer).Name} consumes the open generic type {messageType.Name}: MassTransit can consume only closed types.");
+                throw new InvalidOperationException($"{name} consumes the open generic type {messageType.Name}: MassTransit can consume only closed types.");
             }
         }
 
         configurator.TryAddSingleton(TimeProvider.System);
         configurator.TryAddSingleton<DomainEvents.EntityFrameworkCore.IBrokerTopology, MassTransitTopology>();
         configurator.TryAddSingleton<DomainEvents.EntityFrameworkCore.HostRole>();
-        configurator.AddSingleton(new IntegrationEventConsumerRegistration(typeof(TConsumer), messageTypes, options));
+        configurator.AddSingleton(new IntegrationEventConsumerRegistration(name, typeof(TConsumer), messageTypes, options, settings is not null) { Handler = handler });
         if (options.InboxContextType is { } inboxContext)
         {
             // One clean-up per inbox context, however many consumers share it.

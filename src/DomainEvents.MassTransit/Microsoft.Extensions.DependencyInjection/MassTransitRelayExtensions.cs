@@ -1,6 +1,7 @@
 using DomainEvents;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.MassTransit;
+using DomainEvents.MassTransit.Configuration;
 using DomainEvents.MassTransit.Relay;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -16,7 +17,10 @@ public static class MassTransitRelayExtensions
     /// </summary>
     /// <param name="builder">The builder returned by <c>AddDomainEvents(...).AddEntityFrameworkOutbox&lt;TContext&gt;()</c>.</param>
     /// <param name="configureRelay">Relay settings: batch size, retries, polling, retention.</param>
-    /// <param name="configureTransport">Envelopes and exchange types; the process's, so only the first call (with several contexts) may give them.</param>
+    /// <param name="configureTransport">
+    /// Envelopes and exchange types, after those of the <c>DomainEvents</c> configuration section; the process's, so only
+    /// the first call (with several contexts) may give them.
+    /// </param>
     /// <returns>The builder, for chaining.</returns>
     public static DomainEventsBuilder AddMassTransitRelay(
         this DomainEventsBuilder builder,
@@ -37,9 +41,15 @@ public static class MassTransitRelayExtensions
         }
         else
         {
+            // Configuration first (the DomainEvents section's exchanges, message types and envelopes), then the code's settings.
             var options = new MassTransitRelayOptions();
+            if (builder.Configuration is { } settings)
+            {
+                MassTransitSettings.ApplyTransport(settings.Section, options);
+            }
+
             configureTransport?.Invoke(options);
-            options.Validate();
+            MassTransitSettings.ValidateTransport(builder.Configuration?.Section, options);
             builder.Services.AddSingleton(options);
 
             // Sees the broker refuse a relay's send (MassTransit itself only retries it), so a refusal counts as an attempt.

@@ -19,9 +19,41 @@ public static class DomainEventsServiceCollectionExtensions
     public static DomainEventsBuilder AddDomainEvents(this IServiceCollection services, Action<DomainEventsOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        return Add(services, null, configure);
+    }
+
+    /// <summary>
+    /// Adds domain event dispatch as <see cref="AddDomainEvents(IServiceCollection, Action{DomainEventsOptions}?)"/> does,
+    /// with settings, exchanges and consumers also read from the <c>DomainEvents</c> section of
+    /// <paramref name="configuration"/> (appsettings.json, environment variables such as
+    /// <c>DomainEvents__Relay__BatchSize</c>). Call it before the outbox, relay and MassTransit registrations, which read
+    /// their keys from the section as they are added. What the code sets wins over the same value in configuration;
+    /// bindings and ignored types combine.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The application's configuration (<c>builder.Configuration</c>).</param>
+    /// <param name="configure">Configures handlers, mappings and limits, after the configuration's values.</param>
+    /// <returns>A builder for the outbox and relay registrations.</returns>
+    /// <exception cref="DomainEvents.Errors.DomainEventsConfigurationException">A key of the section is unknown, or its value is not valid.</exception>
+    public static DomainEventsBuilder AddDomainEvents(this IServiceCollection services, Microsoft.Extensions.Configuration.IConfiguration configuration, Action<DomainEventsOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return Add(services, configuration, configure);
+    }
+
+    private static DomainEventsBuilder Add(IServiceCollection services, Microsoft.Extensions.Configuration.IConfiguration? configuration, Action<DomainEventsOptions>? configure)
+    {
         var options = new DomainEventsOptions();
+        var settings = configuration is null ? null : new DomainEventsConfiguration(configuration.GetSection(DomainEventsConfiguration.SectionName));
+        if (settings is not null)
+        {
+            DomainEventsConfiguration.Bind(settings.Section, options, [.. DomainEventsConfiguration.Keys.Except([nameof(DomainEventsOptions.MaxCascadeDepth), nameof(DomainEventsOptions.MaxPayloadBytes)])]);
+            services.AddSingleton(settings);
+        }
+
         configure?.Invoke(options);
-        options.Validate();
+        DomainEventsConfiguration.Validate(settings?.Section, options, options.Validate);
 
         var registry = new MessageTypeRegistry(options.Mappings);
         foreach (var mapped in options.Mappings.Keys)

@@ -1,4 +1,3 @@
-using DomainEvents.EntityFrameworkCore;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
 
@@ -8,14 +7,14 @@ namespace DomainEvents.PostgreSql;
 /// Sends NOTIFY on the context's connection in a transaction that wrote outbox rows. The payload names this process's
 /// signal: its own listener skips it, since the commit hands its rows to the relay here directly.
 /// </summary>
-internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options, OutboxSignal signal, Type contextType) : IOutboxCommitNotifier
+internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options, IOutboxWakeUp wakeUp, Type contextType) : IOutboxCommitNotifier
 {
-    private readonly string _sql = $"NOTIFY {options.Channel}, '{signal.Token}'";
+    private readonly string _sql = $"NOTIFY {options.Channel}, '{wakeUp.ProcessToken}'";
 
     public async Task NotifyAsync(DbContext context, CancellationToken cancellationToken)
     {
         // With several contexts in one process, each has its own notifier, channel and listener.
-        if (context.GetType() != contextType || !context.Database.IsPostgres())
+        if (context.GetType() != contextType || context.Database.ProviderName?.Contains("Npgsql", StringComparison.Ordinal) != true)
         {
             return;
         }

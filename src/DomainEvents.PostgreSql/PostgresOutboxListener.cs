@@ -11,13 +11,13 @@ namespace DomainEvents.PostgreSql;
 /// <summary>Keeps one connection that LISTENs on the channel and wakes this process's relay on each notification.</summary>
 internal sealed partial class PostgresOutboxListener<TContext>(
     IServiceScopeFactory scopeFactory,
-    OutboxSignal signal,
+    IOutboxWakeUp wakeUp,
     PostgresNotificationOptions options,
     ILogger<PostgresOutboxListener<TContext>> logger,
-    DomainEventsHealth? health = null) : BackgroundService
+    IDomainEventsHealthReporter? health = null) : BackgroundService
     where TContext : DbContext
 {
-    private readonly DomainEventsHealth.Component? _health = health?.Register(DomainEventsHealth.Notifications, $"LISTEN {options.Channel} ({typeof(TContext).Name})");
+    private readonly IReportedHealth? _health = health?.Register(IDomainEventsHealthReporter.Notifications, $"LISTEN {options.Channel} ({typeof(TContext).Name})");
 
     public override void Dispose()
     {
@@ -47,7 +47,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
 
                 // Opened through EF Core, so the context's connection interceptors run too.
                 await context.Database.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
-                NotificationEventHandler wake = (_, e) => signal.NotifyFromNotification(e.Payload, typeof(TContext));
+                NotificationEventHandler wake = (_, e) => wakeUp.WakeFromNotification(e.Payload, typeof(TContext));
                 connection.Notification += wake;
                 try
                 {
@@ -114,7 +114,7 @@ internal sealed partial class PostgresOutboxListener<TContext>(
         listening();
 
         // Rows committed while the listener was away are found now rather than at the next poll.
-        signal.Notify(typeof(TContext));
+        wakeUp.Wake(typeof(TContext));
         while (!stoppingToken.IsCancellationRequested)
         {
             if (!await connection.WaitAsync(options.KeepAliveInterval, stoppingToken).ConfigureAwait(false))

@@ -20,6 +20,9 @@ public sealed class DomainEventsBuilder
     /// <summary>Gets the <c>DomainEvents</c> configuration section given to <c>AddDomainEvents</c>, or <see langword="null"/> when none was.</summary>
     public DomainEventsConfiguration? Configuration => DomainEventsConfiguration.Find(Services);
 
-    /// <summary>Gets or sets the DbContext type that holds the outbox, once an outbox is added.</summary>
-    internal Type? OutboxContextType { get; set; }
+    /// <summary>
+    /// Gets the DbContext type that holds the outbox added last (<c>AddEntityFrameworkOutbox&lt;TContext&gt;()</c>), or
+    /// <see langword="null"/> before one is: the context a provider's or a transport's registration applies to.
+    /// </summary>
+    public Type? OutboxContextType { get; internal set; }
 }

@@ -49,4 +49,20 @@ public sealed class ApprovingThePublicApi
             Assert.Fail($"The public API of {package.GetName().Name} changed. Compare {received} with {file}; if the change is meant, approve it with DOMAINEVENTS_APPROVE_API=1 and commit the file.");
         }
     }
+
+    /// <summary>
+    /// The HTTP sink transport (CloudEvents) and the PostgreSQL wake-up are written against the public API alone, as a
+    /// third party's transport or database provider would be: no shipped package lets them see its internals.
+    /// </summary>
+    [TestCase("DomainEvents.CloudEvents")]
+    [TestCase("DomainEvents.PostgreSql")]
+    public void A_transport_and_a_provider_package_see_no_internals_of_another(string package)
+    {
+        var granting = Packages
+            .Where(a => a.GetCustomAttributes<System.Runtime.CompilerServices.InternalsVisibleToAttribute>().Any(v => v.AssemblyName == package))
+            .Select(a => a.GetName().Name);
+
+        granting.Should().BeEmpty($"{package} is built on the public contract only");
+        Packages.Select(a => a.GetName().Name).Should().Contain(package);
+    }
 }

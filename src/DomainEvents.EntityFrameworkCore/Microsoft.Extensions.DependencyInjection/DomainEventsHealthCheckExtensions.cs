@@ -51,6 +51,7 @@ public static class DomainEventsHealthCheckExtensions
         if (!services.Any(d => d.ServiceType == typeof(DomainEventsHealth)))
         {
             services.AddSingleton(sp => new DomainEventsHealth(sp.GetService<TimeProvider>() ?? TimeProvider.System));
+            services.AddSingleton<DomainEvents.EntityFrameworkCore.Monitoring.IDomainEventsHealthReporter>(sp => sp.GetRequiredService<DomainEventsHealth>());
         }
 
         return services;

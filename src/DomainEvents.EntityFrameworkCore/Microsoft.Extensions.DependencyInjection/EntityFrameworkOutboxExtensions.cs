@@ -30,6 +30,8 @@ public static class EntityFrameworkOutboxExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<OutboxSignal>();
+        builder.Services.TryAddSingleton<IOutboxWakeUp>(sp => sp.GetRequiredService<OutboxSignal>());
+        builder.Services.AddDomainEventsHealthState();
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();

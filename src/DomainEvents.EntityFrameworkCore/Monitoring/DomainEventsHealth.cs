@@ -8,13 +8,13 @@ namespace DomainEvents.EntityFrameworkCore.Monitoring;
 /// The long-running parts of DomainEvents in this process (relays, the LISTEN connection, inbox clean-up) report their
 /// state here; the health checks read it. One per service provider.
 /// </summary>
-internal sealed class DomainEventsHealth(TimeProvider time)
+internal sealed class DomainEventsHealth(TimeProvider time) : IDomainEventsHealthReporter
 {
     /// <summary>The relays of this process.</summary>
     public const string Relay = "relay";
 
     /// <summary>The PostgreSQL LISTEN connections of this process.</summary>
-    public const string Notifications = "notifications";
+    public const string Notifications = IDomainEventsHealthReporter.Notifications;
 
     /// <summary>The inbox clean-up services of this process.</summary>
     public const string InboxCleanup = "inbox-cleanup";
@@ -34,11 +34,13 @@ internal sealed class DomainEventsHealth(TimeProvider time)
         return component;
     }
 
+    IReportedHealth IDomainEventsHealthReporter.Register(string kind, string name) => Register(kind, name);
+
     public IEnumerable<Component> Of(string kind) => _components.Keys.Where(c => c.Kind == kind);
 
     internal void Remove(Component component) => _components.TryRemove(component, out _);
 
-    internal sealed class Component(DomainEventsHealth owner, string kind, string name, TimeSpan? stalledAfter) : IDisposable
+    internal sealed class Component(DomainEventsHealth owner, string kind, string name, TimeSpan? stalledAfter) : IReportedHealth
     {
         private State _state = new(HealthStatus.Unhealthy, "not running", null, owner.Time.GetUtcNow().UtcDateTime);
         private long _lastSuccessTicks;
@@ -56,7 +58,7 @@ internal sealed class DomainEventsHealth(TimeProvider time)
         }
 
         /// <summary>Not working as it should; the first report of a status keeps its time as "since".</summary>
-        public void Problem(HealthStatus status, string description, Exception? error) => Set(status, description, error, owner.Time.GetUtcNow().UtcDateTime);
+        public void Problem(HealthStatus status, string description, Exception? error = null) => Set(status, description, error, owner.Time.GetUtcNow().UtcDateTime);
 
         public (HealthStatus Status, string Description, Exception? Error) Read()
         {

@@ -2,9 +2,18 @@ using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Outbox;
 
-/// <summary>Told when a transaction that wrote outbox rows has committed, to wake relays in other processes.</summary>
-internal interface IOutboxCommitNotifier
+/// <summary>
+/// Told when a transaction that wrote outbox rows commits, to wake relays in other processes (PostgreSQL sends NOTIFY).
+/// Register one as a singleton; every registered notifier is called for each such commit of every context, so check
+/// the context's type and provider. It runs inside the transaction just before its commit when the save has a
+/// transaction (a notification that the database delivers at the commit; a failure then fails the save, with nothing
+/// committed), and after the commit otherwise (a failure is logged, never thrown to the caller of the save).
+/// </summary>
+public interface IOutboxCommitNotifier
 {
     /// <summary>Called after the commit, on the context that committed.</summary>
+    /// <param name="context">The context whose transaction committed outbox rows.</param>
+    /// <param name="cancellationToken">The save's cancellation token.</param>
+    /// <returns>A task that completes when the notification is sent.</returns>
     Task NotifyAsync(DbContext context, CancellationToken cancellationToken);
 }

@@ -7,7 +7,7 @@ namespace DomainEvents.EntityFrameworkCore.Outbox;
 /// send them without looking for them; anything else (a commit no relay here took, another process's NOTIFY, an
 /// operator's retry) tells every relay to claim.
 /// </summary>
-internal sealed class OutboxSignal
+internal sealed class OutboxSignal : IOutboxWakeUp
 {
     private readonly Lock _gate = new();
     private Subscription[] _subscriptions = [];
@@ -35,6 +35,12 @@ internal sealed class OutboxSignal
             Notify(contextType);
         }
     }
+
+    string IOutboxWakeUp.ProcessToken => Token;
+
+    void IOutboxWakeUp.Wake(Type contextType) => Notify(contextType);
+
+    void IOutboxWakeUp.WakeFromNotification(string? payload, Type contextType) => NotifyFromNotification(payload, contextType);
 
     /// <summary>
     /// A transaction of <paramref name="contextType"/> committed <paramref name="rows"/>. The first relay of that context

@@ -4,16 +4,22 @@ using DomainEvents.EntityFrameworkCore.Outbox;
 
 namespace DomainEvents.EntityFrameworkCore.Relay;
 
-/// <summary>The headers stored with an outbox row (its <c>headers</c> column), read once per send by a transport.</summary>
+/// <summary>
+/// The headers stored with an outbox row (its <c>headers</c> column, <see cref="OutboxEnvelope.Headers"/>), as a
+/// transport reads them once per send: <c>StoredHeaders.Parse(envelope.Headers)</c>. Put them on the message in the
+/// destination's own form (CloudEvents extensions, AMQP headers).
+/// </summary>
 /// <param name="CorrelationId">The correlation id of the conversation.</param>
 /// <param name="CausationId">The message whose handling raised this one.</param>
 /// <param name="TraceParent">The W3C traceparent of the activity that saved the event.</param>
 /// <param name="TraceState">The W3C tracestate.</param>
 /// <param name="Baggage">The W3C baggage.</param>
 /// <param name="Custom">The headers set by header enrichers, or <see langword="null"/> when there are none.</param>
-internal readonly record struct StoredHeaders(Guid? CorrelationId, Guid? CausationId, string? TraceParent, string? TraceState, string? Baggage, IReadOnlyList<KeyValuePair<string, string>>? Custom = null)
+public readonly record struct StoredHeaders(Guid? CorrelationId, Guid? CausationId, string? TraceParent, string? TraceState, string? Baggage, IReadOnlyList<KeyValuePair<string, string>>? Custom = null)
 {
     /// <summary>Reads the stored header object; unknown names and values that are not strings are ignored.</summary>
+    /// <param name="json">The row's headers column, a JSON object.</param>
+    /// <returns>The headers; all empty for an empty or blank text.</returns>
     public static StoredHeaders Parse(string json)
     {
         if (string.IsNullOrWhiteSpace(json))

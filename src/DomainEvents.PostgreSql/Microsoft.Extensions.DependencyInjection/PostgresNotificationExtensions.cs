@@ -25,12 +25,11 @@ public static class PostgresNotificationExtensions
         options.Validate();
         if (options.Notify)
         {
-            builder.Services.AddSingleton<IOutboxCommitNotifier>(sp => new PostgresOutboxCommitNotifier(options, sp.GetRequiredService<OutboxSignal>(), contextType));
+            builder.Services.AddSingleton<IOutboxCommitNotifier>(sp => new PostgresOutboxCommitNotifier(options, sp.GetRequiredService<IOutboxWakeUp>(), contextType));
         }
 
         if (options.Listen)
         {
-            builder.Services.AddDomainEventsHealthState();
             var listener = typeof(PostgresOutboxListener<>).MakeGenericType(contextType);
             builder.Services.AddSingleton(sp => (IHostedService)ActivatorUtilities.CreateInstance(sp, listener, options));
         }

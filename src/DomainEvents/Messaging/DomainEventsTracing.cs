@@ -15,8 +15,12 @@ public static class DomainEventsTracing
     /// <summary>Gets the source; every package of DomainEvents starts its spans on it.</summary>
     internal static ActivitySource Source { get; } = new(SourceName, typeof(DomainEventsTracing).Assembly.GetName().Version?.ToString());
 
-    /// <summary>Gets the relay's publish span when it is the current activity: the span a receiver of the message continues from.</summary>
-    internal static Activity? CurrentPublish =>
+    /// <summary>
+    /// Gets the relay's publish span while a transport sends a row with tracing on: the span a receiver of the message
+    /// continues from. A transport writes its id as the message's <c>traceparent</c> (and its trace state), and the
+    /// row's stored trace context when this is <see langword="null"/>.
+    /// </summary>
+    public static Activity? CurrentPublish =>
         Activity.Current is { IdFormat: ActivityIdFormat.W3C, Kind: ActivityKind.Producer } current && current.Source == Source ? current : null;
 
     /// <summary>Adds the items of a W3C <c>baggage</c> header (<c>key=value,key=value;property</c>) to a span.</summary>

@@ -369,7 +369,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             return Claim.None;
         }
 
-        HashSet<(long Id, Guid MessageId)> leased;
+        IReadOnlyCollection<(long Id, Guid MessageId)> leased;
         try
         {
             leased = await _store.ClaimCommittedAsync(owner, committed, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
@@ -387,7 +387,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             _signal.ClaimSoon();
         }
 
-        return new Claim(owner, [.. committed.Where(r => leased.Contains((r.Id, r.MessageId))).OrderBy(r => r.Id)], started, Full: false, busyBefore);
+        var taken = leased as HashSet<(long Id, Guid MessageId)> ?? [.. leased];
+        return new Claim(owner, [.. committed.Where(r => taken.Contains((r.Id, r.MessageId))).OrderBy(r => r.Id)], started, Full: false, busyBefore);
     }
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
@@ -728,7 +729,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// One claimed batch: its rows, the lease owner that only this claim uses, when the claim started, whether it was a
     /// claim over the table (or of rows handed over by commits), and how many claims had found busy keys by then.
     /// </summary>
-    private sealed record Claim(string Owner, List<OutboxEnvelope> Rows, long StartedAt, bool Full, long BusyClaimsBefore)
+    private sealed record Claim(string Owner, IReadOnlyList<OutboxEnvelope> Rows, long StartedAt, bool Full, long BusyClaimsBefore)
     {
         public static readonly Claim None = new(string.Empty, [], 0, false, 0);
 

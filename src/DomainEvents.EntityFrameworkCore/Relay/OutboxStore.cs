@@ -5,23 +5,25 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace DomainEvents.EntityFrameworkCore.Relay;
 
-/// <summary>Claims, completes and cleans up outbox rows with one statement each, through the application's DbContext connection.</summary>
+/// <summary>
+/// Claims, completes and cleans up outbox rows, one statement each, through the application's DbContext connection:
+/// the statements of the first registered <see cref="IOutboxRelayDatabase"/> that serves the context's database, or
+/// the built-in PostgreSQL and SQLite ones.
+/// </summary>
 internal sealed class OutboxStore<TContext>
     where TContext : DbContext
 {
     private readonly IServiceScopeFactory _scopeFactory;
-    private OutboxSql? _sql;
-
-    // Where the claim's scan over keys stopped (PostgreSQL): the next one starts after it.
-    private volatile string _keyScanAfter = "";
-
-    /// <summary>Whether the last claim's scan over keys stopped before the last key (PostgreSQL).</summary>
-    public bool KeyScanUnfinished => _keyScanAfter.Length > 0;
+    private IOutboxRelayStatements? _statements;
+    private volatile bool _moreKeysToScan;
 
     public OutboxStore(IServiceScopeFactory scopeFactory)
     {
         _scopeFactory = scopeFactory;
     }
+
+    /// <summary>Whether the last claim's scan over keys stopped before the last key.</summary>
+    public bool KeyScanUnfinished => _moreKeysToScan;
 
     /// <summary>
     /// Leases up to <paramref name="batchSize"/> rows to <paramref name="owner"/> for <paramref name="lease"/>. On PostgreSQL
@@ -32,155 +34,49 @@ internal sealed class OutboxStore<TContext>
     /// The leased rows in id order, and whether the claim left rows because their keys were being sent by a lease whose owner
     /// starts with <paramref name="ownerPrefix"/> (always on SQLite).
     /// </returns>
-    public Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys)> ClaimAsync(string owner, string ownerPrefix, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
-        WithCommandAsync(sql => sql.Claim, async command =>
+    public Task<(IReadOnlyList<OutboxEnvelope> Rows, bool FoundBusyKeys)> ClaimAsync(string owner, string ownerPrefix, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+        WithConnectionAsync(async (statements, connection) =>
         {
-            command.AddParameter("owner", owner);
-            command.AddParameter("batch", batchSize);
-            if (_sql!.IsPostgres)
-            {
-                command.AddParameter("lease", lease);
-                command.AddParameter("after", _keyScanAfter);
-                command.AddParameter("mine", ownerPrefix);
-            }
-            else
-            {
-                command.AddParameter("expires", now + lease);
-                command.AddParameter("now", now);
-            }
-
-            var rows = new List<OutboxEnvelope>(batchSize);
-            var foundBusyKeys = !_sql.IsPostgres;
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (_sql.IsPostgres)
-            {
-                // The first result is the advisory lock's.
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (reader.IsDBNull(0))
-                {
-                    // The last row says where the scan over keys stopped, and whether rows were left for busy keys.
-                    _keyScanAfter = reader.GetString(11);
-                    foundBusyKeys = reader.GetBoolean(12);
-                    continue;
-                }
-
-                rows.Add(new OutboxEnvelope(
-                    reader.GetInt64(0),
-                    reader.GetGuid(1),
-                    reader.GetString(2),
-                    reader.GetInt32(3),
-                    reader.GetString(4),
-                    reader.GetString(5),
-                    reader.GetString(6),
-                    reader.GetString(7),
-                    reader.GetString(8),
-                    DateTime.SpecifyKind(reader.GetDateTime(9), DateTimeKind.Utc),
-                    reader.GetInt32(10)));
-            }
-
-            rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
-            return (rows, foundBusyKeys);
+            var claim = await statements.ClaimAsync(connection, new OutboxClaimRequest(owner, ownerPrefix, batchSize, now, lease), cancellationToken).ConfigureAwait(false);
+            _moreKeysToScan = claim.MoreKeysToScan;
+            return (claim.Rows, claim.FoundBusyKeys);
         }, cancellationToken);
 
     /// <summary>
     /// Leases to <paramref name="owner"/> those of <paramref name="rows"/> (committed by this process, not yet attempted)
     /// that a claim would take now; returns their ids and message ids. The others are left for a claim.
     /// </summary>
-    public Task<HashSet<(long Id, Guid MessageId)>> ClaimCommittedAsync(string owner, IReadOnlyList<OutboxEnvelope> rows, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
-        WithCommandAsync(sql => sql.ClaimCommitted(rows), async command =>
-        {
-            command.AddParameter("owner", owner);
-            if (_sql!.IsPostgres)
-            {
-                command.AddParameter("lease", lease);
-                command.AddParameter("ids", rows.Select(r => r.Id).ToArray());
-                command.AddParameter("message_ids", rows.Select(r => r.MessageId).ToArray());
-            }
-            else
-            {
-                command.AddParameter("expires", now + lease);
-                command.AddParameter("now", now);
-            }
-
-            var leased = new HashSet<(long, Guid)>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (_sql.IsPostgres)
-            {
-                // The first result is the advisory lock's.
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                leased.Add((reader.GetInt64(0), reader.GetGuid(1)));
-            }
-
-            return leased;
-        }, cancellationToken);
+    public Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(string owner, IReadOnlyList<OutboxEnvelope> rows, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+        WithConnectionAsync((statements, connection) => statements.ClaimCommittedAsync(connection, new OutboxClaimRequest(owner, owner, rows.Count, now, lease), rows, cancellationToken), cancellationToken);
 
     public Task<int> MarkProcessedAsync(IReadOnlyCollection<long> ids, string owner, DateTime now, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)
-            : WithCommandAsync(sql => sql.MarkProcessed(ids), command =>
-            {
-                AddIds(command, ids);
-                command.AddParameter("owner", owner);
-                if (!_sql!.IsPostgres)
-                {
-                    command.AddParameter("now", now);
-                }
-
-                return command.ExecuteNonQueryAsync(cancellationToken);
-            }, cancellationToken);
+            : WithConnectionAsync((statements, connection) => statements.MarkProcessedAsync(connection, owner, ids, now, cancellationToken), cancellationToken);
 
     public Task<int> ReleaseAsync(IReadOnlyCollection<long> ids, string owner, CancellationToken cancellationToken) =>
         ids.Count == 0
             ? Task.FromResult(0)
-            : WithCommandAsync(sql => sql.Release(ids), command =>
-            {
-                AddIds(command, ids);
-                command.AddParameter("owner", owner);
-                return command.ExecuteNonQueryAsync(cancellationToken);
-            }, cancellationToken);
+            : WithConnectionAsync((statements, connection) => statements.ReleaseAsync(connection, owner, ids, cancellationToken), cancellationToken);
 
     /// <summary>Records a failed attempt; the next attempt is due <paramref name="backoff"/> from now (the database's now on PostgreSQL).</summary>
     public Task<int> MarkFailedAsync(long id, string owner, int attempts, bool dead, DateTime now, TimeSpan backoff, string error, CancellationToken cancellationToken) =>
-        WithCommandAsync(sql => sql.MarkFailed, command =>
-        {
-            command.AddParameter("id", id);
-            command.AddParameter("owner", owner);
-            command.AddParameter("status", dead ? 2 : 0);
-            command.AddParameter("attempts", attempts);
-            if (_sql!.IsPostgres)
-            {
-                command.AddParameter("backoff", backoff);
-            }
-            else
-            {
-                command.AddParameter("next", now + backoff);
-            }
-
-            command.AddParameter("error", error.Length > 4000 ? error[..4000] : error);
-            return command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        WithConnectionAsync((statements, connection) => statements.MarkFailedAsync(connection, new OutboxFailedAttempt(id, owner, attempts, dead, now, backoff, RelayTable.Stored(error)), cancellationToken), cancellationToken);
 
     public Task<int> DeleteProcessedAsync(DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
-        WithCommandAsync(sql => sql.Cleanup, command =>
-        {
-            command.AddParameter("cutoff", cutoff);
-            command.AddParameter("batch", batchSize);
-            return command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        WithConnectionAsync((statements, connection) => statements.DeleteProcessedAsync(connection, cutoff, batchSize, cancellationToken), cancellationToken);
 
-    private async Task<T> WithCommandAsync<T>(Func<OutboxSql, string> text, Func<DbCommand, Task<T>> run, CancellationToken cancellationToken)
+    private async Task<T> WithConnectionAsync<T>(Func<IOutboxRelayStatements, DbConnection, Task<T>> run, CancellationToken cancellationToken)
     {
         await using var scope = _scopeFactory.CreateAsyncScope();
         var context = scope.ServiceProvider.GetRequiredService<TContext>();
-        _sql ??= new OutboxSql(context);
+        // One instance per store, even when two batches ask at once: an instance may keep state between claims.
+        var statements = Volatile.Read(ref _statements);
+        if (statements is null)
+        {
+            Interlocked.CompareExchange(ref _statements, StatementsFor(context, scope.ServiceProvider), null);
+            statements = Volatile.Read(ref _statements)!;
+        }
         var connection = context.Database.GetDbConnection();
         var opened = false;
         if (connection.State != ConnectionState.Open)
@@ -191,9 +87,7 @@ internal sealed class OutboxStore<TContext>
 
         try
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = text(_sql);
-            return await run(command).ConfigureAwait(false);
+            return await run(statements, connection).ConfigureAwait(false);
         }
         finally
         {
@@ -204,11 +98,9 @@ internal sealed class OutboxStore<TContext>
         }
     }
 
-    private void AddIds(DbCommand command, IReadOnlyCollection<long> ids)
-    {
-        if (_sql!.IsPostgres)
-        {
-            command.AddParameter("ids", ids as long[] ?? [.. ids]);
-        }
-    }
+    private static IOutboxRelayStatements StatementsFor(TContext context, IServiceProvider services) =>
+        services.GetServices<IOutboxRelayDatabase>().Select(d => d.For(context)).FirstOrDefault(s => s is not null)
+        ?? RelayTable.BuiltIn(context)
+        ?? throw new NotSupportedException(
+            $"The outbox relay has statements for PostgreSQL and SQLite; {context.Database.ProviderName} needs an IOutboxRelayDatabase of its own (registered as a singleton).");
 }

@@ -1,27 +1,28 @@
-using DomainEvents.EntityFrameworkCore.Outbox;
+using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Relay;
 
-/// <summary>The relay's statements for one provider and one outbox table.</summary>
-internal sealed class OutboxSql
+/// <summary>The relay's statements on PostgreSQL: times from the database's clock, advisory locks for claims and clean-up, ids as arrays.</summary>
+internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 {
-    private const string Columns = "id, message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, occurred_at, attempts";
+    /// <summary>How many keys past the window a claim's loose scan reads at most, per row of the batch.</summary>
+    public const int KeyScanFactor = 4;
 
-    public OutboxSql(DbContext context)
+    private const string Columns = RelayTable.Columns;
+    private readonly string _claim;
+    private readonly string _claimCommitted;
+    private readonly string _markProcessed;
+    private readonly string _release;
+    private readonly string _markFailed;
+    private readonly string _cleanup;
+
+    // Where the claim's scan over keys stopped: the next one starts after it.
+    private string _keyScanAfter = "";
+
+    public PostgresRelayStatements(DbContext context)
     {
-        var entity = context.Model.FindEntityType(typeof(OutboxMessage))
-                     ?? throw new Interception.OutboxNotMappedException(context.GetType());
-        IsPostgres = context.Database.IsPostgres();
-        IsSqlite = context.Database.IsSqlite();
-        if (!IsPostgres && !IsSqlite)
-        {
-            throw new NotSupportedException($"The outbox relay supports PostgreSQL and SQLite; {context.Database.ProviderName} is not supported yet.");
-        }
-
-        var schema = entity.GetSchema();
-        Table = schema is null || IsSqlite ? Quote(entity.GetTableName()!) : $"{Quote(schema)}.{Quote(entity.GetTableName()!)}";
-
+        var table = RelayTable.NameOf(context, withSchema: true);
         // One claim at a time per outbox table (a transaction-scoped advisory lock taken by the first statement of
         // the batch; the claim's own statement then reads a snapshot in which every earlier claim has committed).
         // A key is claimed only when none of its pending rows holds a live lease, whatever its id: a lower id that
@@ -47,23 +48,21 @@ internal sealed class OutboxSql
         // clock, and "a live lease" is one predicate everywhere: lease_owner IS NOT NULL AND lease_expires_at >= now().
         // JIT is off for the claim's transaction: on a large table the planner's estimates pass jit_above_cost, and
         // compiling took 60 ms of a 80 ms claim that runs in 20 ms without it (1,000,000 pending rows, PostgreSQL 15).
-        ClaimLock = StableLockKey("claim:" + Table);
-        CleanupLock = StableLockKey("cleanup:" + Table);
-        // "lease_owner IS NOT NULL" is also the filter of the index on leased rows, which the key-busy probe uses. SQLite's
-        // relay shares the writers' process and passes its clock as @now.
-        var now = IsPostgres ? "now()" : "@now";
-        string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= {now})";
+        var claimLock = StableLockKey("claim:" + table);
+        var cleanupLock = StableLockKey("cleanup:" + table);
+
+        // "lease_owner IS NOT NULL" is also the filter of the index on leased rows, which the key-busy probe uses.
+        static string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= now())";
         var notLeased = $"NOT {Live("o")}";
         var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
-        string Mine(string row) => $"EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine))";
-        string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {Table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")})";
+        string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine))";
+        string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")})";
         var columns = Columns.Split(", ");
-        Claim = IsPostgres
-            ? $"""
-               SELECT pg_advisory_xact_lock({ClaimLock}), set_config('jit', 'off', true);
+        _claim = $"""
+               SELECT pg_advisory_xact_lock({claimLock}), set_config('jit', 'off', true);
                WITH RECURSIVE
                win AS (
-                   SELECT o.id, o.partition_key, (o.attempts = 0 OR o.next_attempt_at <= now()) AS due FROM {Table} o
+                   SELECT o.id, o.partition_key, (o.attempts = 0 OR o.next_attempt_at <= now()) AS due FROM {table} o
                    WHERE o.status = 0 AND {notLeased}
                    ORDER BY o.id LIMIT @batch),
                free_win AS (
@@ -72,18 +71,18 @@ internal sealed class OutboxSql
                      AND {KeyFree("o")}
                    ORDER BY o.id),
                keys AS (
-                   (SELECT 1 AS n, id, partition_key FROM {Table}
+                   (SELECT 1 AS n, id, partition_key FROM {table}
                     WHERE status = 0 AND partition_key > @after
                       AND (SELECT count(*) FROM win) = @batch
                       AND (SELECT count(*) FROM win WHERE partition_key IN (SELECT partition_key FROM free_win)) < @batch
                     ORDER BY partition_key, id LIMIT 1)
                    UNION ALL
                    SELECT k.n + 1, x.id, x.partition_key FROM keys k CROSS JOIN LATERAL (
-                       SELECT id, partition_key FROM {Table} WHERE status = 0 AND partition_key > k.partition_key
+                       SELECT id, partition_key FROM {table} WHERE status = 0 AND partition_key > k.partition_key
                        ORDER BY partition_key, id LIMIT 1) x
                    WHERE k.n < {KeyScanFactor} * @batch),
                free_keys AS (
-                   SELECT o.id, o.partition_key FROM {Table} o
+                   SELECT o.id, o.partition_key FROM {table} o
                    WHERE o.id IN (SELECT id FROM keys) AND o.id > (SELECT max(id) FROM win)
                      AND {free}
                      AND {KeyFree("o")}
@@ -95,14 +94,14 @@ internal sealed class OutboxSql
                claimed AS (
                    SELECT f.id FROM heads h
                    CROSS JOIN LATERAL (
-                       SELECT o.id FROM {Table} o
+                       SELECT o.id FROM {table} o
                        WHERE o.status = 0 AND o.partition_key = h.partition_key AND o.id >= h.id
                        ORDER BY o.id
                        LIMIT @batch - (SELECT count(*) FROM heads) + 1) f
                    ORDER BY f.id
                    LIMIT @batch),
                leased AS (
-                   UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
+                   UPDATE {table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
                    FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND NOT {Live("t")}
                    RETURNING {string.Join(", ", columns.Select(c => "t." + c))})
                SELECT {Columns}, NULL::text AS scan_end, NULL::boolean AS busy FROM leased
@@ -111,105 +110,103 @@ internal sealed class OutboxSql
                       CASE WHEN (SELECT count(*) FROM keys) = {KeyScanFactor} * @batch THEN (SELECT max(partition_key) FROM keys) ELSE '' END,
                       EXISTS (SELECT 1 FROM win o WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key) AND o.due AND {Mine("o")})
                       OR EXISTS (SELECT 1 FROM keys o WHERE {Mine("o")})
-               """
-            : $"""
-               UPDATE {Table} SET lease_owner = @owner, lease_expires_at = @expires
-               WHERE id IN (
-                   SELECT o.id FROM {Table} o
-                   WHERE o.status = 0 AND o.next_attempt_at <= @now
-                     AND NOT {Live("o")}
-                     AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id < o.id
-                                     AND p.next_attempt_at > @now)
-                     AND {KeyFree("o")}
-                   ORDER BY o.id
-                   LIMIT @batch)
-               RETURNING {Columns}
                """;
 
         // Rows this process has just committed, handed to its relay: the same rules as a claim (one claim at a time, a
         // key with a live lease anywhere is busy, a lower pending row of the key goes first unless this statement leases
         // it too: it is in the set and has no failed attempt), but no search. A row is matched by id and message id, so a
         // commit made against another database (a tenant's) never leases a row of this one, nor lets one pass.
-        ClaimCommittedPrefix = IsPostgres
-            ? $"""
-               SELECT pg_advisory_xact_lock({ClaimLock});
-               UPDATE {Table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
+        _claimCommitted = $"""
+               SELECT pg_advisory_xact_lock({claimLock});
+               UPDATE {table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
                FROM unnest(@ids, @message_ids) AS c(id, message_id)
                WHERE t.id = c.id AND t.message_id = c.message_id AND t.status = 0 AND t.attempts = 0 AND NOT {Live("t")}
-                 AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = t.partition_key AND p.status = 0 AND p.id < t.id
+                 AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.partition_key = t.partition_key AND p.status = 0 AND p.id < t.id
                                  AND NOT (p.attempts = 0 AND (p.id, p.message_id) IN (SELECT * FROM unnest(@ids, @message_ids))))
                  AND {KeyFree("t")}
                RETURNING t.id, t.message_id
-               """
-            : $"""
-               UPDATE {Table} SET lease_owner = @owner, lease_expires_at = @expires
-               WHERE status = 0 AND attempts = 0 AND NOT {Live(Table)}
-                 AND NOT EXISTS (SELECT 1 FROM {Table} p WHERE p.partition_key = {Table}.partition_key AND p.status = 0
-                                 AND p.id < {Table}.id AND NOT (p.attempts = 0 AND (p.id, p.message_id) IN (SELECT column1, column2 FROM committed)))
-                 AND {KeyFree(Table)}
-                 AND (id, message_id) IN (SELECT column1, column2 FROM committed)
-               RETURNING id, message_id
                """;
 
-        MarkFailed = $"""
-                      UPDATE {Table} SET status = @status, attempts = @attempts, next_attempt_at = {(IsPostgres ? "now() + @backoff" : "@next")}, last_error = @error,
+        _markFailed = $"""
+                      UPDATE {table} SET status = @status, attempts = @attempts, next_attempt_at = now() + @backoff, last_error = @error,
                           lease_owner = NULL, lease_expires_at = NULL
                       WHERE id = @id AND lease_owner = @owner
                       """;
+        _markProcessed = $"UPDATE {table} SET status = 1, processed_at = now(), lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(@ids) AND lease_owner = @owner";
+        _release = $"UPDATE {table} SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(@ids) AND lease_owner = @owner";
 
-        // One relay at a time deletes (on PostgreSQL a transaction-scoped advisory lock, tried, not waited for).
-        Cleanup = IsPostgres
-            ? $"""
-               DELETE FROM {Table} WHERE (SELECT pg_try_advisory_xact_lock({CleanupLock})) AND id IN (
-                   SELECT id FROM {Table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
-               """
-            : $"""
-               DELETE FROM {Table} WHERE id IN (
-                   SELECT id FROM {Table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
-               """;
+        // One relay at a time deletes (a transaction-scoped advisory lock, tried, not waited for).
+        _cleanup = $"""
+                   DELETE FROM {table} WHERE (SELECT pg_try_advisory_xact_lock({cleanupLock})) AND id IN (
+                       SELECT id FROM {table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
+                   """;
     }
 
-    /// <summary>How many keys past the window a claim's loose scan reads at most, per row of the batch (PostgreSQL).</summary>
-    public const int KeyScanFactor = 4;
+    public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = _claim;
+        command.AddParameter("owner", request.Owner);
+        command.AddParameter("batch", request.BatchSize);
+        command.AddParameter("lease", request.Lease);
+        command.AddParameter("after", _keyScanAfter);
+        command.AddParameter("mine", request.OwnerPrefix);
+        var rows = new List<OutboxEnvelope>(request.BatchSize);
+        var foundBusyKeys = false;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The advisory lock that makes claims on this table one at a time (PostgreSQL).</summary>
-    public long ClaimLock { get; }
+        // The first result is the advisory lock's.
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (reader.IsDBNull(0))
+            {
+                // The last row says where the scan over keys stopped, and whether rows were left for busy keys.
+                _keyScanAfter = reader.GetString(11);
+                foundBusyKeys = reader.GetBoolean(12);
+                continue;
+            }
 
-    /// <summary>The advisory lock that makes clean-up on this table one relay at a time (PostgreSQL).</summary>
-    public long CleanupLock { get; }
+            rows.Add(RelayTable.Read(reader));
+        }
 
-    public bool IsPostgres { get; }
+        rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+        return new OutboxClaim(rows, foundBusyKeys, _keyScanAfter.Length > 0);
+    }
 
-    public bool IsSqlite { get; }
+    public async Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = _claimCommitted;
+        command.AddParameter("owner", request.Owner);
+        command.AddParameter("lease", request.Lease);
+        command.AddParameter("ids", rows.Select(r => r.Id).ToArray());
+        command.AddParameter("message_ids", rows.Select(r => r.MessageId).ToArray());
+        var leased = new HashSet<(long, Guid)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
-    public string Table { get; }
+        // The first result is the advisory lock's.
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            leased.Add((reader.GetInt64(0), reader.GetGuid(1)));
+        }
 
-    public string Claim { get; }
+        return leased;
+    }
 
-    public string MarkFailed { get; }
+    public Task<int> MarkProcessedAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, DateTime now, CancellationToken cancellationToken) =>
+        RelayTable.ExecuteAsync(connection, _markProcessed, cancellationToken, ("ids", ids as long[] ?? [.. ids]), ("owner", owner));
 
-    public string Cleanup { get; }
+    public Task<int> ReleaseAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, CancellationToken cancellationToken) =>
+        RelayTable.ExecuteAsync(connection, _release, cancellationToken, ("ids", ids as long[] ?? [.. ids]), ("owner", owner));
 
-    private string ClaimCommittedPrefix { get; }
+    public Task<int> MarkFailedAsync(DbConnection connection, OutboxFailedAttempt attempt, CancellationToken cancellationToken) =>
+        RelayTable.ExecuteAsync(connection, _markFailed, cancellationToken,
+            ("id", attempt.Id), ("owner", attempt.Owner), ("status", attempt.Dead ? 2 : 0), ("attempts", attempt.Attempts), ("backoff", attempt.Backoff), ("error", attempt.Error));
 
-    /// <summary>
-    /// Leases rows committed by this process, given by id and message id (PostgreSQL: the arrays <c>@ids</c> and
-    /// <c>@message_ids</c>); returns the ids and message ids it leased.
-    /// </summary>
-    public string ClaimCommitted(IReadOnlyList<OutboxEnvelope> rows) =>
-        IsPostgres
-            ? ClaimCommittedPrefix
-            : $"WITH committed(column1, column2) AS (VALUES {string.Join(", ", rows.Select(r => $"({r.Id}, '{r.MessageId.ToString().ToUpperInvariant()}')"))})\n{ClaimCommittedPrefix}";
-
-    /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>, so the text is fixed and the statement is prepared once.</summary>
-    public string MarkProcessed(IEnumerable<long> ids) =>
-        $"UPDATE {Table} SET status = 1, processed_at = {(IsPostgres ? "now()" : "@now")}, lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
-
-    /// <summary>On PostgreSQL the ids are one array parameter, <c>@ids</c>.</summary>
-    public string Release(IEnumerable<long> ids) =>
-        $"UPDATE {Table} SET lease_owner = NULL, lease_expires_at = NULL WHERE {IdsIn(ids)} AND lease_owner = @owner";
-
-    private string IdsIn(IEnumerable<long> ids) => IsPostgres ? "id = ANY(@ids)" : $"id IN ({string.Join(",", ids)})";
+    public Task<int> DeleteProcessedAsync(DbConnection connection, DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
+        RelayTable.ExecuteAsync(connection, _cleanup, cancellationToken, ("cutoff", cutoff), ("batch", batchSize));
 
     /// <summary>A 64-bit FNV-1a hash of the text: the same key in every process, for PostgreSQL advisory locks.</summary>
     private static long StableLockKey(string text)
@@ -222,6 +219,4 @@ internal sealed class OutboxSql
 
         return unchecked((long)hash);
     }
-
-    private static string Quote(string identifier) => $"\"{identifier.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 }

@@ -1,0 +1,10 @@
+namespace DomainEvents.EntityFrameworkCore.Relay;
+
+/// <summary>What a claim leased, and what it saw.</summary>
+/// <param name="Rows">The leased rows, in id order.</param>
+/// <param name="FoundBusyKeys">
+/// Whether rows were left because their keys are being sent by this relay (a lease whose owner starts with the request's
+/// prefix): the relay claims again when its batches free keys. Say <see langword="true"/> when the statements cannot tell.
+/// </param>
+/// <param name="MoreKeysToScan">Whether a bounded scan over keys stopped before the last key, so that a full batch should be followed by another claim soon.</param>
+public sealed record OutboxClaim(IReadOnlyList<OutboxEnvelope> Rows, bool FoundBusyKeys, bool MoreKeysToScan);

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using DomainEvents.ThirdPartyDatabase;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>
+/// A database provider written outside this repository's internals (tests/DomainEvents.ThirdPartyDatabase, which no
+/// InternalsVisibleTo names) drives the relay through IOutboxRelayDatabase: per-key order, retries and the dead state
+/// hold with its statements.
+/// </summary>
+public sealed class RelayingOnADatabaseOfYourOwn
+{
+    [Test]
+    public async Task The_relay_runs_on_a_registered_provider_in_order_per_key_with_retries_and_a_dead_row()
+    {
+        var database = new OneHeadPerKeySqlite();
+        await using var host = await TestHost.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<IOutboxRelayDatabase>(database));
+        var transport = new FailingTransport();
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            host.Services.GetRequiredService<IServiceScopeFactory>(),
+            new OutboxSignal(),
+            transport,
+            new OutboxRelayOptions { MaxAttempts = 2, RetryBaseDelay = TimeSpan.FromMilliseconds(1), RetryMaxDelay = TimeSpan.FromMilliseconds(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        var orders = Enumerable.Range(0, 3).Select(i => Order.Place($"c{i}", i)).ToArray();
+        foreach (var order in orders)
+        {
+            order.RaiseEvent(new OrderPlaced(order.Id, 1));
+            order.RaiseEvent(new OrderPlaced(order.Id, 2));
+        }
+
+        await host.InScopeAsync(async db =>
+        {
+            db.Orders.AddRange(orders);
+            await db.SaveChangesAsync();
+        });
+        var poisoned = (await host.OutboxAsync()).First(r => r.PartitionKey == $"Order/{orders[0].Id}");
+        transport.Fail.TryAdd(poisoned.MessageId, true);
+
+        for (var round = 0; round < 20 && (await host.OutboxAsync()).Any(r => r.Status == OutboxMessageStatus.Pending); round++)
+        {
+            await relay.RunOnceAsync(CancellationToken.None);
+            await Task.Delay(5);
+        }
+
+        var rows = await host.OutboxAsync();
+        rows.Single(r => r.Id == poisoned.Id).Should().Match<OutboxMessage>(r => r.Status == OutboxMessageStatus.Dead && r.Attempts == 2);
+        rows.Where(r => r.Id != poisoned.Id).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+        foreach (var order in orders)
+        {
+            transport.Sent.Where(e => e.PartitionKey == $"Order/{order.Id}").Select(e => e.Id).Should().BeInAscendingOrder();
+        }
+
+        transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems().And.HaveCount(8, "9 rows, the dead one never confirmed");
+        database.Calls.Keys.Should().Contain(["claim", "mark-processed", "mark-failed"], "the relay ran the provider's statements, not the built-in ones");
+    }
+
+    [Test]
+    public async Task The_provider_is_given_what_it_needs_to_keep_a_busy_key_and_a_row_not_yet_due_back()
+    {
+        var database = new OneHeadPerKeySqlite();
+        await using var host = await TestHost.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<IOutboxRelayDatabase>(database));
+        var transport = new FailingTransport();
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport, new OutboxRelayOptions(), TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        var busy = Order.Place("busy", 1);
+        busy.RaiseEvent(new OrderPlaced(busy.Id, 2));
+        var waiting = Order.Place("waiting", 2);
+        var free = Order.Place("free", 3);
+        await host.InScopeAsync(async db =>
+        {
+            db.Orders.AddRange(busy, waiting, free);
+            await db.SaveChangesAsync();
+        });
+
+        // Another relay holds a later row of one key; the other key's head failed once and waits an hour.
+        await host.InScopeAsync(async db =>
+        {
+            var rows = await db.Set<OutboxMessage>().OrderBy(r => r.Id).ToListAsync();
+            var leased = rows.Last(r => r.PartitionKey == $"Order/{busy.Id}");
+            leased.LeaseOwner = "another relay#1";
+            leased.LeaseExpiresAt = DateTime.UtcNow.AddHours(1);
+            var backingOff = rows.Single(r => r.PartitionKey == $"Order/{waiting.Id}");
+            backingOff.Attempts = 1;
+            backingOff.NextAttemptAt = DateTime.UtcNow.AddHours(1);
+            await db.SaveChangesAsync();
+        });
+
+        await relay.RunOnceAsync(CancellationToken.None);
+
+        transport.Sent.Select(e => e.PartitionKey).Should().Equal([$"Order/{free.Id}"], "only the free key's head was due and not busy");
+        database.Calls.Should().ContainKey("claim");
+    }
+
+    private sealed class FailingTransport : IOutboxTransport
+    {
+        public ConcurrentQueue<OutboxEnvelope> Sent { get; } = new();
+
+        public ConcurrentDictionary<Guid, bool> Fail { get; } = new();
+
+        public Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        {
+            if (Fail.ContainsKey(envelope.MessageId))
+            {
+                throw new InvalidOperationException("refused");
+            }
+
+            Sent.Enqueue(envelope);
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -144,13 +144,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
-        command.CommandText = _claim;
-        command.AddParameter("owner", request.Owner);
-        command.AddParameter("batch", request.BatchSize);
-        command.AddParameter("lease", request.Lease);
-        command.AddParameter("after", _keyScanAfter);
-        command.AddParameter("mine", request.OwnerPrefix);
+        await using var command = RelayTable.Command(connection, _claim,
+            ("owner", request.Owner), ("batch", request.BatchSize), ("lease", request.Lease), ("after", _keyScanAfter), ("mine", request.OwnerPrefix));
         var rows = new List<OutboxEnvelope>(request.BatchSize);
         var foundBusyKeys = false;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -176,12 +171,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public async Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
-        command.CommandText = _claimCommitted;
-        command.AddParameter("owner", request.Owner);
-        command.AddParameter("lease", request.Lease);
-        command.AddParameter("ids", rows.Select(r => r.Id).ToArray());
-        command.AddParameter("message_ids", rows.Select(r => r.MessageId).ToArray());
+        await using var command = RelayTable.Command(connection, _claimCommitted,
+            ("owner", request.Owner), ("lease", request.Lease), ("ids", rows.Select(r => r.Id).ToArray()), ("message_ids", rows.Select(r => r.MessageId).ToArray()));
         var leased = new HashSet<(long, Guid)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 

@@ -42,14 +42,21 @@ internal static class RelayTable
     /// <summary>Runs a statement with named parameters; returns the rows it changed.</summary>
     public static async Task<int> ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
     {
-        await using var command = connection.CreateCommand();
+        await using var command = Command(connection, sql, parameters);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A command on the connection with named parameters.</summary>
+    public static DbCommand Command(DbConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
         command.CommandText = sql;
         foreach (var (name, value) in parameters)
         {
             command.AddParameter(name, value);
         }
 
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return command;
     }
 
     /// <summary>The error as stored (the column holds 4000 characters): cut before any provider sees it.</summary>

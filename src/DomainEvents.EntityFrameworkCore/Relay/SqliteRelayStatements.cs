@@ -57,12 +57,8 @@ internal sealed class SqliteRelayStatements : IOutboxRelayStatements
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
-        command.CommandText = _claim;
-        command.AddParameter("owner", request.Owner);
-        command.AddParameter("batch", request.BatchSize);
-        command.AddParameter("expires", request.Now + request.Lease);
-        command.AddParameter("now", request.Now);
+        await using var command = RelayTable.Command(connection, _claim,
+            ("owner", request.Owner), ("batch", request.BatchSize), ("expires", request.Now + request.Lease), ("now", request.Now));
         var rows = new List<OutboxEnvelope>(request.BatchSize);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -78,11 +74,8 @@ internal sealed class SqliteRelayStatements : IOutboxRelayStatements
 
     public async Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"WITH committed(column1, column2) AS (VALUES {string.Join(", ", rows.Select(r => $"({r.Id}, '{r.MessageId.ToString().ToUpperInvariant()}')"))})\n{_claimCommitted}";
-        command.AddParameter("owner", request.Owner);
-        command.AddParameter("expires", request.Now + request.Lease);
-        command.AddParameter("now", request.Now);
+        var committed = $"WITH committed(column1, column2) AS (VALUES {string.Join(", ", rows.Select(r => $"({r.Id}, '{r.MessageId.ToString().ToUpperInvariant()}')"))})\n{_claimCommitted}";
+        await using var command = RelayTable.Command(connection, committed, ("owner", request.Owner), ("expires", request.Now + request.Lease), ("now", request.Now));
         var leased = new HashSet<(long, Guid)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

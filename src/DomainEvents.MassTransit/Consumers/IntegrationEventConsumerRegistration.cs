@@ -14,6 +14,9 @@ internal sealed record IntegrationEventConsumerRegistration(string Name, Type Co
     /// <summary>Gets whether every message type that the bindings bring is handed over as JSON (<see cref="IntegrationEventJson"/>).</summary>
     public bool TakesAnyType => MessageTypes.Count == 1 && MessageTypes[0] == typeof(IntegrationEventJson);
 
+    /// <summary>Gets the name the inbox records: the configured one, or a consumer class's full name, or a handler's name.</summary>
+    public string InboxName => Options.InboxName ?? (Handler is null ? ConsumerType.FullName! : Name);
+
     /// <summary>Gets the queue: the configured name, or for a consumer class its name in kebab-case, for a handler its name.</summary>
     public string Queue => Options.QueueName ?? (Handler is null ? global::MassTransit.IntegrationEventConsumerRegistrationExtensions.DefaultQueueName(ConsumerType) : Name);
 }

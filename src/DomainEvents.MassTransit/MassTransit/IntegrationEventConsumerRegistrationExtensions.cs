@@ -1,12 +1,10 @@
 using System.Reflection;
 using DomainEvents;
-using DomainEvents.MassTransit;
 using DomainEvents.MassTransit.Configuration;
 using DomainEvents.MassTransit.Consumers;
 using DomainEvents.Messaging;
 using MassTransit.Transports.Fabric;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,7 +27,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         where TConsumer : class, IConsumer
     {
         ArgumentNullException.ThrowIfNull(configurator);
-        Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
+        IntegrationEventConsumerRegistrar.Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
         return configurator.AddConsumer<TConsumer>();
     }
 
@@ -46,7 +44,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
         where TDefinition : class, IConsumerDefinition<TConsumer>
     {
         ArgumentNullException.ThrowIfNull(configurator);
-        Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
+        IntegrationEventConsumerRegistrar.Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
         return configurator.AddConsumer<TConsumer, TDefinition>();
     }
 
@@ -165,7 +163,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
                     new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType), drain) { TakesAnyType = registration.TakesAnyType }));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
-                    .Invoke(null, [endpoint, context, options, time, drain, queue, options.InboxName ?? (registration.Handler is null ? registration.ConsumerType.FullName! : registration.Name)]);
+                    .Invoke(null, [endpoint, context, options, time, drain, queue, registration.InboxName]);
             });
         }
     }
@@ -230,14 +228,6 @@ public static class IntegrationEventConsumerRegistrationExtensions
         }
     }
 
-    private sealed class InboxCleanupMarker(Type contextType, InboxCleanupOptions options)
-    {
-        public Type ContextType { get; } = contextType;
-
-        public Microsoft.Extensions.Hosting.IHostedService Create(IServiceProvider services) =>
-            (Microsoft.Extensions.Hosting.IHostedService)ActivatorUtilities.CreateInstance(services, typeof(InboxCleanupService<>).MakeGenericType(ContextType), options);
-    }
-
     /// <summary>The consumer's name in kebab-case without a trailing "Consumer", as MassTransit names endpoints.</summary>
     internal static string DefaultQueueName(Type consumerType)
     {
@@ -248,85 +238,5 @@ public static class IntegrationEventConsumerRegistrationExtensions
         }
 
         return MessageNaming.ToKebabCase(name);
-    }
-
-    /// <summary>Reads the consumer's bindings and settings (attributes, configuration, then code), checks them and records the consumer.</summary>
-    internal static void Register<TConsumer>(IBusRegistrationConfigurator configurator, string name, IReadOnlyList<Type>? messageTypes, Action<IntegrationEventConsumerOptions>? configure, Func<ConsumeContext, Task>? handler)
-        where TConsumer : class, IConsumer
-    {
-        var options = new IntegrationEventConsumerOptions();
-        foreach (var attribute in typeof(TConsumer).GetCustomAttributes<BindIntegrationEventsAttribute>())
-        {
-            options.Bind(attribute.Exchange, [.. attribute.RoutingKeyPatterns]);
-        }
-
-        var settings = DomainEventsConfiguration.Find(configurator);
-        var section = settings?.Section.GetSection("Consumers").GetSection(name);
-        if (section is not null)
-        {
-            MassTransitSettings.ApplyConsumer(section, options, configurator);
-        }
-
-        configure?.Invoke(options);
-        DomainEventsConfiguration.Validate(section, options, () =>
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
-            ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallelism, 1, nameof(IntegrationEventConsumerOptions.Parallelism));
-            ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Parallelism, 1_000, nameof(IntegrationEventConsumerOptions.Parallelism));
-            if (options.QueueType is not ("classic" or "quorum"))
-            {
-                throw new ArgumentException($"{name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));
-            }
-
-            if (options.ExchangeType is not ("topic" or "direct" or "fanout"))
-            {
-                throw new ArgumentException($"{name}: ExchangeType is topic, direct or fanout, not '{options.ExchangeType}'.", nameof(IntegrationEventConsumerOptions.ExchangeType));
-            }
-        });
-        if (options.Bindings.Count == 0)
-        {
-            throw new InvalidOperationException($"{name} is bound to no exchange: add [BindIntegrationEvents(\"exchange\", \"pattern\")], call Bind(...) when adding it, or give DomainEvents:Consumers:{name}:Bindings in configuration.");
-        }
-
-        messageTypes ??= typeof(TConsumer).GetInterfaces()
-            .Where(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IConsumer<>))
-            .Select(i => i.GetGenericArguments()[0])
-            .ToList();
-        foreach (var messageType in messageTypes.Where(t => !typeof(IIntegrationEvent).IsAssignableFrom(t) && (t != typeof(IntegrationEventJson) || handler is null)))
-        {
-            throw new InvalidOperationException(messageType == typeof(IntegrationEventJson)
-                ? $"{name} consumes IntegrationEventJson, which only a handler added with AddIntegrationEventHandler(name, handler) receives."
-                : $"{name} consumes {messageType.Name}, which is not an integration event: implement IIntegrationEvent on it.");
-        }
-
-        // MassTransit refuses such types only when a message arrives, and every message would then go to the error queue.
-        foreach (var messageType in messageTypes)
-        {
-            if (string.IsNullOrEmpty(messageType.Namespace))
-            {
-                throw new InvalidOperationException($"{name} consumes {messageType.Name}, which is declared without a namespace: MassTransit cannot consume a message type without one. Declare it in a namespace.");
-            }
-
-            if (messageType.ContainsGenericParameters)
-            {
-                throw new InvalidOperationException($"{name} consumes the open generic type {messageType.Name}: MassTransit can consume only closed types.");
-            }
-        }
-
-        configurator.TryAddSingleton(TimeProvider.System);
-        configurator.TryAddSingleton<DomainEvents.EntityFrameworkCore.IBrokerTopology, MassTransitTopology>();
-        configurator.TryAddSingleton<DomainEvents.EntityFrameworkCore.HostRole>();
-        configurator.AddSingleton(new IntegrationEventConsumerRegistration(name, typeof(TConsumer), messageTypes, options, settings is not null) { Handler = handler });
-        if (options.InboxContextType is { } inboxContext)
-        {
-            // One clean-up per inbox context, however many consumers share it.
-            if (!configurator.Any(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService) && d.ImplementationFactory?.Target is InboxCleanupMarker m && m.ContextType == inboxContext))
-            {
-                var marker = new InboxCleanupMarker(inboxContext, options.InboxCleanup);
-                configurator.AddSingleton(new DomainEvents.EntityFrameworkCore.InboxContext(inboxContext));
-                configurator.AddDomainEventsHealthState();
-                configurator.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(marker.Create);
-            }
-        }
     }
 }

@@ -63,7 +63,7 @@ public static class IntegrationEventHandlerRegistrationExtensions
 
         // One consumer class per event type, configured on the endpoint of each of its handlers.
         var first = !configurator.Any(d => d.ImplementationInstance is IntegrationEventConsumerRegistration r && r.ConsumerType == typeof(DelegateConsumer<TEvent>));
-        IntegrationEventConsumerRegistrationExtensions.Register<DelegateConsumer<TEvent>>(configurator, name, [typeof(TEvent)], configure, handler);
+        IntegrationEventConsumerRegistrar.Register<DelegateConsumer<TEvent>>(configurator, name, [typeof(TEvent)], configure, handler);
         if (first)
         {
             configurator.AddConsumer<DelegateConsumer<TEvent>>();

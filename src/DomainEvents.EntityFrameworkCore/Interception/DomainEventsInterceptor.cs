@@ -92,7 +92,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         state.Saving = true;
 
         // Keys taken by an earlier attempt of this save are in the change tracker as ledger rows, unless it was cleared.
-        state.Keys.Clear();
+        state.ClearKeys();
         var counter = _dispatcher as IHandlerRunCounter;
         for (var depth = 0; ; depth++)
         {
@@ -110,7 +110,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
 
             var handlerRunsBefore = counter?.DispatchesWithHandlers;
-            var handledKeys = await KeyedEventLedger.ReadHandledAsync(context, pending.Select(p => p.Event), cancellationToken).ConfigureAwait(false);
+            var handledKeys = await KeyedEventLedger.ReadHandledAsync(context, pending, cancellationToken).ConfigureAwait(false);
             foreach (var (aggregate, domainEvent) in pending)
             {
                 // A keyed event whose key this save or an earlier one took is marked dispatched without being dispatched.
@@ -437,6 +437,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
     }
 
+    private static readonly List<(EntityEntry Entry, IDomainEvent Event)> NoneSourced = [];
+
     private SaveState StateOf(DbContext context)
     {
         if (!_states.TryGetValue(context, out var state))
@@ -467,11 +469,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
 
-        foreach (var (entry, domainEvent) in state.Sourced ?? [])
+        if (state.Sourced is { } sourced)
         {
-            if (!state.Dispatched.ContainsKey(domainEvent))
+            foreach (var (entry, domainEvent) in sourced)
             {
-                pending.Add((entry, domainEvent));
+                if (!state.Dispatched.ContainsKey(domainEvent))
+                {
+                    pending.Add((entry, domainEvent));
+                }
             }
         }
 
@@ -488,9 +493,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         // The sources' events of this save, and the keys it took, end with it.
-        var sourced = state.Sourced ?? [];
+        var sourced = state.Sourced;
         state.Sourced = null;
-        state.Keys.Clear();
+        state.ClearKeys();
         if (state.Dispatched.Count == 0 && state.Published.Count == 0)
         {
             return null;
@@ -510,17 +515,31 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             {
                 if (entry.Entity is IHasDomainEvents aggregate && aggregate.DomainEvents.Count > 0)
                 {
-                    var saved = aggregate.DomainEvents.Where(state.Dispatched.ContainsKey).ToList();
-                    foreach (var domainEvent in saved)
+                    // Loops, not LINQ: every save with events comes here, and each delegate and iterator is an allocation.
+                    List<IDomainEvent>? saved = null;
+                    foreach (var domainEvent in aggregate.DomainEvents)
                     {
-                        if (state.Dispatched[domainEvent] is { } row)
+                        if (!state.Dispatched.TryGetValue(domainEvent, out var row))
+                        {
+                            continue;
+                        }
+
+                        (saved ??= []).Add(domainEvent);
+                        if (row is not null)
                         {
                             rows.Add(row);
                         }
+
+                        if (!state.IsSkipped(domainEvent))
+                        {
+                            events.Add(domainEvent);
+                        }
                     }
 
-                    events.AddRange(saved.Where(e => !state.Skipped.Contains(e)));
-                    aggregate.RemoveDomainEvents(saved);
+                    if (saved is not null)
+                    {
+                        aggregate.RemoveDomainEvents(saved);
+                    }
                 }
             }
 
@@ -535,7 +554,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
 
             // A source's events live on no aggregate: those of entities still tracked were saved.
-            foreach (var (entry, domainEvent) in sourced)
+            foreach (var (entry, domainEvent) in sourced ?? NoneSourced)
             {
                 if (entry.State != EntityState.Detached && state.Dispatched.TryGetValue(domainEvent, out var row))
                 {
@@ -544,7 +563,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                         rows.Add(row);
                     }
 
-                    if (!state.Skipped.Contains(domainEvent))
+                    if (!state.IsSkipped(domainEvent))
                     {
                         events.Add(domainEvent);
                     }
@@ -557,7 +576,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         state.Dispatched.Clear();
-        state.Skipped.Clear();
+        state.ClearSkipped();
         state.Published.Clear();
         state.CorrelationId = null;
 
@@ -674,11 +693,21 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         /// <summary>Gets or sets the events the event sources yielded for the save under way.</summary>
         public List<(EntityEntry Entry, IDomainEvent Event)>? Sourced { get; set; }
 
+        // Made when first needed: most saves have no keyed event, and each set is an allocation per save.
+        private HashSet<string>? _keys;
+        private HashSet<IDomainEvent>? _skipped;
+
         /// <summary>Gets the keys of keyed events this save took.</summary>
-        public HashSet<string> Keys { get; } = new(StringComparer.Ordinal);
+        public HashSet<string> Keys => _keys ??= new(StringComparer.Ordinal);
 
         /// <summary>Gets the keyed events marked dispatched without being dispatched, their key handled already.</summary>
-        public HashSet<IDomainEvent> Skipped { get; } = new(ReferenceEqualityComparer.Instance);
+        public HashSet<IDomainEvent> Skipped => _skipped ??= new(ReferenceEqualityComparer.Instance);
+
+        public void ClearKeys() => _keys?.Clear();
+
+        public bool IsSkipped(IDomainEvent domainEvent) => _skipped?.Contains(domainEvent) == true;
+
+        public void ClearSkipped() => _skipped?.Clear();
 
         /// <summary>Rows added without an aggregate since the last successful save.</summary>
         public List<OutboxMessage> Published { get; } = [];
@@ -689,7 +718,20 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         private bool _notified;
 
         /// <summary>Whether the transaction about to commit holds outbox rows: this save's, or earlier saves' in the caller's transaction.</summary>
-        public bool HasOutboxToCommit => _committedRows.Count > 0 || Changes.HaveRowsInTransaction || Published.Count > 0 || Dispatched.Values.Any(static row => row is not null);
+        public bool HasOutboxToCommit => _committedRows.Count > 0 || Changes.HaveRowsInTransaction || Published.Count > 0 || HasDispatchedRow();
+
+        private bool HasDispatchedRow()
+        {
+            foreach (var row in Dispatched.Values)
+            {
+                if (row is not null)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
 
         public void MarkNotified() => _notified = true;
 

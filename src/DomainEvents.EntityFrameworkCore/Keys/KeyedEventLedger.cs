@@ -55,16 +55,27 @@ internal static class KeyedEventLedger
     /// save with many keyed events (a backfill page) does not ask once per key. Null when there are fewer than two keys or
     /// no ledger (the per-key path then decides, and reports a missing ledger).
     /// </summary>
-    public static ValueTask<IReadOnlyDictionary<string, bool>?> ReadHandledAsync(DbContext context, IEnumerable<IDomainEvent> events, CancellationToken cancellationToken)
+    public static ValueTask<IReadOnlyDictionary<string, bool>?> ReadHandledAsync(DbContext context, IReadOnlyList<(Microsoft.EntityFrameworkCore.ChangeTracking.EntityEntry Aggregate, IDomainEvent Event)> events, CancellationToken cancellationToken)
     {
         // Every save's round comes here: one that has no ledger, or fewer than two keyed events, allocates nothing.
-        if (context.Model.FindEntityType(typeof(HandledEventKey)) is null || events.OfType<IKeyedEvent>().Take(2).Count() < 2)
+        if (context.Model.FindEntityType(typeof(HandledEventKey)) is null || !HasTwoKeyed(events))
         {
             return ValueTask.FromResult<IReadOnlyDictionary<string, bool>?>(null);
         }
 
-        var keys = events.OfType<IKeyedEvent>().Select(k => k.EventKey).Where(InvalidEventKeyException.IsValid).Distinct(StringComparer.Ordinal).ToList();
+        var keys = events.Select(e => e.Event).OfType<IKeyedEvent>().Select(k => k.EventKey).Where(InvalidEventKeyException.IsValid).Distinct(StringComparer.Ordinal).ToList();
         return keys.Count < 2 ? ValueTask.FromResult<IReadOnlyDictionary<string, bool>?>(null) : new ValueTask<IReadOnlyDictionary<string, bool>?>(ReadAsync(context, keys, cancellationToken));
+    }
+
+    private static bool HasTwoKeyed(IReadOnlyList<(Microsoft.EntityFrameworkCore.ChangeTracking.EntityEntry Aggregate, IDomainEvent Event)> events)
+    {
+        var keyed = 0;
+        for (var i = 0; i < events.Count && keyed < 2; i++)
+        {
+            keyed += events[i].Event is IKeyedEvent ? 1 : 0;
+        }
+
+        return keyed == 2;
     }
 
     private static async Task<IReadOnlyDictionary<string, bool>?> ReadAsync(DbContext context, List<string> keys, CancellationToken cancellationToken)

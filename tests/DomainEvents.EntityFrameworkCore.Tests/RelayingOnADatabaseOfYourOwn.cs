@@ -23,13 +23,7 @@ public sealed class RelayingOnADatabaseOfYourOwn
         var database = new OneHeadPerKeySqlite();
         await using var host = await TestHost.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<IOutboxRelayDatabase>(database));
         var transport = new FailingTransport();
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            host.Services.GetRequiredService<IServiceScopeFactory>(),
-            new OutboxSignal(),
-            transport,
-            new OutboxRelayOptions { MaxAttempts = 2, RetryBaseDelay = TimeSpan.FromMilliseconds(1), RetryMaxDelay = TimeSpan.FromMilliseconds(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = Relay(host, transport, new OutboxRelayOptions { MaxAttempts = 2, RetryBaseDelay = TimeSpan.FromMilliseconds(1), RetryMaxDelay = TimeSpan.FromMilliseconds(1) });
         var orders = Enumerable.Range(0, 3).Select(i => Order.Place($"c{i}", i)).ToArray();
         foreach (var order in orders)
         {
@@ -69,9 +63,7 @@ public sealed class RelayingOnADatabaseOfYourOwn
         var database = new OneHeadPerKeySqlite();
         await using var host = await TestHost.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<IOutboxRelayDatabase>(database));
         var transport = new FailingTransport();
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport, new OutboxRelayOptions(), TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = Relay(host, transport, new OutboxRelayOptions());
         var busy = Order.Place("busy", 1);
         busy.RaiseEvent(new OrderPlaced(busy.Id, 2));
         var waiting = Order.Place("waiting", 2);
@@ -100,6 +92,9 @@ public sealed class RelayingOnADatabaseOfYourOwn
         transport.Sent.Select(e => e.PartitionKey).Should().Equal([$"Order/{free.Id}"], "only the free key's head was due and not busy");
         database.Calls.Should().ContainKey("claim");
     }
+
+    private static OutboxRelay<OrderingDbContext> Relay(TestHost host, IOutboxTransport transport, OutboxRelayOptions options) =>
+        new(host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
 
     private sealed class FailingTransport : IOutboxTransport
     {

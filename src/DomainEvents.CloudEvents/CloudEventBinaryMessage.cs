@@ -8,7 +8,7 @@ namespace DomainEvents.CloudEvents;
 /// <param name="Data">The event data: the payload JSON.</param>
 /// <param name="ContentType">The data content type, <c>application/json</c>.</param>
 /// <param name="Attributes">The attributes (specversion first) other than datacontenttype, as name and formatted value.</param>
-internal sealed record CloudEventBinaryMessage(
+public sealed record CloudEventBinaryMessage(
     ReadOnlyMemory<byte> Data,
     string ContentType,
     IReadOnlyList<KeyValuePair<string, string>> Attributes);

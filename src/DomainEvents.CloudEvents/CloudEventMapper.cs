@@ -19,7 +19,7 @@ namespace DomainEvents.CloudEvents;
 /// the headers of header enrichers as extensions of the same names.</item>
 /// </list>
 /// </summary>
-internal sealed class CloudEventMapper
+public sealed class CloudEventMapper
 {
     /// <summary>The data content type of every event.</summary>
     public const string DataContentType = "application/json";

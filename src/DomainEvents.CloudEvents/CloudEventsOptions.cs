@@ -106,7 +106,9 @@ public sealed class CloudEventsOptions
             : throw new SinkNotConfiguredException(SinkVariable, value, fromVariable: true);
     }
 
-    internal void Validate()
+    /// <summary>Checks the names of the environment variables and the request timeout; a transport calls it when it is added.</summary>
+    /// <exception cref="ArgumentException">A value is not valid; the exception's parameter names it.</exception>
+    public void Validate()
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(SinkVariable, nameof(SinkVariable));
         ArgumentException.ThrowIfNullOrWhiteSpace(SourceVariable, nameof(SourceVariable));

@@ -69,9 +69,9 @@ public sealed class MassTransitRelayOptions
     {
         foreach (var type in ExchangeTypes.Values.Append(ExchangeType))
         {
-            if (type is not ("topic" or "direct" or "fanout"))
+            if (!SupportedExchangeTypes.IsSupported(type))
             {
-                throw new ArgumentException($"Exchange type '{type}' is not supported; use topic, direct or fanout.");
+                throw new ArgumentException($"Exchange type '{type}' is not supported; use {SupportedExchangeTypes.Supported}.");
             }
         }
 

@@ -198,9 +198,9 @@ internal static class MassTransitSettings
     }
 
     private static string ExchangeType(IConfigurationSection section) =>
-        section.Value is "topic" or "direct" or "fanout"
-            ? section.Value
-            : throw new DomainEventsConfigurationException(section.Path, $"'{section.Value}' is not an exchange type: use topic, direct or fanout.");
+        SupportedExchangeTypes.IsSupported(section.Value)
+            ? section.Value!
+            : throw new DomainEventsConfigurationException(section.Path, $"'{section.Value}' is not an exchange type: use {SupportedExchangeTypes.Supported}.");
 
     private static T? Value<T>(IConfigurationSection section) => (T?)DomainEventsConfiguration.Convert(section, typeof(T));
 }

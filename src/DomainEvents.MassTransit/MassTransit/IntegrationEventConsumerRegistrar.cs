@@ -39,9 +39,9 @@ internal static class IntegrationEventConsumerRegistrar
                 throw new ArgumentException($"{name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));
             }
 
-            if (options.ExchangeType is not ("topic" or "direct" or "fanout"))
+            if (!SupportedExchangeTypes.IsSupported(options.ExchangeType))
             {
-                throw new ArgumentException($"{name}: ExchangeType is topic, direct or fanout, not '{options.ExchangeType}'.", nameof(IntegrationEventConsumerOptions.ExchangeType));
+                throw new ArgumentException($"{name}: ExchangeType is {SupportedExchangeTypes.Supported}, not '{options.ExchangeType}'.", nameof(IntegrationEventConsumerOptions.ExchangeType));
             }
         });
         if (options.Bindings.Count == 0)

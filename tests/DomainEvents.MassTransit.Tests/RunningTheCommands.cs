@@ -329,17 +329,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             await kill!.WaitForExitAsync();
         }
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(45));
-        try
-        {
-            await running.Process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            running.Process.Kill(entireProcessTree: true);
-            Assert.Fail($"the process did not stop within 45 s of SIGTERM: {running.Text(running.Output)}{running.Text(running.Error)}");
-        }
-
+        await ExitAsync(running, TimeSpan.FromSeconds(45), "the process did not stop within 45 s of SIGTERM");
         running.Process.ExitCode.Should().Be(0, running.Text(running.Output) + running.Text(running.Error));
         running.Text(running.Output).Should().Contain(": stopped.");
     }
@@ -378,7 +368,21 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, string connectionString, string? rabbitMq = null, params (string Name, string? Value)[] environment)
     {
         var running = Start(args, connectionString, rabbitMq, environment);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await ExitAsync(running, TimeSpan.FromSeconds(60), $"'{string.Join(' ', args)}' did not end within 60 s");
+        return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunToolAsync(string[] args, params (string Name, string Value)[] environment)
+    {
+        var running = StartProcess("DomainEvents.Tool.dll", args, [("DOMAINEVENTS_CONNECTION", null), .. environment.Select(e => (e.Name, (string?)e.Value))]);
+        await ExitAsync(running, TimeSpan.FromSeconds(60), $"'domainevents {string.Join(' ', args)}' did not end within 60 s");
+        return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
+    }
+
+    /// <summary>Waits for the process to end; one that has not ended in time is killed and fails the test with its output.</summary>
+    private static async Task ExitAsync(RunningCommand running, TimeSpan within, string failure)
+    {
+        using var timeout = new CancellationTokenSource(within);
         try
         {
             await running.Process.WaitForExitAsync(timeout.Token);
@@ -386,20 +390,11 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         catch (OperationCanceledException)
         {
             running.Process.Kill(entireProcessTree: true);
-            Assert.Fail($"'{string.Join(' ', args)}' did not end within 60 s: {running.Text(running.Output)}{running.Text(running.Error)}");
+            Assert.Fail($"{failure}: {running.Text(running.Output)}{running.Text(running.Error)}");
         }
 
+        // The parameterless wait also drains the redirected output.
         running.Process.WaitForExit();
-        return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
-    }
-
-    private static async Task<(int ExitCode, string Output, string Error)> RunToolAsync(string[] args, params (string Name, string Value)[] environment)
-    {
-        var running = StartProcess("DomainEvents.Tool.dll", args, [("DOMAINEVENTS_CONNECTION", null), .. environment.Select(e => (e.Name, (string?)e.Value))]);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await running.Process.WaitForExitAsync(timeout.Token);
-        running.Process.WaitForExit();
-        return (running.Process.ExitCode, running.Text(running.Output), running.Text(running.Error));
     }
 
     private RunningCommand Start(string[] args, string connectionString, string? rabbitMq, params (string Name, string? Value)[] environment) =>

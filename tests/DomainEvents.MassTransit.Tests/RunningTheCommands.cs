@@ -275,7 +275,8 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         result.ExitCode.Should().Be(3, result.Error + result.Output);
         result.Output.Should().BeEmpty();
 
-        // Above it on standard error come the application's own logs (EF Core logs the failed connection as it is configured to).
+        // Above it on standard error come the application's own logs (EF Core logs the failed query with its stack, on the
+        // console logger's own thread); the host is disposed first, which flushes them, so ours is the last line.
         var ours = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
         ours.Should().StartWith("error: ShopDbContext: the database could not be used").And.Contain("check the context's connection string");
     }

@@ -14,6 +14,8 @@ public static class DomainEventsCommandsHostExtensions
     /// Runs a DomainEvents command when the first argument names one (<c>relay</c>, <c>consume</c>, <c>outbox</c>,
     /// <c>inbox</c>, <c>backfill</c>, <c>publish</c>, <c>topology</c>; <c>domainevents --help</c> lists them), otherwise runs the host as
     /// <c>RunAsync</c> does. Call it instead of <c>app.Run()</c>: <c>return await app.RunWithDomainEventsCommandsAsync(args);</c>.
+    /// Like <c>RunAsync</c>, it disposes the host when it returns. A command's messages on standard error come after the
+    /// host's own logs (which are flushed when the host is disposed), so its one-line error is the last line.
     /// Exit codes: 0 done; 1 the command failed (nothing found, refused, a service that could not start); 2 a usage error
     /// or an unconfirmed change; 3 the database could not be reached or lacks a table.
     /// </summary>
@@ -34,6 +36,38 @@ public static class DomainEventsCommandsHostExtensions
             return ExitCodes.Ok;
         }
 
+        // A command's error lines wait until the host is disposed: the console logger writes on a thread of its own, and an
+        // application's log of the same failure (EF Core logs a failed query with its stack) would otherwise come after them.
+        var messages = new StringWriter();
+        try
+        {
+            return await RunCommandAsync(host, args, console, messages, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                if (host is IAsyncDisposable asyncDisposable)
+                {
+                    await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    host.Dispose();
+                }
+            }
+            catch (Exception ex)
+            {
+                await messages.WriteLineAsync($"warning: the host did not dispose cleanly: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            }
+
+            await error.WriteAsync(messages.ToString()).ConfigureAwait(false);
+            await error.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunCommandAsync(IHost host, string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
         var context = new CommandContext(host, console, error);
         var root = new RootCommand("DomainEvents commands, run in this application's host with its configuration.")
         {

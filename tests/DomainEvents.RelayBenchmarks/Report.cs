@@ -58,6 +58,20 @@ public static class Report
                 "2. Latency p50, SaveChangesAsync call->consume vs MassTransit Send call->consume", $"{N(ours.P50Ms, 2)} ms", $"{N(theirs.P50Ms, 2)} ms");
             Goal("latency-p99", $"{N(ours.P99Ms, 2)} vs {N(theirs.P99Ms, 2)} ms", "<= 3.0", ours.P99Ms / theirs.P99Ms, ours.P99Ms / theirs.P99Ms <= 3.0,
                 "2. Latency p99, same", $"{N(ours.P99Ms, 2)} ms", $"{N(theirs.P99Ms, 2)} ms");
+            if (ours.SaveP50Ms is { } save)
+            {
+                // The outbox's own write comes before any sending: the event cannot arrive sooner than the save returns plus a
+                // send to consume (the baseline's whole path), whatever the relay does.
+                results.Table.Add(new Row
+                {
+                    Measurement = "2. Limit: SaveChangesAsync alone (p50) + MassTransit send->consume (p50) vs MassTransit",
+                    Ours = $"{N(save, 2)} + {N(theirs.P50Ms, 2)} ms",
+                    Baseline = $"{N(theirs.P50Ms, 2)} ms",
+                    Ratio = N((save + theirs.P50Ms) / theirs.P50Ms, 2),
+                    Goal = "record",
+                    Result = "no relay can pass this",
+                });
+            }
         }
 
         if (results.Latency.TryGetValue("cross-process-notify", out var crossNotify) && results.Latency.TryGetValue("relay", out var sameProcess))
@@ -116,8 +130,18 @@ public static class Report
         {
             var inbox = Mean(results.Inbox, "inbox");
             var plain = Mean(results.Inbox, "no-inbox");
-            Goal("inbox-vs-plain", $"{N(inbox)} vs {N(plain)} msg/s", ">= 0.8", inbox / plain, inbox / plain >= 0.8,
+            var floor = Mean(results.Inbox, InboxBenchmark.Floor);
+            Goal("inbox-vs-plain", $"{N(inbox)} vs {N(plain)} msg/s; the inbox row alone (floor) {N(floor)} msg/s = {N(floor / plain, 2)}", ">= 0.8", inbox / plain, inbox / plain >= 0.8,
                 "3. Inbox consumer drain (1 row per message) vs same consumer without inbox", $"{N(inbox)} msg/s", $"{N(plain)} msg/s");
+            results.Table.Add(new Row
+            {
+                Measurement = "3. Limit: the inbox's row alone, in the consumer's own save (no duplicate check) vs no inbox",
+                Ours = $"{N(floor)} msg/s",
+                Baseline = $"{N(plain)} msg/s",
+                Ratio = N(floor / plain, 2),
+                Goal = "record",
+                Result = "no inbox can pass this",
+            });
         }
 
         if (results.SaveChanges.TryGetValue("with-notify", out var with) && results.SaveChanges.TryGetValue("without-notify", out var without))

@@ -14,8 +14,9 @@ public static class DomainEventsCommandsHostExtensions
     /// Runs a DomainEvents command when the first argument names one (<c>relay</c>, <c>consume</c>, <c>outbox</c>,
     /// <c>inbox</c>, <c>backfill</c>, <c>publish</c>, <c>topology</c>; <c>domainevents --help</c> lists them), otherwise runs the host as
     /// <c>RunAsync</c> does. Call it instead of <c>app.Run()</c>: <c>return await app.RunWithDomainEventsCommandsAsync(args);</c>.
-    /// Like <c>RunAsync</c>, it disposes the host when it returns. A command's messages on standard error come after the
-    /// host's own logs (which are flushed when the host is disposed), so its one-line error is the last line.
+    /// Like <c>RunAsync</c>, it disposes the host when it returns. A short command's messages on standard error come after
+    /// the host's own logs (which are flushed when the host is disposed), so its one-line error is the last line; those of
+    /// <c>relay</c> and <c>consume</c> are written as they happen.
     /// Exit codes: 0 done; 1 the command failed (nothing found, refused, a service that could not start); 2 a usage error
     /// or an unconfirmed change; 3 the database could not be reached or lacks a table.
     /// </summary>
@@ -36,33 +37,48 @@ public static class DomainEventsCommandsHostExtensions
             return ExitCodes.Ok;
         }
 
-        // A command's error lines wait until the host is disposed: the console logger writes on a thread of its own, and an
-        // application's log of the same failure (EF Core logs a failed query with its stack) would otherwise come after them.
-        var messages = new StringWriter();
+        // The error lines of a short command wait until the host is disposed: the console logger writes on a thread of its
+        // own, and an application's log of the same failure (EF Core logs a failed query with its stack) would otherwise come
+        // after them. Those of `relay` and `consume`, which run until stopped, are written as they happen.
+        var command = args[0] == "domainevents" && args.Length > 1 ? args[1] : args[0];
+        var messages = command is "relay" or "consume" ? null : new StringWriter();
         try
         {
-            return await RunCommandAsync(host, args, console, messages, cancellationToken).ConfigureAwait(false);
+            return await RunCommandAsync(host, args, console, messages ?? error, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            try
+            var disposal = DisposeAsync(host);
+            if (await Task.WhenAny(disposal, Task.Delay(DisposeTimeout, CancellationToken.None)).ConfigureAwait(false) != disposal)
             {
-                if (host is IAsyncDisposable asyncDisposable)
-                {
-                    await asyncDisposable.DisposeAsync().ConfigureAwait(false);
-                }
-                else
-                {
-                    host.Dispose();
-                }
+                await error.WriteLineAsync($"warning: the host did not dispose within {DisposeTimeout.TotalSeconds:0} s.").ConfigureAwait(false);
             }
-            catch (Exception ex)
+            else if (disposal.Exception?.GetBaseException() is { } failure)
             {
-                await messages.WriteLineAsync($"warning: the host did not dispose cleanly: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"warning: the host did not dispose cleanly: {failure.GetType().Name}: {failure.Message}").ConfigureAwait(false);
             }
 
-            await error.WriteAsync(messages.ToString()).ConfigureAwait(false);
+            if (messages is not null)
+            {
+                await error.WriteAsync(messages.ToString()).ConfigureAwait(false);
+            }
+
             await error.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>How long the host's disposal may take before a command's lines are written anyway.</summary>
+    private static readonly TimeSpan DisposeTimeout = TimeSpan.FromSeconds(10);
+
+    private static async Task DisposeAsync(IHost host)
+    {
+        if (host is IAsyncDisposable asyncDisposable)
+        {
+            await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            host.Dispose();
         }
     }
 

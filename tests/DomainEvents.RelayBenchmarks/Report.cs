@@ -64,12 +64,12 @@ public static class Report
                 // send to consume (the baseline's whole path), whatever the relay does.
                 results.Table.Add(new Row
                 {
-                    Measurement = "2. Limit: SaveChangesAsync alone (p50) + MassTransit send->consume (p50) vs MassTransit",
+                    Measurement = "2. Floor: SaveChangesAsync alone (p50) + MassTransit send->consume (p50) vs MassTransit",
                     Ours = $"{N(save, 2)} + {N(theirs.P50Ms, 2)} ms",
                     Baseline = $"{N(theirs.P50Ms, 2)} ms",
                     Ratio = N((save + theirs.P50Ms) / theirs.P50Ms, 2),
                     Goal = "record",
-                    Result = "no relay can pass this",
+                    Result = "recorded",
                 });
             }
         }
@@ -130,17 +130,17 @@ public static class Report
         {
             var inbox = Mean(results.Inbox, "inbox");
             var plain = Mean(results.Inbox, "no-inbox");
-            var floor = Mean(results.Inbox, InboxBenchmark.Floor);
-            Goal("inbox-vs-plain", $"{N(inbox)} vs {N(plain)} msg/s; the inbox row alone (floor) {N(floor)} msg/s = {N(floor / plain, 2)}", ">= 0.8", inbox / plain, inbox / plain >= 0.8,
+            var rowInSave = Mean(results.Inbox, InboxBenchmark.RowInSave);
+            Goal("inbox-vs-plain", $"{N(inbox)} vs {N(plain)} msg/s; the row in the consumer's own save {N(rowInSave)} msg/s = {N(rowInSave / plain, 2)}", ">= 0.8", inbox / plain, inbox / plain >= 0.8,
                 "3. Inbox consumer drain (1 row per message) vs same consumer without inbox", $"{N(inbox)} msg/s", $"{N(plain)} msg/s");
             results.Table.Add(new Row
             {
-                Measurement = "3. Limit: the inbox's row alone, in the consumer's own save (no duplicate check) vs no inbox",
-                Ours = $"{N(floor)} msg/s",
+                Measurement = "3. The inbox row added to the consumer's own save (no duplicate check: not an inbox) vs no inbox",
+                Ours = $"{N(rowInSave)} msg/s",
                 Baseline = $"{N(plain)} msg/s",
-                Ratio = N(floor / plain, 2),
+                Ratio = N(rowInSave / plain, 2),
                 Goal = "record",
-                Result = "no inbox can pass this",
+                Result = "recorded",
             });
         }
 

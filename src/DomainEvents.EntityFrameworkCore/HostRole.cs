@@ -1,10 +1,12 @@
 namespace DomainEvents.EntityFrameworkCore;
 
 /// <summary>
-/// What this process runs, when a command (<c>relay</c>, <c>consume</c>) narrows it before the host starts: the relay
-/// command turns the consumers' receive endpoints off, so the bus it needs to publish consumes nothing.
+/// What this process runs, when a command narrows it before the host starts: <c>relay</c> turns the consumers' receive
+/// endpoints off, so the bus it needs to publish consumes nothing; <c>topology --apply</c> has them declare their
+/// topology only. One per host (a singleton, registered by the transport package). A transport of your own reads it
+/// with <see cref="ConsumersToConfigure"/> when it sets up its consumers.
 /// </summary>
-internal sealed class HostRole
+public sealed class HostRole
 {
     private int _consulted;
 
@@ -20,7 +22,8 @@ internal sealed class HostRole
     /// <summary>Gets whether the bus has been configured already, so that a change of role comes too late.</summary>
     public bool Consulted => Volatile.Read(ref _consulted) == 1;
 
-    /// <summary>Read by the bus configuration: from now on the role is fixed.</summary>
+    /// <summary>Read by the transport when it configures its consumers: from then on the role is fixed.</summary>
+    /// <returns>Whether the consumers are to be configured at all (<see cref="RunsConsumers"/>).</returns>
     public bool ConsumersToConfigure()
     {
         Volatile.Write(ref _consulted, 1);
@@ -28,6 +31,9 @@ internal sealed class HostRole
     }
 }
 
-/// <summary>A DbContext that holds an inbox, registered by the consumers that use it (for the inbox commands).</summary>
+/// <summary>
+/// A DbContext that holds an inbox, registered (as a singleton) by the consumers that use it, for what looks at every
+/// inbox of the host (the inbox commands).
+/// </summary>
 /// <param name="Type">The DbContext type.</param>
-internal sealed record InboxContext(Type Type);
+public sealed record InboxContext(Type Type);

@@ -51,11 +51,13 @@ public sealed class ApprovingThePublicApi
     }
 
     /// <summary>
-    /// The HTTP sink transport (CloudEvents) and the PostgreSQL wake-up are written against the public API alone, as a
-    /// third party's transport or database provider would be: no shipped package lets them see its internals.
+    /// The HTTP sink transport (CloudEvents), the PostgreSQL wake-up and the operators' commands are written against the
+    /// public API alone, as a third party's transport, database provider or tool would be: no shipped package lets them
+    /// see its internals.
     /// </summary>
     [TestCase("DomainEvents.CloudEvents")]
     [TestCase("DomainEvents.PostgreSql")]
+    [TestCase("DomainEvents.Commands")]
     public void A_transport_and_a_provider_package_see_no_internals_of_another(string package)
     {
         var granting = Packages

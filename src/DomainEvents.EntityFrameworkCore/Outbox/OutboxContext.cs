@@ -1,5 +1,8 @@
 namespace DomainEvents.EntityFrameworkCore.Outbox;
 
-/// <summary>A DbContext type with an outbox in this process, one registration per context, for what looks at them all (the health check).</summary>
+/// <summary>
+/// A DbContext type with an outbox in this process, registered (as a singleton) by <c>AddEntityFrameworkOutbox</c>, one
+/// per context, for what looks at them all (the health check, the outbox commands).
+/// </summary>
 /// <param name="Type">The DbContext type.</param>
-internal sealed record OutboxContext(Type Type);
+public sealed record OutboxContext(Type Type);

@@ -52,6 +52,7 @@ public static class DomainEventsCommandsHostExtensions
             if (await Task.WhenAny(disposal, Task.Delay(DisposeTimeout, CancellationToken.None)).ConfigureAwait(false) != disposal)
             {
                 await error.WriteLineAsync($"warning: the host did not dispose within {DisposeTimeout.TotalSeconds:0} s.").ConfigureAwait(false);
+                _ = disposal.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
             else if (disposal.Exception?.GetBaseException() is { } failure)
             {

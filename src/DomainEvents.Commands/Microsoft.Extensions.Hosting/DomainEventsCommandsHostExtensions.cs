@@ -48,7 +48,8 @@ public static class DomainEventsCommandsHostExtensions
         }
         finally
         {
-            var disposal = DisposeAsync(host);
+            // On another thread: a service whose Dispose blocks would otherwise hold this one before the bound is reached.
+            var disposal = Task.Run(() => DisposeAsync(host), CancellationToken.None);
             if (await Task.WhenAny(disposal, Task.Delay(DisposeTimeout, CancellationToken.None)).ConfigureAwait(false) != disposal)
             {
                 await error.WriteLineAsync($"warning: the host did not dispose within {DisposeTimeout.TotalSeconds:0} s.").ConfigureAwait(false);

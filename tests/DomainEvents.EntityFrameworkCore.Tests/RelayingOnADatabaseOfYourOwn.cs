@@ -93,8 +93,58 @@ public sealed class RelayingOnADatabaseOfYourOwn
         database.Calls.Should().ContainKey("claim");
     }
 
+    [Test]
+    public async Task A_provider_that_returns_a_claim_in_another_order_still_has_each_key_sent_in_id_order()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<IOutboxRelayDatabase>(new Reversing()));
+        var transport = new FailingTransport();
+        using var relay = Relay(host, transport, new OutboxRelayOptions());
+        var order = Order.Place("c", 1);
+        order.RaiseEvent(new OrderPlaced(order.Id, 2));
+        order.RaiseEvent(new OrderPlaced(order.Id, 3));
+        await host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(3);
+
+        transport.Sent.Select(e => e.Id).Should().Equal((await host.OutboxAsync()).Select(r => r.Id), "one key's rows go out in id order");
+    }
+
     private static OutboxRelay<OrderingDbContext> Relay(TestHost host, IOutboxTransport transport, OutboxRelayOptions options) =>
         new(host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+    /// <summary>The built-in SQLite statements, with each claim's rows handed back in reverse.</summary>
+    private sealed class Reversing : IOutboxRelayDatabase
+    {
+        public IOutboxRelayStatements? For(DbContext context) => new Statements(RelayTable.BuiltIn(context)!);
+
+        private sealed class Statements(IOutboxRelayStatements inner) : IOutboxRelayStatements
+        {
+            public async Task<OutboxClaim> ClaimAsync(System.Data.Common.DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
+            {
+                var claim = await inner.ClaimAsync(connection, request, cancellationToken);
+                return claim with { Rows = [.. claim.Rows.OrderByDescending(r => r.Id)] };
+            }
+
+            public Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(System.Data.Common.DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken) =>
+                inner.ClaimCommittedAsync(connection, request, rows, cancellationToken);
+
+            public Task<int> MarkProcessedAsync(System.Data.Common.DbConnection connection, string owner, IReadOnlyCollection<long> ids, DateTime now, CancellationToken cancellationToken) =>
+                inner.MarkProcessedAsync(connection, owner, ids, now, cancellationToken);
+
+            public Task<int> ReleaseAsync(System.Data.Common.DbConnection connection, string owner, IReadOnlyCollection<long> ids, CancellationToken cancellationToken) =>
+                inner.ReleaseAsync(connection, owner, ids, cancellationToken);
+
+            public Task<int> MarkFailedAsync(System.Data.Common.DbConnection connection, OutboxFailedAttempt attempt, CancellationToken cancellationToken) =>
+                inner.MarkFailedAsync(connection, attempt, cancellationToken);
+
+            public Task<int> DeleteProcessedAsync(System.Data.Common.DbConnection connection, DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
+                inner.DeleteProcessedAsync(connection, cutoff, batchSize, cancellationToken);
+        }
+    }
 
     private sealed class FailingTransport : IOutboxTransport
     {

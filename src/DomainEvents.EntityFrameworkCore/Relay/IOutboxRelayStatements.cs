@@ -30,7 +30,7 @@ public interface IOutboxRelayStatements
     /// <param name="connection">The context's connection, open.</param>
     /// <param name="request">The owner, the batch size, the relay host's clock and the lease.</param>
     /// <param name="cancellationToken">Cancels the statement.</param>
-    /// <returns>The leased rows in id order, and what the claim saw.</returns>
+    /// <returns>The leased rows (in any order: the relay puts them in id order), and what the claim saw.</returns>
     Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken);
 
     /// <summary>

@@ -1,7 +1,7 @@
 namespace DomainEvents.EntityFrameworkCore.Relay;
 
 /// <summary>What a claim leased, and what it saw.</summary>
-/// <param name="Rows">The leased rows, in id order.</param>
+/// <param name="Rows">The leased rows, in any order (the relay sends each key's rows in id order).</param>
 /// <param name="FoundBusyKeys">
 /// Whether rows were left because their keys are being sent by this relay (a lease whose owner starts with the request's
 /// prefix): the relay claims again when its batches free keys. Say <see langword="true"/> when the statements cannot tell.

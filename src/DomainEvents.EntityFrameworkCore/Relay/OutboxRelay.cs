@@ -381,13 +381,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             throw;
         }
 
-        if (leased.Count < committed.Count)
+        var taken = leased as HashSet<(long Id, Guid MessageId)> ?? [.. leased];
+        if (taken.Count < committed.Count)
         {
             // A key busy with another batch, an earlier row waiting, or a row taken meanwhile: a claim sees to them.
             _signal.ClaimSoon();
         }
 
-        var taken = leased as HashSet<(long Id, Guid MessageId)> ?? [.. leased];
         return new Claim(owner, [.. committed.Where(r => taken.Contains((r.Id, r.MessageId))).OrderBy(r => r.Id)], started, Full: false, busyBefore);
     }
 

@@ -39,7 +39,11 @@ internal sealed class OutboxStore<TContext>
         {
             var claim = await statements.ClaimAsync(connection, new OutboxClaimRequest(owner, ownerPrefix, batchSize, now, lease), cancellationToken).ConfigureAwait(false);
             _moreKeysToScan = claim.MoreKeysToScan;
-            return (claim.Rows, claim.FoundBusyKeys);
+
+            // Each key's rows go out in the order of this list: put in id order here, whatever order the statement returned.
+            var rows = claim.Rows as List<OutboxEnvelope> ?? [.. claim.Rows];
+            rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+            return ((IReadOnlyList<OutboxEnvelope>)rows, claim.FoundBusyKeys);
         }, cancellationToken);
 
     /// <summary>

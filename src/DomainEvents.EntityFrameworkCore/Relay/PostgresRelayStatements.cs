@@ -165,7 +165,6 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
             rows.Add(RelayTable.Read(reader));
         }
 
-        rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
         return new OutboxClaim(rows, foundBusyKeys, _keyScanAfter.Length > 0);
     }
 
@@ -173,17 +172,11 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
     {
         await using var command = RelayTable.Command(connection, _claimCommitted,
             ("owner", request.Owner), ("lease", request.Lease), ("ids", rows.Select(r => r.Id).ToArray()), ("message_ids", rows.Select(r => r.MessageId).ToArray()));
-        var leased = new HashSet<(long, Guid)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
         // The first result is the advisory lock's.
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            leased.Add((reader.GetInt64(0), reader.GetGuid(1)));
-        }
-
-        return leased;
+        return await RelayTable.ReadLeasedAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     public Task<int> MarkProcessedAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, DateTime now, CancellationToken cancellationToken) =>

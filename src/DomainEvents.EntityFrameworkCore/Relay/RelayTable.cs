@@ -33,6 +33,18 @@ internal static class RelayTable
             DateTime.SpecifyKind(reader.GetDateTime(9), DateTimeKind.Utc),
             reader.GetInt32(10));
 
+    /// <summary>Reads the (id, message id) pairs a lease of committed rows returns.</summary>
+    public static async Task<HashSet<(long Id, Guid MessageId)>> ReadLeasedAsync(DbDataReader reader, CancellationToken cancellationToken)
+    {
+        var leased = new HashSet<(long, Guid)>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            leased.Add((reader.GetInt64(0), reader.GetGuid(1)));
+        }
+
+        return leased;
+    }
+
     /// <summary>The built-in statements for the context's database, or <see langword="null"/>.</summary>
     public static IOutboxRelayStatements? BuiltIn(DbContext context) =>
         context.Database.IsPostgres() ? new PostgresRelayStatements(context)

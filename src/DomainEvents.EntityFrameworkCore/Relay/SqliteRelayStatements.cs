@@ -66,8 +66,6 @@ internal sealed class SqliteRelayStatements : IOutboxRelayStatements
             rows.Add(RelayTable.Read(reader));
         }
 
-        rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
-
         // The statement cannot tell whether it left rows for keys this relay is sending: it says so, and the relay claims again.
         return new OutboxClaim(rows, FoundBusyKeys: true, MoreKeysToScan: false);
     }
@@ -76,14 +74,8 @@ internal sealed class SqliteRelayStatements : IOutboxRelayStatements
     {
         var committed = $"WITH committed(column1, column2) AS (VALUES {string.Join(", ", rows.Select(r => $"({r.Id}, '{r.MessageId.ToString().ToUpperInvariant()}')"))})\n{_claimCommitted}";
         await using var command = RelayTable.Command(connection, committed, ("owner", request.Owner), ("expires", request.Now + request.Lease), ("now", request.Now));
-        var leased = new HashSet<(long, Guid)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            leased.Add((reader.GetInt64(0), reader.GetGuid(1)));
-        }
-
-        return leased;
+        return await RelayTable.ReadLeasedAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     public Task<int> MarkProcessedAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, DateTime now, CancellationToken cancellationToken) =>

@@ -19,6 +19,13 @@ public sealed class HostRole
     /// </summary>
     public bool DeploysTopologyOnly { get; set; }
 
+    /// <summary>
+    /// Gets the names of the integration event consumers to run (compared ignoring case), as <c>consume --consumer NAME</c>
+    /// gives them; empty for all. The others' endpoints are not configured: their queues keep their messages for a
+    /// process that runs them.
+    /// </summary>
+    public ISet<string> OnlyConsumers { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Gets whether the bus has been configured already, so that a change of role comes too late.</summary>
     public bool Consulted => Volatile.Read(ref _consulted) == 1;
 
@@ -29,6 +36,11 @@ public sealed class HostRole
         Volatile.Write(ref _consulted, 1);
         return RunsConsumers;
     }
+
+    /// <summary>Whether the consumer named <paramref name="name"/> is to be configured: consumers run, and it is one of <see cref="OnlyConsumers"/> or they are all.</summary>
+    /// <param name="name">The consumer's name.</param>
+    /// <returns><see langword="true"/> when the transport configures its endpoint.</returns>
+    public bool RunsConsumer(string name) => RunsConsumers && (OnlyConsumers.Count == 0 || OnlyConsumers.Contains(name));
 }
 
 /// <summary>

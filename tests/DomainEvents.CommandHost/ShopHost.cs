@@ -36,11 +36,21 @@ public sealed class Receipt
     public Guid TicketId { get; set; }
 }
 
+/// <summary>What the audit handler records, once per sold ticket.</summary>
+public sealed class AuditEntry
+{
+    public long Id { get; set; }
+
+    public Guid TicketId { get; set; }
+}
+
 public sealed class ShopDbContext(DbContextOptions<ShopDbContext> options) : DbContext(options)
 {
     public DbSet<Ticket> Tickets => Set<Ticket>();
 
     public DbSet<Receipt> Receipts => Set<Receipt>();
+
+    public DbSet<AuditEntry> Audits => Set<AuditEntry>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -62,13 +72,15 @@ public sealed class TicketSoldConsumer(ShopDbContext db) : IConsumer<TicketSold>
 
 public static class ShopHost
 {
-    public sealed record Settings(string Provider, string ConnectionString, string? RabbitMq, string Exchange)
+    /// <param name="Audit">Whether the host also has the audit handler (a second consumer of TicketSold, on a queue of its own).</param>
+    public sealed record Settings(string Provider, string ConnectionString, string? RabbitMq, string Exchange, bool Audit = false)
     {
         public static Settings FromEnvironment() => new(
             Environment.GetEnvironmentVariable("SHOP_PROVIDER") ?? "sqlite",
             Environment.GetEnvironmentVariable("SHOP_CONNECTION") ?? "Data Source=shop.db",
             Environment.GetEnvironmentVariable("SHOP_RABBITMQ"),
-            Environment.GetEnvironmentVariable("SHOP_EXCHANGE") ?? "shop");
+            Environment.GetEnvironmentVariable("SHOP_EXCHANGE") ?? "shop",
+            Environment.GetEnvironmentVariable("SHOP_AUDIT") == "1");
     }
 
     public static void Configure(IServiceCollection services, IConfiguration configuration, Settings settings)
@@ -107,6 +119,20 @@ public static class ShopHost
                 c.QueueName = settings.Exchange + "-receipts";
                 c.UseInbox<ShopDbContext>();
             });
+            if (settings.Audit)
+            {
+                x.AddIntegrationEventHandler<TicketSold>("ticket-audit", async context =>
+                {
+                    var db = context.GetPayload<IServiceProvider>().GetRequiredService<ShopDbContext>();
+                    db.Audits.Add(new AuditEntry { TicketId = context.Message.TicketId });
+                    await db.SaveChangesAsync(context.CancellationToken);
+                }, c =>
+                {
+                    c.Bind(settings.Exchange, "ticket.sold");
+                    c.QueueName = settings.Exchange + "-audit";
+                    c.UseInbox<ShopDbContext>();
+                });
+            }
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(new Uri(settings.RabbitMq));

@@ -47,15 +47,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     public async Task Outbox_commands_show_the_rows_and_a_retry_needs_confirmation_then_makes_a_dead_row_pending()
     {
         await SellAsync(3);
-        var deadId = await InScopeAsync(async db =>
-        {
-            var first = await db.Set<OutboxMessage>().OrderBy(m => m.Id).FirstAsync();
-            first.Status = OutboxMessageStatus.Dead;
-            first.Attempts = 3;
-            first.LastError = "The broker refused ticket.sold to 'shop' with 'ticket.sold': ACCESS_REFUSED";
-            await db.SaveChangesAsync();
-            return first.Id;
-        });
+        var deadId = await KillFirstRowAsync();
 
         var stats = await RunAsync("outbox", "stats", "--json");
         stats.ExitCode.Should().Be(0, stats.Error);
@@ -89,6 +81,87 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         var usage = await RunAsync("outbox", "list", "--status", "lost");
         usage.ExitCode.Should().Be(2);
         usage.Error.Should().StartWith("error:");
+    }
+
+    [Test]
+    public async Task List_filters_stats_per_destination_purges_and_publish_from_a_file_touch_only_what_they_name()
+    {
+        await SellAsync(4);
+        var deadId = await KillFirstRowAsync();
+        var ids = await InScopeAsync(db => db.Set<OutboxMessage>().OrderBy(m => m.Id).Select(m => m.Id).ToListAsync());
+        await InScopeAsync(async db =>
+        {
+            var rows = await db.Set<OutboxMessage>().Where(m => m.Id == ids[1] || m.Id == ids[2]).OrderBy(m => m.Id).ToListAsync();
+            rows[0].Status = rows[1].Status = OutboxMessageStatus.Processed;
+            rows[0].ProcessedAt = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+            rows[1].ProcessedAt = DateTime.UtcNow;
+            return await db.SaveChangesAsync();
+        });
+        var lastKey = await InScopeAsync(db => db.Set<OutboxMessage>().Where(m => m.Id == ids[3]).Select(m => m.PartitionKey).SingleAsync());
+
+        static long[] Ids((int ExitCode, string Output, string Error) list)
+        {
+            list.ExitCode.Should().Be(0, list.Error);
+            return [.. JsonDocument.Parse(list.Output).RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetInt64())];
+        }
+
+        Ids(await RunAsync("outbox", "list", "--status", "pending", "--type", "ticket.sold", "--exchange", _exchange, "--key", lastKey, "--json")).Should().Equal(ids[3]);
+        Ids(await RunAsync("outbox", "list", "--status", "processed", "--limit", "1", "--json")).Should().Equal([ids[1]], "oldest first");
+        Ids(await RunAsync("outbox", "list", "--status", "pending", "--exchange", "elsewhere", "--json")).Should().BeEmpty();
+
+        var stats = await RunAsync("outbox", "stats", "--json");
+        using (var json = JsonDocument.Parse(stats.Output))
+        {
+            var destination = json.RootElement.GetProperty("byDestination").EnumerateArray().Single();
+            destination.GetProperty("pending").GetInt32().Should().Be(1);
+            destination.GetProperty("leased").GetInt32().Should().Be(0);
+            destination.GetProperty("oldestPendingAgeSeconds").GetDouble().Should().BeGreaterThanOrEqualTo(0);
+            destination.GetProperty("dead").GetInt32().Should().Be(1);
+            destination.GetProperty("processed").GetInt32().Should().Be(2);
+        }
+
+        var processed = await RunAsync("outbox", "purge", "--processed-before", "2025-01-01", "--yes");
+        processed.ExitCode.Should().Be(0, processed.Error);
+        processed.Output.Should().Contain("1 processed row(s) deleted");
+        (await RunAsync("outbox", "purge", "--processed-before", "2025-01-01", "--type", "ticket.sold", "--yes")).ExitCode.Should().Be(2, "--type narrows --dead only");
+        var dead = await RunAsync("outbox", "purge", "--dead", "--yes");
+        dead.ExitCode.Should().Be(0, dead.Error);
+        dead.Output.Should().Contain("1 dead row(s) deleted");
+        (await InScopeAsync(db => db.Set<OutboxMessage>().OrderBy(m => m.Id).Select(m => m.Id).ToListAsync())).Should().Equal(ids[2], ids[3]);
+        deadId.Should().Be(ids[0]);
+
+        var payload = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(payload, $$"""{"ticketId":"{{Guid.NewGuid()}}","refundedBy":"ops"}""");
+            var published = await RunAsync("publish", _exchange, "ticket.sold.v2", "--type", "ticket.sold", "--version", "2", "--file", payload);
+            published.ExitCode.Should().Be(0, published.Error);
+            var row = await InScopeAsync(db => db.Set<OutboxMessage>().AsNoTracking().OrderBy(m => m.Id).LastAsync());
+            row.Should().BeEquivalentTo(new { MessageType = "ticket.sold", Version = 2, RoutingKey = "ticket.sold.v2", Exchange = _exchange });
+            JsonDocument.Parse(row.Payload).RootElement.GetProperty("refundedBy").GetString().Should().Be("ops");
+        }
+        finally
+        {
+            File.Delete(payload);
+        }
+
+        (await RunAsync("publish", _exchange, "ticket.sold", "--type", "ticket.sold", "--file", "/no/such/file.json")).ExitCode.Should().Be(2);
+
+        // The inbox commands find the inbox through the consumers that use it, so the host is given its broker (not contacted).
+        var rabbit = TestServers.RabbitMqUri.ToString();
+        await InScopeAsync(async db =>
+        {
+            db.Set<DomainEvents.EntityFrameworkCore.Inbox.InboxMessage>().AddRange(
+                new() { MessageId = Guid.NewGuid(), Consumer = "TicketSoldConsumer", ProcessedAt = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc) },
+                new() { MessageId = Guid.NewGuid(), Consumer = "TicketSoldConsumer", ProcessedAt = DateTime.UtcNow });
+            return await db.SaveChangesAsync();
+        });
+        var inbox = await RunAsync(["inbox", "purge", "--before", "2025-01-01", "--yes"], _database.ConnectionString, rabbit);
+        inbox.ExitCode.Should().Be(0, inbox.Error);
+        inbox.Output.Should().Contain("1 inbox record(s) deleted");
+        var inboxStats = await RunAsync(["inbox", "stats"], _database.ConnectionString, rabbit);
+        inboxStats.ExitCode.Should().Be(0, inboxStats.Error);
+        inboxStats.Output.Should().Contain("1 message(s) recorded").And.Contain("TicketSoldConsumer");
     }
 
     [Test]
@@ -282,31 +355,45 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
-    public async Task Relay_and_consume_as_two_processes_deliver_every_event_once_and_stop_on_SIGTERM()
+    public async Task Relay_and_consume_as_two_processes_deliver_every_event_once_a_retried_dead_row_too_and_only_the_named_consumers_run()
     {
         var rabbit = TestServers.RabbitMqUri.ToString();
+        (string, string?) audit = ("SHOP_AUDIT", "1");
 
-        // The consumer process declares its queue, then stops: what the relay publishes meanwhile waits in the queue.
-        var first = Start(["consume"], _database.ConnectionString, rabbit);
+        // The consumer process declares both queues, then stops: what the relay publishes meanwhile waits in them.
+        var first = Start(["consume"], _database.ConnectionString, rabbit, audit);
         await WaitForLineAsync(first, "consume: running", TimeSpan.FromSeconds(30));
         first.Text(first.Output).Should().NotContain("OutboxRelay", "the consumer process runs no relay");
         await StopAsync(first);
 
-        var relay = Start(["relay"], _database.ConnectionString, rabbit);
+        // A row the relay gave up on, made pending again by id from the command line, goes out with the others.
+        await SellAsync(1);
+        var deadId = await KillFirstRowAsync();
+        var deadTicket = await InScopeAsync(db => db.Tickets.Select(t => t.Id).SingleAsync());
+        var retried = await RunAsync("outbox", "retry", deadId.ToString(), "--yes");
+        retried.ExitCode.Should().Be(0, retried.Error);
+        retried.Output.Should().Contain("1 row(s) pending again");
+
+        var unknown = await RunAsync(["consume", "--consumer", "nobody"], _database.ConnectionString, rabbit, audit);
+        unknown.ExitCode.Should().Be(2);
+        unknown.Error.Should().Contain("nobody").And.Contain("TicketSoldConsumer").And.Contain("ticket-audit");
+
+        var relay = Start(["relay"], _database.ConnectionString, rabbit, audit);
         RunningCommand? consume = null;
         try
         {
             await WaitForLineAsync(relay, "relay: running", TimeSpan.FromSeconds(30));
             relay.Text(relay.Output).Should().Contain("OutboxRelay<ShopDbContext>").And.NotContain("InboxCleanupService");
             await SellAsync(20);
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) == 20, "the relay publishes");
+            await WaitUntilAsync(async () => await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) == 21, "the relay publishes");
             await Task.Delay(1000);
             (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(0, "the relay process consumes nothing");
 
-            consume = Start(["consume"], _database.ConnectionString, rabbit);
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= 20, "the consumer process takes what waited");
+            consume = Start(["consume", "--consumer", "ticketsoldconsumer"], _database.ConnectionString, rabbit, audit);
+            await WaitForLineAsync(consume, "consume: only ticketsoldconsumer", TimeSpan.FromSeconds(30));
+            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= 21, "the consumer process takes what waited");
             await SellAsync(5);
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= 25, "and what comes while both run");
+            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= 26, "and what comes while both run");
         }
         finally
         {
@@ -317,9 +404,74 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             }
         }
 
-        (await InScopeAsync(db => db.Receipts.Select(r => r.TicketId).Distinct().CountAsync())).Should().Be(25);
-        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(25, "each event's effect once");
+        (await InScopeAsync(db => db.Receipts.Select(r => r.TicketId).Distinct().CountAsync())).Should().Be(26);
+        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(26, "each event's effect once");
+        (await InScopeAsync(db => db.Receipts.CountAsync(r => r.TicketId == deadTicket))).Should().Be(1, "the retried row was delivered");
         (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status != OutboxMessageStatus.Processed))).Should().Be(0);
+        (await InScopeAsync(db => db.Audits.CountAsync())).Should().Be(0, "the audit handler was not named, so it did not run");
+
+        // Its messages waited in its queue for a process that runs it.
+        var audits = Start(["consume", "--consumer", "ticket-audit"], _database.ConnectionString, rabbit, audit);
+        try
+        {
+            await WaitUntilAsync(async () => await InScopeAsync(db => db.Audits.CountAsync()) >= 26, "the audit handler takes what waited for it");
+        }
+        finally
+        {
+            await StopAsync(audits);
+        }
+
+        (await InScopeAsync(db => db.Audits.Select(a => a.TicketId).Distinct().CountAsync())).Should().Be(26);
+        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(26, "the receipts consumer did not run in the audit process");
+    }
+
+    [Test]
+    public async Task A_relay_stopped_by_SIGTERM_while_it_sends_exits_0_leaves_no_row_leased_and_the_next_relay_sends_the_rest_once()
+    {
+        const int Count = 2000;
+        var rabbit = TestServers.RabbitMqUri.ToString();
+        var consume = Start(["consume"], _database.ConnectionString, rabbit);
+        RunningCommand? relay = null;
+        try
+        {
+            await WaitForLineAsync(consume, "consume: running", TimeSpan.FromSeconds(30));
+            relay = Start(["relay"], _database.ConnectionString, rabbit);
+            await WaitForLineAsync(relay, "relay: running", TimeSpan.FromSeconds(30));
+            await SellAsync(Count);
+
+            // Stopped as soon as the first rows are out, while the relay holds batches it is sending.
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) == 0)
+            {
+                DateTime.UtcNow.Should().BeBefore(until, "the relay starts sending within 60 s");
+                await Task.Delay(20);
+            }
+
+            await StopAsync(relay);
+            relay = null;
+            var stopped = await InScopeAsync(db => db.Set<OutboxMessage>().GroupBy(m => m.Status).Select(g => new { g.Key, Count = g.Count() }).ToListAsync());
+            stopped.Sum(s => s.Count).Should().Be(Count, "no row is lost");
+            stopped.Should().NotContain(s => s.Key == OutboxMessageStatus.Dead);
+            stopped.Single(s => s.Key == OutboxMessageStatus.Processed).Count.Should().BeLessThan(Count, "the relay was stopped while it was sending");
+            (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Pending && m.LeaseOwner != null)))
+                .Should().Be(0, "a relay that stops releases what it did not send");
+
+            relay = Start(["relay"], _database.ConnectionString, rabbit);
+            await WaitUntilAsync(async () => await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) == Count, "the next relay sends the rest");
+            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= Count, "every event is consumed");
+        }
+        finally
+        {
+            if (relay is not null)
+            {
+                await StopAsync(relay);
+            }
+
+            await StopAsync(consume);
+        }
+
+        (await InScopeAsync(db => db.Receipts.Select(r => r.TicketId).Distinct().CountAsync())).Should().Be(Count);
+        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(Count, "each event's effect once");
     }
 
     /// <summary>SIGTERM, as a container runtime stops a process: it must stop what it started and exit 0.</summary>
@@ -354,6 +506,18 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         {
             db.Tickets.AddRange(Enumerable.Range(0, count).Select(_ => Ticket.Sell(DateTime.UtcNow.AddDays(1))));
             return await db.SaveChangesAsync();
+        });
+
+    /// <summary>Makes the first outbox row dead, as after a broker that refused it every time.</summary>
+    private Task<long> KillFirstRowAsync() =>
+        InScopeAsync(async db =>
+        {
+            var first = await db.Set<OutboxMessage>().OrderBy(m => m.Id).FirstAsync();
+            first.Status = OutboxMessageStatus.Dead;
+            first.Attempts = 3;
+            first.LastError = "The broker refused ticket.sold to 'shop' with 'ticket.sold': ACCESS_REFUSED";
+            await db.SaveChangesAsync();
+            return first.Id;
         });
 
     private Task<OutboxMessageStatus> StatusOfAsync(long id) => InScopeAsync(db => db.Set<OutboxMessage>().Where(m => m.Id == id).Select(m => m.Status).SingleAsync());

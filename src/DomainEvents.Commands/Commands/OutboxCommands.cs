@@ -35,8 +35,15 @@ internal static class OutboxCommands
                 .GroupBy(m => new { m.Exchange, m.MessageType, m.Status })
                 .Select(g => new { g.Key.Exchange, g.Key.MessageType, g.Key.Status, Count = g.Count() })
                 .ToListAsync(cancellationToken).ConfigureAwait(false);
-            var leased = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Pending && m.LeaseOwner != null && m.LeaseExpiresAt >= now, cancellationToken).ConfigureAwait(false);
-            var oldest = await rows.Where(m => m.Status == OutboxMessageStatus.Pending).OrderBy(m => m.Id).Select(m => (DateTime?)m.OccurredAt).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            var pending = rows.Where(m => m.Status == OutboxMessageStatus.Pending);
+            var leased = await pending.Where(m => m.LeaseOwner != null && m.LeaseExpiresAt >= now)
+                .GroupBy(m => new { m.Exchange, m.MessageType }).Select(g => new { g.Key.Exchange, g.Key.MessageType, Count = g.Count() })
+                .ToDictionaryAsync(g => (g.Exchange, g.MessageType), g => g.Count, cancellationToken).ConfigureAwait(false);
+
+            // The oldest pending row of each destination: its lowest id (ids follow the commits).
+            var heads = pending.GroupBy(m => new { m.Exchange, m.MessageType }).Select(g => g.Min(m => m.Id));
+            var oldest = await pending.Where(m => heads.Contains(m.Id)).Select(m => new { m.Exchange, m.MessageType, m.OccurredAt })
+                .ToDictionaryAsync(m => (m.Exchange, m.MessageType), m => AgeSeconds(now, m.OccurredAt), cancellationToken).ConfigureAwait(false);
             var failures = (await rows.Where(m => m.Status == OutboxMessageStatus.Dead).GroupBy(m => m.LastError).Select(g => new { g.Key, Count = g.Count() })
                     .ToListAsync(cancellationToken).ConfigureAwait(false))
                 .GroupBy(f => FailureOf(f.Key))
@@ -49,6 +56,8 @@ internal static class OutboxCommands
                     g.Key.Exchange,
                     g.Key.MessageType,
                     g.Where(x => x.Status == OutboxMessageStatus.Pending).Sum(x => x.Count),
+                    leased.GetValueOrDefault(g.Key),
+                    oldest.TryGetValue(g.Key, out var age) ? age : null,
                     g.Where(x => x.Status == OutboxMessageStatus.Dead).Sum(x => x.Count),
                     g.Where(x => x.Status == OutboxMessageStatus.Processed).Sum(x => x.Count)))
                 .OrderBy(d => d.Exchange, StringComparer.Ordinal).ThenBy(d => d.MessageType, StringComparer.Ordinal)
@@ -56,10 +65,10 @@ internal static class OutboxCommands
             var stats = new OutboxStats(
                 db.GetType().Name,
                 byDestination.Sum(d => d.Pending),
-                leased,
+                byDestination.Sum(d => d.Leased),
                 byDestination.Sum(d => d.Dead),
                 byDestination.Sum(d => d.Processed),
-                oldest is { } o ? Math.Max(0, (now - DateTime.SpecifyKind(o, DateTimeKind.Utc)).TotalSeconds) : null,
+                byDestination.Max(d => d.OldestPendingAgeSeconds),
                 byDestination,
                 failures);
             if (result.GetValue(Shared.Json))
@@ -70,10 +79,11 @@ internal static class OutboxCommands
 
             context.WriteLine($"{stats.Context}: {stats.Pending} pending ({stats.Leased} being sent), {stats.Dead} dead, {stats.Processed} processed; " +
                                        $"oldest pending {(stats.OldestPendingAgeSeconds is { } age ? $"{age:0.0} s old" : "none")}");
-            var table = new Table().AddColumns("exchange", "message type", "pending", "dead", "processed");
+            var table = new Table().AddColumns("exchange", "message type", "pending", "sending", "oldest", "dead", "processed");
             foreach (var d in byDestination)
             {
-                table.AddRow(Markup.Escape(d.Exchange), Markup.Escape(d.MessageType), d.Pending.ToString(), d.Dead.ToString(), d.Processed.ToString());
+                table.AddRow(Markup.Escape(d.Exchange), Markup.Escape(d.MessageType), d.Pending.ToString(), d.Leased.ToString(),
+                    d.OldestPendingAgeSeconds is { } seconds ? $"{seconds:0.0} s" : "-", d.Dead.ToString(), d.Processed.ToString());
             }
 
             context.Console.Write(table);
@@ -316,7 +326,7 @@ internal static class OutboxCommands
             ? context.WithContextAsync(type, work)
             : Task.FromResult(ExitCodes.Failed);
 
-    /// <summary>A dead row's failure for grouping: its last error's first line, without the row-specific tail after a colon.</summary>
+    /// <summary>A dead row's failure for grouping: its last error's first line, cut at 160 characters.</summary>
     private static string FailureOf(string? lastError)
     {
         if (string.IsNullOrWhiteSpace(lastError))
@@ -330,7 +340,9 @@ internal static class OutboxCommands
 
     private static string Shorten(string? text) => text is null ? "" : text.Length > 60 ? text[..60] + "…" : text;
 
-    internal sealed record DestinationCount(string Exchange, string MessageType, int Pending, int Dead, int Processed);
+    internal sealed record DestinationCount(string Exchange, string MessageType, int Pending, int Leased, double? OldestPendingAgeSeconds, int Dead, int Processed);
+
+    private static double AgeSeconds(DateTime now, DateTime occurredAt) => Math.Max(0, (now - DateTime.SpecifyKind(occurredAt, DateTimeKind.Utc)).TotalSeconds);
 
     internal sealed record FailureCount(string Failure, int Count);
 

@@ -48,8 +48,37 @@ internal static class RunCommands
 
     public static Command Consume(CommandContext context)
     {
-        var command = new Command("consume", "Runs only the integration event consumers of this host (the bus and the inbox clean-up): no web server, no relay.");
-        command.SetAction((_, cancellationToken) => RunAsync(context, "consume", IsConsumerSide, cancellationToken));
+        var only = new Option<string[]>("--consumer")
+        {
+            Description = "Run only this consumer (its name: the class name, or the handler's); repeat for several. Default: all of them.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var command = new Command("consume", "Runs only the integration event consumers of this host (the bus and the inbox clean-up): no web server, no relay.") { only };
+        command.SetAction((result, cancellationToken) =>
+        {
+            var names = result.GetValue(only) ?? [];
+            if (names.Length > 0)
+            {
+                var consumers = context.Services.GetService<IBrokerTopology>()?.Describe().Queues.Select(q => q.Consumer).ToList() ?? [];
+                if (names.FirstOrDefault(n => !consumers.Contains(n, StringComparer.OrdinalIgnoreCase)) is { } unknown)
+                {
+                    context.Error.WriteLine($"error: --consumer {unknown}: this host has no such consumer; it has {(consumers.Count == 0 ? "none" : string.Join(", ", consumers))}.");
+                    return Task.FromResult(ExitCodes.Usage);
+                }
+
+                if (context.Services.GetService<HostRole>() is not { Consulted: false } role)
+                {
+                    context.Error.WriteLine("error: the bus was built before the command ran (something resolved it in Program.cs), so its other consumers cannot be left out; run the command before resolving the bus.");
+                    return Task.FromResult(ExitCodes.Failed);
+                }
+
+                // Set before the bus is built: the other consumers' endpoints are then not configured.
+                role.OnlyConsumers.UnionWith(names);
+                context.WriteLine($"consume: only {string.Join(", ", names)}");
+            }
+
+            return RunAsync(context, "consume", IsConsumerSide, cancellationToken);
+        });
         return command;
     }
 

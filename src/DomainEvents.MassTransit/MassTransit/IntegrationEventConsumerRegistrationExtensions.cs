@@ -83,6 +83,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
             {
                 configurator.DeployTopologyOnly = true;
             }
+
+            // The consume --consumer command: only the named consumers (it checked the names against the topology).
+            if (role.OnlyConsumers.FirstOrDefault(n => !registrations.Any(r => string.Equals(r.Name, n, StringComparison.OrdinalIgnoreCase))) is { } unknown)
+            {
+                throw new InvalidOperationException($"No integration event consumer is named '{unknown}'; this host has {string.Join(", ", registrations.Select(r => r.Name))}.");
+            }
+
+            registrations.RemoveAll(r => !role.RunsConsumer(r.Name));
         }
 
         foreach (var registration in registrations)

@@ -292,6 +292,11 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             again.ExitCode.Should().Be(0, again.Error);
             (await channel.MessageCountAsync(queue)).Should().Be(2, "topology --apply consumes nothing");
             (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(0);
+
+            // A broker that does not answer: one line and exit code 3 once the wait is over.
+            var unreachable = await RunAsync(["topology", "--apply", "--timeout", "3"], _database.ConnectionString, "amqp://guest:guest@127.0.0.1:1/");
+            unreachable.ExitCode.Should().Be(3, unreachable.Output + unreachable.Error);
+            unreachable.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1].Should().StartWith("error: the broker did not take the topology within 3 s");
         }
         finally
         {

@@ -11,10 +11,23 @@ internal static class TopologyCommand
     public static Command Create(CommandContext context)
     {
         var apply = new Option<bool>("--apply") { Description = "Declare them on the broker now (RabbitMQ), consuming nothing: for a deployment step, or before the first producer runs." };
+        var timeout = new Option<int>("--timeout")
+        {
+            Description = "With --apply: seconds to wait for the broker before giving up (exit code 3).",
+            DefaultValueFactory = _ => (int)DefaultApplyTimeout.TotalSeconds,
+        };
+        timeout.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--timeout is a number of seconds, at least 1.");
+            }
+        });
         var command = new Command("topology", "Prints the exchanges, queues and bindings this host declares on the broker (the relay declares its exchanges at its first send, the consumers theirs at start).")
         {
             Shared.Json,
             apply,
+            timeout,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -25,7 +38,7 @@ internal static class TopologyCommand
             }
 
             var description = topology.Describe();
-            if (result.GetValue(apply) && await ApplyAsync(context, topology, cancellationToken).ConfigureAwait(false) is var code and not ExitCodes.Ok)
+            if (result.GetValue(apply) && await ApplyAsync(context, topology, TimeSpan.FromSeconds(result.GetValue(timeout)), cancellationToken).ConfigureAwait(false) is var code and not ExitCodes.Ok)
             {
                 return code;
             }
@@ -61,7 +74,7 @@ internal static class TopologyCommand
         return command;
     }
 
-    private static async Task<int> ApplyAsync(CommandContext context, IBrokerTopology topology, CancellationToken cancellationToken)
+    private static async Task<int> ApplyAsync(CommandContext context, IBrokerTopology topology, TimeSpan within, CancellationToken cancellationToken)
     {
         if (context.Services.GetRequiredService<HostRole>() is { Consulted: true })
         {
@@ -72,7 +85,7 @@ internal static class TopologyCommand
         // Set before the bus is built: its receive endpoints then declare their topology and consume nothing.
         context.Services.GetRequiredService<HostRole>().DeploysTopologyOnly = true;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(ApplyTimeout);
+        timeout.CancelAfter(within);
         try
         {
             await topology.ApplyAsync(timeout.Token).ConfigureAwait(false);
@@ -91,12 +104,12 @@ internal static class TopologyCommand
         catch (Exception ex)
         {
             // An unreachable broker, refused credentials, or an exchange that exists with another type.
-            context.Error.WriteLine($"error: the broker did not take the topology within {ApplyTimeout.TotalSeconds:0} s: {FirstLine(ex)}");
+            context.Error.WriteLine($"error: the broker did not take the topology within {within.TotalSeconds:0} s: {FirstLine(ex)}");
             return ExitCodes.Unavailable;
         }
     }
 
-    private static readonly TimeSpan ApplyTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan DefaultApplyTimeout = TimeSpan.FromSeconds(60);
 
     private static string FirstLine(Exception ex)
     {

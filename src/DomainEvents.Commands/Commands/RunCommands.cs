@@ -66,7 +66,13 @@ internal static class RunCommands
                     return Task.FromResult(ExitCodes.Usage);
                 }
 
-                if (context.Services.GetService<HostRole>() is not { Consulted: false } role)
+                if (context.Services.GetService<HostRole>() is not { } role)
+                {
+                    context.Error.WriteLine("error: this host's transport registers no HostRole, so it cannot leave consumers out.");
+                    return Task.FromResult(ExitCodes.Failed);
+                }
+
+                if (role.Consulted)
                 {
                     context.Error.WriteLine("error: the bus was built before the command ran (something resolved it in Program.cs), so its other consumers cannot be left out; run the command before resolving the bus.");
                     return Task.FromResult(ExitCodes.Failed);

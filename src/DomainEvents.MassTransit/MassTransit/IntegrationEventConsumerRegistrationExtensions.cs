@@ -28,7 +28,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
     {
         ArgumentNullException.ThrowIfNull(configurator);
         IntegrationEventConsumerRegistrar.Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
-        return configurator.AddConsumer<TConsumer>();
+        return Excluded(configurator.AddConsumer<TConsumer>());
     }
 
     /// <summary>Adds a MassTransit consumer of integration events with its consumer definition (retry, concurrency, ...).</summary>
@@ -45,7 +45,19 @@ public static class IntegrationEventConsumerRegistrationExtensions
     {
         ArgumentNullException.ThrowIfNull(configurator);
         IntegrationEventConsumerRegistrar.Register<TConsumer>(configurator, typeof(TConsumer).Name, null, configure, null);
-        return configurator.AddConsumer<TConsumer, TDefinition>();
+        return Excluded(configurator.AddConsumer<TConsumer, TDefinition>());
+    }
+
+    /// <summary>
+    /// Only <see cref="ConfigureIntegrationEventEndpoints"/> configures an integration event consumer: MassTransit's own
+    /// <c>ConfigureEndpoints</c> would otherwise give it a second endpoint without the receive filter and the inbox, or
+    /// run it where a command left it out (<c>relay</c>, <c>consume --consumer</c>).
+    /// </summary>
+    private static IConsumerRegistrationConfigurator<TConsumer> Excluded<TConsumer>(IConsumerRegistrationConfigurator<TConsumer> registration)
+        where TConsumer : class, IConsumer
+    {
+        registration.ExcludeFromConfigureEndpoints();
+        return registration;
     }
 
     /// <summary>

@@ -147,7 +147,7 @@ public sealed class BenchEnvironment : IAsyncDisposable
         }
 
         _databases.Add(name);
-        var builder = new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = name, MaxPoolSize = 100 };
+        var builder = new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = name, MaxPoolSize = Experiments.MaxPoolSize ?? 100 };
         if (Experiments.AutoPrepare)
         {
             builder.MaxAutoPrepare = 16;

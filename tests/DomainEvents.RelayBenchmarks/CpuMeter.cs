@@ -16,6 +16,8 @@ public sealed class CpuMeter
     private readonly (long Busy, long Total) _machine;
     private readonly double _self;
     private readonly Dictionary<int, (string Name, long Ticks)> _processes;
+    private readonly long _jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
+    private readonly TimeSpan _jitTime = System.Runtime.JitInfo.GetCompilationTime();
 
     private CpuMeter()
     {
@@ -47,7 +49,9 @@ public sealed class CpuMeter
             Math.Round(percent(self), 0),
             Math.Round(percent(broker), 0),
             Math.Round(percent(postgres), 0),
-            Math.Round(Math.Max(0, machinePercent - percent(self) - percent(broker) - percent(postgres)), 0));
+            Math.Round(Math.Max(0, machinePercent - percent(self) - percent(broker) - percent(postgres)), 0),
+            System.Runtime.JitInfo.GetCompiledMethodCount() - _jitMethods,
+            Math.Round(percent((System.Runtime.JitInfo.GetCompilationTime() - _jitTime).TotalSeconds), 1));
     }
 
     private static (long Busy, long Total) ReadMachine()
@@ -107,9 +111,13 @@ public sealed class CpuMeter
     }
 }
 
-/// <summary>CPU in percent of one core over a phase (2 cores: 200% is the whole machine).</summary>
-public sealed record CpuUsage(double Machine, double Benchmark, double Broker, double Postgres, double Other)
+/// <summary>
+/// CPU in percent of one core over a phase (2 cores: 200% is the whole machine), and the methods the process that
+/// measured compiled meanwhile with the time its JIT took, in percent of one core: a phase that still compiles much is
+/// measuring start-up, not the steady state of a service.
+/// </summary>
+public sealed record CpuUsage(double Machine, double Benchmark, double Broker, double Postgres, double Other, long JitMethods = 0, double Jit = 0)
 {
     public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"machine {Machine}% (benchmark {Benchmark}%, broker {Broker}%, postgres {Postgres}%, other {Other}%)");
+        string.Create(CultureInfo.InvariantCulture, $"machine {Machine}% (benchmark {Benchmark}%, broker {Broker}%, postgres {Postgres}%, other {Other}%; JIT {JitMethods} methods, {Jit}%)");
 }

@@ -128,4 +128,7 @@ public static class Experiments
 
     /// <summary>lean-inbox-tx: lean-inbox inside an explicit transaction without savepoints (the inbox filter without its look-up).</summary>
     public static bool LeanInboxTransaction { get; set; }
+
+    /// <summary>pool-N: the databases' connection pools hold at most N connections instead of 100.</summary>
+    public static int? MaxPoolSize { get; set; }
 }

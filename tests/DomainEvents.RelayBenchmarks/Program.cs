@@ -36,6 +36,12 @@ if (args.Contains("--rounds"))
     sizes = sizes with { ThroughputRounds = rounds, InboxRounds = rounds };
 }
 
+if (experiment?.StartsWith("pool-", StringComparison.Ordinal) == true)
+{
+    // pool-10: at most 10 connections per database instead of 100.
+    Experiments.MaxPoolSize = int.Parse(experiment["pool-".Length..], CultureInfo.InvariantCulture);
+}
+
 if (experiment?.StartsWith("batch-", StringComparison.Ordinal) == true)
 {
     // batch-2000: the relay claims 2,000 rows at a time instead of 500.

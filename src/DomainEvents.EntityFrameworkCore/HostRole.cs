@@ -21,8 +21,8 @@ public sealed class HostRole
 
     /// <summary>
     /// Gets the names of the integration event consumers to run (compared ignoring case), as <c>consume --consumer NAME</c>
-    /// gives them; empty for all. The others' endpoints are not configured: their queues keep their messages for a
-    /// process that runs them.
+    /// gives them; empty for all. The others' endpoints are not configured: their queues, once declared, keep their
+    /// messages for a process that runs them.
     /// </summary>
     public ISet<string> OnlyConsumers { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
 

@@ -310,7 +310,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             var again = await RunAsync(["topology", "--apply"], _database.ConnectionString, TestServers.RabbitMqUri.ToString(), binding);
             again.ExitCode.Should().Be(0, again.Error);
             (await channel.MessageCountAsync(queue)).Should().Be(2, "topology --apply consumes nothing");
-            (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(0);
+            (await ReceiptsAsync()).Should().Be(0);
 
             // A broker that does not answer: one line and exit code 3 once the wait is over.
             var unreachable = await RunAsync(["topology", "--apply", "--timeout", "3"], _database.ConnectionString, "amqp://guest:guest@127.0.0.1:1/");
@@ -416,15 +416,15 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             await WaitForLineAsync(relay, "relay: running", TimeSpan.FromSeconds(30));
             relay.Text(relay.Output).Should().Contain("OutboxRelay<ShopDbContext>").And.NotContain("InboxCleanupService");
             await SellAsync(20);
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) == 21, "the relay publishes");
+            await WaitUntilAsync(async () => await ProcessedAsync() == 21, "the relay publishes");
             await Task.Delay(1000);
-            (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(0, "the relay process consumes nothing");
+            (await ReceiptsAsync()).Should().Be(0, "the relay process consumes nothing");
 
             consume = Start(["consume", "--consumer", "ticketsoldconsumer"], _database.ConnectionString, rabbit, audit);
             await WaitForLineAsync(consume, "consume: only ticketsoldconsumer", TimeSpan.FromSeconds(30));
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= 21, "the consumer process takes what waited");
+            await WaitUntilAsync(async () => await ReceiptsAsync() >= 21, "the consumer process takes what waited");
             await SellAsync(5);
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= 26, "and what comes while both run");
+            await WaitUntilAsync(async () => await ReceiptsAsync() >= 26, "and what comes while both run");
         }
         finally
         {
@@ -432,7 +432,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         }
 
         (await InScopeAsync(db => db.Receipts.Select(r => r.TicketId).Distinct().CountAsync())).Should().Be(26);
-        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(26, "each event's effect once");
+        (await ReceiptsAsync()).Should().Be(26, "each event's effect once");
         (await InScopeAsync(db => db.Receipts.CountAsync(r => r.TicketId == deadTicket))).Should().Be(1, "the retried row was delivered");
         (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status != OutboxMessageStatus.Processed))).Should().Be(0);
         (await InScopeAsync(db => db.Audits.CountAsync())).Should().Be(0, "the audit handler was not named, so it did not run");
@@ -470,7 +470,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             await SellAsync(Count);
 
             // Stopped as soon as the first rows are out, while the relay holds batches it is sending.
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) > 0, "the relay starts sending");
+            await WaitUntilAsync(async () => await ProcessedAsync() > 0, "the relay starts sending");
             var stopping = relay;
             relay = null;
             await StopAsync(stopping);
@@ -482,8 +482,8 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
                 .Should().Be(0, "a relay that stops sends or releases what it holds");
 
             relay = Start(["relay"], _database.ConnectionString, rabbit);
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed)) == Count, "the next relay sends the rest");
-            await WaitUntilAsync(async () => await InScopeAsync(db => db.Receipts.CountAsync()) >= Count, "every event is consumed");
+            await WaitUntilAsync(async () => await ProcessedAsync() == Count, "the next relay sends the rest");
+            await WaitUntilAsync(async () => await ReceiptsAsync() >= Count, "every event is consumed");
         }
         finally
         {
@@ -491,7 +491,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         }
 
         (await InScopeAsync(db => db.Receipts.Select(r => r.TicketId).Distinct().CountAsync())).Should().Be(Count);
-        (await InScopeAsync(db => db.Receipts.CountAsync())).Should().Be(Count, "each event's effect once");
+        (await ReceiptsAsync()).Should().Be(Count, "each event's effect once");
     }
 
     /// <summary>Stops each process that was started (SIGTERM, exit 0 asserted); one that fails or hangs is killed, and the others are still stopped.</summary>
@@ -556,6 +556,10 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             db.Tickets.AddRange(Enumerable.Range(0, count).Select(_ => Ticket.Sell(DateTime.UtcNow.AddDays(1))));
             return await db.SaveChangesAsync();
         });
+
+    private Task<int> ProcessedAsync() => InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Processed));
+
+    private Task<int> ReceiptsAsync() => InScopeAsync(db => db.Receipts.CountAsync());
 
     /// <summary>Makes the first outbox row dead, as after a broker that refused it every time.</summary>
     private Task<long> KillFirstRowAsync() =>

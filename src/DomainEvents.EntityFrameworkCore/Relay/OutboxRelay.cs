@@ -382,13 +382,14 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         var taken = leased as HashSet<(long Id, Guid MessageId)> ?? [.. leased];
-        if (taken.Count < committed.Count)
+        List<OutboxEnvelope> sending = [.. committed.Where(r => taken.Contains((r.Id, r.MessageId))).OrderBy(r => r.Id)];
+        if (sending.Count < committed.Count)
         {
             // A key busy with another batch, an earlier row waiting, or a row taken meanwhile: a claim sees to them.
             _signal.ClaimSoon();
         }
 
-        return new Claim(owner, [.. committed.Where(r => taken.Contains((r.Id, r.MessageId))).OrderBy(r => r.Id)], started, Full: false, busyBefore);
+        return new Claim(owner, sending, started, Full: false, busyBefore);
     }
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>

@@ -22,7 +22,8 @@ public sealed class DomainEventsBuilder
 
     /// <summary>
     /// Gets the DbContext type that holds the outbox added last (<c>AddEntityFrameworkOutbox&lt;TContext&gt;()</c>), or
-    /// <see langword="null"/> before one is: the context a provider's or a transport's registration applies to.
+    /// <see langword="null"/> before one is: the context a provider's or a transport's registration applies to. An
+    /// outbox's registration sets it.
     /// </summary>
-    public Type? OutboxContextType { get; internal set; }
+    public Type? OutboxContextType { get; set; }
 }

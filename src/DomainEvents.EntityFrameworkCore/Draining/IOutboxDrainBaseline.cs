@@ -1,8 +1,14 @@
 namespace DomainEvents.EntityFrameworkCore.Draining;
 
-/// <summary>Lets a consumption watcher tell the drain that its host is starting: rows committed from then on are watched.</summary>
-internal interface IOutboxDrainBaseline
+/// <summary>
+/// Implemented by the drains of <see cref="IOutboxDrain"/>: a transport that registers an
+/// <see cref="IOutboxConsumptionWatcher"/> calls it when its host starts (before its consumers do), so that a drain
+/// waiting for consumers waits for the rows committed from then on.
+/// </summary>
+public interface IOutboxDrainBaseline
 {
     /// <summary>Notes the outbox's highest row id.</summary>
+    /// <param name="cancellationToken">A token to cancel the read.</param>
+    /// <returns>A task that completes when the id is noted.</returns>
     Task BeginWatchingAsync(CancellationToken cancellationToken);
 }

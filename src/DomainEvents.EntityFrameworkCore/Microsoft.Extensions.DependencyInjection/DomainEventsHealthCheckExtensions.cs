@@ -34,7 +34,7 @@ public static class DomainEventsHealthCheckExtensions
         var options = new DomainEventsHealthCheckOptions();
         configure?.Invoke(options);
         options.Validate();
-        builder.Services.AddDomainEventsHealthState();
+        builder.Services.AddDomainEventsHealthReporter();
         // One instance for the application, so that its reading is reused between probes (the health check service
         // calls a registration's factory on every run).
         builder.Services.AddSingleton(sp => new OutboxHealthCheck(sp.GetRequiredService<IServiceScopeFactory>(), options, sp.GetService<TimeProvider>() ?? TimeProvider.System));
@@ -45,9 +45,16 @@ public static class DomainEventsHealthCheckExtensions
         return builder;
     }
 
-    /// <summary>The state the long-running parts report to; registered with them, so it is there with or without health checks.</summary>
-    internal static IServiceCollection AddDomainEventsHealthState(this IServiceCollection services)
+    /// <summary>
+    /// Registers <see cref="DomainEvents.EntityFrameworkCore.Monitoring.IDomainEventsHealthReporter"/>, once: the state the
+    /// long-running parts report to. The outbox, the relay and the consumers register it with themselves, so it is there
+    /// with or without health checks; a transport or a provider of its own calls this for the parts it adds.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <returns>The same collection.</returns>
+    public static IServiceCollection AddDomainEventsHealthReporter(this IServiceCollection services)
     {
+        ArgumentNullException.ThrowIfNull(services);
         if (!services.Any(d => d.ServiceType == typeof(DomainEventsHealth)))
         {
             services.AddSingleton(sp => new DomainEventsHealth(sp.GetService<TimeProvider>() ?? TimeProvider.System));

@@ -31,7 +31,7 @@ public static class EntityFrameworkOutboxExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<OutboxSignal>();
         builder.Services.TryAddSingleton<IOutboxWakeUp>(sp => sp.GetRequiredService<OutboxSignal>());
-        builder.Services.AddDomainEventsHealthState();
+        builder.Services.AddDomainEventsHealthReporter();
         builder.Services.TryAddSingleton<OutboxMessageFactory>();
         builder.Services.TryAddSingleton<ChangeEventWriter>();
         builder.Services.TryAddScoped<DomainEventsInterceptor>();

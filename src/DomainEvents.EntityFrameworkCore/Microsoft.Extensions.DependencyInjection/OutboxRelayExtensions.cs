@@ -71,7 +71,7 @@ public static class OutboxRelayExtensions
         DomainEventsConfiguration.Validate(section, options, options.Validate);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<OutboxSignal>();
-        builder.Services.AddDomainEventsHealthState();
+        builder.Services.AddDomainEventsHealthReporter();
 
         // Each context's parts get that context's settings (and transport) by construction, not by a shared registration.
         var relay = typeof(OutboxRelay<>).MakeGenericType(contextType);

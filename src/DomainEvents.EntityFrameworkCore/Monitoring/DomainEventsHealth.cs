@@ -17,7 +17,7 @@ internal sealed class DomainEventsHealth(TimeProvider time) : IDomainEventsHealt
     public const string Notifications = IDomainEventsHealthReporter.Notifications;
 
     /// <summary>The inbox clean-up services of this process.</summary>
-    public const string InboxCleanup = "inbox-cleanup";
+    public const string InboxCleanup = IDomainEventsHealthReporter.InboxCleanup;
 
     private readonly ConcurrentDictionary<Component, bool> _components = new();
 
@@ -34,7 +34,7 @@ internal sealed class DomainEventsHealth(TimeProvider time) : IDomainEventsHealt
         return component;
     }
 
-    IReportedHealth IDomainEventsHealthReporter.Register(string kind, string name) => Register(kind, name);
+    IReportedHealth IDomainEventsHealthReporter.Register(string kind, string name, TimeSpan? stalledAfter) => Register(kind, name, stalledAfter);
 
     public IEnumerable<Component> Of(string kind) => _components.Keys.Where(c => c.Kind == kind);
 

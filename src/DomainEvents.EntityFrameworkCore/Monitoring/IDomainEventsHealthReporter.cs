@@ -2,17 +2,22 @@ namespace DomainEvents.EntityFrameworkCore.Monitoring;
 
 /// <summary>
 /// Where the long-running parts of DomainEvents in this process report their state for the health checks of
-/// <c>AddDomainEventsHealthChecks</c>: a provider's notification listener reports under <see cref="Notifications"/>.
-/// Registered by <c>AddEntityFrameworkOutbox</c>.
+/// <c>AddDomainEventsHealthChecks</c>: a provider's notification listener reports under <see cref="Notifications"/>, an
+/// inbox's clean-up under <see cref="InboxCleanup"/>. Registered by <c>AddEntityFrameworkOutbox</c> and by
+/// <c>AddDomainEventsHealthReporter</c>.
 /// </summary>
 public interface IDomainEventsHealthReporter
 {
     /// <summary>The kind read by the <c>domainevents-notifications</c> check: connections that wake relays.</summary>
     const string Notifications = "notifications";
 
+    /// <summary>The kind read by the <c>domainevents-inbox-cleanup</c> check: services that delete old inbox rows.</summary>
+    const string InboxCleanup = "inbox-cleanup";
+
     /// <summary>Adds a part that reports its state; it starts as not running (Unhealthy) until it reports.</summary>
     /// <param name="kind">Which health check reads it, such as <see cref="Notifications"/>.</param>
     /// <param name="name">Its name in that check's description.</param>
+    /// <param name="stalledAfter">If set, the part reads as Unhealthy when it has not reported Healthy for this long: for a part that works in rounds and could hang.</param>
     /// <returns>The part's report; dispose it when the part stops for good.</returns>
-    IReportedHealth Register(string kind, string name);
+    IReportedHealth Register(string kind, string name, TimeSpan? stalledAfter = null);
 }

@@ -1,9 +1,15 @@
 namespace DomainEvents.EntityFrameworkCore.Outbox;
 
-/// <summary>What a header set by an enricher may be called and hold, so that it travels in every envelope unchanged.</summary>
-internal static class OutboxHeaderRules
+/// <summary>
+/// What a header set by an enricher may be called and hold, so that it travels in every envelope unchanged. A transport's
+/// reader uses <see cref="IsCustomName"/> to tell those headers from its own.
+/// </summary>
+public static class OutboxHeaderRules
 {
+    /// <summary>The longest name, in characters.</summary>
     public const int MaxNameLength = 20;
+
+    /// <summary>The longest value, in characters.</summary>
     public const int MaxValueLength = 1000;
 
     /// <summary>
@@ -17,8 +23,14 @@ internal static class OutboxHeaderRules
     };
 
     /// <summary>Whether a name is one an enricher could have set: how a reader tells those headers from a transport's own.</summary>
+    /// <param name="name">The header's name.</param>
+    /// <returns>Whether an enricher could have set it.</returns>
     public static bool IsCustomName(string? name) => name is { Length: > 0 and <= MaxNameLength } && IsLowerAlphanumeric(name) && !Reserved.Contains(name);
 
+    /// <summary>Checks a header an enricher sets.</summary>
+    /// <param name="name">The name: 1 to 20 lowercase ASCII letters or digits, not one the library writes.</param>
+    /// <param name="value">The value: not null, at most 1,000 characters, no control characters.</param>
+    /// <exception cref="InvalidOutboxHeaderException">The name or the value is not allowed.</exception>
     public static void Validate(string? name, string? value)
     {
         if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength || !IsLowerAlphanumeric(name))

@@ -13,11 +13,11 @@ internal sealed partial class InboxCleanupService<TContext>(
     InboxCleanupOptions options,
     TimeProvider time,
     ILogger<InboxCleanupService<TContext>> logger,
-    DomainEventsHealth? health = null) : BackgroundService
+    IDomainEventsHealthReporter? health = null) : BackgroundService
     where TContext : DbContext
 {
     // Runs every Interval; three missed runs in a row mean it is stuck.
-    private readonly DomainEventsHealth.Component? _health = health?.Register(DomainEventsHealth.InboxCleanup, $"inbox clean-up ({typeof(TContext).Name})", stalledAfter: options.Interval * 3);
+    private readonly IReportedHealth? _health = health?.Register(IDomainEventsHealthReporter.InboxCleanup, $"inbox clean-up ({typeof(TContext).Name})", stalledAfter: options.Interval * 3);
 
     public override void Dispose()
     {

@@ -25,8 +25,8 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly string _spanName;
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
-    private InboxSql? _sql;
-    private KeyLedgerSql? _keySql;
+    private InboxStatements? _sql;
+    private KeyLedgerStatements? _keySql;
 
     public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
@@ -45,7 +45,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var services = context.GetPayload<IServiceProvider>();
         var db = services.GetRequiredService<TContext>();
         var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
-        var sql = _sql ??= new InboxSql(db);
+        var sql = _sql ??= new InboxStatements(db);
 
         // A once-per-key consumer takes the business key in the ledger of handled keys instead of the message id.
         var key = KeyOf(context);
@@ -55,7 +55,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             return;
         }
 
-        var keySql = key is null ? null : _keySql ??= new KeyLedgerSql(db);
+        var keySql = key is null ? null : _keySql ??= new KeyLedgerStatements(db);
 
         var duplicate = false;
         using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: _spanName);

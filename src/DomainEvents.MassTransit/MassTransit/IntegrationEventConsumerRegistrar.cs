@@ -85,7 +85,7 @@ internal static class IntegrationEventConsumerRegistrar
             {
                 var marker = new InboxCleanupMarker(inboxContext, options.InboxCleanup);
                 configurator.AddSingleton(new DomainEvents.EntityFrameworkCore.InboxContext(inboxContext));
-                configurator.AddDomainEventsHealthState();
+                configurator.AddDomainEventsHealthReporter();
                 configurator.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(marker.Create);
             }
         }

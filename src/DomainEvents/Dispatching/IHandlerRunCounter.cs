@@ -5,7 +5,7 @@ namespace DomainEvents.Dispatching;
 /// When none ran, no user code ran, so no handler can have raised more events or attached more aggregates, and the
 /// unit of work need not scan (and run DetectChanges on) the change tracker again.
 /// </summary>
-internal interface IHandlerRunCounter
+public interface IHandlerRunCounter
 {
     /// <summary>
     /// Gets how many calls to <see cref="IDomainEventDispatcher.DispatchAsync"/> so far resolved at least one handler,

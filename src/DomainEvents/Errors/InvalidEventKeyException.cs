@@ -33,7 +33,9 @@ public sealed class InvalidEventKeyException : DomainEventsException
         return IsValid(key) ? key : throw new InvalidEventKeyException(keyed.GetType(), key);
     }
 
-    /// <summary>The rule for every key, of keyed events and of once-per-key consumers alike.</summary>
-    internal static bool IsValid([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? key) =>
+    /// <summary>The rule for every key, of keyed events and of once-per-key consumers alike: not blank, at most <see cref="MaxLength"/> characters, no control characters.</summary>
+    /// <param name="key">The key.</param>
+    /// <returns>Whether the key is valid.</returns>
+    public static bool IsValid([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? key) =>
         !string.IsNullOrWhiteSpace(key) && key.Length <= MaxLength && !key.Any(char.IsControl);
 }

@@ -12,8 +12,8 @@ public static class DomainEventsTracing
     /// <summary>The ActivitySource's name: <c>DomainEvents</c>.</summary>
     public const string SourceName = "DomainEvents";
 
-    /// <summary>Gets the source; every package of DomainEvents starts its spans on it.</summary>
-    internal static ActivitySource Source { get; } = new(SourceName, typeof(DomainEventsTracing).Assembly.GetName().Version?.ToString());
+    /// <summary>Gets the source; every package of DomainEvents, and a transport or an outbox of its own, starts its spans on it.</summary>
+    public static ActivitySource Source { get; } = new(SourceName, typeof(DomainEventsTracing).Assembly.GetName().Version?.ToString());
 
     /// <summary>
     /// Gets the relay's publish span while a transport sends a row with tracing on: the span a receiver of the message
@@ -24,7 +24,9 @@ public static class DomainEventsTracing
         Activity.Current is { IdFormat: ActivityIdFormat.W3C, Kind: ActivityKind.Producer } current && current.Source == Source ? current : null;
 
     /// <summary>Adds the items of a W3C <c>baggage</c> header (<c>key=value,key=value;property</c>) to a span.</summary>
-    internal static void AddBaggage(Activity activity, string? header)
+    /// <param name="activity">The span.</param>
+    /// <param name="header">The header's value; <see langword="null"/> adds nothing.</param>
+    public static void AddBaggage(Activity activity, string? header)
     {
         if (header is null)
         {

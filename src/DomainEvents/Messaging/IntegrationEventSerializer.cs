@@ -4,20 +4,33 @@ using DomainEvents.Errors;
 
 namespace DomainEvents.Messaging;
 
-/// <summary>Serializes integration event payloads with System.Text.Json and enforces the size limit.</summary>
-internal sealed class IntegrationEventSerializer
+/// <summary>
+/// Serializes integration event payloads with System.Text.Json and the options of <see cref="DomainEventsOptions"/>, and
+/// enforces <see cref="DomainEventsOptions.MaxPayloadBytes"/>. Registered as a singleton by <c>AddDomainEvents</c>; an
+/// outbox or a transport of its own resolves it to write payloads the way the shipped packages do.
+/// </summary>
+public sealed class IntegrationEventSerializer
 {
     private readonly JsonSerializerOptions _jsonOptions;
     private readonly int _maxPayloadBytes;
 
+    /// <summary>Initializes a new instance of the <see cref="IntegrationEventSerializer"/> class.</summary>
+    /// <param name="options">The JSON options and the payload limit.</param>
     public IntegrationEventSerializer(DomainEventsOptions options)
     {
         _jsonOptions = options.JsonSerializerOptions;
         _maxPayloadBytes = options.MaxPayloadBytes;
     }
 
+    /// <summary>Gets the JSON options payloads are written and read with.</summary>
     public JsonSerializerOptions JsonOptions => _jsonOptions;
 
+    /// <summary>Serializes an integration event as the message type it was registered as.</summary>
+    /// <param name="integrationEvent">The event.</param>
+    /// <param name="descriptor">Its message type, version and CLR type.</param>
+    /// <returns>The JSON payload.</returns>
+    /// <exception cref="EventSerializationException">The event cannot be serialized.</exception>
+    /// <exception cref="MessagePayloadTooLargeException">The JSON is over the configured maximum.</exception>
     public string Serialize(IIntegrationEvent integrationEvent, MessageTypeDescriptor descriptor)
     {
         string payload;
@@ -35,6 +48,9 @@ internal sealed class IntegrationEventSerializer
     }
 
     /// <summary>Serializes a payload that has no event type of its own: a change event's data, or an event published by name.</summary>
+    /// <param name="payload">The value.</param>
+    /// <param name="messageType">The message type named in errors.</param>
+    /// <returns>The JSON payload.</returns>
     /// <exception cref="EventSerializationException">The value cannot be serialized.</exception>
     /// <exception cref="MessagePayloadTooLargeException">The JSON is over the configured maximum.</exception>
     public string SerializeValue(object payload, string messageType)
@@ -66,6 +82,10 @@ internal sealed class IntegrationEventSerializer
         }
     }
 
+    /// <summary>Reads a payload as the given type with the same options.</summary>
+    /// <param name="payload">The JSON, in UTF-8.</param>
+    /// <param name="eventType">The type to read.</param>
+    /// <returns>The value, or <see langword="null"/> for a JSON null.</returns>
     public object? Deserialize(ReadOnlySpan<byte> payload, Type eventType) =>
         JsonSerializer.Deserialize(payload, eventType, _jsonOptions);
 }

@@ -7,12 +7,19 @@ using DomainEvents.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Keys;
 
-/// <summary>The insert of a consumer's key into the ledger, for one context type and provider, written once.</summary>
-internal sealed class KeyLedgerSql
+/// <summary>
+/// The insert of a consumer's key into the ledger of handled keys, for one context type, written once: what a transport's
+/// consume filter runs in the consumer's transaction for a consumer that handles each key once. PostgreSQL and SQLite.
+/// </summary>
+public sealed class KeyLedgerStatements
 {
     private readonly string _insert;
 
-    public KeyLedgerSql(DbContext db)
+    /// <summary>Initializes a new instance of the <see cref="KeyLedgerStatements"/> class for a context's ledger table.</summary>
+    /// <param name="db">A context of the type whose model has the ledger (<c>AddDomainEventsKeyedEvents</c>).</param>
+    /// <exception cref="InvalidOperationException">The context's model has no ledger table.</exception>
+    /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
+    public KeyLedgerStatements(DbContext db)
     {
         var entity = db.Model.FindEntityType(typeof(HandledEventKey))
                      ?? throw new InvalidOperationException($"{db.GetType().Name} has no ledger of handled keys, which OncePerKey needs: call modelBuilder.AddDomainEventsKeyedEvents() in OnModelCreating.");
@@ -30,6 +37,13 @@ internal sealed class KeyLedgerSql
     }
 
     /// <summary>Takes the key for the handler in the given transaction, waiting for a transaction that holds it.</summary>
+    /// <param name="db">The consumer's context, of the type this was made for.</param>
+    /// <param name="transaction">The consumer's open transaction, on <paramref name="db"/>'s connection.</param>
+    /// <param name="key">The event's key.</param>
+    /// <param name="handler">The consumer's name: each consumer of a key has a row of its own.</param>
+    /// <param name="messageType">The message type, kept for operators.</param>
+    /// <param name="at">When, in UTC.</param>
+    /// <param name="cancellationToken">A token to cancel the insert.</param>
     /// <returns><see langword="false"/> when the key was taken already: the message is skipped.</returns>
     public async Task<bool> TryTakeAsync(DbContext db, DbTransaction transaction, string key, string handler, string? messageType, DateTime at, CancellationToken cancellationToken)
     {

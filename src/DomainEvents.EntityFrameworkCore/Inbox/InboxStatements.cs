@@ -6,14 +6,21 @@ using Microsoft.EntityFrameworkCore.Storage;
 
 namespace DomainEvents.EntityFrameworkCore.Inbox;
 
-/// <summary>The inbox insert for one context type and provider, written once.</summary>
-internal sealed class InboxSql
+/// <summary>
+/// The inbox's insert for one context type, written once: what a transport's consume filter runs in the consumer's
+/// transaction so that a message's effects happen once. PostgreSQL and SQLite. Make one per context type and keep it.
+/// </summary>
+public sealed class InboxStatements
 {
     private readonly string _insert;
     private readonly bool _isPostgres;
     private readonly bool _isSqlite;
 
-    public InboxSql(DbContext db)
+    /// <summary>Initializes a new instance of the <see cref="InboxStatements"/> class for a context's inbox table.</summary>
+    /// <param name="db">A context of the type whose model has the inbox (<c>AddDomainEventsInbox</c>).</param>
+    /// <exception cref="InvalidOperationException">The context's model has no inbox table.</exception>
+    /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
+    public InboxStatements(DbContext db)
     {
         var entity = db.Model.FindEntityType(typeof(InboxMessage))
                      ?? throw new InvalidOperationException($"{db.GetType().Name} has no inbox table: call modelBuilder.AddDomainEventsInbox() (or AddDomainEventsOutbox()) in OnModelCreating.");
@@ -29,6 +36,13 @@ internal sealed class InboxSql
     }
 
     /// <summary>Inserts the inbox row in the given transaction unless it is there already.</summary>
+    /// <param name="db">The consumer's context, of the type this was made for.</param>
+    /// <param name="transaction">The consumer's open transaction, on <paramref name="db"/>'s connection.</param>
+    /// <param name="messageId">The message's id.</param>
+    /// <param name="consumer">The consumer's name: each consumer of a message has a row of its own.</param>
+    /// <param name="messageType">The message type, kept for operators.</param>
+    /// <param name="processedAt">When, in UTC.</param>
+    /// <param name="cancellationToken">A token to cancel the insert.</param>
     /// <returns><see langword="false"/> when the row was there already: the message is a duplicate.</returns>
     public async Task<bool> TryInsertAsync(DbContext db, DbTransaction transaction, Guid messageId, string consumer, string? messageType, DateTime processedAt, CancellationToken cancellationToken)
     {

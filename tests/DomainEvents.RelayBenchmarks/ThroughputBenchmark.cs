@@ -11,7 +11,9 @@ namespace DomainEvents.RelayBenchmarks;
 /// Measurement 1: the relay drains a backlog of outbox rows to a topic exchange, against a typed MassTransit send and
 /// raw RabbitMQ.Client publishing of the same number of messages to the same exchange, each with publisher confirms
 /// and the same number in flight. A durable queue bound with '#' receives every message (nothing consumes it; it is
-/// checked to hold exactly the messages sent, then purged).
+/// checked to hold exactly the messages sent, then purged). A fourth runner, <b>plain-outbox</b>, is not a baseline of a
+/// goal but a floor: the least an outbox of any kind does per message, read from a table of its own (see
+/// <see cref="PlainOutboxAsync"/>).
 /// </summary>
 public static class ThroughputBenchmark
 {
@@ -25,12 +27,15 @@ public static class ThroughputBenchmark
         var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
         await using var rawConnection = await environment.ConnectRabbitAsync("throughput-raw");
         await using var rawChannel = await rawConnection.CreateChannelAsync(Rabbit.Confirms);
+        await using var floorChannel = await rawConnection.CreateChannelAsync(Rabbit.Confirms);
+        await environment.ExecuteAsync($"DROP TABLE IF EXISTS {PlainOutboxTable}; CREATE TABLE {PlainOutboxTable} (LIKE outbox_messages INCLUDING ALL)");
 
         var runners = new Dictionary<string, Func<int, int, Task<ThroughputRun>>>
         {
             ["relay"] = (count, round) => RelayAsync(environment, trace, keys, exchange, count, round),
             ["masstransit"] = (count, round) => MassTransitAsync(endpoint, count, sizes.InFlight, round),
             ["raw"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round),
+            ["plain-outbox"] = (count, round) => PlainOutboxAsync(environment, floorChannel, exchange, keys, count, sizes.InFlight, round),
         };
 
         Console.WriteLine($"  warm-up: {sizes.ThroughputWarmup:N0} messages each");
@@ -125,11 +130,11 @@ public static class ThroughputBenchmark
     }
 
     /// <summary>Writes <paramref name="count"/> due rows with COPY, keys taken in turn, in the connection's transaction.</summary>
-    internal static async Task CopyBacklogAsync(NpgsqlConnection connection, string exchange, string[] keys, int count)
+    internal static async Task CopyBacklogAsync(NpgsqlConnection connection, string exchange, string[] keys, int count, string table = "outbox_messages")
     {
         var now = DateTime.UtcNow.AddSeconds(-1);
         await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY outbox_messages (message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, " +
+            $"COPY {table} (message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, " +
             "occurred_at, status, attempts, next_attempt_at) FROM STDIN (FORMAT BINARY)");
         for (var i = 0; i < count; i++)
         {
@@ -203,6 +208,106 @@ public static class ThroughputBenchmark
             {
                 gate.Release();
             }
+        }
+    }
+
+    private const string PlainOutboxTable = "plain_outbox_messages";
+
+    /// <summary>
+    /// The floor of any outbox on this machine: raw RabbitMQ.Client publishing of the same bytes (as <see cref="RawAsync"/>),
+    /// plus the least database work an outbox does per message: each row read once and marked processed once. The
+    /// backlog is written the same way as the relay's, into a copy of the outbox table (same columns and indexes) that the
+    /// relay does not read. Batches of 500 rows are read in id order while the batch before is being sent (no lease, no
+    /// order per key, no retries: none of an outbox's guarantees beyond "sent, then marked"), the sends of consecutive
+    /// batches share one window of <paramref name="inFlight"/>, and each batch is marked once all its confirms are in, on a
+    /// connection of its own. Timed like the relay: from the backlog's commit until the last row is marked.
+    /// </summary>
+    private static async Task<ThroughputRun> PlainOutboxAsync(BenchEnvironment environment, IChannel channel, string exchange, string[] keys, int count, int inFlight, int round)
+    {
+        const int batch = 500;
+        await environment.ExecuteAsync($"TRUNCATE {PlainOutboxTable}");
+        await using var writer = new NpgsqlConnection(environment.ShopConnectionString);
+        await using var reader = new NpgsqlConnection(environment.ShopConnectionString);
+        await using var marker = new NpgsqlConnection(environment.ShopConnectionString);
+        await Task.WhenAll(writer.OpenAsync(), reader.OpenAsync(), marker.OpenAsync());
+        await using (var transaction = await writer.BeginTransactionAsync())
+        {
+            await CopyBacklogAsync(writer, exchange, keys, count, PlainOutboxTable);
+            await using (var analyze = new NpgsqlCommand($"ANALYZE {PlainOutboxTable}", writer, transaction))
+            {
+                await analyze.ExecuteNonQueryAsync();
+            }
+
+            var cpu = CpuMeter.Start();
+            var start = Stopwatch.GetTimestamp();
+            await transaction.CommitAsync();
+            using var gate = new SemaphoreSlim(inFlight);
+            var marked = Task.FromResult(0);
+            var next = ReadAsync(0);
+            while (await next is { Count: > 0 } rows)
+            {
+                next = ReadAsync(rows[^1].Id);
+                var sends = new Task[rows.Count];
+                for (var i = 0; i < rows.Count; i++)
+                {
+                    await gate.WaitAsync();
+                    sends[i] = SendAsync(rows[i]);
+                }
+
+                marked = MarkAfterAsync(marked, sends, rows.Select(r => r.Id).ToArray());
+            }
+
+            await marked;
+            var end = Stopwatch.GetTimestamp();
+            var usage = cpu.Stop();
+            var pending = await environment.CountAsync(PlainOutboxTable, "status <> 1");
+            if (pending != 0)
+            {
+                throw new InvalidOperationException($"{pending} rows of the plain outbox are not processed.");
+            }
+
+            return new ThroughputRun { Name = "plain-outbox", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = usage };
+
+            async Task SendAsync((long Id, Guid MessageId, string Exchange, string RoutingKey, string PartitionKey, string Payload, DateTime OccurredAt) row)
+            {
+                try
+                {
+                    await channel.BasicPublishAsync(row.Exchange, row.RoutingKey, mandatory: false,
+                        RelayLikeMessage.Properties(row.MessageId, row.Exchange, row.RoutingKey, row.PartitionKey, row.OccurredAt),
+                        RelayLikeMessage.Body(row.MessageId, row.Exchange, row.RoutingKey, row.PartitionKey, row.Payload, row.OccurredAt));
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+        }
+
+        async Task<List<(long Id, Guid MessageId, string Exchange, string RoutingKey, string PartitionKey, string Payload, DateTime OccurredAt)>> ReadAsync(long after)
+        {
+            await using var command = new NpgsqlCommand(
+                $"SELECT id, message_id, exchange, routing_key, partition_key, payload, occurred_at FROM {PlainOutboxTable} " +
+                "WHERE status = 0 AND id > @after ORDER BY id LIMIT @batch", reader);
+            command.Parameters.AddWithValue("after", after);
+            command.Parameters.AddWithValue("batch", batch);
+            await using var result = await command.ExecuteReaderAsync();
+            var rows = new List<(long, Guid, string, string, string, string, DateTime)>(batch);
+            while (await result.ReadAsync())
+            {
+                rows.Add((result.GetInt64(0), result.GetGuid(1), result.GetString(2), result.GetString(3), result.GetString(4), result.GetString(5), result.GetDateTime(6)));
+            }
+
+            return rows;
+        }
+
+        // Marks run one after another on their connection, each once its batch is confirmed.
+        async Task<int> MarkAfterAsync(Task<int> previous, Task[] sends, long[] ids)
+        {
+            await previous;
+            await Task.WhenAll(sends);
+            await using var command = new NpgsqlCommand($"UPDATE {PlainOutboxTable} SET status = 1, processed_at = now() WHERE id = ANY(@ids)", marker);
+            command.Parameters.AddWithValue("ids", ids);
+            return await command.ExecuteNonQueryAsync();
         }
     }
 

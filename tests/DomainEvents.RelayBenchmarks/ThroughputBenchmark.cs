@@ -226,9 +226,11 @@ public static class ThroughputBenchmark
     {
         const int batch = 500;
         await environment.ExecuteAsync($"TRUNCATE {PlainOutboxTable}");
-        await using var writer = new NpgsqlConnection(environment.ShopConnectionString);
-        await using var reader = new NpgsqlConnection(environment.ShopConnectionString);
-        await using var marker = new NpgsqlConnection(environment.ShopConnectionString);
+        // Three connections of a pool of their own, whatever an experiment does to the relay's pool.
+        var connectionString = new NpgsqlConnectionStringBuilder(environment.ShopConnectionString) { ApplicationName = "plain-outbox", MaxPoolSize = 3 }.ConnectionString;
+        await using var writer = new NpgsqlConnection(connectionString);
+        await using var reader = new NpgsqlConnection(connectionString);
+        await using var marker = new NpgsqlConnection(connectionString);
         await Task.WhenAll(writer.OpenAsync(), reader.OpenAsync(), marker.OpenAsync());
         await using (var transaction = await writer.BeginTransactionAsync())
         {

@@ -25,5 +25,10 @@ public sealed class DomainEventsBuilder
     /// <see langword="null"/> before one is: the context a provider's or a transport's registration applies to. An
     /// outbox's registration sets it.
     /// </summary>
-    public Type? OutboxContextType { get; set; }
+    /// <exception cref="ArgumentNullException">The value is <see langword="null"/>.</exception>
+    public Type? OutboxContextType
+    {
+        get;
+        set => field = value ?? throw new ArgumentNullException(nameof(value));
+    }
 }

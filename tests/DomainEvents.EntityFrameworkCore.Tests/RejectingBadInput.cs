@@ -1,8 +1,10 @@
+using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.EntityFrameworkCore.Interception;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
 using DomainEvents.Errors;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DomainEvents.EntityFrameworkCore.Tests;
@@ -18,6 +20,31 @@ public sealed class RejectingBadInput(DatabaseProvider provider)
 
     [TearDown]
     public async Task StopAsync() => await _host.DisposeAsync();
+
+    [Test]
+    public async Task The_inbox_insert_refuses_a_transaction_that_is_not_on_the_consumers_connection()
+    {
+        // A row written outside the consumer's transaction would commit alone: a consumer that then failed would find its
+        // message "handled" when it comes again, and its effects would be lost.
+        var messageId = Guid.NewGuid();
+        await _host.InScopeAsync(async db =>
+        {
+            var inbox = new InboxStatements(db);
+            await using var other = _host.Services.CreateAsyncScope();
+            var otherDb = other.ServiceProvider.GetRequiredService<OrderingDbContext>();
+            await using var foreign = await otherDb.Database.BeginTransactionAsync();
+            var act = () => inbox.TryInsertAsync(db, foreign.GetDbTransaction(), messageId, "billing", "order.placed", DateTime.UtcNow, CancellationToken.None);
+            (await act.Should().ThrowAsync<ArgumentException>()).WithParameterName("transaction");
+            await foreign.RollbackAsync();
+
+            await using var own = await db.Database.BeginTransactionAsync();
+            (await inbox.TryInsertAsync(db, own.GetDbTransaction(), messageId, "billing", "order.placed", DateTime.UtcNow, CancellationToken.None)).Should().BeTrue();
+            (await inbox.TryInsertAsync(db, own.GetDbTransaction(), messageId, "billing", "order.placed", DateTime.UtcNow, CancellationToken.None)).Should().BeFalse("the second is a duplicate");
+            await own.CommitAsync();
+        });
+
+        (await _host.InScopeAsync(db => db.Set<InboxMessage>().CountAsync(m => m.MessageId == messageId))).Should().Be(1);
+    }
 
     [Test]
     public async Task An_event_that_cannot_be_serialized_fails_the_save()

@@ -3,6 +3,7 @@ using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DomainEvents.MassTransit.Tests;
 
@@ -41,6 +42,7 @@ public sealed class MaintainingTheOutboxAndInbox
                 r.CleanupInterval = TimeSpan.FromMilliseconds(100);
                 r.CleanupBatchSize = 7;
             },
+            ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks(),
         };
         options.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#").UseInbox<BillingDbContext>(i =>
         {
@@ -57,6 +59,10 @@ public sealed class MaintainingTheOutboxAndInbox
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseSqlite(_billing.ConnectionString).Options);
         await RelayingToConsumers.WaitForAsync(async () => await billing.Set<InboxMessage>().CountAsync() == 0, seconds: 10);
         (await billing.Receipts.CountAsync()).Should().Be(30, "clean-up removes bookkeeping, never the consumer's own data");
+
+        // The clean-up reports to the health check an operator reads.
+        (await HealthProbe.WaitForAsync(host, "domainevents-inbox-cleanup", Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, TimeSpan.FromSeconds(5)))
+            .Description.Should().Be("inbox clean-up (BillingDbContext): running");
     }
 
     [Test]

@@ -13,6 +13,7 @@ namespace DomainEvents.EntityFrameworkCore.Inbox;
 public sealed class InboxStatements
 {
     private readonly string _insert;
+    private readonly Type _contextType;
     private readonly bool _isPostgres;
     private readonly bool _isSqlite;
 
@@ -22,6 +23,8 @@ public sealed class InboxStatements
     /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
     public InboxStatements(DbContext db)
     {
+        ArgumentNullException.ThrowIfNull(db);
+        _contextType = db.GetType();
         var entity = db.Model.FindEntityType(typeof(InboxMessage))
                      ?? throw new InvalidOperationException($"{db.GetType().Name} has no inbox table: call modelBuilder.AddDomainEventsInbox() (or AddDomainEventsOutbox()) in OnModelCreating.");
         _isPostgres = db.Database.IsPostgres();
@@ -44,8 +47,10 @@ public sealed class InboxStatements
     /// <param name="processedAt">When, in UTC.</param>
     /// <param name="cancellationToken">A token to cancel the insert.</param>
     /// <returns><see langword="false"/> when the row was there already: the message is a duplicate.</returns>
+    /// <exception cref="ArgumentException">The context is of another type, or the transaction is not on its connection.</exception>
     public async Task<bool> TryInsertAsync(DbContext db, DbTransaction transaction, Guid messageId, string consumer, string? messageType, DateTime processedAt, CancellationToken cancellationToken)
     {
+        CheckTransaction(db, transaction);
         await using var command = db.Database.GetDbConnection().CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _insert;
@@ -62,5 +67,22 @@ public sealed class InboxStatements
         }
 
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    // Without the consumer's transaction the row would commit on its own, and a consumer that then fails would find its
+    // message "handled" on redelivery: lost. The statement is written for one context type's table and provider.
+    private void CheckTransaction(DbContext db, DbTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (db.GetType() != _contextType)
+        {
+            throw new ArgumentException($"These statements were made for {_contextType.Name}, not {db.GetType().Name}.", nameof(db));
+        }
+
+        if (!ReferenceEquals(transaction.Connection, db.Database.GetDbConnection()))
+        {
+            throw new ArgumentException("The transaction must be open on the context's connection: the row commits or rolls back with the consumer's work.", nameof(transaction));
+        }
     }
 }

@@ -14,6 +14,7 @@ namespace DomainEvents.EntityFrameworkCore.Keys;
 public sealed class KeyLedgerStatements
 {
     private readonly string _insert;
+    private readonly Type _contextType;
 
     /// <summary>Initializes a new instance of the <see cref="KeyLedgerStatements"/> class for a context's ledger table.</summary>
     /// <param name="db">A context of the type whose model has the ledger (<c>AddDomainEventsKeyedEvents</c>).</param>
@@ -21,6 +22,8 @@ public sealed class KeyLedgerStatements
     /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
     public KeyLedgerStatements(DbContext db)
     {
+        ArgumentNullException.ThrowIfNull(db);
+        _contextType = db.GetType();
         var entity = db.Model.FindEntityType(typeof(HandledEventKey))
                      ?? throw new InvalidOperationException($"{db.GetType().Name} has no ledger of handled keys, which OncePerKey needs: call modelBuilder.AddDomainEventsKeyedEvents() in OnModelCreating.");
         if (!db.Database.IsPostgres() && !db.Database.IsSqlite())
@@ -39,14 +42,21 @@ public sealed class KeyLedgerStatements
     /// <summary>Takes the key for the handler in the given transaction, waiting for a transaction that holds it.</summary>
     /// <param name="db">The consumer's context, of the type this was made for.</param>
     /// <param name="transaction">The consumer's open transaction, on <paramref name="db"/>'s connection.</param>
-    /// <param name="key">The event's key.</param>
+    /// <param name="key">The event's key, valid by <see cref="DomainEvents.Errors.InvalidEventKeyException.IsValid"/>.</param>
     /// <param name="handler">The consumer's name: each consumer of a key has a row of its own.</param>
     /// <param name="messageType">The message type, kept for operators.</param>
     /// <param name="at">When, in UTC.</param>
     /// <param name="cancellationToken">A token to cancel the insert.</param>
     /// <returns><see langword="false"/> when the key was taken already: the message is skipped.</returns>
+    /// <exception cref="ArgumentException">The key is not valid, the context is of another type, or the transaction is not on its connection.</exception>
     public async Task<bool> TryTakeAsync(DbContext db, DbTransaction transaction, string key, string handler, string? messageType, DateTime at, CancellationToken cancellationToken)
     {
+        CheckTransaction(db, transaction);
+        if (!DomainEvents.Errors.InvalidEventKeyException.IsValid(key))
+        {
+            throw new ArgumentException($"The key is not valid: 1 to {DomainEvents.Errors.InvalidEventKeyException.MaxLength} characters without control characters.", nameof(key));
+        }
+
         await using var command = db.Database.GetDbConnection().CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _insert;
@@ -55,5 +65,22 @@ public sealed class KeyLedgerStatements
         command.AddParameter("type", messageType ?? "");
         command.AddParameter("at", at);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    // Without the consumer's transaction the row would commit on its own, and a consumer that then fails would find its
+    // message "handled" on redelivery: lost. The statement is written for one context type's table and provider.
+    private void CheckTransaction(DbContext db, DbTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (db.GetType() != _contextType)
+        {
+            throw new ArgumentException($"These statements were made for {_contextType.Name}, not {db.GetType().Name}.", nameof(db));
+        }
+
+        if (!ReferenceEquals(transaction.Connection, db.Database.GetDbConnection()))
+        {
+            throw new ArgumentException("The transaction must be open on the context's connection: the row commits or rolls back with the consumer's work.", nameof(transaction));
+        }
     }
 }

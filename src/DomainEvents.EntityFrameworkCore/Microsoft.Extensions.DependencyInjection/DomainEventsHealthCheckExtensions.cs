@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using DomainEvents.EntityFrameworkCore.Monitoring;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -48,7 +49,8 @@ public static class DomainEventsHealthCheckExtensions
     /// <summary>
     /// Registers <see cref="DomainEvents.EntityFrameworkCore.Monitoring.IDomainEventsHealthReporter"/>, once: the state the
     /// long-running parts report to. The outbox, the relay and the consumers register it with themselves, so it is there
-    /// with or without health checks; a transport or a provider of its own calls this for the parts it adds.
+    /// with or without health checks; a transport or a provider of its own calls this for the parts it adds. The reporter is
+    /// the one the health checks read: resolve it, do not register one of your own in its place.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <returns>The same collection.</returns>
@@ -58,7 +60,8 @@ public static class DomainEventsHealthCheckExtensions
         if (!services.Any(d => d.ServiceType == typeof(DomainEventsHealth)))
         {
             services.AddSingleton(sp => new DomainEventsHealth(sp.GetService<TimeProvider>() ?? TimeProvider.System));
-            services.AddSingleton<DomainEvents.EntityFrameworkCore.Monitoring.IDomainEventsHealthReporter>(sp => sp.GetRequiredService<DomainEventsHealth>());
+            // The health checks read this instance: a reporter registered in its place would leave them blind.
+            services.TryAddSingleton<DomainEvents.EntityFrameworkCore.Monitoring.IDomainEventsHealthReporter>(sp => sp.GetRequiredService<DomainEventsHealth>());
         }
 
         return services;

@@ -17,7 +17,10 @@ public interface IDomainEventsHealthReporter
     /// <summary>Adds a part that reports its state; it starts as not running (Unhealthy) until it reports.</summary>
     /// <param name="kind">Which health check reads it, such as <see cref="Notifications"/>.</param>
     /// <param name="name">Its name in that check's description.</param>
-    /// <param name="stalledAfter">If set, the part reads as Unhealthy when it has not reported Healthy for this long: for a part that works in rounds and could hang.</param>
+    /// <param name="stalledAfter">
+    /// If set, a part whose last report was Healthy reads as Unhealthy once that report is older than this: for a part that
+    /// works in rounds and could hang. A part that reported a problem keeps that status.
+    /// </param>
     /// <returns>The part's report; dispose it when the part stops for good.</returns>
     IReportedHealth Register(string kind, string name, TimeSpan? stalledAfter = null);
 }

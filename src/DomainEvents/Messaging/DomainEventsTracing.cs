@@ -12,7 +12,7 @@ public static class DomainEventsTracing
     /// <summary>The ActivitySource's name: <c>DomainEvents</c>.</summary>
     public const string SourceName = "DomainEvents";
 
-    /// <summary>Gets the source; every package of DomainEvents, and a transport or an outbox of its own, starts its spans on it.</summary>
+    /// <summary>Gets the source; every package of DomainEvents, and a transport or an outbox of its own, starts its spans on it. Do not dispose it.</summary>
     public static ActivitySource Source { get; } = new(SourceName, typeof(DomainEventsTracing).Assembly.GetName().Version?.ToString());
 
     /// <summary>

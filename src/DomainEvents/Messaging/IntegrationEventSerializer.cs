@@ -22,9 +22,6 @@ public sealed class IntegrationEventSerializer
         _maxPayloadBytes = options.MaxPayloadBytes;
     }
 
-    /// <summary>Gets the JSON options payloads are written and read with.</summary>
-    public JsonSerializerOptions JsonOptions => _jsonOptions;
-
     /// <summary>Serializes an integration event as the message type it was registered as.</summary>
     /// <param name="integrationEvent">The event.</param>
     /// <param name="descriptor">Its message type, version and CLR type.</param>
@@ -33,6 +30,8 @@ public sealed class IntegrationEventSerializer
     /// <exception cref="MessagePayloadTooLargeException">The JSON is over the configured maximum.</exception>
     public string Serialize(IIntegrationEvent integrationEvent, MessageTypeDescriptor descriptor)
     {
+        ArgumentNullException.ThrowIfNull(integrationEvent);
+        ArgumentNullException.ThrowIfNull(descriptor);
         string payload;
         try
         {
@@ -55,6 +54,7 @@ public sealed class IntegrationEventSerializer
     /// <exception cref="MessagePayloadTooLargeException">The JSON is over the configured maximum.</exception>
     public string SerializeValue(object payload, string messageType)
     {
+        ArgumentNullException.ThrowIfNull(payload);
         string json;
         try
         {
@@ -81,11 +81,4 @@ public sealed class IntegrationEventSerializer
             }
         }
     }
-
-    /// <summary>Reads a payload as the given type with the same options.</summary>
-    /// <param name="payload">The JSON, in UTF-8.</param>
-    /// <param name="eventType">The type to read.</param>
-    /// <returns>The value, or <see langword="null"/> for a JSON null.</returns>
-    public object? Deserialize(ReadOnlySpan<byte> payload, Type eventType) =>
-        JsonSerializer.Deserialize(payload, eventType, _jsonOptions);
 }

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace DomainEvents.EntityFrameworkCore;
@@ -13,6 +14,26 @@ internal static class RelationalCommands
     /// <summary>Whether the context runs on Microsoft.Data.Sqlite.</summary>
     public static bool IsSqlite(this DatabaseFacade database) =>
         database.ProviderName?.Contains("Sqlite", StringComparison.Ordinal) == true;
+
+    /// <summary>
+    /// Checks what an inbox or ledger row is written with. Without the consumer's transaction the row would commit on its
+    /// own, and a consumer that then failed would find its message "handled" when it came again: lost. The statement is
+    /// written for one context type's table and provider.
+    /// </summary>
+    public static void CheckConsumerTransaction(DbContext db, Type contextType, DbTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (db.GetType() != contextType)
+        {
+            throw new ArgumentException($"These statements were made for {contextType.Name}, not {db.GetType().Name}.", nameof(db));
+        }
+
+        if (!ReferenceEquals(transaction.Connection, db.Database.GetDbConnection()))
+        {
+            throw new ArgumentException("The transaction must be open on the context's connection: the row commits or rolls back with the consumer's work.", nameof(transaction));
+        }
+    }
 
     /// <summary>Adds a named parameter with a value.</summary>
     /// <returns>The parameter, to set its type where the value alone does not say it.</returns>

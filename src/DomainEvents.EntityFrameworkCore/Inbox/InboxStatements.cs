@@ -50,7 +50,7 @@ public sealed class InboxStatements
     /// <exception cref="ArgumentException">The context is of another type, or the transaction is not on its connection.</exception>
     public async Task<bool> TryInsertAsync(DbContext db, DbTransaction transaction, Guid messageId, string consumer, string? messageType, DateTime processedAt, CancellationToken cancellationToken)
     {
-        CheckTransaction(db, transaction);
+        RelationalCommands.CheckConsumerTransaction(db, _contextType, transaction);
         await using var command = db.Database.GetDbConnection().CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _insert;
@@ -67,22 +67,5 @@ public sealed class InboxStatements
         }
 
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
-
-    // Without the consumer's transaction the row would commit on its own, and a consumer that then fails would find its
-    // message "handled" on redelivery: lost. The statement is written for one context type's table and provider.
-    private void CheckTransaction(DbContext db, DbTransaction transaction)
-    {
-        ArgumentNullException.ThrowIfNull(db);
-        ArgumentNullException.ThrowIfNull(transaction);
-        if (db.GetType() != _contextType)
-        {
-            throw new ArgumentException($"These statements were made for {_contextType.Name}, not {db.GetType().Name}.", nameof(db));
-        }
-
-        if (!ReferenceEquals(transaction.Connection, db.Database.GetDbConnection()))
-        {
-            throw new ArgumentException("The transaction must be open on the context's connection: the row commits or rolls back with the consumer's work.", nameof(transaction));
-        }
     }
 }

@@ -51,7 +51,7 @@ public sealed class KeyLedgerStatements
     /// <exception cref="ArgumentException">The key is not valid, the context is of another type, or the transaction is not on its connection.</exception>
     public async Task<bool> TryTakeAsync(DbContext db, DbTransaction transaction, string key, string handler, string? messageType, DateTime at, CancellationToken cancellationToken)
     {
-        CheckTransaction(db, transaction);
+        RelationalCommands.CheckConsumerTransaction(db, _contextType, transaction);
         if (!DomainEvents.Errors.InvalidEventKeyException.IsValid(key))
         {
             throw new ArgumentException($"The key is not valid: 1 to {DomainEvents.Errors.InvalidEventKeyException.MaxLength} characters without control characters.", nameof(key));
@@ -65,22 +65,5 @@ public sealed class KeyLedgerStatements
         command.AddParameter("type", messageType ?? "");
         command.AddParameter("at", at);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
-
-    // Without the consumer's transaction the row would commit on its own, and a consumer that then fails would find its
-    // message "handled" on redelivery: lost. The statement is written for one context type's table and provider.
-    private void CheckTransaction(DbContext db, DbTransaction transaction)
-    {
-        ArgumentNullException.ThrowIfNull(db);
-        ArgumentNullException.ThrowIfNull(transaction);
-        if (db.GetType() != _contextType)
-        {
-            throw new ArgumentException($"These statements were made for {_contextType.Name}, not {db.GetType().Name}.", nameof(db));
-        }
-
-        if (!ReferenceEquals(transaction.Connection, db.Database.GetDbConnection()))
-        {
-            throw new ArgumentException("The transaction must be open on the context's connection: the row commits or rolls back with the consumer's work.", nameof(transaction));
-        }
     }
 }

@@ -29,7 +29,7 @@ public sealed class RejectingBadInput(DatabaseProvider provider)
         var messageId = Guid.NewGuid();
         await _host.InScopeAsync(async db =>
         {
-            var inbox = new InboxStatements(db);
+            var inbox = _host.Services.GetInboxStatements(db);
             await using var other = _host.Services.CreateAsyncScope();
             var otherDb = other.ServiceProvider.GetRequiredService<OrderingDbContext>();
             await using var foreign = await otherDb.Database.BeginTransactionAsync();

@@ -7,43 +7,19 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace DomainEvents.MassTransit.Tests;
 
-public sealed class MaintainingTheOutboxAndInbox
+public sealed class MaintainingTheOutboxAndInbox : SqliteShopAndBillingFixture
 {
-    private TestDatabase _shop = null!;
-    private TestDatabase _billing = null!;
-
-    [SetUp]
-    public async Task CreateDatabasesAsync()
-    {
-        _shop = await TestDatabase.CreateAsync(DatabaseProvider.Sqlite);
-        _billing = await TestDatabase.CreateAsync(DatabaseProvider.Sqlite);
-    }
-
-    [TearDown]
-    public async Task DropDatabasesAsync()
-    {
-        await _shop.DisposeAsync();
-        await _billing.DisposeAsync();
-    }
-
     [Test]
     public async Task Processed_outbox_rows_and_inbox_rows_past_retention_are_deleted()
     {
         var runId = Guid.NewGuid().ToString("N")[..10];
-        var options = new ServiceHostOptions
+        var options = InMemoryHost(runId, r =>
         {
-            Transport = TestTransport.InMemory,
-            ShopDatabase = _shop,
-            BillingDatabase = _billing,
-            RunId = runId,
-            ConfigureRelay = r =>
-            {
-                r.ProcessedRetention = TimeSpan.FromMilliseconds(300);
-                r.CleanupInterval = TimeSpan.FromMilliseconds(100);
-                r.CleanupBatchSize = 7;
-            },
-            ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks(),
-        };
+            r.ProcessedRetention = TimeSpan.FromMilliseconds(300);
+            r.CleanupInterval = TimeSpan.FromMilliseconds(100);
+            r.CleanupBatchSize = 7;
+        });
+        options.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks();
         options.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#").UseInbox<BillingDbContext>(i =>
         {
             i.Retention = TimeSpan.FromMilliseconds(300);
@@ -56,7 +32,7 @@ public sealed class MaintainingTheOutboxAndInbox
         await host.Deliveries.WaitUntilAsync(d => d.All.Count == 30);
 
         await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).Count == 0, seconds: 10);
-        await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseSqlite(_billing.ConnectionString).Options);
+        await using var billing = Billing();
         await RelayingToConsumers.WaitForAsync(async () => await billing.Set<InboxMessage>().CountAsync() == 0, seconds: 10);
         (await billing.Receipts.CountAsync()).Should().Be(30, "clean-up removes bookkeeping, never the consumer's own data");
 
@@ -69,7 +45,7 @@ public sealed class MaintainingTheOutboxAndInbox
     public async Task Stopping_the_relay_leaves_no_row_leased()
     {
         var runId = Guid.NewGuid().ToString("N")[..10];
-        var writer = await ServiceHost.StartAsync(new ServiceHostOptions { Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = false });
+        var writer = await ServiceHost.StartAsync(new ServiceHostOptions { Transport = TestTransport.InMemory, ShopDatabase = Shop, RunId = runId, Relay = false });
         var orders = Enumerable.Range(0, 40).Select(_ => Order.Create()).ToArray();
         foreach (var order in orders)
         {
@@ -82,7 +58,7 @@ public sealed class MaintainingTheOutboxAndInbox
         await writer.SaveAsync(orders);
         await writer.DisposeAsync();
 
-        var relay = await ServiceHost.StartAsync(new ServiceHostOptions { Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, ConfigureRelay = r =>
+        var relay = await ServiceHost.StartAsync(new ServiceHostOptions { Transport = TestTransport.InMemory, ShopDatabase = Shop, RunId = runId, ConfigureRelay = r =>
         {
             r.BatchSize = 20;
             r.MaxConcurrentSends = 1;
@@ -90,7 +66,7 @@ public sealed class MaintainingTheOutboxAndInbox
         await RelayingToConsumers.WaitForAsync(async () => (await relay.OutboxAsync()).Any(r => r.Status == OutboxMessageStatus.Processed));
         await relay.DisposeAsync();
 
-        await using var db = new ShopDbContext(new DbContextOptionsBuilder<ShopDbContext>().UseSqlite(_shop.ConnectionString).Options);
+        await using var db = new ShopDbContext(new DbContextOptionsBuilder<ShopDbContext>().UseSqlite(Shop.ConnectionString).Options);
         var rows = await db.Set<OutboxMessage>().AsNoTracking().ToListAsync();
         rows.Should().HaveCount(1000);
         rows.Should().OnlyContain(r => r.LeaseOwner == null && r.LeaseExpiresAt == null, "a stopping relay finishes or releases what it claimed");

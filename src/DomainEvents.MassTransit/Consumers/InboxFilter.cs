@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Inbox;
-using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.Messaging;
 using global::MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -25,8 +24,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly string _spanName;
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
-    private InboxStatements? _sql;
-    private KeyLedgerStatements? _keySql;
+    private IInboxStatements? _statements;
 
     public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
@@ -45,7 +43,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var services = context.GetPayload<IServiceProvider>();
         var db = services.GetRequiredService<TContext>();
         var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
-        var sql = _sql ??= new InboxStatements(db);
+        var statements = _statements ??= services.GetInboxStatements(db);
 
         // A once-per-key consumer takes the business key in the ledger of handled keys instead of the message id.
         var key = KeyOf(context);
@@ -55,7 +53,6 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             return;
         }
 
-        var keySql = key is null ? null : _keySql ??= new KeyLedgerStatements(db);
 
         var duplicate = false;
         using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: _spanName);
@@ -69,9 +66,9 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             // tracked would be inserted or incremented a second time.
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken).ConfigureAwait(false);
-            duplicate = keySql is not null
-                ? !await keySql.TryTakeAsync(db, transaction.GetDbTransaction(), key!, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false)
-                : !await sql.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
+            duplicate = key is not null
+                ? !await statements.TryTakeKeyAsync(db, transaction.GetDbTransaction(), key, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false)
+                : !await statements.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
             if (duplicate)
             {
                 return;

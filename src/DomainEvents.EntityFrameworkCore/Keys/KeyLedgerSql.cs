@@ -7,20 +7,17 @@ using DomainEvents.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Keys;
 
-/// <summary>
-/// The insert of a consumer's key into the ledger of handled keys, for one context type, written once: what a transport's
-/// consume filter runs in the consumer's transaction for a consumer that handles each key once. PostgreSQL and SQLite.
-/// </summary>
-public sealed class KeyLedgerStatements
+/// <summary>The built-in insert of a consumer's key into the ledger of handled keys, for one context type, on PostgreSQL or SQLite.</summary>
+internal sealed class KeyLedgerSql
 {
     private readonly string _insert;
     private readonly Type _contextType;
 
-    /// <summary>Initializes a new instance of the <see cref="KeyLedgerStatements"/> class for a context's ledger table.</summary>
+    /// <summary>Initializes a new instance of the <see cref="KeyLedgerSql"/> class for a context's ledger table.</summary>
     /// <param name="db">A context of the type whose model has the ledger (<c>AddDomainEventsKeyedEvents</c>).</param>
     /// <exception cref="InvalidOperationException">The context's model has no ledger table.</exception>
     /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
-    public KeyLedgerStatements(DbContext db)
+    public KeyLedgerSql(DbContext db)
     {
         ArgumentNullException.ThrowIfNull(db);
         _contextType = db.GetType();

@@ -6,22 +6,19 @@ using Microsoft.EntityFrameworkCore.Storage;
 
 namespace DomainEvents.EntityFrameworkCore.Inbox;
 
-/// <summary>
-/// The inbox's insert for one context type, written once: what a transport's consume filter runs in the consumer's
-/// transaction so that a message's effects happen once. PostgreSQL and SQLite. Make one per context type and keep it.
-/// </summary>
-public sealed class InboxStatements
+/// <summary>The built-in inbox insert for one context type, on PostgreSQL or SQLite, written once.</summary>
+internal sealed class InboxSql
 {
     private readonly string _insert;
     private readonly Type _contextType;
     private readonly bool _isPostgres;
     private readonly bool _isSqlite;
 
-    /// <summary>Initializes a new instance of the <see cref="InboxStatements"/> class for a context's inbox table.</summary>
+    /// <summary>Initializes a new instance of the <see cref="InboxSql"/> class for a context's inbox table.</summary>
     /// <param name="db">A context of the type whose model has the inbox (<c>AddDomainEventsInbox</c>).</param>
     /// <exception cref="InvalidOperationException">The context's model has no inbox table.</exception>
     /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
-    public InboxStatements(DbContext db)
+    public InboxSql(DbContext db)
     {
         ArgumentNullException.ThrowIfNull(db);
         _contextType = db.GetType();

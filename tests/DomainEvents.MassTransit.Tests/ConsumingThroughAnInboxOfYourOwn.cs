@@ -45,12 +45,14 @@ public sealed class ConsumingThroughAnInboxOfYourOwn : SqliteShopAndBillingFixtu
         // Every message again, as a relay that crashed before recording the confirms would send them.
         await host.InScopeAsync(db => db.Set<OutboxMessage>().ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, OutboxMessageStatus.Pending)));
         await host.Deliveries.WaitUntilAsync(d => d.Of(nameof(EverythingConsumer)).Count == 6, because: "the consumer without inbox sees every copy");
-        await RelayingToConsumers.WaitForAsync(() => Task.FromResult(inbox.Calls.GetValueOrDefault("insert") == 6 && inbox.Calls.GetValueOrDefault("take-key") == 6), seconds: 10);
+        await RelayingToConsumers.WaitForAsync(() => Task.FromResult(inbox.Calls.GetValueOrDefault("insert") >= 6 && inbox.Calls.GetValueOrDefault("take-key") >= 6), seconds: 10);
 
         host.Deliveries.Of(nameof(OrdersConsumer)).Should().HaveCount(3, "the provider's inbox skipped the copies");
         host.Deliveries.Of(nameof(TallyingConsumer)).Should().HaveCount(2, "one effect per key");
         await using var billing = Billing();
-        (await billing.Set<InboxMessage>().CountAsync()).Should().Be(3);
+        // Found through the model by the outbox's message ids: the provider stored them as EF Core does.
+        var messageIds = (await host.OutboxAsync()).Select(r => r.MessageId).ToList();
+        (await billing.Set<InboxMessage>().CountAsync(m => messageIds.Contains(m.MessageId))).Should().Be(3);
         (await billing.Set<HandledEventKey>().Select(k => k.Key).ToListAsync()).Should().BeEquivalentTo([$"order:{twice.Id}", $"order:{once.Id}"]);
         (await billing.Receipts.CountAsync(r => r.Consumer == nameof(TallyingConsumer))).Should().Be(2);
     }

@@ -8,8 +8,8 @@ using Microsoft.EntityFrameworkCore.Metadata;
 namespace DomainEvents.ThirdPartyDatabase;
 
 /// <summary>
-/// Inbox statements for SQLite written from the public contract only (<c>INSERT OR IGNORE</c>, where the built-in ones
-/// use <c>ON CONFLICT DO NOTHING</c>). It counts the statements it ran, so a test can see that the inbox used it.
+/// Inbox statements for SQLite written from the public contract only, the table and column names read from the model.
+/// It counts the statements it ran, so a test can see that the inbox used it.
 /// </summary>
 public sealed class CountingSqliteInbox : IInboxDatabase
 {
@@ -28,7 +28,7 @@ public sealed class CountingSqliteInbox : IInboxDatabase
             var table = model.FindEntityType(typeof(InboxMessage))!.GetTableName();
 
             // EF Core keeps a Guid on SQLite as upper-case text.
-            return InsertAsync(transaction, $"""INSERT OR IGNORE INTO "{table}" (message_id, consumer, message_type, processed_at) VALUES (@a, @b, @c, @d)""",
+            return InsertAsync(transaction, $"""INSERT INTO "{table}" (message_id, consumer, message_type, processed_at) VALUES (@a, @b, @c, @d) ON CONFLICT DO NOTHING""",
                 messageId.ToString().ToUpperInvariant(), consumer, messageType, processedAt, cancellationToken);
         }
 
@@ -39,10 +39,11 @@ public sealed class CountingSqliteInbox : IInboxDatabase
             var store = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
             string Column(string property) => $"\"{entity.FindProperty(property)!.GetColumnName(store)}\"";
             return InsertAsync(transaction,
-                $"""INSERT OR IGNORE INTO "{entity.GetTableName()}" ({Column(nameof(HandledEventKey.Key))}, {Column(nameof(HandledEventKey.Handler))}, {Column(nameof(HandledEventKey.EventType))}, {Column(nameof(HandledEventKey.HandledAt))}) VALUES (@a, @b, @c, @d)""",
+                $"""INSERT INTO "{entity.GetTableName()}" ({Column(nameof(HandledEventKey.Key))}, {Column(nameof(HandledEventKey.Handler))}, {Column(nameof(HandledEventKey.EventType))}, {Column(nameof(HandledEventKey.HandledAt))}) VALUES (@a, @b, @c, @d) ON CONFLICT DO NOTHING""",
                 key, handler, messageType ?? "", handledAt, cancellationToken);
         }
 
+        // Only the row's own key may conflict: "INSERT OR IGNORE" would also pass over a NOT NULL violation as if it were a duplicate.
         private static async Task<bool> InsertAsync(DbTransaction transaction, string sql, object a, object b, object? c, object d, CancellationToken cancellationToken)
         {
             await using var command = transaction.Connection!.CreateCommand();

@@ -10,7 +10,7 @@ namespace DomainEvents.EntityFrameworkCore.Inbox;
 public interface IInboxDatabase
 {
     /// <summary>Creates statements for <paramref name="context"/>'s inbox table (read its name from the model's <see cref="InboxMessage"/> entity) and, for once-per-key consumers, its ledger of handled keys (<see cref="Keys.HandledEventKey"/>).</summary>
-    /// <param name="context">A context of the consumer's type.</param>
+    /// <param name="context">A context of the consumer's type, of one scope: read its model and provider, do not keep it.</param>
     /// <returns>Statements for contexts of this type, or <see langword="null"/> when this provider does not serve the context's database.</returns>
     IInboxStatements? For(DbContext context);
 }

@@ -15,7 +15,9 @@ namespace DomainEvents.EntityFrameworkCore.Inbox;
 /// <item>an insert returns <see langword="false"/> when the row (message id and consumer; or key and handler) is there
 /// already, and then writes nothing;</item>
 /// <item>while another transaction holds an uncommitted row with the same identity, the insert waits for it: it returns
-/// <see langword="false"/> if that transaction commits, and inserts if it rolls back.</item>
+/// <see langword="false"/> if that transaction commits, and inserts if it rolls back;</item>
+/// <item>values are stored as the context's EF Core provider stores them (a <see cref="Guid"/> on SQLite as upper-case
+/// text, for example): the inbox clean-up, the commands and a user's queries read the rows through the model.</item>
 /// </list>
 /// One instance serves one context type; calls may run at the same time on different contexts and transactions.
 /// </summary>

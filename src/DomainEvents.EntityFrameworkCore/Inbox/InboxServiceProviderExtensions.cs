@@ -34,9 +34,9 @@ public static class InboxServiceProviderExtensions
     }
 
     /// <summary>The built-in inserts; the key ledger's is made on first use, since only once-per-key consumers need its table.</summary>
-    private sealed class BuiltInInboxStatements(DbContext context) : IInboxStatements
+    private sealed class BuiltInInboxStatements(DbContext first) : IInboxStatements
     {
-        private readonly InboxSql _inbox = new(context);
+        private readonly InboxSql _inbox = new(first);
         private KeyLedgerSql? _keys;
 
         public Task<bool> TryInsertAsync(DbContext context, DbTransaction transaction, Guid messageId, string consumer, string? messageType, DateTime processedAt, CancellationToken cancellationToken) =>

@@ -11,7 +11,8 @@ namespace DomainEvents.MassTransit.Consumers;
 
 /// <summary>
 /// Makes a consumer's effects exactly once. In one transaction of the consumer's own DbContext it first inserts
-/// the inbox row (message id, consumer) with <c>ON CONFLICT DO NOTHING</c>, then runs the consumer and commits.
+/// the inbox row (message id, consumer) unless it is there (<see cref="IInboxStatements"/>: the built-in ones use
+/// <c>ON CONFLICT DO NOTHING</c>), then runs the consumer and commits.
 /// A message seen before inserts nothing and is acknowledged and skipped without running the consumer. A copy
 /// arriving while another is being handled waits on the row's key until the first commits (then it is skipped)
 /// or rolls back (then it runs).
@@ -52,7 +53,6 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             await ErrorQueue.MoveAsync(context, new InvalidMessageKeyException(_consumerName, messageType, key)).ConfigureAwait(false);
             return;
         }
-
 
         var duplicate = false;
         using var activity = DomainEventsTracing.Source.StartActivity(ActivityKind.Internal, name: _spanName);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DomainEvents.EntityFrameworkCore.Relay;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -11,9 +12,16 @@ namespace DomainEvents.RelayBenchmarks;
 /// Measurement 1: the relay drains a backlog of outbox rows to a topic exchange, against a typed MassTransit send and
 /// raw RabbitMQ.Client publishing of the same number of messages to the same exchange, each with publisher confirms
 /// and the same number in flight. A durable queue bound with '#' receives every message (nothing consumes it; it is
-/// checked to hold exactly the messages sent, then purged). A fourth runner, <b>plain-outbox</b>, is not a baseline of a
-/// goal but a floor: the least an outbox of any kind does per message, read from a table of its own (see
-/// <see cref="PlainOutboxAsync"/>).
+/// checked to hold exactly the messages sent, then purged). Three more runners are not baselines of a goal; each
+/// takes one part of the relay's work away, so the report can say where its time goes:
+/// <list type="bullet">
+/// <item><b>plain-outbox</b>: the least an outbox of any kind does per message, read from a table of its own (see
+/// <see cref="PlainOutboxAsync"/>);</item>
+/// <item><b>relay-transport</b>: the relay's own transport sending rows held in memory, without the relay and its
+/// database (see <see cref="RelayTransportAsync"/>);</item>
+/// <item><b>raw-no-headers</b>: the raw baseline without the AMQP headers the relay writes on every message (the same
+/// body), which shows what those headers cost the broker.</item>
+/// </list>
 /// </summary>
 public static class ThroughputBenchmark
 {
@@ -36,6 +44,8 @@ public static class ThroughputBenchmark
             ["masstransit"] = (count, round) => MassTransitAsync(endpoint, count, sizes.InFlight, round),
             ["raw"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round),
             ["plain-outbox"] = (count, round) => PlainOutboxAsync(environment, floorChannel, exchange, keys, count, sizes.InFlight, round),
+            ["relay-transport"] = (count, round) => RelayTransportAsync(host.Services.GetRequiredService<IOutboxTransport>(), exchange, keys, count, sizes.InFlight, round),
+            ["raw-no-headers"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round, headers: false),
         };
 
         Console.WriteLine($"  warm-up: {sizes.ThroughputWarmup:N0} messages each");
@@ -54,7 +64,7 @@ public static class ThroughputBenchmark
                 var result = await runners[name](sizes.Backlog, round);
                 await Drain(adminConnection, sink, sizes.Backlog, results);
                 results.Throughput.Add(result);
-                Console.WriteLine($"  round {round} {name,-12} {result.MessagesPerSecond,8:N0} msg/s  ({result.Seconds:N2} s; CPU {result.Cpu})");
+                Console.WriteLine($"  round {round} {name,-15} {result.MessagesPerSecond,8:N0} msg/s  ({result.Seconds:N2} s; CPU {result.Cpu})");
                 if (result.Relay is { } relay)
                 {
                     Console.WriteLine($"    relay: {relay.Claims} claims ({relay.RowsPerClaim:N0} rows each) {relay.ClaimSeconds:N2} s, mean {relay.ClaimMsMean:N1} ms, max {relay.ClaimMsMax:N1} ms; " +
@@ -313,7 +323,48 @@ public static class ThroughputBenchmark
         }
     }
 
-    private static async Task<ThroughputRun> RawAsync(IChannel channel, string exchange, string[] keys, int count, int inFlight, int round)
+    /// <summary>
+    /// The relay's transport (the one the relay host resolves, idle meanwhile) sending <paramref name="count"/> rows built in
+    /// memory as the relay reads them from the backlog, <paramref name="inFlight"/> at a time: what the relay's sending costs
+    /// without claims, marks, leases or batches.
+    /// </summary>
+    private static async Task<ThroughputRun> RelayTransportAsync(IOutboxTransport transport, string exchange, string[] keys, int count, int inFlight, int round)
+    {
+        var occurredAt = DateTime.UtcNow;
+        var rows = Enumerable.Range(0, count).Select(i =>
+        {
+            var messageId = Guid.CreateVersion7();
+            return new OutboxEnvelope(i + 1, messageId, RelayLikeMessage.MessageType, 1, exchange, RoutingKey, keys[i % keys.Length],
+                RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i)), $"{{\"correlation-id\":\"{messageId}\"}}", occurredAt, 0);
+        }).ToArray();
+        using var gate = new SemaphoreSlim(inFlight);
+        var sends = new Task[count];
+        var cpu = CpuMeter.Start();
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < count; i++)
+        {
+            await gate.WaitAsync();
+            sends[i] = SendAsync(rows[i]);
+        }
+
+        await Task.WhenAll(sends);
+        var end = Stopwatch.GetTimestamp();
+        return new ThroughputRun { Name = "relay-transport", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
+
+        async Task SendAsync(OutboxEnvelope row)
+        {
+            try
+            {
+                await transport.SendAsync(row, CancellationToken.None);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    private static async Task<ThroughputRun> RawAsync(IChannel channel, string exchange, string[] keys, int count, int inFlight, int round, bool headers = true)
     {
         var payloads = Enumerable.Range(0, count).Select(i => RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i))).ToArray();
         var occurredAt = DateTime.UtcNow;
@@ -321,14 +372,17 @@ public static class ThroughputBenchmark
         var start = Stopwatch.GetTimestamp();
         await Rabbit.PublishAsync(channel, count, inFlight, i =>
         {
-            // The same envelope bytes and headers the relay writes for a row, built per message as the relay does.
+            // The same envelope bytes and headers the relay writes for a row, built per message as the relay does (or the
+            // same body with no AMQP headers at all).
             var messageId = Guid.CreateVersion7();
             var key = keys[i % keys.Length];
             return (exchange, RoutingKey,
-                RelayLikeMessage.Properties(messageId, exchange, RoutingKey, key, occurredAt),
+                headers
+                    ? RelayLikeMessage.Properties(messageId, exchange, RoutingKey, key, occurredAt)
+                    : new BasicProperties { Persistent = true, MessageId = messageId.ToString(), ContentType = RelayLikeMessage.ContentType },
                 RelayLikeMessage.Body(messageId, exchange, RoutingKey, key, payloads[i], occurredAt));
         });
         var end = Stopwatch.GetTimestamp();
-        return new ThroughputRun { Name = "raw", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
+        return new ThroughputRun { Name = headers ? "raw" : "raw-no-headers", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
     }
 }

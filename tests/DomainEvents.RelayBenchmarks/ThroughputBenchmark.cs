@@ -190,29 +190,36 @@ public static class ThroughputBenchmark
         };
     }
 
-    private static async Task<ThroughputRun> MassTransitAsync(ISendEndpoint endpoint, int count, int inFlight, int round)
+    private static Task<ThroughputRun> MassTransitAsync(ISendEndpoint endpoint, int count, int inFlight, int round)
     {
         var messages = Enumerable.Range(0, count).Select(i => Payloads.Create(Guid.CreateVersion7(), i)).ToArray();
+
+        // Typed send: MassTransit serializes the message into its envelope; confirms are on by default.
+        return TimeWindowAsync("masstransit", messages, inFlight, round, message => endpoint.Send(message, context => context.SetRoutingKey(RoutingKey)));
+    }
+
+    /// <summary>Sends every item, <paramref name="inFlight"/> at a time, timed from the first send to the last confirm.</summary>
+    private static async Task<ThroughputRun> TimeWindowAsync<T>(string name, T[] items, int inFlight, int round, Func<T, Task> send)
+    {
         using var gate = new SemaphoreSlim(inFlight);
-        var tasks = new Task[count];
+        var sends = new Task[items.Length];
         var cpu = CpuMeter.Start();
         var start = Stopwatch.GetTimestamp();
-        for (var i = 0; i < count; i++)
+        for (var i = 0; i < items.Length; i++)
         {
             await gate.WaitAsync();
-            tasks[i] = SendAsync(messages[i]);
+            sends[i] = SendAsync(items[i]);
         }
 
-        await Task.WhenAll(tasks);
+        await Task.WhenAll(sends);
         var end = Stopwatch.GetTimestamp();
-        return new ThroughputRun { Name = "masstransit", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
+        return new ThroughputRun { Name = name, Round = round, Messages = items.Length, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
 
-        async Task SendAsync(OrderPlaced message)
+        async Task SendAsync(T item)
         {
             try
             {
-                // Typed send: MassTransit serializes the message into its envelope; confirms are on by default.
-                await endpoint.Send(message, context => context.SetRoutingKey(RoutingKey));
+                await send(item);
             }
             finally
             {
@@ -328,7 +335,7 @@ public static class ThroughputBenchmark
     /// memory as the relay reads them from the backlog, <paramref name="inFlight"/> at a time: what the relay's sending costs
     /// without claims, marks, leases or batches.
     /// </summary>
-    private static async Task<ThroughputRun> RelayTransportAsync(IOutboxTransport transport, string exchange, string[] keys, int count, int inFlight, int round)
+    private static Task<ThroughputRun> RelayTransportAsync(IOutboxTransport transport, string exchange, string[] keys, int count, int inFlight, int round)
     {
         var occurredAt = DateTime.UtcNow;
         var rows = Enumerable.Range(0, count).Select(i =>
@@ -337,31 +344,7 @@ public static class ThroughputBenchmark
             return new OutboxEnvelope(i + 1, messageId, RelayLikeMessage.MessageType, 1, exchange, RoutingKey, keys[i % keys.Length],
                 RelayLikeMessage.Payload(Payloads.Create(Guid.CreateVersion7(), i)), $"{{\"correlation-id\":\"{messageId}\"}}", occurredAt, 0);
         }).ToArray();
-        using var gate = new SemaphoreSlim(inFlight);
-        var sends = new Task[count];
-        var cpu = CpuMeter.Start();
-        var start = Stopwatch.GetTimestamp();
-        for (var i = 0; i < count; i++)
-        {
-            await gate.WaitAsync();
-            sends[i] = SendAsync(rows[i]);
-        }
-
-        await Task.WhenAll(sends);
-        var end = Stopwatch.GetTimestamp();
-        return new ThroughputRun { Name = "relay-transport", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = cpu.Stop() };
-
-        async Task SendAsync(OutboxEnvelope row)
-        {
-            try
-            {
-                await transport.SendAsync(row, CancellationToken.None);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        return TimeWindowAsync("relay-transport", rows, inFlight, round, row => transport.SendAsync(row, CancellationToken.None));
     }
 
     private static async Task<ThroughputRun> RawAsync(IChannel channel, string exchange, string[] keys, int count, int inFlight, int round, bool headers = true)

@@ -1,6 +1,8 @@
 using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace DomainEvents.EntityFrameworkCore;
 
@@ -14,6 +16,29 @@ internal static class RelationalCommands
     /// <summary>Whether the context runs on Microsoft.Data.Sqlite.</summary>
     public static bool IsSqlite(this DatabaseFacade database) =>
         database.ProviderName?.Contains("Sqlite", StringComparison.Ordinal) == true;
+
+    /// <summary>
+    /// The table a consumer-side row (inbox, ledger of handled keys) is written to, for the built-in statements, which
+    /// run on PostgreSQL and SQLite only: its entity in the context's model and its delimited name (no schema on SQLite).
+    /// </summary>
+    /// <param name="db">A context of the consumer's type.</param>
+    /// <param name="rowType">The entity the table maps.</param>
+    /// <param name="notMapped">The error's text when the model does not map it.</param>
+    /// <param name="supports">The start of the error's text on another database, such as "The inbox supports".</param>
+    /// <exception cref="InvalidOperationException">The context's model does not map <paramref name="rowType"/>.</exception>
+    /// <exception cref="NotSupportedException">The context's database is neither PostgreSQL nor SQLite.</exception>
+    public static (IEntityType Entity, string Table) ConsumerTable(DbContext db, Type rowType, string notMapped, string supports)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var entity = db.Model.FindEntityType(rowType) ?? throw new InvalidOperationException(notMapped);
+        var isSqlite = db.Database.IsSqlite();
+        if (!isSqlite && !db.Database.IsPostgres())
+        {
+            throw new NotSupportedException($"{supports} PostgreSQL and SQLite; {db.Database.ProviderName} is not supported yet.");
+        }
+
+        return (entity, db.GetService<ISqlGenerationHelper>().DelimitIdentifier(entity.GetTableName()!, isSqlite ? null : entity.GetSchema()));
+    }
 
     /// <summary>
     /// Checks what an inbox or ledger row is written with. Without the consumer's transaction the row would commit on its

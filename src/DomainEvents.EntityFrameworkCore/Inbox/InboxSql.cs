@@ -1,8 +1,6 @@
 using System.Data;
 using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Storage;
 
 namespace DomainEvents.EntityFrameworkCore.Inbox;
 
@@ -11,7 +9,6 @@ internal sealed class InboxSql
 {
     private readonly string _insert;
     private readonly Type _contextType;
-    private readonly bool _isPostgres;
     private readonly bool _isSqlite;
 
     /// <summary>Initializes a new instance of the <see cref="InboxSql"/> class for a context's inbox table.</summary>
@@ -22,16 +19,10 @@ internal sealed class InboxSql
     {
         ArgumentNullException.ThrowIfNull(db);
         _contextType = db.GetType();
-        var entity = db.Model.FindEntityType(typeof(InboxMessage))
-                     ?? throw new InvalidOperationException($"{db.GetType().Name} has no inbox table: call modelBuilder.AddDomainEventsInbox() (or AddDomainEventsOutbox()) in OnModelCreating.");
-        _isPostgres = db.Database.IsPostgres();
+        var (_, table) = RelationalCommands.ConsumerTable(db, typeof(InboxMessage),
+            $"{db.GetType().Name} has no inbox table: call modelBuilder.AddDomainEventsInbox() (or AddDomainEventsOutbox()) in OnModelCreating.",
+            "The inbox supports");
         _isSqlite = db.Database.IsSqlite();
-        if (!_isPostgres && !_isSqlite)
-        {
-            throw new NotSupportedException($"The inbox supports PostgreSQL and SQLite; {db.Database.ProviderName} is not supported yet.");
-        }
-
-        var table = db.GetService<ISqlGenerationHelper>().DelimitIdentifier(entity.GetTableName()!, _isSqlite ? null : entity.GetSchema());
         _insert = $"INSERT INTO {table} (message_id, consumer, message_type, processed_at) VALUES (@id, @consumer, @type, @at) ON CONFLICT DO NOTHING";
     }
 
@@ -57,7 +48,7 @@ internal sealed class InboxSql
         command.AddParameter("consumer", consumer);
         command.AddParameter("type", (object?)messageType ?? DBNull.Value).DbType = DbType.String;
         command.AddParameter("at", processedAt);
-        if (_isPostgres)
+        if (!_isSqlite)
         {
             // Npgsql keeps the prepared statement on the pooled physical connection: planned once per connection.
             await command.PrepareAsync(cancellationToken).ConfigureAwait(false);

@@ -21,17 +21,12 @@ internal sealed class KeyLedgerSql
     {
         ArgumentNullException.ThrowIfNull(db);
         _contextType = db.GetType();
-        var entity = db.Model.FindEntityType(typeof(HandledEventKey))
-                     ?? throw new InvalidOperationException($"{db.GetType().Name} has no ledger of handled keys, which OncePerKey needs: call modelBuilder.AddDomainEventsKeyedEvents() in OnModelCreating.");
-        if (!db.Database.IsPostgres() && !db.Database.IsSqlite())
-        {
-            throw new NotSupportedException($"Once-per-key consumers support PostgreSQL and SQLite; {db.Database.ProviderName} is not supported yet.");
-        }
-
+        var (entity, table) = RelationalCommands.ConsumerTable(db, typeof(HandledEventKey),
+            $"{db.GetType().Name} has no ledger of handled keys, which OncePerKey needs: call modelBuilder.AddDomainEventsKeyedEvents() in OnModelCreating.",
+            "Once-per-key consumers support");
         var sql = db.GetService<ISqlGenerationHelper>();
         var store = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
         string Column(string property) => sql.DelimitIdentifier(entity.FindProperty(property)!.GetColumnName(store)!);
-        var table = sql.DelimitIdentifier(entity.GetTableName()!, db.Database.IsSqlite() ? null : entity.GetSchema());
         _insert = $"INSERT INTO {table} ({Column(nameof(HandledEventKey.Key))}, {Column(nameof(HandledEventKey.Handler))}, {Column(nameof(HandledEventKey.EventType))}, {Column(nameof(HandledEventKey.HandledAt))}) " +
                   "VALUES (@key, @handler, @type, @at) ON CONFLICT DO NOTHING";
     }

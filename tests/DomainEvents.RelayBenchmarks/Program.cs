@@ -10,6 +10,7 @@ using Microsoft.EntityFrameworkCore;
 // Needs DOMAINEVENTS_TEST_POSTGRES and DOMAINEVENTS_TEST_RABBITMQ (source artifacts/servers/env.sh).
 // Writes artifacts/bench/results.json. For investigating (written to results-<name>.json instead, never a report):
 //   --only 1,3          some of the seven measurements      --rounds N     rounds of measurements 1 and 3
+//   --runners relay,raw some of measurement 1's runners (relay, masstransit, raw, plain-outbox, ...; see ThroughputBenchmark)
 //   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, batch-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
 if (args.Contains("--writer"))
@@ -29,6 +30,7 @@ Experiments.LeanInboxCheck = experiment == "lean-inbox-check";
 var only = args.Contains("--only")
     ? args[Array.IndexOf(args, "--only") + 1].Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToHashSet()
     : [1, 2, 3, 4, 5, 6, 7];
+var runners = args.Contains("--runners") ? args[Array.IndexOf(args, "--runners") + 1].Split(',') : null;
 var sizes = quick ? Sizes.Quick : Sizes.Full;
 if (args.Contains("--rounds"))
 {
@@ -114,7 +116,7 @@ await using (var environment = await BenchEnvironment.CreateAsync())
     var phases = new (string Title, Func<Task> Run)[]
     {
         ($"1. Relay throughput: {sizes.Backlog:N0}-row backlog, {sizes.PartitionKeys:N0} partition keys, batch {sizes.RelayBatchSize}, {sizes.InFlight} in flight",
-            () => ThroughputBenchmark.RunAsync(environment, sizes, results)),
+            () => ThroughputBenchmark.RunAsync(environment, sizes, results, runners)),
         ($"2. Latency at {sizes.LatencyRate}/s for {sizes.LatencySeconds} s (after {sizes.LatencyWarmupSeconds} s warm-up)",
             () => LatencyBenchmark.RunAsync(environment, sizes, results)),
         ($"3. Inbox consumer: drain {sizes.InboxMessages:N0} pre-loaded messages, prefetch {sizes.InboxPrefetch}",
@@ -162,7 +164,7 @@ foreach (var error in results.Errors)
     Console.WriteLine($"ERROR: {error}");
 }
 
-var variant = experiment ?? (only.Count < 6 ? "only-" + string.Join("-", only.Order()) : null);
+var variant = experiment ?? (only.Count < 7 ? "only-" + string.Join("-", only.Order()) : null) ?? (runners is null ? null : "runners");
 var path = Report.WriteJson(results, root, variant);
 Console.WriteLine($"Wrote {path} ({results.TotalSeconds:N0} s in all)");
 return results.Errors.Count == 0 ? 0 : 1;

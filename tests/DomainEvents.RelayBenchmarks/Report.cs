@@ -88,6 +88,8 @@ public static class Report
 
             Part("relay-transport", "1. The relay's transport alone (rows in memory; no claim, mark or lease) vs MassTransit / raw");
             Part("raw-no-headers", "1. Raw RabbitMQ.Client, the same body without the relay's AMQP headers, vs MassTransit / raw");
+            Part("masstransit-headers", "1. MassTransit typed Send<T> with the relay's 8 AMQP headers, vs MassTransit / raw");
+            Part("plain-outbox-transport", "1. Floor through MassTransit: the plain outbox sending through the relay's transport, vs MassTransit / raw");
         }
 
         if (results.Latency.TryGetValue("relay", out var ours) && results.Latency.TryGetValue("masstransit", out var theirs))

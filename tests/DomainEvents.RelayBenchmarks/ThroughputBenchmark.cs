@@ -17,17 +17,22 @@ namespace DomainEvents.RelayBenchmarks;
 /// <list type="bullet">
 /// <item><b>plain-outbox</b>: the least an outbox of any kind does per message, read from a table of its own (see
 /// <see cref="PlainOutboxAsync"/>);</item>
+/// <item><b>plain-outbox-transport</b>: the same plain outbox sending each row through the relay's own transport: the
+/// least an outbox that sends through MassTransit does;</item>
 /// <item><b>relay-transport</b>: the relay's own transport sending rows held in memory, without the relay and its
 /// database (see <see cref="RelayTransportAsync"/>);</item>
 /// <item><b>raw-no-headers</b>: the raw baseline without the AMQP headers the relay writes on every message (the same
-/// body), which shows what those headers cost the broker.</item>
+/// body), which shows what those headers cost the broker;</item>
+/// <item><b>masstransit-headers</b>: MassTransit's typed send with those 8 headers set on its send context, which shows
+/// what the relay's transport costs beyond MassTransit and the headers.</item>
 /// </list>
 /// </summary>
 public static class ThroughputBenchmark
 {
     public const string RoutingKey = "order.placed";
 
-    public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
+    /// <param name="only">Runs only these runners, when given (for investigating; the report then lacks what they leave out).</param>
+    public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results, IReadOnlyCollection<string>? only = null)
     {
         await using var rig = await RelayRig.StartAsync(environment, sizes, "throughput");
         var (exchange, keys, host, trace, adminConnection, sink) = (rig.Exchange, rig.Keys, rig.Host, rig.Trace, rig.Admin, rig.Sink);
@@ -38,15 +43,26 @@ public static class ThroughputBenchmark
         await using var floorChannel = await rawConnection.CreateChannelAsync(Rabbit.Confirms);
         await environment.ExecuteAsync($"DROP TABLE IF EXISTS {PlainOutboxTable}; CREATE TABLE {PlainOutboxTable} (LIKE outbox_messages INCLUDING ALL)");
 
+        var transport = host.Services.GetRequiredService<IOutboxTransport>();
         var runners = new Dictionary<string, Func<int, int, Task<ThroughputRun>>>
         {
             ["relay"] = (count, round) => RelayAsync(environment, trace, keys, exchange, count, round),
-            ["masstransit"] = (count, round) => MassTransitAsync(endpoint, count, sizes.InFlight, round),
+            ["masstransit"] = (count, round) => MassTransitAsync(endpoint, exchange, keys, count, sizes.InFlight, round),
             ["raw"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round),
-            ["plain-outbox"] = (count, round) => PlainOutboxAsync(environment, floorChannel, exchange, keys, count, sizes.InFlight, round),
-            ["relay-transport"] = (count, round) => RelayTransportAsync(host.Services.GetRequiredService<IOutboxTransport>(), exchange, keys, count, sizes.InFlight, round),
+            ["plain-outbox"] = (count, round) => PlainOutboxAsync(environment, "plain-outbox", row => RawPublishAsync(floorChannel, row), exchange, keys, count, sizes.InFlight, round),
+            ["plain-outbox-transport"] = (count, round) => PlainOutboxAsync(environment, "plain-outbox-transport", row => transport.SendAsync(row, CancellationToken.None), exchange, keys, count, sizes.InFlight, round),
+            ["relay-transport"] = (count, round) => RelayTransportAsync(transport, exchange, keys, count, sizes.InFlight, round),
             ["raw-no-headers"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round, headers: false),
+            ["masstransit-headers"] = (count, round) => MassTransitAsync(endpoint, exchange, keys, count, sizes.InFlight, round, headers: true),
         };
+
+        if (only is not null)
+        {
+            foreach (var name in runners.Keys.Except(only).ToList())
+            {
+                runners.Remove(name);
+            }
+        }
 
         Console.WriteLine($"  warm-up: {sizes.ThroughputWarmup:N0} messages each");
         foreach (var (_, run) in runners)
@@ -190,12 +206,24 @@ public static class ThroughputBenchmark
         };
     }
 
-    private static Task<ThroughputRun> MassTransitAsync(ISendEndpoint endpoint, int count, int inFlight, int round)
+    private static Task<ThroughputRun> MassTransitAsync(ISendEndpoint endpoint, string exchange, string[] keys, int count, int inFlight, int round, bool headers = false)
     {
         var messages = Enumerable.Range(0, count).Select(i => Payloads.Create(Guid.CreateVersion7(), i)).ToArray();
+        var occurredAt = DateTime.UtcNow;
 
-        // Typed send: MassTransit serializes the message into its envelope; confirms are on by default.
-        return TimeWindowAsync("masstransit", messages, inFlight, round, message => endpoint.Send(message, context => context.SetRoutingKey(RoutingKey)));
+        // Typed send: MassTransit serializes the message into its envelope; confirms are on by default. With headers, the
+        // relay's 8 AMQP headers are set on the send context, built per message as the relay does.
+        return TimeWindowAsync(headers ? "masstransit-headers" : "masstransit", messages, inFlight, round, message => endpoint.Send(message, context =>
+        {
+            context.SetRoutingKey(RoutingKey);
+            if (headers)
+            {
+                foreach (var (name, value) in RelayLikeMessage.Headers(context.MessageId ?? Guid.Empty, exchange, RoutingKey, keys[message.Sequence % keys.Length], occurredAt))
+                {
+                    context.Headers.Set(name, value);
+                }
+            }
+        }));
     }
 
     /// <summary>Sends every item, <paramref name="inFlight"/> at a time, timed from the first send to the last confirm.</summary>
@@ -231,15 +259,17 @@ public static class ThroughputBenchmark
     private const string PlainOutboxTable = "plain_outbox_messages";
 
     /// <summary>
-    /// The floor of any outbox on this machine: raw RabbitMQ.Client publishing of the same bytes (as <see cref="RawAsync"/>),
-    /// plus the least database work an outbox does per message: each row read once and marked processed once. The
+    /// The floor of any outbox on this machine: <paramref name="publish"/> (raw RabbitMQ.Client publishing of the same bytes
+    /// as <see cref="RawAsync"/>, or the relay's transport), plus the least database work an outbox does per message: each
+    /// row read once and marked processed once. The
     /// backlog is written the same way as the relay's, into a copy of the outbox table (same columns and indexes) that the
     /// relay does not read. Batches of 500 rows are read in id order while the batch before is being sent (no lease, no
     /// order per key, no retries: none of an outbox's guarantees beyond "sent, then marked"), the sends of consecutive
     /// batches share one window of <paramref name="inFlight"/>, and each batch is marked once all its confirms are in, on a
     /// connection of its own. Timed like the relay: from the backlog's commit until the last row is marked.
     /// </summary>
-    private static async Task<ThroughputRun> PlainOutboxAsync(BenchEnvironment environment, IChannel channel, string exchange, string[] keys, int count, int inFlight, int round)
+    private static async Task<ThroughputRun> PlainOutboxAsync(
+        BenchEnvironment environment, string name, Func<OutboxEnvelope, Task> publish, string exchange, string[] keys, int count, int inFlight, int round)
     {
         const int batch = 500;
         await environment.ExecuteAsync($"TRUNCATE {PlainOutboxTable}");
@@ -285,15 +315,13 @@ public static class ThroughputBenchmark
                 throw new InvalidOperationException($"{pending} rows of the plain outbox are not processed.");
             }
 
-            return new ThroughputRun { Name = "plain-outbox", Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = usage };
+            return new ThroughputRun { Name = name, Round = round, Messages = count, Seconds = Stats.Milliseconds(start, end) / 1000, Cpu = usage };
 
-            async Task SendAsync((long Id, Guid MessageId, string Exchange, string RoutingKey, string PartitionKey, string Payload, DateTime OccurredAt) row)
+            async Task SendAsync(OutboxEnvelope row)
             {
                 try
                 {
-                    await channel.BasicPublishAsync(row.Exchange, row.RoutingKey, mandatory: false,
-                        RelayLikeMessage.Properties(row.MessageId, row.Exchange, row.RoutingKey, row.PartitionKey, row.OccurredAt),
-                        RelayLikeMessage.Body(row.MessageId, row.Exchange, row.RoutingKey, row.PartitionKey, row.Payload, row.OccurredAt));
+                    await publish(row);
                 }
                 finally
                 {
@@ -302,18 +330,19 @@ public static class ThroughputBenchmark
             }
         }
 
-        async Task<List<(long Id, Guid MessageId, string Exchange, string RoutingKey, string PartitionKey, string Payload, DateTime OccurredAt)>> ReadAsync(long after)
+        async Task<List<OutboxEnvelope>> ReadAsync(long after)
         {
             await using var command = new NpgsqlCommand(
-                $"SELECT id, message_id, exchange, routing_key, partition_key, payload, occurred_at FROM {PlainOutboxTable} " +
-                "WHERE status = 0 AND id > @after ORDER BY id LIMIT @batch", reader);
+                "SELECT id, message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, occurred_at, attempts " +
+                $"FROM {PlainOutboxTable} WHERE status = 0 AND id > @after ORDER BY id LIMIT @batch", reader);
             command.Parameters.AddWithValue("after", after);
             command.Parameters.AddWithValue("batch", batch);
             await using var result = await command.ExecuteReaderAsync();
-            var rows = new List<(long, Guid, string, string, string, string, DateTime)>(batch);
+            var rows = new List<OutboxEnvelope>(batch);
             while (await result.ReadAsync())
             {
-                rows.Add((result.GetInt64(0), result.GetGuid(1), result.GetString(2), result.GetString(3), result.GetString(4), result.GetString(5), result.GetDateTime(6)));
+                rows.Add(new OutboxEnvelope(result.GetInt64(0), result.GetGuid(1), result.GetString(2), result.GetInt32(3), result.GetString(4), result.GetString(5),
+                    result.GetString(6), result.GetString(7), result.GetString(8), result.GetDateTime(9), result.GetInt32(10)));
             }
 
             return rows;
@@ -346,6 +375,12 @@ public static class ThroughputBenchmark
         }).ToArray();
         return TimeWindowAsync("relay-transport", rows, inFlight, round, row => transport.SendAsync(row, CancellationToken.None));
     }
+
+    /// <summary>The relay's message for <paramref name="row"/> as raw RabbitMQ.Client publishes it (see <see cref="RelayLikeMessage"/>).</summary>
+    private static Task RawPublishAsync(IChannel channel, OutboxEnvelope row) =>
+        channel.BasicPublishAsync(row.Exchange, row.RoutingKey, mandatory: false,
+            RelayLikeMessage.Properties(row.MessageId, row.Exchange, row.RoutingKey, row.PartitionKey, row.OccurredAt),
+            RelayLikeMessage.Body(row.MessageId, row.Exchange, row.RoutingKey, row.PartitionKey, row.Payload, row.OccurredAt)).AsTask();
 
     private static async Task<ThroughputRun> RawAsync(IChannel channel, string exchange, string[] keys, int count, int inFlight, int round, bool headers = true)
     {

@@ -332,22 +332,56 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         var rows = await _host.OutboxAsync();
         _transport.Sent.Select(e => e.Id).Should().Equal(rows.Where(r => r.PartitionKey == "Zulu/1").Select(r => r.Id), "the key behind the blocked ones is sent, in order");
         rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1);
-
-        static OutboxMessage Row(string key, int attempts, DateTime next) => new()
-        {
-            MessageId = Guid.CreateVersion7(),
-            MessageType = "order.placed",
-            Version = 1,
-            Exchange = "ordering",
-            RoutingKey = "order.placed",
-            PartitionKey = key,
-            Payload = "{}",
-            Headers = "{}",
-            OccurredAt = DateTime.UtcNow,
-            Attempts = attempts,
-            NextAttemptAt = next,
-        };
     }
+
+    [Test]
+    public async Task A_free_key_in_front_of_blocked_keys_is_sent_with_the_keys_found_past_them()
+    {
+        // A free key first, then twenty keys whose only row backs off for an hour, then a fresh key. The first claim's
+        // window (4 rows) holds the free key and three blocked ones: too few rows to fill the batch, so the claim looks
+        // past the window too. The free key must go out at once, with nothing leased and left unsent.
+        var now = DateTime.UtcNow;
+        await _host.InScopeAsync(async db =>
+        {
+            db.Set<OutboxMessage>().Add(Row("Alpha/1", attempts: 0, next: now));
+            for (var k = 0; k < 20; k++)
+            {
+                db.Set<OutboxMessage>().Add(Row($"Blocked/{k:D2}", attempts: 1, next: now.AddHours(1)));
+            }
+
+            db.Set<OutboxMessage>().AddRange(Row("Zulu/1", attempts: 0, next: now), Row("Zulu/1", attempts: 0, next: now));
+            await db.SaveChangesAsync();
+        });
+
+        var options = new OutboxRelayOptions { BatchSize = 4 };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await relay.RunOnceAsync(CancellationToken.None);
+        _transport.Sent.Select(e => e.PartitionKey).Should().Contain("Alpha/1", "the free key in the window is claimed by the first claim");
+        for (var i = 0; i < 4 && _transport.Sent.Count < 3; i++)
+        {
+            await relay.RunOnceAsync(CancellationToken.None);
+        }
+
+        var rows = await _host.OutboxAsync();
+        _transport.Sent.Select(e => e.PartitionKey).Should().Equal("Alpha/1", "Zulu/1", "Zulu/1");
+        rows.Where(r => !r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+        rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1 && r.LeaseOwner == null);
+    }
+
+    private static OutboxMessage Row(string key, int attempts, DateTime next) => new()
+    {
+        MessageId = Guid.CreateVersion7(),
+        MessageType = "order.placed",
+        Version = 1,
+        Exchange = "ordering",
+        RoutingKey = "order.placed",
+        PartitionKey = key,
+        Payload = "{}",
+        Headers = "{}",
+        OccurredAt = DateTime.UtcNow,
+        Attempts = attempts,
+        NextAttemptAt = next,
+    };
 
     [Test]
     public void Back_off_grows_exponentially_with_jitter_and_stays_under_the_cap()

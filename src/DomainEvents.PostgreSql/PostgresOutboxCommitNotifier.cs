@@ -19,7 +19,8 @@ internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions o
             return;
         }
 
-        // After the commit: a lost notification only delays the relay until its next poll.
+        // In the transaction, delivered by PostgreSQL at its commit (or after the commit, when the save had no transaction).
+        // A lost notification only delays the relay until its next poll.
         await context.Database.ExecuteSqlRawAsync(_sql, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -11,8 +11,11 @@ namespace DomainEvents.EntityFrameworkCore.Outbox;
 /// </summary>
 public interface IOutboxCommitNotifier
 {
-    /// <summary>Called after the commit, on the context that committed.</summary>
-    /// <param name="context">The context whose transaction committed outbox rows.</param>
+    /// <summary>
+    /// Called on the context that wrote outbox rows: inside its transaction just before the commit, or after the commit
+    /// when the save had no transaction to run in (see the type's summary).
+    /// </summary>
+    /// <param name="context">The context whose transaction commits (or committed) outbox rows.</param>
     /// <param name="cancellationToken">The save's cancellation token.</param>
     /// <returns>A task that completes when the notification is sent.</returns>
     Task NotifyAsync(DbContext context, CancellationToken cancellationToken);

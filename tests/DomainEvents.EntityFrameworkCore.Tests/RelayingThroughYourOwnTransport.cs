@@ -310,17 +310,7 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     {
         // Twenty keys whose only row backs off for an hour come first, then a key that sorts after them. A batch of 4
         // looks at 4 rows, then at most 16 keys past them per claim: the fresh key is past the first scan.
-        var now = DateTime.UtcNow;
-        await _host.InScopeAsync(async db =>
-        {
-            for (var k = 0; k < 20; k++)
-            {
-                db.Set<OutboxMessage>().Add(Row($"Blocked/{k:D2}", attempts: 1, next: now.AddHours(1)));
-            }
-
-            db.Set<OutboxMessage>().AddRange(Row("Zulu/1", attempts: 0, next: now), Row("Zulu/1", attempts: 0, next: now));
-            await db.SaveChangesAsync();
-        });
+        await SaveBehindTwentyBlockedKeysAsync();
 
         var options = new OutboxRelayOptions { BatchSize = 4 };
         using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
@@ -340,18 +330,7 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         // A free key first, then twenty keys whose only row backs off for an hour, then a fresh key. The first claim's
         // window (4 rows) holds the free key and three blocked ones: too few rows to fill the batch, so the claim looks
         // past the window too. The free key must go out at once, with nothing leased and left unsent.
-        var now = DateTime.UtcNow;
-        await _host.InScopeAsync(async db =>
-        {
-            db.Set<OutboxMessage>().Add(Row("Alpha/1", attempts: 0, next: now));
-            for (var k = 0; k < 20; k++)
-            {
-                db.Set<OutboxMessage>().Add(Row($"Blocked/{k:D2}", attempts: 1, next: now.AddHours(1)));
-            }
-
-            db.Set<OutboxMessage>().AddRange(Row("Zulu/1", attempts: 0, next: now), Row("Zulu/1", attempts: 0, next: now));
-            await db.SaveChangesAsync();
-        });
+        await SaveBehindTwentyBlockedKeysAsync(first: "Alpha/1");
 
         var options = new OutboxRelayOptions { BatchSize = 4 };
         using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
@@ -366,6 +345,30 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         _transport.Sent.Select(e => e.PartitionKey).Should().Equal("Alpha/1", "Zulu/1", "Zulu/1");
         rows.Where(r => !r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
         rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1 && r.LeaseOwner == null);
+    }
+
+    /// <summary>
+    /// Saves a row of <paramref name="first"/> when given, then twenty keys whose only row backs off for an hour
+    /// ("Blocked/00" to "Blocked/19"), then two rows of "Zulu/1", which sorts after them.
+    /// </summary>
+    private Task SaveBehindTwentyBlockedKeysAsync(string? first = null)
+    {
+        var now = DateTime.UtcNow;
+        return _host.InScopeAsync(async db =>
+        {
+            if (first is not null)
+            {
+                db.Set<OutboxMessage>().Add(Row(first, attempts: 0, next: now));
+            }
+
+            for (var k = 0; k < 20; k++)
+            {
+                db.Set<OutboxMessage>().Add(Row($"Blocked/{k:D2}", attempts: 1, next: now.AddHours(1)));
+            }
+
+            db.Set<OutboxMessage>().AddRange(Row("Zulu/1", attempts: 0, next: now), Row("Zulu/1", attempts: 0, next: now));
+            await db.SaveChangesAsync();
+        });
     }
 
     private static OutboxMessage Row(string key, int attempts, DateTime next) => new()

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using DomainEvents.MassTransit;
 using RabbitMQ.Client;
 
 namespace DomainEvents.RelayBenchmarks;
@@ -33,12 +34,12 @@ public static class RelayLikeMessage
             writer.WriteRawValue(payload, skipInputValidation: true);
             writer.WriteString("sentTime", DateTime.UtcNow);
             writer.WriteStartObject("headers");
-            writer.WriteString("de-message-type", MessageType);
-            writer.WriteNumber("de-version", 1);
-            writer.WriteString("de-exchange", exchange);
-            writer.WriteString("de-routing-key", routingKey);
-            writer.WriteString("de-partition-key", partitionKey);
-            writer.WriteString("de-occurred-at", occurredAt);
+            writer.WriteString(IntegrationEventHeaders.MessageType, MessageType);
+            writer.WriteNumber(IntegrationEventHeaders.Version, 1);
+            writer.WriteString(IntegrationEventHeaders.Exchange, exchange);
+            writer.WriteString(IntegrationEventHeaders.RoutingKey, routingKey);
+            writer.WriteString(IntegrationEventHeaders.PartitionKey, partitionKey);
+            writer.WriteString(IntegrationEventHeaders.OccurredAt, occurredAt);
             writer.WriteEndObject();
             writer.WriteEndObject();
         }
@@ -59,14 +60,14 @@ public static class RelayLikeMessage
     /// <summary>The 8 AMQP headers the relay writes on a row stored without a trace context.</summary>
     public static (string Name, string Value)[] Headers(Guid messageId, string exchange, string routingKey, string partitionKey, DateTime occurredAt) =>
     [
-        ("de-message-type", MessageType),
-        ("de-version", "1"),
-        ("de-exchange", exchange),
-        ("de-routing-key", routingKey),
-        ("de-partition-key", partitionKey),
-        ("de-occurred-at", occurredAt.ToString("O", CultureInfo.InvariantCulture)),
-        ("de-envelope", "masstransit"),
-        ("de-correlation-id", messageId.ToString()),
+        (IntegrationEventHeaders.MessageType, MessageType),
+        (IntegrationEventHeaders.Version, "1"),
+        (IntegrationEventHeaders.Exchange, exchange),
+        (IntegrationEventHeaders.RoutingKey, routingKey),
+        (IntegrationEventHeaders.PartitionKey, partitionKey),
+        (IntegrationEventHeaders.OccurredAt, occurredAt.ToString("O", CultureInfo.InvariantCulture)),
+        (IntegrationEventHeaders.Envelope, "masstransit"),
+        (IntegrationEventHeaders.CorrelationId, messageId.ToString()),
     ];
 
     public static string Payload(OrderPlaced placed) => JsonSerializer.Serialize(placed, Payloads.Json);

@@ -262,10 +262,10 @@ public static class ThroughputBenchmark
     /// The floor of any outbox on this machine: <paramref name="publish"/> (raw RabbitMQ.Client publishing of the same bytes
     /// as <see cref="RawAsync"/>, or the relay's transport), plus the least database work an outbox does per message: each
     /// row read once (the columns the relay reads) and marked processed once. The backlog is written the same way as the
-    /// relay's, into a copy of the outbox table (same columns and indexes) that the relay does not read. Batches of 500 rows are read in id order while the batch before is being sent (no lease, no
-    /// order per key, no retries: none of an outbox's guarantees beyond "sent, then marked"), the sends of consecutive
-    /// batches share one window of <paramref name="inFlight"/>, and each batch is marked once all its confirms are in, on a
-    /// connection of its own. Timed like the relay: from the backlog's commit until the last row is marked.
+    /// relay's, into a copy of the outbox table (same columns and indexes) that the relay does not read. Batches of 500
+    /// rows are read in id order while the batch before is being sent (no lease, no order per key, no retries: none of an
+    /// outbox's guarantees beyond "sent, then marked"), the sends of consecutive batches share one window of
+    /// <paramref name="inFlight"/>, and each batch is marked once all its confirms are in, on a connection of its own. Timed like the relay: from the backlog's commit until the last row is marked.
     /// </summary>
     private static async Task<ThroughputRun> PlainOutboxAsync(
         BenchEnvironment environment, string name, Func<OutboxEnvelope, Task> publish, string exchange, string[] keys, int count, int inFlight, int round)

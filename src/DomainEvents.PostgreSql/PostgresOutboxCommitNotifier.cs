@@ -19,9 +19,9 @@ internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions o
             return;
         }
 
-        // In the transaction, delivered by PostgreSQL at its commit: a failure here fails the commit. After the save, when it
-        // had no transaction of its own: a failure is logged. A notification that never arrives only delays the relay until
-        // its next poll.
+        // In the transaction (the save's, the caller's or an ambient one), delivered by PostgreSQL at its commit: a failure
+        // here fails the transaction and the save. After a save that had no transaction: a failure is logged. A notification
+        // that never arrives only delays the relay until its next poll.
         await context.Database.ExecuteSqlRawAsync(_sql, cancellationToken).ConfigureAwait(false);
     }
 }

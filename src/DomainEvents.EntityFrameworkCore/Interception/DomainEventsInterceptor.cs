@@ -193,14 +193,22 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 WrittenInAmbientTransaction(context, rows.Count);
             }
 
-            // The data is committed: nothing from here on may make the save look failed to the caller.
+            // The data is committed (or, in an ambient transaction, waits for the scope): nothing from here on may make a
+            // committed save look failed to the caller.
             var notified = _states.TryGetValue(context, out var state) && state.TakeNotified();
             var completed = Complete(context);
             if (completed is { } committed)
             {
                 if (committed.Rows.Count > 0 && !notified)
                 {
-                    await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
+                    if (System.Transactions.Transaction.Current is { } scope)
+                    {
+                        await NotifyInAmbientTransactionAsync(context, scope, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
+                    }
                 }
 
                 await RunAfterCommitAsync(committed.Events, cancellationToken).ConfigureAwait(false);
@@ -616,6 +624,26 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         foreach (var notifier in _notifiers)
         {
             await notifier.NotifyAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// In an ambient transaction the save has not committed: the notifiers run inside the scope's transaction, as they do
+    /// in a save's own, and a failure fails it. It may have aborted the transaction on the database (PostgreSQL does on
+    /// any error), where a later commit of the scope would roll back without a word; so the scope's transaction is rolled
+    /// back too, and the save throws: its caller learns now, and completing the scope anyway throws
+    /// <see cref="System.Transactions.TransactionAbortedException"/>.
+    /// </summary>
+    private async Task NotifyInAmbientTransactionAsync(DbContext context, System.Transactions.Transaction ambient, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await NotifyOtherProcessesAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ambient.Rollback(ex);
+            throw;
         }
     }
 

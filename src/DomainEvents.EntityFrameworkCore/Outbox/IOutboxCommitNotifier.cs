@@ -8,8 +8,10 @@ namespace DomainEvents.EntityFrameworkCore.Outbox;
 /// asynchronous saves and commits only, so check the context's type and provider. It runs inside the transaction just
 /// before its commit when the save has a transaction (a notification that the database delivers at the commit; a
 /// failure then fails the save, with nothing committed), and after the save returned otherwise (a failure is logged,
-/// never thrown to the caller of the save). In an ambient <see cref="System.Transactions.TransactionScope"/> that second
-/// case runs inside the scope's transaction, before the scope completes.
+/// never thrown to the caller of the save). In an ambient <see cref="System.Transactions.TransactionScope"/> nothing has
+/// committed when the save returns: the notifiers run after the save, inside the scope's transaction, and a failure rolls
+/// that transaction back and fails the save (completing the scope then throws
+/// <see cref="System.Transactions.TransactionAbortedException"/>).
 /// </summary>
 public interface IOutboxCommitNotifier
 {

@@ -1,0 +1,97 @@
+using System.Transactions;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>
+/// A commit notifier that fails: inside a transaction it fails that transaction and the save that ran it, loudly; after a
+/// committed save it is only logged. Never is a save lost while its caller is told it succeeded.
+/// </summary>
+[Category("Integration")]
+public sealed class FailingCommitNotifiers
+{
+    [Test]
+    public async Task A_notifier_failing_in_the_saves_own_transaction_fails_the_save_and_stores_nothing()
+    {
+        await using var host = await StartAsync();
+
+        var save = () => host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("own transaction", 1m));
+            await db.SaveChangesAsync();
+        });
+
+        (await save.Should().ThrowAsync<PostgresException>()).Which.SqlState.Should().Be(PostgresErrorCodes.DivisionByZero);
+        (await host.OrderCountAsync()).Should().Be(0);
+        (await host.OutboxAsync()).Should().BeEmpty();
+    }
+
+    [Test]
+    public async Task A_notifier_failing_after_a_save_without_a_transaction_is_logged_and_the_save_stands()
+    {
+        await using var host = await StartAsync();
+
+        // One INSERT: EF Core runs it without a transaction, so the notifiers run after it committed.
+        await host.InScopeAsync(async (db, services) =>
+        {
+            services.GetRequiredService<IOutboxPublisher<OrderingDbContext>>().Publish("user", "user.updated", new { }, "user/1");
+            await db.SaveChangesAsync();
+        });
+
+        (await host.OutboxAsync()).Should().ContainSingle().Which.MessageType.Should().Be("user.updated");
+        host.Services.GetServices<IOutboxCommitNotifier>().OfType<DividingByZero>().Single().Calls.Should().Be(1, "the notifier ran, and failed");
+    }
+
+    [Test]
+    public async Task A_notifier_failing_in_an_ambient_transaction_fails_the_save_and_the_scope_instead_of_losing_the_save_silently()
+    {
+        await using var host = await StartAsync();
+
+        var saved = false;
+        var run = async () =>
+        {
+            using var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled);
+            await host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("ambient", 1m));
+                try
+                {
+                    await db.SaveChangesAsync();
+                    saved = true;
+                }
+                catch (PostgresException)
+                {
+                    // A caller that swallows the failure and completes the scope anyway must still learn the scope failed.
+                }
+            });
+            scope.Complete();
+        };
+
+        await run.Should().ThrowAsync<TransactionAbortedException>();
+        saved.Should().BeFalse("the save's transaction was aborted by its notifier, so the save must not return as if it stood");
+        (await host.OrderCountAsync()).Should().Be(0);
+        (await host.OutboxAsync()).Should().BeEmpty();
+    }
+
+    private static Task<TestHost> StartAsync() =>
+        TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IOutboxCommitNotifier, DividingByZero>());
+
+    /// <summary>A notifier whose statement fails on the database, which aborts the transaction it runs in.</summary>
+    private sealed class DividingByZero : IOutboxCommitNotifier
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public Task NotifyAsync(DbContext context, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            return context.Database.ExecuteSqlRawAsync("SELECT 1/0", cancellationToken);
+        }
+    }
+}

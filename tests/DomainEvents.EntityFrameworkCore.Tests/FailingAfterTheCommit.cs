@@ -103,7 +103,7 @@ public sealed class FailingAfterTheCommit(DatabaseProvider provider)
         }
     }
 
-    private sealed class Observer : IAfterCommitFailureObserver
+    internal sealed class Observer : IAfterCommitFailureObserver
     {
         public ConcurrentQueue<(IDomainEvent Event, Exception Error)> Failures { get; } = new();
 

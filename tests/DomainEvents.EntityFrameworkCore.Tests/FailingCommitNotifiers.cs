@@ -1,4 +1,5 @@
 using System.Transactions;
+using DomainEvents.Dispatching;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
 using DomainEvents.Testing;
@@ -93,5 +94,60 @@ public sealed class FailingCommitNotifiers
             Interlocked.Increment(ref _calls);
             return context.Database.ExecuteSqlRawAsync("SELECT 1/0", cancellationToken);
         }
+    }
+}
+
+/// <summary>
+/// In an ambient transaction the after-commit handlers run before the scope commits, inside it: a database error of theirs
+/// may have aborted its transaction, so it rolls the scope back, loudly, rather than letting the scope's commit roll the
+/// save back without a word.
+/// </summary>
+[Category("Integration")]
+public sealed class FailingAfterTheSaveInATransactionScope
+{
+    [Test]
+    public async Task An_after_commit_handlers_database_error_in_a_scope_rolls_the_scope_back_instead_of_losing_the_save_silently()
+    {
+        var observer = new FailingAfterTheCommit.Observer();
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IAfterCommitFailureObserver>(observer));
+        host.Log.AfterCommitStatement = "SELECT 1/0";
+
+        var saved = 0;
+        var run = async () =>
+        {
+            using var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled);
+            saved = await host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("ambient", 1m));
+                return await db.SaveChangesAsync();
+            });
+            scope.Complete();
+        };
+
+        await run.Should().ThrowAsync<TransactionAbortedException>();
+        saved.Should().BeGreaterThan(0, "an after-commit handler's failure never fails the save itself");
+        observer.Failures.Should().ContainSingle().Which.Error.Should().BeOfType<PostgresException>();
+        (await host.OrderCountAsync()).Should().Be(0);
+        (await host.OutboxAsync()).Should().BeEmpty();
+    }
+
+    [Test]
+    public async Task An_after_commit_handler_failing_outside_the_database_in_a_scope_leaves_the_scope_to_commit()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        host.Log.AfterCommitFailure = () => new InvalidOperationException("the mail server is down");
+
+        using (var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled))
+        {
+            await host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("ambient", 1m));
+                await db.SaveChangesAsync();
+            });
+            scope.Complete();
+        }
+
+        (await host.OrderCountAsync()).Should().Be(1);
+        (await host.OutboxAsync()).Should().ContainSingle();
     }
 }

@@ -663,7 +663,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>
     /// Runs the after-commit handlers. The data is committed, so a handler that throws or is cancelled never turns the
     /// save into an exception: the failure is logged, counted and handed to each <see cref="IAfterCommitFailureObserver"/>,
-    /// and the next event's handlers still run.
+    /// and the next event's handlers still run. In an ambient transaction they run inside it, before the scope commits: a
+    /// database error there may have aborted the transaction on the database, which the scope's commit would then roll
+    /// back without a word, so it rolls the scope's transaction back (completing the scope throws).
     /// </summary>
     private async Task RunAfterCommitAsync(List<IDomainEvent> events, CancellationToken cancellationToken)
     {
@@ -676,6 +678,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             catch (Exception ex)
             {
                 LogAfterCommitFailed(_logger, ex, domainEvent.GetType().Name);
+                if (System.Transactions.Transaction.Current is { } scope && CameFromTheDatabase(ex))
+                {
+                    scope.Rollback(ex);
+                    LogScopeRolledBack(_logger, domainEvent.GetType().Name);
+                }
+
                 foreach (var observer in _observers)
                 {
                     try
@@ -690,6 +698,22 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
     }
+
+    private static bool CameFromTheDatabase(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is System.Data.Common.DbException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [LoggerMessage(4, LogLevel.Error, "An after-commit handler of {EventType} failed on the database inside an ambient transaction; the scope's transaction is rolled back with the save")]
+    private static partial void LogScopeRolledBack(ILogger logger, string eventType);
 
     [LoggerMessage(1, LogLevel.Warning, "NOTIFY after a committed save failed; relays in other processes find the rows at their next poll")]
     private static partial void LogNotifyFailed(ILogger logger, Exception exception);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using DomainEvents.Dispatching;
 using MediatR;
+using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Tests.Model;
 
@@ -13,6 +14,9 @@ public sealed class HandlerLog
 
     /// <summary>When set, the after-commit handler throws what it returns.</summary>
     public Func<Exception>? AfterCommitFailure { get; set; }
+
+    /// <summary>When set, the after-commit handler runs this SQL on the scope's context (and fails if it does).</summary>
+    public string? AfterCommitStatement { get; set; }
 
     public bool CommittedWhenAfterCommitRan { get; set; }
 
@@ -101,9 +105,9 @@ public sealed class PongHandler(HandlerLog log, OrderingDbContext db) : DomainEv
 
 /// <summary>Runs only after the transaction commits.</summary>
 [AfterCommit]
-public sealed class NotifyCustomerAfterCommit(HandlerLog log) : DomainEventHandler<OrderPlaced>
+public sealed class NotifyCustomerAfterCommit(HandlerLog log, OrderingDbContext db) : DomainEventHandler<OrderPlaced>
 {
-    protected override Task Handle(OrderPlaced domainEvent, CancellationToken cancellationToken)
+    protected override async Task Handle(OrderPlaced domainEvent, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (log.AfterCommitFailure is { } failure)
@@ -111,9 +115,13 @@ public sealed class NotifyCustomerAfterCommit(HandlerLog log) : DomainEventHandl
             throw failure();
         }
 
+        if (log.AfterCommitStatement is { } statement)
+        {
+            await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+        }
+
         log.Record($"after-commit:{domainEvent.OrderId}");
         log.CommittedWhenAfterCommitRan = log.ProbeCommitted?.Invoke() ?? false;
-        return Task.CompletedTask;
     }
 }
 

@@ -171,7 +171,16 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             if (_states.TryGetValue(context, out var state) && SavedChangeEvents(context, state) is { } ambient)
             {
                 var rows = _changes.Rows(ambient, state.CorrelationId, _enrichers);
-                _changes.Insert(context, rows);
+                try
+                {
+                    _changes.Insert(context, rows);
+                }
+                catch (Exception ex) when (SystemTransactionOf(context) is { } transaction)
+                {
+                    RollBack(transaction, ex);
+                    throw;
+                }
+
                 WrittenInAmbientTransaction(context, rows.Count);
             }
 
@@ -189,21 +198,31 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             if (_states.TryGetValue(context, out var saved) && SavedChangeEvents(context, saved) is { } ambient)
             {
                 var rows = _changes.Rows(ambient, saved.CorrelationId, _enrichers);
-                await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (SystemTransactionOf(context) is { } transaction)
+                {
+                    RollBack(transaction, ex);
+                    throw;
+                }
+
                 WrittenInAmbientTransaction(context, rows.Count);
             }
 
-            // The data is committed (or, in an ambient transaction, waits for the scope): nothing from here on may make a
-            // committed save look failed to the caller.
+            // The data is committed, or in a System.Transactions transaction (a TransactionScope) waits for it: nothing
+            // from here on may make a committed save look failed to the caller.
             var notified = _states.TryGetValue(context, out var state) && state.TakeNotified();
             var completed = Complete(context);
             if (completed is { } committed)
             {
+                var transaction = SystemTransactionOf(context);
                 if (committed.Rows.Count > 0 && !notified)
                 {
-                    if (System.Transactions.Transaction.Current is { } scope)
+                    if (transaction is not null)
                     {
-                        await NotifyInAmbientTransactionAsync(context, scope, cancellationToken).ConfigureAwait(false);
+                        await NotifyInSystemTransactionAsync(context, transaction, cancellationToken).ConfigureAwait(false);
                     }
                     else
                     {
@@ -211,7 +230,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     }
                 }
 
-                await RunAfterCommitAsync(committed.Events, cancellationToken).ConfigureAwait(false);
+                await RunAfterCommitAsync(committed.Events, transaction, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -277,7 +296,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>Change rows in an ambient transaction are written when the save ends, and wake the relays when the scope commits.</summary>
     private void WrittenInAmbientTransaction(DbContext context, int count)
     {
-        if (System.Transactions.Transaction.Current is { } ambient)
+        if (SystemTransactionOf(context) is { } ambient)
         {
             ambient.TransactionCompleted += (_, e) =>
             {
@@ -378,7 +397,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
             if (afterCommit.Count > 0)
             {
-                await RunAfterCommitAsync(afterCommit, cancellationToken).ConfigureAwait(false);
+                await RunAfterCommitAsync(afterCommit, transaction: null, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -594,13 +613,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             return null;
         }
 
-        // Committed: the rows go to a relay of this process if one takes them. In an ambient TransactionScope they are
-        // committed only when the scope is; one rolled back takes them with it. (A connection that does not enlist in the
-        // scope has committed already: its rows wait for the relay's next claim over the table.)
+        // Committed: the rows go to a relay of this process if one takes them. In a TransactionScope (or a transaction the
+        // connection was enlisted in) they are committed only when it is; one rolled back takes them with it.
         if (rows.Count > 0)
         {
             var contextType = context.GetType();
-            if (System.Transactions.Transaction.Current is { } ambient)
+            if (SystemTransactionOf(context) is { } ambient)
             {
                 ambient.TransactionCompleted += (_, e) =>
                 {
@@ -628,13 +646,48 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     }
 
     /// <summary>
-    /// In an ambient transaction the save has not committed: the notifiers run inside the scope's transaction, as they do
-    /// in a save's own, and a failure fails it. It may have aborted the transaction on the database (PostgreSQL does on
-    /// any error), where a later commit of the scope would roll back without a word; so the scope's transaction is rolled
-    /// back too, and the save throws: its caller learns now, and completing the scope anyway throws
-    /// <see cref="System.Transactions.TransactionAbortedException"/>.
+    /// The System.Transactions transaction the context's connection takes part in: the one it was enlisted in, or the
+    /// ambient one. SQLite takes part in none (EF Core refuses an ambient transaction there unless its warning is turned
+    /// off, and then each statement commits on its own).
     /// </summary>
-    private async Task NotifyInAmbientTransactionAsync(DbContext context, System.Transactions.Transaction ambient, CancellationToken cancellationToken)
+    private static System.Transactions.Transaction? SystemTransactionOf(DbContext context) =>
+        System.Transactions.TransactionsDatabaseFacadeExtensions.GetEnlistedTransaction(context.Database)
+        ?? (System.Transactions.Transaction.Current is { } ambient && !context.Database.IsSqlite() ? ambient : null);
+
+    /// <summary>
+    /// Rolls back the System.Transactions transaction a save takes part in, after something ran in it failed: the failure
+    /// may have aborted it on the database (PostgreSQL aborts on any error), and committing the scope would then roll back
+    /// without a word. Rolled back here, completing the scope throws <see cref="System.Transactions.TransactionAbortedException"/>.
+    /// </summary>
+    private void RollBack(System.Transactions.Transaction transaction, Exception reason)
+    {
+        try
+        {
+            transaction.Rollback(reason);
+        }
+        catch (Exception ex) when (ex is System.Transactions.TransactionException or ObjectDisposedException)
+        {
+            LogRollbackFailed(_logger, ex);
+        }
+    }
+
+    private static bool IsActive(System.Transactions.Transaction transaction)
+    {
+        try
+        {
+            return transaction.TransactionInformation.Status == System.Transactions.TransactionStatus.Active;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// In a System.Transactions transaction the save has not committed: the notifiers run inside it, as they do in a save's
+    /// own transaction, and a failure fails it: the transaction is rolled back and the save throws.
+    /// </summary>
+    private async Task NotifyInSystemTransactionAsync(DbContext context, System.Transactions.Transaction transaction, CancellationToken cancellationToken)
     {
         try
         {
@@ -642,7 +695,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
         catch (Exception ex)
         {
-            ambient.Rollback(ex);
+            RollBack(transaction, ex);
             throw;
         }
     }
@@ -663,27 +716,35 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>
     /// Runs the after-commit handlers. The data is committed, so a handler that throws or is cancelled never turns the
     /// save into an exception: the failure is logged, counted and handed to each <see cref="IAfterCommitFailureObserver"/>,
-    /// and the next event's handlers still run. In an ambient transaction they run inside it, before the scope commits: a
-    /// database error there may have aborted the transaction on the database, which the scope's commit would then roll
-    /// back without a word, so it rolls the scope's transaction back (completing the scope throws).
+    /// and the next event's handlers still run. In a System.Transactions transaction (<paramref name="transaction"/>) they
+    /// run inside it, before it commits: a database error there rolls it back (see <see cref="RollBack"/>) and is logged
+    /// but not handed to the observers, since the save will not commit; the handlers of the events after it do not run.
     /// </summary>
-    private async Task RunAfterCommitAsync(List<IDomainEvent> events, CancellationToken cancellationToken)
+    private async Task RunAfterCommitAsync(List<IDomainEvent> events, System.Transactions.Transaction? transaction, CancellationToken cancellationToken)
     {
-        foreach (var domainEvent in events)
+        for (var i = 0; i < events.Count; i++)
         {
+            var domainEvent = events[i];
+            if (transaction is not null && !IsActive(transaction))
+            {
+                LogAfterCommitSkipped(_logger, events.Count - i);
+                return;
+            }
+
             try
             {
                 await _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                LogAfterCommitFailed(_logger, ex, domainEvent.GetType().Name);
-                if (System.Transactions.Transaction.Current is { } scope && CameFromTheDatabase(ex))
+                if (transaction is not null && CameFromTheDatabase(ex))
                 {
-                    scope.Rollback(ex);
-                    LogScopeRolledBack(_logger, domainEvent.GetType().Name);
+                    LogScopeRolledBack(_logger, ex, domainEvent.GetType().Name);
+                    RollBack(transaction, ex);
+                    continue;
                 }
 
+                LogAfterCommitFailed(_logger, ex, domainEvent.GetType().Name);
                 foreach (var observer in _observers)
                 {
                     try
@@ -699,21 +760,22 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
     }
 
-    private static bool CameFromTheDatabase(Exception? exception)
+    private static bool CameFromTheDatabase(Exception? exception) => exception switch
     {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is System.Data.Common.DbException)
-            {
-                return true;
-            }
-        }
+        null => false,
+        DbException => true,
+        AggregateException all => all.InnerExceptions.Any(CameFromTheDatabase),
+        _ => CameFromTheDatabase(exception.InnerException),
+    };
 
-        return false;
-    }
+    [LoggerMessage(4, LogLevel.Error, "An after-commit handler of {EventType} failed on the database inside the save's TransactionScope; its transaction is rolled back, and the save with it")]
+    private static partial void LogScopeRolledBack(ILogger logger, Exception exception, string eventType);
 
-    [LoggerMessage(4, LogLevel.Error, "An after-commit handler of {EventType} failed on the database inside an ambient transaction; the scope's transaction is rolled back with the save")]
-    private static partial void LogScopeRolledBack(ILogger logger, string eventType);
+    [LoggerMessage(5, LogLevel.Warning, "After-commit handlers of {Count} events are not run: the TransactionScope of their save is no longer active")]
+    private static partial void LogAfterCommitSkipped(ILogger logger, int count);
+
+    [LoggerMessage(6, LogLevel.Error, "Rolling back the save's TransactionScope failed")]
+    private static partial void LogRollbackFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(1, LogLevel.Warning, "NOTIFY after a committed save failed; relays in other processes find the rows at their next poll")]
     private static partial void LogNotifyFailed(ILogger logger, Exception exception);

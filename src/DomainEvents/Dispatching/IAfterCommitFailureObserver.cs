@@ -4,6 +4,8 @@ namespace DomainEvents.Dispatching;
 /// Told when an <see cref="AfterCommitAttribute"/> handler fails or is cancelled. The save it follows is committed, so
 /// such a failure never reaches the caller of <c>SaveChangesAsync</c> or <c>CommitAsync</c>; it is logged, and each
 /// registered observer is told, to alert, record or schedule the work again. Register implementations as services.
+/// In a <c>TransactionScope</c> the handlers run before the scope commits; a database error there rolls the scope back
+/// and is logged, not told, since the save will not commit.
 /// </summary>
 public interface IAfterCommitFailureObserver
 {

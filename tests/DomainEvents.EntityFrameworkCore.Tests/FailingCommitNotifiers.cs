@@ -79,6 +79,26 @@ public sealed class FailingCommitNotifiers
         (await host.OutboxAsync()).Should().BeEmpty();
     }
 
+    [Test]
+    public async Task A_notifier_failing_in_a_transaction_the_connection_was_enlisted_in_fails_the_save_and_that_transaction()
+    {
+        await using var host = await StartAsync();
+
+        using var transaction = new CommittableTransaction();
+        var save = () => host.InScopeAsync(async db =>
+        {
+            await db.Database.OpenConnectionAsync();
+            db.Database.EnlistTransaction(transaction);
+            db.Orders.Add(Order.Place("enlisted", 1m));
+            await db.SaveChangesAsync();
+        });
+
+        await save.Should().ThrowAsync<PostgresException>();
+        transaction.Invoking(t => t.Commit()).Should().Throw<TransactionAbortedException>();
+        (await host.OrderCountAsync()).Should().Be(0);
+        (await host.OutboxAsync()).Should().BeEmpty();
+    }
+
     private static Task<TestHost> StartAsync() =>
         TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IOutboxCommitNotifier, DividingByZero>());
 

@@ -51,6 +51,22 @@ public sealed class FailingAfterTheCommit(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task An_after_commit_handlers_database_error_without_a_scope_leaves_the_save_successful_and_tells_the_observer()
+    {
+        _host.Log.AfterCommitStatement = "SELECT * FROM no_such_table";
+        var order = Order.Place("c1", 10m);
+
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        (await _host.OrderCountAsync()).Should().Be(1);
+        _observer.Failures.Should().ContainSingle().Which.Error.Should().BeAssignableTo<DbException>();
+    }
+
+    [Test]
     public async Task A_request_cancelled_just_after_the_commit_leaves_the_save_successful()
     {
         using var request = new CancellationTokenSource();

@@ -648,11 +648,19 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>
     /// The System.Transactions transaction the context's connection takes part in: the one it was enlisted in, or the
     /// ambient one. SQLite takes part in none (EF Core refuses an ambient transaction there unless its warning is turned
-    /// off, and then each statement commits on its own).
+    /// off, and then each statement commits on its own), nor does a provider that is not relational.
     /// </summary>
-    private static System.Transactions.Transaction? SystemTransactionOf(DbContext context) =>
-        System.Transactions.TransactionsDatabaseFacadeExtensions.GetEnlistedTransaction(context.Database)
-        ?? (System.Transactions.Transaction.Current is { } ambient && !context.Database.IsSqlite() ? ambient : null);
+    private static System.Transactions.Transaction? SystemTransactionOf(DbContext context)
+    {
+        var ambient = System.Transactions.Transaction.Current;
+        if (!context.Database.IsRelational())
+        {
+            return null;
+        }
+
+        return System.Transactions.TransactionsDatabaseFacadeExtensions.GetEnlistedTransaction(context.Database)
+            ?? (ambient is not null && !context.Database.IsSqlite() ? ambient : null);
+    }
 
     /// <summary>
     /// Rolls back the System.Transactions transaction a save takes part in, after something ran in it failed: the failure
@@ -665,8 +673,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             transaction.Rollback(reason);
         }
-        catch (Exception ex) when (ex is System.Transactions.TransactionException or ObjectDisposedException)
+        catch (Exception ex)
         {
+            // Rollback runs the enlistments' and TransactionCompleted handlers on this thread: none of theirs may replace
+            // the failure that made the rollback, nor fail a save that returns.
             LogRollbackFailed(_logger, ex);
         }
     }

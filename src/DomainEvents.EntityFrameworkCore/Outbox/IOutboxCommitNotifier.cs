@@ -9,8 +9,8 @@ namespace DomainEvents.EntityFrameworkCore.Outbox;
 /// before its commit when the save has a transaction of its own or the caller's (a notification that the database
 /// delivers at the commit; a failure then fails the commit, with nothing committed). In a
 /// <see cref="System.Transactions.TransactionScope"/> (or a transaction the connection was enlisted in) it runs after the
-/// save's statements, inside that transaction, and a failure rolls the transaction back and fails the save (completing
-/// the scope then throws <see cref="System.Transactions.TransactionAbortedException"/>). After a save that needed no
+/// save's statements, inside that transaction, and a failure rolls the transaction back and fails the save (disposing a
+/// completed scope then throws <see cref="System.Transactions.TransactionAbortedException"/>). After a save that needed no
 /// transaction it runs before <c>SaveChangesAsync</c> returns, and a failure is logged, never thrown to the caller.
 /// </summary>
 public interface IOutboxCommitNotifier

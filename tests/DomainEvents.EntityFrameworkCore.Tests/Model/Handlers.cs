@@ -117,6 +117,7 @@ public sealed class NotifyCustomerAfterCommit(HandlerLog log, OrderingDbContext 
 
         if (log.AfterCommitStatement is { } statement)
         {
+            log.Record($"after-commit-statement:{domainEvent.OrderId}");
             await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
         }
 

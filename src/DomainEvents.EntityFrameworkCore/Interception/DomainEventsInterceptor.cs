@@ -652,20 +652,19 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// </summary>
     private static System.Transactions.Transaction? SystemTransactionOf(DbContext context)
     {
-        var ambient = System.Transactions.Transaction.Current;
         if (!context.Database.IsRelational())
         {
             return null;
         }
 
         return System.Transactions.TransactionsDatabaseFacadeExtensions.GetEnlistedTransaction(context.Database)
-            ?? (ambient is not null && !context.Database.IsSqlite() ? ambient : null);
+            ?? (System.Transactions.Transaction.Current is { } ambient && !context.Database.IsSqlite() ? ambient : null);
     }
 
     /// <summary>
     /// Rolls back the System.Transactions transaction a save takes part in, after something ran in it failed: the failure
     /// may have aborted it on the database (PostgreSQL aborts on any error), and committing the scope would then roll back
-    /// without a word. Rolled back here, completing the scope throws <see cref="System.Transactions.TransactionAbortedException"/>.
+    /// without a word. Rolled back here, disposing the completed scope throws <see cref="System.Transactions.TransactionAbortedException"/>.
     /// </summary>
     private void RollBack(System.Transactions.Transaction transaction, Exception reason)
     {
@@ -778,13 +777,13 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         _ => CameFromTheDatabase(exception.InnerException),
     };
 
-    [LoggerMessage(4, LogLevel.Error, "An after-commit handler of {EventType} failed on the database inside the save's TransactionScope; its transaction is rolled back, and the save with it")]
+    [LoggerMessage(4, LogLevel.Error, "An after-commit handler of {EventType} failed on the database inside the save's System.Transactions transaction (a TransactionScope); it is rolled back, and the save with it")]
     private static partial void LogScopeRolledBack(ILogger logger, Exception exception, string eventType);
 
-    [LoggerMessage(5, LogLevel.Warning, "After-commit handlers of {Count} events are not run: the TransactionScope of their save is no longer active")]
+    [LoggerMessage(5, LogLevel.Warning, "After-commit handlers of {Count} events are not run: the System.Transactions transaction of their save is no longer active")]
     private static partial void LogAfterCommitSkipped(ILogger logger, int count);
 
-    [LoggerMessage(6, LogLevel.Error, "Rolling back the save's TransactionScope failed")]
+    [LoggerMessage(6, LogLevel.Error, "Rolling back the save's System.Transactions transaction failed")]
     private static partial void LogRollbackFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(1, LogLevel.Warning, "NOTIFY after a committed save failed; relays in other processes find the rows at their next poll")]

@@ -18,6 +18,23 @@ internal static class RelationalCommands
         database.ProviderName?.Contains("Sqlite", StringComparison.Ordinal) == true;
 
     /// <summary>
+    /// The System.Transactions transaction the context's connection takes part in: the one it was enlisted in, or the
+    /// ambient one. SQLite takes part in none (EF Core refuses an ambient transaction there unless its warning is turned
+    /// off, and then each statement commits on its own), nor does a provider that is not relational. EF Core starts no
+    /// transaction of its own in one, so a save's statements commit when it does.
+    /// </summary>
+    public static System.Transactions.Transaction? SystemTransaction(this DatabaseFacade database)
+    {
+        if (!database.IsRelational())
+        {
+            return null;
+        }
+
+        return System.Transactions.TransactionsDatabaseFacadeExtensions.GetEnlistedTransaction(database)
+            ?? (System.Transactions.Transaction.Current is { } ambient && !database.IsSqlite() ? ambient : null);
+    }
+
+    /// <summary>
     /// The table a consumer-side row (inbox, ledger of handled keys) is written to, for the built-in statements, which
     /// run on PostgreSQL and SQLite only: its entity in the context's model and its delimited name (no schema on SQLite).
     /// </summary>

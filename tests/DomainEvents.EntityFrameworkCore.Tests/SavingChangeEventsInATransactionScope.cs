@@ -41,4 +41,28 @@ public sealed class SavingChangeEventsInATransactionScope
         rows.Should().OnlyContain(r => r.PartitionKey == $"Question/{question.Id}");
         (await host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(1);
     }
+
+    [Test]
+    public async Task Change_events_commit_with_a_transaction_the_connection_was_enlisted_in_even_when_the_context_may_not_open_one()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+
+        var question = new Question { Text = "Enlisted" };
+        using (var transaction = new CommittableTransaction())
+        {
+            await host.InScopeAsync(async db =>
+            {
+                db.Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
+                await db.Database.OpenConnectionAsync();
+                db.Database.EnlistTransaction(transaction);
+                db.Questions.Add(question);
+                await db.SaveChangesAsync();
+            });
+            (await host.OutboxAsync()).Should().BeEmpty("nothing is committed before the transaction is");
+            transaction.Commit();
+        }
+
+        (await host.OutboxAsync()).Select(r => r.MessageType).Should().Equal("question.created", "audit.question.created");
+        (await host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(1);
+    }
 }

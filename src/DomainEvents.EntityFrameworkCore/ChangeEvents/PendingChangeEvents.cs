@@ -10,7 +10,8 @@ namespace DomainEvents.EntityFrameworkCore.ChangeEvents;
 /// <item>the save's own transaction (EF Core's): when it commits, inside the save, with keys the database generated;</item>
 /// <item>the caller's transaction: when the caller commits it, so an error writing them fails that commit, not a save
 /// whose changes EF Core has already accepted;</item>
-/// <item>an ambient <c>TransactionScope</c>: when the save ends, since no commit of ours will follow.</item>
+/// <item>a <c>TransactionScope</c>, or a transaction the connection was enlisted in: when the save ends, since no commit
+/// of ours will follow.</item>
 /// </list>
 /// Transactions are told apart by EF Core's transaction id: a provider may reuse one transaction object per connection.
 /// </summary>
@@ -39,7 +40,7 @@ internal sealed class PendingChangeEvents
             return;
         }
 
-        if (context.Database.CurrentTransaction is null && System.Transactions.Transaction.Current is null)
+        if (context.Database.CurrentTransaction is null && context.Database.SystemTransaction() is null)
         {
             switch (context.Database.AutoTransactionBehavior)
             {

@@ -175,7 +175,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 {
                     _changes.Insert(context, rows);
                 }
-                catch (Exception ex) when (SystemTransactionOf(context) is { } transaction)
+                catch (Exception ex) when (context.Database.SystemTransaction() is { } transaction)
                 {
                     RollBack(transaction, ex);
                     throw;
@@ -202,7 +202,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 {
                     await _changes.InsertAsync(context, rows, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (SystemTransactionOf(context) is { } transaction)
+                catch (Exception ex) when (context.Database.SystemTransaction() is { } transaction)
                 {
                     RollBack(transaction, ex);
                     throw;
@@ -217,7 +217,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             var completed = Complete(context);
             if (completed is { } committed)
             {
-                var transaction = SystemTransactionOf(context);
+                var transaction = context.Database.SystemTransaction();
                 if (committed.Rows.Count > 0 && !notified)
                 {
                     if (transaction is not null)
@@ -296,7 +296,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// <summary>Change rows in an ambient transaction are written when the save ends, and wake the relays when the scope commits.</summary>
     private void WrittenInAmbientTransaction(DbContext context, int count)
     {
-        if (SystemTransactionOf(context) is { } ambient)
+        if (context.Database.SystemTransaction() is { } ambient)
         {
             ambient.TransactionCompleted += (_, e) =>
             {
@@ -618,7 +618,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (rows.Count > 0)
         {
             var contextType = context.GetType();
-            if (SystemTransactionOf(context) is { } ambient)
+            if (context.Database.SystemTransaction() is { } ambient)
             {
                 ambient.TransactionCompleted += (_, e) =>
                 {
@@ -643,22 +643,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             await notifier.NotifyAsync(context, cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>
-    /// The System.Transactions transaction the context's connection takes part in: the one it was enlisted in, or the
-    /// ambient one. SQLite takes part in none (EF Core refuses an ambient transaction there unless its warning is turned
-    /// off, and then each statement commits on its own), nor does a provider that is not relational.
-    /// </summary>
-    private static System.Transactions.Transaction? SystemTransactionOf(DbContext context)
-    {
-        if (!context.Database.IsRelational())
-        {
-            return null;
-        }
-
-        return System.Transactions.TransactionsDatabaseFacadeExtensions.GetEnlistedTransaction(context.Database)
-            ?? (System.Transactions.Transaction.Current is { } ambient && !context.Database.IsSqlite() ? ambient : null);
     }
 
     /// <summary>

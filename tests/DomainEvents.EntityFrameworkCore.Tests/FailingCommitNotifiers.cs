@@ -154,6 +154,34 @@ public sealed class FailingAfterTheSaveInATransactionScope
     }
 
     [Test]
+    public async Task An_after_commit_handler_that_swallows_its_database_error_in_a_scope_still_rolls_the_scope_back()
+    {
+        var observer = new FailingAfterTheCommit.Observer();
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IAfterCommitFailureObserver>(observer));
+        host.Log.AfterCommitStatement = "SELECT 1/0";
+        host.Log.AfterCommitSwallowsDatabaseErrors = true;
+
+        var saved = 0;
+        var run = async () =>
+        {
+            using var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled);
+            saved = await host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("best effort", 1m));
+                return await db.SaveChangesAsync();
+            });
+            scope.Complete();
+        };
+
+        await run.Should().ThrowAsync<TransactionAbortedException>("the handler left PostgreSQL's transaction aborted");
+        saved.Should().BeGreaterThan(0);
+        host.Log.Of("after-commit:").Should().ContainSingle("the handler went on after its error");
+        observer.Failures.Should().BeEmpty();
+        (await host.OrderCountAsync()).Should().Be(0);
+        (await host.OutboxAsync()).Should().BeEmpty();
+    }
+
+    [Test]
     public async Task An_after_commit_handler_failing_outside_the_database_in_a_scope_leaves_the_scope_to_commit()
     {
         var observer = new FailingAfterTheCommit.Observer();

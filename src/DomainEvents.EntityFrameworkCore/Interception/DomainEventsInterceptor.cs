@@ -230,7 +230,11 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     }
                 }
 
-                await RunAfterCommitAsync(committed.Events, transaction, cancellationToken).ConfigureAwait(false);
+                var handlersRan = await RunAfterCommitAsync(committed.Events, transaction, cancellationToken).ConfigureAwait(false);
+                if (transaction is not null && handlersRan)
+                {
+                    await CheckStillCommittableAsync(context, transaction).ConfigureAwait(false);
+                }
             }
         }
 
@@ -713,23 +717,28 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// run inside it, before it commits: a database error there rolls it back (see <see cref="RollBack"/>) and is logged
     /// but not handed to the observers, since the save will not commit; the handlers of the events after it do not run.
     /// </summary>
-    private async Task RunAfterCommitAsync(List<IDomainEvent> events, System.Transactions.Transaction? transaction, CancellationToken cancellationToken)
+    /// <returns>Whether handlers may have run with the transaction still active (a dispatch that did more than return the completed task).</returns>
+    private async Task<bool> RunAfterCommitAsync(List<IDomainEvent> events, System.Transactions.Transaction? transaction, CancellationToken cancellationToken)
     {
+        var handlersRan = false;
         for (var i = 0; i < events.Count; i++)
         {
             var domainEvent = events[i];
             if (transaction is not null && !IsActive(transaction))
             {
                 LogAfterCommitSkipped(_logger, events.Count - i);
-                return;
+                return false;
             }
 
             try
             {
-                await _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken).ConfigureAwait(false);
+                var dispatch = _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken);
+                handlersRan |= !ReferenceEquals(dispatch, Task.CompletedTask);
+                await dispatch.ConfigureAwait(false);
             }
             catch (Exception ex)
             {
+                handlersRan = true;
                 if (transaction is not null && CameFromTheDatabase(ex))
                 {
                     LogScopeRolledBack(_logger, ex, domainEvent.GetType().Name);
@@ -751,6 +760,31 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 }
             }
         }
+
+        return handlersRan;
+    }
+
+    /// <summary>
+    /// After-commit handlers ran inside the save's System.Transactions transaction. One that caught a database error of its
+    /// own may have left the transaction aborted on the database (PostgreSQL aborts on any error), and committing the scope
+    /// would then roll it back without a word; one statement tells, and such a transaction is rolled back here.
+    /// </summary>
+    private async Task CheckStillCommittableAsync(DbContext context, System.Transactions.Transaction transaction)
+    {
+        if (!IsActive(transaction))
+        {
+            return;
+        }
+
+        try
+        {
+            await context.Database.ExecuteSqlRawAsync("SELECT 1", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (CameFromTheDatabase(ex))
+        {
+            LogAbortedByHandlers(_logger, ex);
+            RollBack(transaction, ex);
+        }
     }
 
     private static bool CameFromTheDatabase(Exception? exception) => exception switch
@@ -766,6 +800,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     [LoggerMessage(5, LogLevel.Warning, "After-commit handlers of {Count} events are not run: the System.Transactions transaction of their save is no longer active")]
     private static partial void LogAfterCommitSkipped(ILogger logger, int count);
+
+    [LoggerMessage(7, LogLevel.Error, "After-commit handlers left the save's System.Transactions transaction unable to commit (a database error caught inside one of them?); it is rolled back, and the save with it")]
+    private static partial void LogAbortedByHandlers(ILogger logger, Exception exception);
 
     [LoggerMessage(6, LogLevel.Error, "Rolling back the save's System.Transactions transaction failed")]
     private static partial void LogRollbackFailed(ILogger logger, Exception exception);

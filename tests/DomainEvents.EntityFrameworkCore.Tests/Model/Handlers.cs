@@ -18,6 +18,9 @@ public sealed class HandlerLog
     /// <summary>When set, the after-commit handler runs this SQL on the scope's context (and fails if it does).</summary>
     public string? AfterCommitStatement { get; set; }
 
+    /// <summary>When set, the after-commit handler catches the database error of <see cref="AfterCommitStatement"/> and goes on.</summary>
+    public bool AfterCommitSwallowsDatabaseErrors { get; set; }
+
     public bool CommittedWhenAfterCommitRan { get; set; }
 
     public Func<bool>? ProbeCommitted { get; set; }
@@ -118,7 +121,14 @@ public sealed class NotifyCustomerAfterCommit(HandlerLog log, OrderingDbContext 
         if (log.AfterCommitStatement is { } statement)
         {
             log.Record($"after-commit-statement:{domainEvent.OrderId}");
-            await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+            try
+            {
+                await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+            }
+            catch (System.Data.Common.DbException) when (log.AfterCommitSwallowsDatabaseErrors)
+            {
+                // A best-effort follow-up that ignores its own failure.
+            }
         }
 
         log.Record($"after-commit:{domainEvent.OrderId}");

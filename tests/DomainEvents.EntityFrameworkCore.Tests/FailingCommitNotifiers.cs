@@ -153,13 +153,15 @@ public sealed class FailingAfterTheSaveInATransactionScope
         (await host.OutboxAsync()).Should().BeEmpty();
     }
 
-    [Test]
-    public async Task An_after_commit_handler_that_swallows_its_database_error_in_a_scope_still_rolls_the_scope_back()
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task An_after_commit_handler_that_swallows_its_database_error_in_a_scope_still_rolls_the_scope_back(bool synchronously)
     {
         var observer = new FailingAfterTheCommit.Observer();
         await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IAfterCommitFailureObserver>(observer));
         host.Log.AfterCommitStatement = "SELECT 1/0";
         host.Log.AfterCommitSwallowsDatabaseErrors = true;
+        host.Log.AfterCommitStatementRunsSynchronously = synchronously;
 
         var saved = 0;
         var run = async () =>

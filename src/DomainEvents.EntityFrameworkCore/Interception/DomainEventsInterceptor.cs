@@ -230,8 +230,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     }
                 }
 
-                var handlersRan = await RunAfterCommitAsync(committed.Events, transaction, cancellationToken).ConfigureAwait(false);
-                if (transaction is not null && handlersRan)
+                var dispatched = await RunAfterCommitAsync(committed.Events, transaction, cancellationToken).ConfigureAwait(false);
+                if (transaction is not null && dispatched)
                 {
                     await CheckStillCommittableAsync(context, transaction).ConfigureAwait(false);
                 }
@@ -717,10 +717,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// run inside it, before it commits: a database error there rolls it back (see <see cref="RollBack"/>) and is logged
     /// but not handed to the observers, since the save will not commit; the handlers of the events after it do not run.
     /// </summary>
-    /// <returns>Whether handlers may have run with the transaction still active (a dispatch that did more than return the completed task).</returns>
+    /// <returns>Whether any event was dispatched to its after-commit handlers, which may have run user code.</returns>
     private async Task<bool> RunAfterCommitAsync(List<IDomainEvent> events, System.Transactions.Transaction? transaction, CancellationToken cancellationToken)
     {
-        var handlersRan = false;
+        var dispatched = false;
         for (var i = 0; i < events.Count; i++)
         {
             var domainEvent = events[i];
@@ -730,15 +730,13 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 return false;
             }
 
+            dispatched = true;
             try
             {
-                var dispatch = _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken);
-                handlersRan |= !ReferenceEquals(dispatch, Task.CompletedTask);
-                await dispatch.ConfigureAwait(false);
+                await _dispatcher.DispatchAfterCommitAsync(domainEvent, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                handlersRan = true;
                 if (transaction is not null && CameFromTheDatabase(ex))
                 {
                     LogScopeRolledBack(_logger, ex, domainEvent.GetType().Name);
@@ -761,17 +759,19 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
 
-        return handlersRan;
+        return dispatched;
     }
 
     /// <summary>
-    /// After-commit handlers ran inside the save's System.Transactions transaction. One that caught a database error of its
-    /// own may have left the transaction aborted on the database (PostgreSQL aborts on any error), and committing the scope
-    /// would then roll it back without a word; one statement tells, and such a transaction is rolled back here.
+    /// After-commit handlers ran inside the save's System.Transactions transaction, on PostgreSQL. One that caught a
+    /// database error of its own may have left the transaction aborted (PostgreSQL aborts on any error), and committing the
+    /// scope would then roll it back without a word; one statement on the context's connection tells, and such a transaction
+    /// is rolled back here. Any failure of that statement rolls it back: it is never thrown, since the save returns. Not done
+    /// without connection pooling, where the statement would open a second connection and enlist it as well.
     /// </summary>
     private async Task CheckStillCommittableAsync(DbContext context, System.Transactions.Transaction transaction)
     {
-        if (!IsActive(transaction))
+        if (!IsActive(transaction) || !context.Database.IsPostgres() || !Pooled(context))
         {
             return;
         }
@@ -780,11 +780,17 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             await context.Database.ExecuteSqlRawAsync("SELECT 1", CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (CameFromTheDatabase(ex))
+        catch (Exception ex)
         {
             LogAbortedByHandlers(_logger, ex);
             RollBack(transaction, ex);
         }
+    }
+
+    private static bool Pooled(DbContext context)
+    {
+        var settings = new DbConnectionStringBuilder { ConnectionString = context.Database.GetConnectionString() };
+        return !settings.TryGetValue("Pooling", out var pooling) || !bool.TryParse(pooling?.ToString(), out var on) || on;
     }
 
     private static bool CameFromTheDatabase(Exception? exception) => exception switch

@@ -21,6 +21,9 @@ public sealed class HandlerLog
     /// <summary>When set, the after-commit handler catches the database error of <see cref="AfterCommitStatement"/> and goes on.</summary>
     public bool AfterCommitSwallowsDatabaseErrors { get; set; }
 
+    /// <summary>When set, <see cref="AfterCommitStatement"/> runs synchronously, so the handler completes without awaiting.</summary>
+    public bool AfterCommitStatementRunsSynchronously { get; set; }
+
     public bool CommittedWhenAfterCommitRan { get; set; }
 
     public Func<bool>? ProbeCommitted { get; set; }
@@ -123,7 +126,14 @@ public sealed class NotifyCustomerAfterCommit(HandlerLog log, OrderingDbContext 
             log.Record($"after-commit-statement:{domainEvent.OrderId}");
             try
             {
-                await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+                if (log.AfterCommitStatementRunsSynchronously)
+                {
+                    db.Database.ExecuteSqlRaw(statement);
+                }
+                else
+                {
+                    await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+                }
             }
             catch (System.Data.Common.DbException) when (log.AfterCommitSwallowsDatabaseErrors)
             {

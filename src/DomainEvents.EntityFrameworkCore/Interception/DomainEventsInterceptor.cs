@@ -298,21 +298,28 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     }
 
     /// <summary>Change rows in an ambient transaction are written when the save ends, and wake the relays when the scope commits.</summary>
-    private void WrittenInAmbientTransaction(DbContext context, int count)
+    private void WrittenInAmbientTransaction(DbContext context, int count) =>
+        WhenCommitted(context, (Interceptor: this, Context: context, Count: count), static s => s.Interceptor.ChangeRowsCommitted(s.Context, s.Count));
+
+    /// <summary>
+    /// Runs <paramref name="committed"/> once what the save wrote is committed: now, or when the System.Transactions
+    /// transaction it took part in commits (never, if that one rolls back).
+    /// </summary>
+    private static void WhenCommitted<TState>(DbContext context, TState state, Action<TState> committed)
     {
-        if (context.Database.SystemTransaction() is { } ambient)
+        if (context.Database.SystemTransaction() is { } transaction)
         {
-            ambient.TransactionCompleted += (_, e) =>
+            transaction.TransactionCompleted += (_, e) =>
             {
                 if (e.Transaction?.TransactionInformation.Status == System.Transactions.TransactionStatus.Committed)
                 {
-                    ChangeRowsCommitted(context, count);
+                    committed(state);
                 }
             };
         }
         else
         {
-            ChangeRowsCommitted(context, count);
+            committed(state);
         }
     }
 
@@ -621,21 +628,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         // connection was enlisted in) they are committed only when it is; one rolled back takes them with it.
         if (rows.Count > 0)
         {
-            var contextType = context.GetType();
-            if (context.Database.SystemTransaction() is { } ambient)
-            {
-                ambient.TransactionCompleted += (_, e) =>
-                {
-                    if (e.Transaction?.TransactionInformation.Status == System.Transactions.TransactionStatus.Committed)
-                    {
-                        _signal.Committed(contextType, rows);
-                    }
-                };
-            }
-            else
-            {
-                _signal.Committed(contextType, rows);
-            }
+            WhenCommitted(context, (Signal: _signal, ContextType: context.GetType(), Rows: rows), static s => s.Signal.Committed(s.ContextType, s.Rows));
         }
 
         return (events, rows);

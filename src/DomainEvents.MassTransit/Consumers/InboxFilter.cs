@@ -61,34 +61,43 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
         {
-            // Every attempt starts on a clean change tracker: after a transient failure (of the save or the commit)
-            // the execution strategy or a message retry runs the consumer again, and entities the failed attempt left
-            // tracked would be inserted or incremented a second time.
-            db.ChangeTracker.Clear();
-            await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken).ConfigureAwait(false);
-            duplicate = key is not null
-                ? !await statements.TryTakeKeyAsync(db, transaction.GetDbTransaction(), key, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false)
-                : !await statements.TryInsertAsync(db, transaction.GetDbTransaction(), messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
-            if (duplicate)
+            // The whole transaction is rolled back on failure, so savepoints around the consumer's saves buy nothing but
+            // two round trips per save: they are off, unless the consumer catches a database error and goes on (below).
+            var withSavepoints = false;
+            while (true)
             {
-                return;
-            }
+                // Every attempt starts on a clean change tracker: after a transient failure (of the save or the commit)
+                // the execution strategy or a message retry runs the consumer again, and entities the failed attempt left
+                // tracked would be inserted or incremented a second time.
+                db.ChangeTracker.Clear();
+                await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken).ConfigureAwait(false);
+                var dbTransaction = transaction.GetDbTransaction();
+                InboxCommandFailures.Instance.Forget(dbTransaction);
+                duplicate = !await TakeAsync(statements, db, dbTransaction, key, messageId, messageType, context.CancellationToken).ConfigureAwait(false);
+                if (duplicate)
+                {
+                    return;
+                }
 
-            // The whole transaction is rolled back on failure, so savepoints around the consumer's saves buy nothing
-            // but two round trips per save.
-            var savepoints = db.Database.AutoSavepointsEnabled;
-            db.Database.AutoSavepointsEnabled = false;
-            try
-            {
-                await next.Send(context).ConfigureAwait(false);
-                await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                db.Database.AutoSavepointsEnabled = savepoints;
-            }
+                var caught = await ConsumeAsync(context, next, statements, db, dbTransaction, key, messageId, messageType, withSavepoints).ConfigureAwait(false);
+                if (caught is null)
+                {
+                    await transaction.CommitAsync(context.CancellationToken).ConfigureAwait(false);
+                    return;
+                }
 
-            await transaction.CommitAsync(context.CancellationToken).ConfigureAwait(false);
+                // The consumer caught a database error that aborted the transaction: committing would roll everything
+                // back and the message would be acknowledged. Run it again with EF Core's savepoints, which make a
+                // failed SaveChanges harmless; if that does not help either, fail the message.
+                await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                if (withSavepoints || !db.Database.AutoSavepointsEnabled)
+                {
+                    throw new InboxTransactionAbortedException(_consumerName, messageType, caught);
+                }
+
+                LogRunAgainWithSavepoints(services.GetRequiredService<ILogger<InboxFilter<TConsumer, TContext>>>(), caught, _consumerName, messageType, messageId);
+                withSavepoints = true;
+            }
         }).ConfigureAwait(false);
 
         activity?.SetTag("domainevents.inbox.duplicate", duplicate);
@@ -101,6 +110,69 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("domainEventsInbox");
+
+    /// <summary>Inserts the message's inbox row (or takes its key); false when it is there already.</summary>
+    private Task<bool> TakeAsync(IInboxStatements statements, TContext db, System.Data.Common.DbTransaction transaction, string? key, Guid messageId, string? messageType, CancellationToken cancellationToken) =>
+        key is not null
+            ? statements.TryTakeKeyAsync(db, transaction, key, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, cancellationToken)
+            : statements.TryInsertAsync(db, transaction, messageId, _consumerName, messageType, _time.GetUtcNow().UtcDateTime, cancellationToken);
+
+    /// <summary>
+    /// Runs the consumer and saves what it left unsaved. Returns the database error it caught when that error left the
+    /// transaction unable to commit, else null (commit). Only a consumer that caught a database error pays for a check:
+    /// the inbox statement once more, which finds its own row and changes nothing, or fails in an aborted transaction.
+    /// </summary>
+    private async Task<Exception?> ConsumeAsync(ConsumerConsumeContext<TConsumer> context, IPipe<ConsumerConsumeContext<TConsumer>> next, IInboxStatements statements,
+        TContext db, System.Data.Common.DbTransaction transaction, string? key, Guid messageId, string? messageType, bool withSavepoints)
+    {
+        var savepoints = db.Database.AutoSavepointsEnabled;
+        db.Database.AutoSavepointsEnabled = withSavepoints && savepoints;
+        try
+        {
+            try
+            {
+                await next.Send(context).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!withSavepoints && savepoints && InboxCommandFailures.Instance.FirstFailure(transaction) is { } first && !Wraps(ex, first))
+            {
+                // It failed after catching an earlier database error: on PostgreSQL that is what an aborted transaction
+                // does to the next statement. With savepoints the first error may be harmless.
+                return first;
+            }
+
+            if (InboxCommandFailures.Instance.FirstFailure(transaction) is { } caught)
+            {
+                try
+                {
+                    await TakeAsync(statements, db, transaction, key, messageId, messageType, context.CancellationToken).ConfigureAwait(false);
+                }
+                catch (System.Data.Common.DbException ex) when (!TransientDatabaseErrors.IsTransient(ex))
+                {
+                    return caught;
+                }
+            }
+
+            await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        finally
+        {
+            db.Database.AutoSavepointsEnabled = savepoints;
+        }
+    }
+
+    private static bool Wraps(Exception exception, Exception inner)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (ReferenceEquals(e, inner))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private string? KeyOf(ConsumeContext context)
     {
@@ -117,4 +189,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
     [LoggerMessage(1, LogLevel.Information, "Skipped duplicate {MessageType} {MessageId} for {Consumer}")]
     private static partial void LogDuplicate(ILogger logger, string? messageType, Guid messageId, string consumer);
+
+    [LoggerMessage(2, LogLevel.Warning, "{Consumer} caught a database error that aborted the inbox's transaction for {MessageType} {MessageId}; running it again with EF Core's savepoints")]
+    private static partial void LogRunAgainWithSavepoints(ILogger logger, Exception error, string consumer, string? messageType, Guid messageId);
 }

@@ -87,9 +87,18 @@ internal static class IntegrationEventConsumerRegistrar
                 configurator.AddSingleton(new DomainEvents.EntityFrameworkCore.InboxContext(inboxContext));
                 configurator.AddDomainEventsHealthReporter();
                 configurator.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(marker.Create);
+                // The inbox sees the database errors its consumers catch (InboxFilter): one interceptor for every context.
+                WatchCommandFailuresMethod.MakeGenericMethod(inboxContext).Invoke(null, [configurator]);
             }
         }
     }
+
+    private static readonly MethodInfo WatchCommandFailuresMethod =
+        typeof(IntegrationEventConsumerRegistrar).GetMethod(nameof(WatchCommandFailures), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+    private static void WatchCommandFailures<TContext>(IServiceCollection services)
+        where TContext : Microsoft.EntityFrameworkCore.DbContext =>
+        services.ConfigureDbContext<TContext>((_, options) => options.AddInterceptors(InboxCommandFailures.Instance));
 
     private sealed class InboxCleanupMarker(Type contextType, InboxCleanupOptions options)
     {

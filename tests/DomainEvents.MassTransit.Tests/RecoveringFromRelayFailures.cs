@@ -137,4 +137,52 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
             .And.BeEquivalentTo(orders.Select(o => o.Id));
         await RelayingToConsumers.WaitForAsync(async () => (await writer.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed));
     }
+
+    [Test]
+    public async Task A_queue_at_its_length_limit_that_rejects_publishes_is_back_pressure_and_kills_no_row()
+    {
+        // RabbitMQ nacks every publish routed to a queue at its x-max-length with x-overflow reject-publish.
+        var full = Queue("full");
+        await using var connection = await RabbitMqAdmin.ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Topic, durable: true);
+        await channel.QueueDeclareAsync(full, durable: false, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" });
+        await channel.QueueBindAsync(full, Exchange, "order.*");
+
+        var order = Order.Place(1);
+        order.PlaceAgain(2);
+        order.PlaceAgain(3);
+        var host = await StartAsync(relay: true, relayOptions: r =>
+        {
+            r.MaxAttempts = 2;
+            r.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
+            r.MaxOutagePause = TimeSpan.FromMilliseconds(500);
+            r.SendTimeout = TimeSpan.FromSeconds(2);
+            r.LeaseDuration = TimeSpan.FromSeconds(10);
+        });
+        await host.SaveAsync(order);
+
+        // The first event fills the queue; the broker nacks the next ones for as long as nobody consumes.
+        await RelayingToConsumers.WaitForAsync(async () => (await channel.QueueDeclarePassiveAsync(full)).MessageCount == 1);
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        var rows = await host.OutboxAsync();
+        rows.Should().OnlyContain(r => r.Status != OutboxMessageStatus.Dead && r.Attempts == 0,
+            "a nack is the queue's back-pressure, not the message's fault: " + string.Join("\n", rows.Select(r => $"{r.MessageType} {r.Status} {r.Attempts} {r.LastError}")));
+
+        // A consumer takes the messages one at a time: each is let in after the one before, in order.
+        var received = new List<int>();
+        await RelayingToConsumers.WaitForAsync(async () =>
+        {
+            if (await channel.BasicGetAsync(full, autoAck: true) is { } message)
+            {
+                var body = Encoding.UTF8.GetString(message.Body.Span);
+                received.Add(int.Parse(System.Text.RegularExpressions.Regex.Match(body, "\"sequence\"\\s*:\\s*(\\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            return received.Count == 3;
+        }, seconds: 30);
+        received.Should().Equal([1, 2, 3], "the events of one order arrive in order, each once");
+        await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed && r.Attempts == 0));
+    }
 }

@@ -120,7 +120,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     /// <summary>
     /// Only an error of the message's own counts as an attempt: one raised while writing it, or the broker's refusal
     /// (see <see cref="BrokerRefusals"/>). Every other failure on the way to the broker (unreachable, closed, blocked
-    /// by an alarm, too slow to confirm) is an outage, which costs no attempt.
+    /// by an alarm, too slow to confirm, nacked by back-pressure) is an outage, which costs no attempt.
     /// </summary>
     private async Task SendOneAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
@@ -151,6 +151,12 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
             _endpoints.TryRemove(envelope.Exchange, out _);
             _provenExchanges.TryRemove(envelope.Exchange, out _);
             throw Refused(envelope, refusal);
+        }
+        catch (Exception ex) when ((watch.Nack ?? BrokerRefusals.NackOf(ex)) is { } nack)
+        {
+            // Back-pressure (a queue at its length limit with reject-publish, or without a leader), whatever the message:
+            // an outage, which costs no attempt. The channel is fine, so the endpoint is kept.
+            throw new RelayUnavailableException($"The broker nacked the publish to '{envelope.Exchange}' with '{envelope.RoutingKey}': a queue it routes to takes nothing now (at its length limit with x-overflow reject-publish, or without a leader). {nack.Message}", nack);
         }
         catch (Exception ex)
         {

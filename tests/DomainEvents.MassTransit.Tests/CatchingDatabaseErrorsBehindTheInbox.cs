@@ -16,6 +16,7 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
 
     [TestCase(typeof(CatchingTheLastSaveConsumer))]
     [TestCase(typeof(CatchingAnEarlierSaveConsumer))]
+    [TestCase(typeof(CatchingATwoTableSaveConsumer))]
     public async Task A_consumer_that_catches_a_failed_save_has_its_effects_committed_once(Type consumer)
     {
         await SeedAsync();
@@ -115,6 +116,29 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
             Interlocked.Increment(ref _runs);
             await InsertUnlessThereAsync(billing);
             await RecordAsync(billing, context);
+        }
+    }
+
+    /// <summary>One save of two tables whose second insert breaks a unique key; the consumer catches it and goes on.</summary>
+    public sealed class CatchingATwoTableSaveConsumer(BillingDbContext billing) : IConsumer<OrderPlaced>
+    {
+        public async Task Consume(ConsumeContext<OrderPlaced> context)
+        {
+            Interlocked.Increment(ref _runs);
+            billing.Receipts.Add(new Receipt { Consumer = "catching", MessageId = context.MessageId!.Value, OrderId = context.Message.OrderId, Sequence = context.Message.Sequence });
+            var taken = new Tally { Name = "taken" };
+            billing.Tallies.Add(taken);
+            try
+            {
+                await billing.SaveChangesAsync();
+            }
+            catch (DbUpdateException)
+            {
+                billing.Entry(taken).State = EntityState.Detached;
+            }
+
+            (await billing.Tallies.SingleAsync(t => t.Name == "orders")).Count++;
+            await billing.SaveChangesAsync();
         }
     }
 

@@ -1,6 +1,9 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace DomainEvents.MassTransit.Consumers;
 
@@ -8,9 +11,10 @@ namespace DomainEvents.MassTransit.Consumers;
 /// The first command that failed in each transaction of an inbox's context. On PostgreSQL a failed statement aborts
 /// the whole transaction unless it ran in a savepoint, and a COMMIT then rolls back without an error: a consumer that
 /// catches such an error and returns would have its message acknowledged with nothing committed. The inbox asks here
-/// before it commits; only then does it pay for a check.
+/// before it commits; only then does it pay for a check. A command that failed or was cancelled counts, and so does a
+/// failed or cancelled SaveChanges (whose error may surface while EF Core reads a batch's results, past the command).
 /// </summary>
-internal sealed class InboxCommandFailures : DbCommandInterceptor
+internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesInterceptor
 {
     /// <summary>The one instance, added to every inbox context's options.</summary>
     public static readonly InboxCommandFailures Instance = new();
@@ -21,25 +25,69 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor
     {
     }
 
+    /// <summary>Whether the instance is among <paramref name="context"/>'s interceptors.</summary>
+    public static bool IsAttachedTo(DbContext context) =>
+        context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.Contains(Instance) == true;
+
     /// <summary>The first error of a command in <paramref name="transaction"/> since <see cref="Forget"/>, if any.</summary>
     public Exception? FirstFailure(DbTransaction transaction) => _first.TryGetValue(transaction, out var error) ? error : null;
 
     /// <summary>Starts over for a new transaction (a provider may reuse its transaction objects).</summary>
-    public void Forget(DbTransaction transaction) => _first.Remove(transaction);
+    public void Forget(DbTransaction transaction)
+    {
+        if (_first.TryGetValue(transaction, out _))
+        {
+            _first.Remove(transaction);
+        }
+    }
 
     /// <inheritdoc />
-    public override void CommandFailed(DbCommand command, CommandErrorEventData eventData) => Record(command, eventData.Exception);
+    public override void CommandFailed(DbCommand command, CommandErrorEventData eventData) => Record(command.Transaction, eventData.Exception);
 
     /// <inheritdoc />
     public override Task CommandFailedAsync(DbCommand command, CommandErrorEventData eventData, CancellationToken cancellationToken = default)
     {
-        Record(command, eventData.Exception);
+        Record(command.Transaction, eventData.Exception);
         return Task.CompletedTask;
     }
 
-    private void Record(DbCommand command, Exception error)
+    /// <inheritdoc />
+    public override void CommandCanceled(DbCommand command, CommandEndEventData eventData) => Record(command.Transaction, Canceled(command));
+
+    /// <inheritdoc />
+    public override Task CommandCanceledAsync(DbCommand command, CommandEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        if (command.Transaction is { } transaction)
+        Record(command.Transaction, Canceled(command));
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public void SaveChangesFailed(DbContextErrorEventData eventData) => Record(TransactionOf(eventData.Context), eventData.Exception);
+
+    /// <inheritdoc />
+    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Record(TransactionOf(eventData.Context), eventData.Exception);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public void SaveChangesCanceled(DbContextEventData eventData) => Record(TransactionOf(eventData.Context), new OperationCanceledException("SaveChanges was cancelled."));
+
+    /// <inheritdoc />
+    public Task SaveChangesCanceledAsync(DbContextEventData eventData, CancellationToken cancellationToken = default)
+    {
+        SaveChangesCanceled(eventData);
+        return Task.CompletedTask;
+    }
+
+    private static DbTransaction? TransactionOf(DbContext? context) => context?.Database.CurrentTransaction?.GetDbTransaction();
+
+    private static OperationCanceledException Canceled(DbCommand command) => new($"A command was cancelled: {command.CommandText}");
+
+    private void Record(DbTransaction? transaction, Exception error)
+    {
+        if (transaction is not null)
         {
             _first.TryAdd(transaction, error);
         }

@@ -26,6 +26,10 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
     private IInboxStatements? _statements;
+    private bool? _watched;
+
+    /// <summary>What the check reports when it finds the transaction aborted and no failure was seen.</summary>
+    private static readonly Exception UnseenFailure = new InvalidOperationException("A database error that the inbox did not see (its context has no DomainEvents inbox interceptor) aborted the transaction.");
 
     public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
@@ -133,14 +137,18 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
             {
                 await next.Send(context).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!withSavepoints && savepoints && InboxCommandFailures.Instance.FirstFailure(transaction) is { } first && !Wraps(ex, first))
+            catch (Exception ex) when (!withSavepoints && savepoints && !context.CancellationToken.IsCancellationRequested
+                                       && InboxCommandFailures.Instance.FirstFailure(transaction) is { } first && !Wraps(ex, first))
             {
                 // It failed after catching an earlier database error: on PostgreSQL that is what an aborted transaction
                 // does to the next statement. With savepoints the first error may be harmless.
                 return first;
             }
 
-            if (InboxCommandFailures.Instance.FirstFailure(transaction) is { } caught)
+            // Where the failures cannot be seen (a context whose options were built without the interceptor), every
+            // message pays for the check.
+            _watched ??= InboxCommandFailures.IsAttachedTo(db);
+            if ((InboxCommandFailures.Instance.FirstFailure(transaction) ?? (_watched == true ? null : UnseenFailure)) is { } caught)
             {
                 try
                 {

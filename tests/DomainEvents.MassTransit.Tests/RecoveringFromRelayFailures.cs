@@ -139,7 +139,7 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
     }
 
     [Test]
-    public async Task A_queue_at_its_length_limit_that_rejects_publishes_is_back_pressure_and_kills_no_row()
+    public async Task A_queue_at_its_length_limit_that_rejects_publishes_holds_back_only_its_route_and_kills_no_row()
     {
         // RabbitMQ nacks every publish routed to a queue at its x-max-length with x-overflow reject-publish.
         var full = Queue("full");
@@ -149,6 +149,9 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         await channel.QueueDeclareAsync(full, durable: false, exclusive: false, autoDelete: false,
             arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" });
         await channel.QueueBindAsync(full, Exchange, "order.*");
+        var other = Queue("other-route");
+        await channel.QueueDeclareAsync(other, durable: false, exclusive: false, autoDelete: false);
+        await channel.QueueBindAsync(other, Exchange, "invoice.*");
 
         var order = Order.Place(1);
         order.PlaceAgain(2);
@@ -157,7 +160,7 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         {
             r.MaxAttempts = 2;
             r.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-            r.MaxOutagePause = TimeSpan.FromMilliseconds(500);
+            r.MaxOutagePause = TimeSpan.FromSeconds(10);
             r.SendTimeout = TimeSpan.FromSeconds(2);
             r.LeaseDuration = TimeSpan.FromSeconds(10);
         });
@@ -169,6 +172,13 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         var rows = await host.OutboxAsync();
         rows.Should().OnlyContain(r => r.Status != OutboxMessageStatus.Dead && r.Attempts == 0,
             "a nack is the queue's back-pressure, not the message's fault: " + string.Join("\n", rows.Select(r => $"{r.MessageType} {r.Status} {r.Attempts} {r.LastError}")));
+
+        // Another route of the same exchange flows meanwhile: the relay did not pause (it would be seconds into a pause
+        // after 4 s of nacks, which double up to MaxOutagePause).
+        var saved = DateTime.UtcNow;
+        await host.SaveAsync(Invoice.Pay(10m));
+        await RelayingToConsumers.WaitForAsync(async () => (await channel.QueueDeclarePassiveAsync(other)).MessageCount == 1, seconds: 10);
+        (DateTime.UtcNow - saved).Should().BeLessThan(TimeSpan.FromSeconds(1.5), "only the nacked route waits");
 
         // A consumer takes the messages one at a time: each is let in after the one before, in order.
         var received = new List<int>();

@@ -43,6 +43,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly SemaphoreSlim _sends;
     private long _claims;
 
+    // Routes (exchange, routing key) whose destination said it takes nothing now (DestinationBusyException), until when
+    // (a Stopwatch timestamp) and for how long; a confirmed send to the route clears it.
+    private readonly ConcurrentDictionary<(string Exchange, string RoutingKey), (long Until, TimeSpan Pause)> _busyRoutes = new();
+    private int _busyRouteCount;
+
     /// <summary>Unique to this relay object, so replicas that share an instance name never share a lease owner.</summary>
     private readonly string _ownerPrefix;
 
@@ -397,6 +402,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     {
         var processed = new ConcurrentBag<long>();
         var released = new ConcurrentBag<long>();
+        var heldBack = new ConcurrentBag<long>();
         var failed = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
         Exception? unavailable = null;
 
@@ -412,6 +418,14 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 if (blocked || Volatile.Read(ref unavailable) is not null || claim.Elapsed >= _options.LeaseDuration / 2)
                 {
                     released.Add(row.Id);
+                    continue;
+                }
+
+                if (RouteBusy(row))
+                {
+                    // Held back with the rest of its key, no attempt: a claim after the route's pause tries again.
+                    heldBack.Add(row.Id);
+                    blocked = true;
                     continue;
                 }
 
@@ -431,6 +445,16 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                         case (SendOutcome.Confirmed, _, _):
                             processed.Add(row.Id);
                             RelayMetrics.Confirmed(Outbox, row, _time.GetUtcNow().UtcDateTime);
+                            if (Volatile.Read(ref _busyRouteCount) > 0 && _busyRoutes.TryRemove((row.Exchange, row.RoutingKey), out _))
+                            {
+                                Interlocked.Decrement(ref _busyRouteCount);
+                            }
+
+                            break;
+                        case (SendOutcome.DestinationBusy, var error, _):
+                            HoldBackRoute(row, error!);
+                            heldBack.Add(row.Id);
+                            blocked = true;
                             break;
                         case (SendOutcome.Unavailable, var error, _):
                             Interlocked.CompareExchange(ref unavailable, error, null);
@@ -479,13 +503,14 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         finally
         {
             // Other keys of the batch are released even when recording a failure could not be done.
-            await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
+            await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released, .. heldBack], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
         }
 
         // The batch's keys are free now. Claim over the table again when it left rows behind, when such a claim found keys
         // of this relay busy while this batch was going (they may be this batch's keys), or when it came from a claim whose
         // scan over keys stopped before the last key (the keys after it are reached in turn). A full batch is followed by
-        // a claim anyway (the loop claims again at once).
+        // a claim anyway (the loop claims again at once). Rows held back for a busy route ask for nothing: a claim at once
+        // would only lease them again; the next one due (the polling interval at the latest) takes them.
         Interlocked.Increment(ref _batchesRecorded);
         if (!released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore || (claim.Full && _store.KeyScanUnfinished))
         {
@@ -493,7 +518,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         Volatile.Write(ref _inOutage, unavailable is not null);
-        if (unavailable is null)
+        if (unavailable is null && Volatile.Read(ref _busyRouteCount) > 0 && BusyRouteNow() is { } busy)
+        {
+            _health?.Problem(HealthStatus.Degraded, $"'{busy.Exchange}' with '{busy.RoutingKey}' takes nothing now; its rows wait, no attempt is counted");
+        }
+        else if (unavailable is null)
         {
             _health?.Healthy("running");
         }
@@ -583,6 +612,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         catch (TransportUnavailableException ex)
         {
             return (SendOutcome.Unavailable, ex, null);
+        }
+        catch (DestinationBusyException ex)
+        {
+            return (SendOutcome.DestinationBusy, ex, null);
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
         {
@@ -711,6 +744,59 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         return TimeSpan.FromMilliseconds(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)));
     }
 
+    /// <summary>Whether the row's route is in a pause after its destination said it takes nothing now.</summary>
+    private bool RouteBusy(OutboxEnvelope row) =>
+        Volatile.Read(ref _busyRouteCount) > 0
+        && _busyRoutes.TryGetValue((row.Exchange, row.RoutingKey), out var busy)
+        && Stopwatch.GetTimestamp() < busy.Until;
+
+    /// <summary>Starts or doubles the row's route's pause.</summary>
+    private void HoldBackRoute(OutboxEnvelope row, Exception error)
+    {
+        // The count of routes follows each add and remove exactly, so that it can stand in for the dictionary on the
+        // path of every send.
+        var route = (row.Exchange, row.RoutingKey);
+        TimeSpan pause;
+        while (true)
+        {
+            if (_busyRoutes.TryGetValue(route, out var before))
+            {
+                pause = NextPause(before.Pause);
+                if (_busyRoutes.TryUpdate(route, (Until(pause), pause), before))
+                {
+                    break;
+                }
+            }
+            else
+            {
+                pause = NextPause(TimeSpan.Zero);
+                if (_busyRoutes.TryAdd(route, (Until(pause), pause)))
+                {
+                    Interlocked.Increment(ref _busyRouteCount);
+                    break;
+                }
+            }
+        }
+
+        OutboxRelayLog.DestinationBusy(_logger, error, row.Exchange, row.RoutingKey, pause);
+    }
+
+    private static long Until(TimeSpan pause) => Stopwatch.GetTimestamp() + (long)(pause.TotalSeconds * Stopwatch.Frequency);
+
+    private (string Exchange, string RoutingKey)? BusyRouteNow()
+    {
+        var now = Stopwatch.GetTimestamp();
+        foreach (var (route, busy) in _busyRoutes)
+        {
+            if (now < busy.Until)
+            {
+                return route;
+            }
+        }
+
+        return null;
+    }
+
     private TimeSpan NextPause(TimeSpan pause) =>
         pause == TimeSpan.Zero
             ? TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(250).Ticks, _options.MaxOutagePause.Ticks))
@@ -724,6 +810,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         Failed,
         Unavailable,
         StillSending,
+        DestinationBusy,
     }
 
     /// <summary>

@@ -154,9 +154,9 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         }
         catch (Exception ex) when ((watch.Nack ?? BrokerRefusals.NackOf(ex)) is { } nack)
         {
-            // Back-pressure (a queue at its length limit with reject-publish, or without a leader), whatever the message:
-            // an outage, which costs no attempt. The channel is fine, so the endpoint is kept.
-            throw new RelayUnavailableException($"The broker nacked the publish to '{envelope.Exchange}' with '{envelope.RoutingKey}': a queue it routes to takes nothing now (at its length limit with x-overflow reject-publish, or without a leader). {nack.Message}", nack);
+            // Back-pressure from a queue this route reaches (at its length limit with reject-publish, or without a leader),
+            // whatever the message: no attempt, and only this route waits. The channel is fine, so the endpoint is kept.
+            throw new DestinationBusyException($"The broker nacked the publish to '{envelope.Exchange}' with '{envelope.RoutingKey}': a queue it routes to takes nothing now (at its length limit with x-overflow reject-publish, or without a leader). {nack.Message}", nack);
         }
         catch (Exception ex)
         {

@@ -139,7 +139,7 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
     }
 
     [Test]
-    public async Task A_queue_at_its_length_limit_that_rejects_publishes_holds_back_only_its_route_and_kills_no_row()
+    public async Task A_queue_at_its_length_limit_that_rejects_publishes_holds_back_only_its_key_and_kills_no_row()
     {
         // RabbitMQ nacks every publish routed to a queue at its x-max-length with x-overflow reject-publish.
         var full = Queue("full");
@@ -161,8 +161,8 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
             r.MaxAttempts = 2;
             r.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
             r.MaxOutagePause = TimeSpan.FromSeconds(10);
-            r.SendTimeout = TimeSpan.FromSeconds(2);
-            r.LeaseDuration = TimeSpan.FromSeconds(10);
+            r.SendTimeout = TimeSpan.FromSeconds(1);
+            r.LeaseDuration = TimeSpan.FromSeconds(4);
         });
         await host.SaveAsync(order);
 
@@ -173,12 +173,12 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         rows.Should().OnlyContain(r => r.Status != OutboxMessageStatus.Dead && r.Attempts == 0,
             "a nack is the queue's back-pressure, not the message's fault: " + string.Join("\n", rows.Select(r => $"{r.MessageType} {r.Status} {r.Attempts} {r.LastError}")));
 
-        // Another route of the same exchange flows meanwhile: the relay did not pause (it would be seconds into a pause
-        // after 4 s of nacks, which double up to MaxOutagePause).
+        // Another key flows meanwhile: the relay did not pause (it would be seconds into a pause after 4 s of nacks,
+        // which double up to MaxOutagePause).
         var saved = DateTime.UtcNow;
         await host.SaveAsync(Invoice.Pay(10m));
         await RelayingToConsumers.WaitForAsync(async () => (await channel.QueueDeclarePassiveAsync(other)).MessageCount == 1, seconds: 10);
-        (DateTime.UtcNow - saved).Should().BeLessThan(TimeSpan.FromSeconds(1.5), "only the nacked route waits");
+        (DateTime.UtcNow - saved).Should().BeLessThan(TimeSpan.FromSeconds(1.5), "only the nacked key waits");
 
         // A consumer takes the messages one at a time: each is let in after the one before, in order.
         var received = new List<int>();
@@ -194,5 +194,38 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         }, seconds: 30);
         received.Should().Equal([1, 2, 3], "the events of one order arrive in order, each once");
         await RelayingToConsumers.WaitForAsync(async () => (await host.OutboxAsync()).All(r => r.Status == OutboxMessageStatus.Processed && r.Attempts == 0));
+    }
+
+    [Test]
+    public async Task Rows_a_full_queue_rejects_at_the_front_of_the_table_do_not_starve_other_keys()
+    {
+        var full = Queue("full-front");
+        var other = Queue("other-front");
+        await using var connection = await RabbitMqAdmin.ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Topic, durable: true);
+        await channel.QueueDeclareAsync(full, durable: false, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" });
+        await channel.QueueBindAsync(full, Exchange, "order.*");
+        await channel.QueueDeclareAsync(other, durable: false, exclusive: false, autoDelete: false);
+        await channel.QueueBindAsync(other, Exchange, "invoice.*");
+
+        // Written by another process, so that only claims over the table find them: 30 orders the full queue will
+        // reject, then one invoice behind them.
+        var writer = await StartAsync(relay: false);
+        await writer.SaveAsync(Enumerable.Range(1, 30).Select(Order.Place).ToArray());
+        await writer.SaveAsync(Invoice.Pay(10m));
+
+        var relay = await StartAsync(relay: true, relayOptions: r =>
+        {
+            r.BatchSize = 5;
+            r.SendTimeout = TimeSpan.FromSeconds(2);
+            r.LeaseDuration = TimeSpan.FromSeconds(20);
+        });
+
+        await RelayingToConsumers.WaitForAsync(async () => (await channel.QueueDeclarePassiveAsync(other)).MessageCount == 1, seconds: 10);
+        var rows = await relay.OutboxAsync();
+        rows.Should().OnlyContain(r => r.Status != OutboxMessageStatus.Dead && r.Attempts == 0, "a nack costs no attempt");
+        rows.Count(r => r.Status == OutboxMessageStatus.Processed && r.MessageType == "order.placed").Should().Be(1, "the full queue took one order");
     }
 }

@@ -4,10 +4,10 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 
 /// <summary>
 /// Thrown by a transport when one destination takes nothing now (RabbitMQ nacks a publish routed to a queue at its length
-/// limit with <c>x-overflow: reject-publish</c>): back-pressure on that message's exchange and routing key, neither the
-/// message's fault nor an outage of the transport. No attempt is counted. The relay holds back rows to the same
-/// exchange and routing key, each with the rest of its partition key, for a pause that doubles while the destination
-/// stays busy (up to <see cref="OutboxRelayOptions.MaxOutagePause"/>); other routes keep flowing.
+/// limit with <c>x-overflow: reject-publish</c>): back-pressure, neither the message's fault nor an outage of the
+/// transport. No attempt is counted and the relay does not pause. The row keeps its lease, so its partition key stays
+/// busy and the row is tried again once the lease runs out (<see cref="OutboxRelayOptions.LeaseDuration"/>); the rest of
+/// its key waits behind it, and other keys keep flowing.
 /// </summary>
 public sealed class DestinationBusyException : DomainEventsException
 {

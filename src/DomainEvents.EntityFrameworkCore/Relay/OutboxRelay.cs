@@ -43,11 +43,6 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly SemaphoreSlim _sends;
     private long _claims;
 
-    // Routes (exchange, routing key) whose destination said it takes nothing now (DestinationBusyException), until when
-    // (a Stopwatch timestamp) and for how long; a confirmed send to the route clears it.
-    private readonly ConcurrentDictionary<(string Exchange, string RoutingKey), (long Until, TimeSpan Pause)> _busyRoutes = new();
-    private int _busyRouteCount;
-
     /// <summary>Unique to this relay object, so replicas that share an instance name never share a lease owner.</summary>
     private readonly string _ownerPrefix;
 
@@ -402,9 +397,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     {
         var processed = new ConcurrentBag<long>();
         var released = new ConcurrentBag<long>();
-        var heldBack = new ConcurrentBag<long>();
         var failed = new ConcurrentBag<(OutboxEnvelope Row, Exception Error)>();
         Exception? unavailable = null;
+        Exception? busy = null;
 
         // Sending goes on through shutdown for rows already claimed; only new claims stop. No send starts once half
         // the lease is spent: a send takes at most SendTimeout (at most a quarter of the lease), which leaves the
@@ -418,14 +413,6 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 if (blocked || Volatile.Read(ref unavailable) is not null || claim.Elapsed >= _options.LeaseDuration / 2)
                 {
                     released.Add(row.Id);
-                    continue;
-                }
-
-                if (RouteBusy(row))
-                {
-                    // Held back with the rest of its key, no attempt: a claim after the route's pause tries again.
-                    heldBack.Add(row.Id);
-                    blocked = true;
                     continue;
                 }
 
@@ -445,15 +432,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                         case (SendOutcome.Confirmed, _, _):
                             processed.Add(row.Id);
                             RelayMetrics.Confirmed(Outbox, row, _time.GetUtcNow().UtcDateTime);
-                            if (Volatile.Read(ref _busyRouteCount) > 0 && _busyRoutes.TryRemove((row.Exchange, row.RoutingKey), out _))
-                            {
-                                Interlocked.Decrement(ref _busyRouteCount);
-                            }
-
                             break;
                         case (SendOutcome.DestinationBusy, var error, _):
-                            HoldBackRoute(row, error!);
-                            heldBack.Add(row.Id);
+                            // Back-pressure on this row's route, not its fault: no attempt. The row keeps its lease, so
+                            // its key stays busy and no claim takes it (nor sends to that route again for it) until the
+                            // lease runs out; the rest of its key is released behind it, other keys go on.
+                            Interlocked.CompareExchange(ref busy, error, null);
+                            OutboxRelayLog.DestinationBusy(_logger, error!, row.Exchange, row.RoutingKey, _time.GetUtcNow().UtcDateTime + (_options.LeaseDuration - claim.Elapsed));
                             blocked = true;
                             break;
                         case (SendOutcome.Unavailable, var error, _):
@@ -503,14 +488,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         finally
         {
             // Other keys of the batch are released even when recording a failure could not be done.
-            await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released, .. heldBack], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
+            await BookkeepAsync(claim, () => _store.ReleaseAsync([.. released], claim.Owner, CancellationToken.None)).ConfigureAwait(false);
         }
 
         // The batch's keys are free now. Claim over the table again when it left rows behind, when such a claim found keys
         // of this relay busy while this batch was going (they may be this batch's keys), or when it came from a claim whose
         // scan over keys stopped before the last key (the keys after it are reached in turn). A full batch is followed by
-        // a claim anyway (the loop claims again at once). Rows held back for a busy route ask for nothing: a claim at once
-        // would only lease them again; the next one due (the polling interval at the latest) takes them.
+        // a claim anyway (the loop claims again at once).
         Interlocked.Increment(ref _batchesRecorded);
         if (!released.IsEmpty || Interlocked.Read(ref _claimsThatFoundBusyKeys) != claim.BusyClaimsBefore || (claim.Full && _store.KeyScanUnfinished))
         {
@@ -518,9 +502,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         Volatile.Write(ref _inOutage, unavailable is not null);
-        if (unavailable is null && Volatile.Read(ref _busyRouteCount) > 0 && BusyRouteNow() is { } busy)
+        if (unavailable is null && busy is not null)
         {
-            _health?.Problem(HealthStatus.Degraded, $"'{busy.Exchange}' with '{busy.RoutingKey}' takes nothing now; its rows wait, no attempt is counted");
+            _health?.Problem(HealthStatus.Degraded, "a destination takes nothing now; its rows keep their lease until it runs out, no attempt is counted: " + busy.Message, busy);
         }
         else if (unavailable is null)
         {
@@ -742,59 +726,6 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var exponent = Math.Min(attempts - 1, 30);
         var delay = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), _options.RetryMaxDelay.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)));
-    }
-
-    /// <summary>Whether the row's route is in a pause after its destination said it takes nothing now.</summary>
-    private bool RouteBusy(OutboxEnvelope row) =>
-        Volatile.Read(ref _busyRouteCount) > 0
-        && _busyRoutes.TryGetValue((row.Exchange, row.RoutingKey), out var busy)
-        && Stopwatch.GetTimestamp() < busy.Until;
-
-    /// <summary>Starts or doubles the row's route's pause.</summary>
-    private void HoldBackRoute(OutboxEnvelope row, Exception error)
-    {
-        // The count of routes follows each add and remove exactly, so that it can stand in for the dictionary on the
-        // path of every send.
-        var route = (row.Exchange, row.RoutingKey);
-        TimeSpan pause;
-        while (true)
-        {
-            if (_busyRoutes.TryGetValue(route, out var before))
-            {
-                pause = NextPause(before.Pause);
-                if (_busyRoutes.TryUpdate(route, (Until(pause), pause), before))
-                {
-                    break;
-                }
-            }
-            else
-            {
-                pause = NextPause(TimeSpan.Zero);
-                if (_busyRoutes.TryAdd(route, (Until(pause), pause)))
-                {
-                    Interlocked.Increment(ref _busyRouteCount);
-                    break;
-                }
-            }
-        }
-
-        OutboxRelayLog.DestinationBusy(_logger, error, row.Exchange, row.RoutingKey, pause);
-    }
-
-    private static long Until(TimeSpan pause) => Stopwatch.GetTimestamp() + (long)(pause.TotalSeconds * Stopwatch.Frequency);
-
-    private (string Exchange, string RoutingKey)? BusyRouteNow()
-    {
-        var now = Stopwatch.GetTimestamp();
-        foreach (var (route, busy) in _busyRoutes)
-        {
-            if (now < busy.Until)
-            {
-                return route;
-            }
-        }
-
-        return null;
     }
 
     private TimeSpan NextPause(TimeSpan pause) =>

@@ -17,8 +17,8 @@ internal static partial class OutboxRelayLog
     [LoggerMessage(4, LogLevel.Error, "{MessageType} {MessageId} is dead after {Attempts} attempts: {LastError}")]
     public static partial void Dead(ILogger logger, string messageType, Guid messageId, int attempts, string lastError);
 
-    [LoggerMessage(14, LogLevel.Warning, "'{Exchange}' with '{RoutingKey}' takes nothing now; its rows wait {Pause}, no attempt is counted")]
-    public static partial void DestinationBusy(ILogger logger, Exception exception, string exchange, string routingKey, TimeSpan pause);
+    [LoggerMessage(14, LogLevel.Warning, "'{Exchange}' with '{RoutingKey}' takes nothing now; the row keeps its lease until {LeaseEnd:O}, no attempt is counted")]
+    public static partial void DestinationBusy(ILogger logger, Exception exception, string exchange, string routingKey, DateTime leaseEnd);
 
     [LoggerMessage(5, LogLevel.Warning, "The transport is unavailable; the relay pauses for {Pause}")]
     public static partial void TransportUnavailable(ILogger logger, Exception exception, TimeSpan pause);

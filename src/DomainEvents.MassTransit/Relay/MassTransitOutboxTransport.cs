@@ -120,7 +120,8 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
     /// <summary>
     /// Only an error of the message's own counts as an attempt: one raised while writing it, or the broker's refusal
     /// (see <see cref="BrokerRefusals"/>). Every other failure on the way to the broker (unreachable, closed, blocked
-    /// by an alarm, too slow to confirm, nacked by back-pressure) is an outage, which costs no attempt.
+    /// by an alarm, too slow to confirm) is an outage, and a nack is back-pressure (<see cref="DestinationBusyException"/>);
+    /// neither costs an attempt.
     /// </summary>
     private async Task SendOneAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
     {
@@ -155,7 +156,7 @@ internal sealed class MassTransitOutboxTransport : IOutboxTransport
         catch (Exception ex) when ((watch.Nack ?? BrokerRefusals.NackOf(ex)) is { } nack)
         {
             // Back-pressure from a queue this route reaches (at its length limit with reject-publish, or without a leader),
-            // whatever the message: no attempt, and only this route waits. The channel is fine, so the endpoint is kept.
+            // whatever the message: no attempt, and the row waits for its lease. The channel is fine, so the endpoint is kept.
             throw new DestinationBusyException($"The broker nacked the publish to '{envelope.Exchange}' with '{envelope.RoutingKey}': a queue it routes to takes nothing now (at its length limit with x-overflow reject-publish, or without a leader). {nack.Message}", nack);
         }
         catch (Exception ex)

@@ -156,7 +156,7 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         var order = Order.Place(1);
         order.PlaceAgain(2);
         order.PlaceAgain(3);
-        var host = await StartAsync(relay: true, relayOptions: r =>
+        var host = await StartAsync(relay: true, o => o.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks(), relayOptions: r =>
         {
             r.MaxAttempts = 2;
             r.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
@@ -168,6 +168,8 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
 
         // The first event fills the queue; the broker nacks the next ones for as long as nobody consumes.
         await RelayingToConsumers.WaitForAsync(async () => (await channel.QueueDeclarePassiveAsync(full)).MessageCount == 1);
+        (await HealthProbe.WaitForAsync(host, "domainevents-relay", Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, TimeSpan.FromSeconds(5)))
+            .Description.Should().Contain("back-pressure", "the relay says why rows wait");
         await Task.Delay(TimeSpan.FromSeconds(4));
         var rows = await host.OutboxAsync();
         rows.Should().OnlyContain(r => r.Status != OutboxMessageStatus.Dead && r.Attempts == 0,

@@ -43,6 +43,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly SemaphoreSlim _sends;
     private long _claims;
 
+    // Until when (a Stopwatch timestamp) a row that a busy destination did not take keeps its lease: health says so.
+    private long _heldUntil;
+
     /// <summary>Unique to this relay object, so replicas that share an instance name never share a lease owner.</summary>
     private readonly string _ownerPrefix;
 
@@ -347,7 +350,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             {
                 // Nothing waits. In an outage, keys left busy or a send still awaiting its confirmation are not "nothing":
                 // only a batch that gets through ends the outage.
-                _health?.Healthy("running; nothing waits to be sent");
+                if (!ReportHeldRows())
+                {
+                    _health?.Healthy("running; nothing waits to be sent");
+                }
             }
             if (foundBusyKeys)
             {
@@ -438,6 +444,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                             // its key stays busy and no claim takes it (nor sends to that route again for it) until the
                             // lease runs out; the rest of its key is released behind it, other keys go on.
                             Interlocked.CompareExchange(ref busy, error, null);
+                            HeldUntil(claim.StartedAt + (long)(_options.LeaseDuration.TotalSeconds * Stopwatch.Frequency));
                             OutboxRelayLog.DestinationBusy(_logger, error!, row.Exchange, row.RoutingKey, _time.GetUtcNow().UtcDateTime + (_options.LeaseDuration - claim.Elapsed));
                             blocked = true;
                             break;
@@ -502,17 +509,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         Volatile.Write(ref _inOutage, unavailable is not null);
-        if (unavailable is null && busy is not null)
-        {
-            _health?.Problem(HealthStatus.Degraded, "a destination takes nothing now; its rows keep their lease until it runs out, no attempt is counted: " + busy.Message, busy);
-        }
-        else if (unavailable is null)
-        {
-            _health?.Healthy("running");
-        }
-        else
+        if (unavailable is not null)
         {
             _health?.Problem(HealthStatus.Unhealthy, "the transport is unavailable; rows wait, no attempt is counted: " + unavailable.Message, unavailable);
+        }
+        else if (!ReportHeldRows(busy))
+        {
+            _health?.Healthy("running");
         }
 
         return new BatchResult(claim.Count, processed.Count, unavailable);
@@ -726,6 +729,29 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var exponent = Math.Min(attempts - 1, 30);
         var delay = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), _options.RetryMaxDelay.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)));
+    }
+
+    private void HeldUntil(long until)
+    {
+        for (var before = Volatile.Read(ref _heldUntil); until > before; before = Volatile.Read(ref _heldUntil))
+        {
+            if (Interlocked.CompareExchange(ref _heldUntil, until, before) == before)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Reports the relay as degraded while a row that a busy destination did not take keeps its lease.</summary>
+    private bool ReportHeldRows(Exception? busy = null)
+    {
+        if (Stopwatch.GetTimestamp() >= Volatile.Read(ref _heldUntil))
+        {
+            return false;
+        }
+
+        _health?.Problem(HealthStatus.Degraded, "a destination took nothing (back-pressure); its rows keep their lease until it runs out, no attempt is counted" + (busy is null ? "" : ": " + busy.Message), busy);
+        return true;
     }
 
     private TimeSpan NextPause(TimeSpan pause) =>

@@ -18,7 +18,7 @@ public sealed class TracingAcrossTheBroker : RabbitMqFixture
     [TestCase(true)]
     public async Task The_consumer_joins_the_trace_of_the_request_that_saved_the_event(bool massTransitTracing)
     {
-        var exported = new List<Activity>();
+        var exported = new LockedCollection<Activity>();
         string[] sources = massTransitTracing ? [DomainEventsTracing.SourceName, Requests.Name, "MassTransit"] : [DomainEventsTracing.SourceName, Requests.Name];
         using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(sources).SetSampler(new AlwaysOnSampler()).AddInMemoryExporter(exported).Build();
         var host = await StartAsync(relay: true, AddOrdersConsumerWithInbox);
@@ -67,21 +67,12 @@ public sealed class TracingAcrossTheBroker : RabbitMqFixture
     }
 
     /// <summary>The exported spans once <paramref name="ready"/> holds (spans are exported when they end), within 10 s.</summary>
-    private static async Task<List<Activity>> ExportedAsync(List<Activity> exported, Func<List<Activity>, bool> ready)
+    private static async Task<List<Activity>> ExportedAsync(LockedCollection<Activity> exported, Func<List<Activity>, bool> ready)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (true)
         {
-            List<Activity> snapshot;
-            try
-            {
-                snapshot = [.. exported];
-            }
-            catch (InvalidOperationException)
-            {
-                continue;   // the exporter added a span while the list was copied
-            }
-
+            var snapshot = exported.Snapshot();
             if (ready(snapshot) || DateTime.UtcNow > deadline)
             {
                 return snapshot;
@@ -89,5 +80,79 @@ public sealed class TracingAcrossTheBroker : RabbitMqFixture
 
             await Task.Delay(50);
         }
+    }
+
+    /// <summary>
+    /// What the in-memory exporter adds to, from the threads that end spans, while the test reads it: every access under
+    /// one lock (a copy of a plain list taken during an add can throw or hold a null).
+    /// </summary>
+    private sealed class LockedCollection<T> : ICollection<T>
+    {
+        private readonly List<T> _items = [];
+
+        public int Count
+        {
+            get
+            {
+                lock (_items)
+                {
+                    return _items.Count;
+                }
+            }
+        }
+
+        public bool IsReadOnly => false;
+
+        public List<T> Snapshot()
+        {
+            lock (_items)
+            {
+                return [.. _items];
+            }
+        }
+
+        public void Add(T item)
+        {
+            lock (_items)
+            {
+                _items.Add(item);
+            }
+        }
+
+        public void Clear()
+        {
+            lock (_items)
+            {
+                _items.Clear();
+            }
+        }
+
+        public bool Contains(T item)
+        {
+            lock (_items)
+            {
+                return _items.Contains(item);
+            }
+        }
+
+        public void CopyTo(T[] array, int arrayIndex)
+        {
+            lock (_items)
+            {
+                _items.CopyTo(array, arrayIndex);
+            }
+        }
+
+        public bool Remove(T item)
+        {
+            lock (_items)
+            {
+                return _items.Remove(item);
+            }
+        }
+
+        public IEnumerator<T> GetEnumerator() => Snapshot().GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

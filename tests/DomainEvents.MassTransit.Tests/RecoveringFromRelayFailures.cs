@@ -141,17 +141,11 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
     [Test]
     public async Task A_queue_at_its_length_limit_that_rejects_publishes_holds_back_only_its_key_and_kills_no_row()
     {
-        // RabbitMQ nacks every publish routed to a queue at its x-max-length with x-overflow reject-publish.
         var full = Queue("full");
+        var other = Queue("other-route");
         await using var connection = await RabbitMqAdmin.ConnectAsync();
         await using var channel = await connection.CreateChannelAsync();
-        await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Topic, durable: true);
-        await channel.QueueDeclareAsync(full, durable: false, exclusive: false, autoDelete: false,
-            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" });
-        await channel.QueueBindAsync(full, Exchange, "order.*");
-        var other = Queue("other-route");
-        await channel.QueueDeclareAsync(other, durable: false, exclusive: false, autoDelete: false);
-        await channel.QueueBindAsync(other, Exchange, "invoice.*");
+        await DeclareFullOrdersQueueAsync(channel, full, other);
 
         var order = Order.Place(1);
         order.PlaceAgain(2);
@@ -205,12 +199,7 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         var other = Queue("other-front");
         await using var connection = await RabbitMqAdmin.ConnectAsync();
         await using var channel = await connection.CreateChannelAsync();
-        await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Topic, durable: true);
-        await channel.QueueDeclareAsync(full, durable: false, exclusive: false, autoDelete: false,
-            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" });
-        await channel.QueueBindAsync(full, Exchange, "order.*");
-        await channel.QueueDeclareAsync(other, durable: false, exclusive: false, autoDelete: false);
-        await channel.QueueBindAsync(other, Exchange, "invoice.*");
+        await DeclareFullOrdersQueueAsync(channel, full, other);
 
         // Written by another process, so that only claims over the table find them: 30 orders the full queue will
         // reject, then one invoice behind them.
@@ -229,5 +218,19 @@ public sealed class RecoveringFromRelayFailures : RabbitMqFixture
         var rows = await relay.OutboxAsync();
         rows.Should().OnlyContain(r => r.Status != OutboxMessageStatus.Dead && r.Attempts == 0, "a nack costs no attempt");
         rows.Count(r => r.Status == OutboxMessageStatus.Processed && r.MessageType == "order.placed").Should().Be(1, "the full queue took one order");
+    }
+
+    /// <summary>
+    /// A queue of orders that takes one message and then makes RabbitMQ nack every publish routed to it (x-max-length 1,
+    /// x-overflow reject-publish), and a plain queue of invoices on the same exchange.
+    /// </summary>
+    private async Task DeclareFullOrdersQueueAsync(IChannel channel, string full, string other)
+    {
+        await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Topic, durable: true);
+        await channel.QueueDeclareAsync(full, durable: false, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" });
+        await channel.QueueBindAsync(full, Exchange, "order.*");
+        await channel.QueueDeclareAsync(other, durable: false, exclusive: false, autoDelete: false);
+        await channel.QueueBindAsync(other, Exchange, "invoice.*");
     }
 }

@@ -240,6 +240,87 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_commit_is_sent_while_two_batches_of_earlier_commits_wait_for_the_broker()
+    {
+        // The broker holds on to the rows of two orders, each committed alone and so sent in a batch of its own. The row of
+        // a third order, committed next, is leased and sent at once: it does not wait for either batch to finish.
+        var (first, second, third) = (Order.Place("a", 1m), Order.Place("b", 1m), Order.Place("c", 1m));
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var transport = new RecordingTransport { Hold = gate.Task, HoldOnly = e => !e.PartitionKey.Contains(third.Id.ToString(), StringComparison.OrdinalIgnoreCase) };
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            _host.Services.GetRequiredService<OutboxSignal>(),
+            transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        // Its first claim over the table is made before the commits, so that none of them is found by it.
+        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0);
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            await SaveAsync(_host, first);
+            await WaitForAsync(() => transport.Held.Count == 1);
+            await SaveAsync(_host, second);
+            await WaitForAsync(() => transport.Held.Count == 2);
+
+            await SaveAsync(_host, third);
+            await WaitForAsync(() => !transport.Sent.IsEmpty);
+            transport.Sent.Should().ContainSingle().Which.PartitionKey.Should().Contain(third.Id.ToString(), "the third order's row went out while the broker held the other two");
+
+            gate.SetResult();
+            await WaitForAsync(() => transport.Sent.Count == 3);
+            transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems();
+            await WaitForAsync(() => _host.OutboxAsync().GetAwaiter().GetResult().All(r => r.Status == OutboxMessageStatus.Processed));
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Test]
+    public async Task A_claim_over_the_table_is_not_held_off_by_commits_that_keep_batches_in_flight()
+    {
+        var order = Order.Place("c1", 10m);
+        await SaveAsync(_host, order);
+        var first = (await _host.OutboxAsync()).Single();
+        await BackOffAsync(first.Id, TimeSpan.FromSeconds(1));
+
+        // Each send takes 300 ms and a commit comes every 20 ms or so, so batches of committed rows are always in flight,
+        // as many as the relay allows. Only a claim over the table finds the row whose retry comes due; the polling
+        // interval asks for one, and it runs.
+        var transport = new RecordingTransport { SendTime = TimeSpan.FromMilliseconds(300) };
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(),
+            _host.Services.GetRequiredService<OutboxSignal>(),
+            transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(200) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!transport.Sent.Any(e => e.Id == first.Id) && DateTime.UtcNow < deadline)
+            {
+                await SaveAsync(_host, Order.Place("busy", 1m));
+                await Task.Delay(20);
+            }
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+
+        transport.Sent.Should().Contain(e => e.Id == first.Id, "a claim over the table that is due runs while batches of commits are in flight");
+        transport.Sent.TakeWhile(e => e.Id != first.Id).Should().HaveCountGreaterThan(5, "commits were being sent before the retry came due");
+        transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems();
+    }
+
+    [Test]
     public async Task A_row_a_claim_left_because_its_key_was_being_sent_is_claimed_when_the_key_is_free()
     {
         // The relay is handed the key's first row and sends it; meanwhile another process commits the key's second row
@@ -352,6 +433,12 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         /// <summary>While set, sends wait for it; the waiting rows are in <see cref="Held"/>.</summary>
         public Task? Hold { get; init; }
 
+        /// <summary>The rows <see cref="Hold"/> holds back; every row when not set.</summary>
+        public Func<OutboxEnvelope, bool>? HoldOnly { get; init; }
+
+        /// <summary>How long each send takes before it is confirmed.</summary>
+        public TimeSpan SendTime { get; init; }
+
         public ConcurrentQueue<OutboxEnvelope> Held { get; } = new();
 
         public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
@@ -361,10 +448,15 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
                 throw new InvalidOperationException("nacked");
             }
 
-            if (Hold is { IsCompleted: false } hold)
+            if (Hold is { IsCompleted: false } hold && (HoldOnly?.Invoke(envelope) ?? true))
             {
                 Held.Enqueue(envelope);
                 await hold;
+            }
+
+            if (SendTime > TimeSpan.Zero)
+            {
+                await Task.Delay(SendTime, CancellationToken.None);
             }
 
             Sent.Enqueue(envelope);

@@ -123,27 +123,8 @@ internal sealed class OutboxSignal : IOutboxWakeUp
         /// <summary>Wakes the relay; cheap, and coalesces while it is not waiting.</summary>
         public void Wake() => _wake.Writer.TryWrite(true);
 
-        /// <summary>Waits until the relay is woken or the timeout passes.</summary>
-        /// <returns><see langword="true"/> when woken.</returns>
-        public async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-        {
-            if (_wake.Reader.TryRead(out _))
-            {
-                return true;
-            }
-
-            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeoutSource.CancelAfter(timeout);
-            try
-            {
-                await _wake.Reader.WaitToReadAsync(timeoutSource.Token).ConfigureAwait(false);
-                return _wake.Reader.TryRead(out _);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return false;
-            }
-        }
+        /// <summary>Waits until the relay is woken: at once if it was woken since the last wait. One wait at a time.</summary>
+        public Task WaitAsync(CancellationToken cancellationToken) => _wake.Reader.ReadAsync(cancellationToken).AsTask();
 
         internal bool Offer(IReadOnlyList<OutboxMessage> rows)
         {

@@ -52,8 +52,17 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>The outbox's name in metrics: its context's type name.</summary>
     private static string Outbox => typeof(TContext).Name;
 
-    /// <summary>Batches a relay sends at once: one being sent while the next is claimed.</summary>
-    internal const int MaxBatchesInFlight = 2;
+    /// <summary>
+    /// Batches claimed over the table that a relay sends at once: one being sent while the next is claimed. A third, while
+    /// two hold the free keys, finds little and costs a full claim.
+    /// </summary>
+    internal const int MaxTableBatchesInFlight = 2;
+
+    /// <summary>
+    /// Batches of any kind a relay sends at once. Beyond the claims over the table, the others lease rows that commits
+    /// handed over (one statement by id each), so that a commit's rows need not wait for a batch to finish.
+    /// </summary>
+    internal const int MaxBatchesInFlight = 8;
 
     /// <summary>Gets the relay's settings, configuration and code applied.</summary>
     internal OutboxRelayOptions Options => _options;
@@ -74,9 +83,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     }
 
     /// <summary>
-    /// The relay keeps up to <see cref="MaxBatchesInFlight"/> batches going: it claims the next batch while the
-    /// current one is being sent, so the broker is never idle while the database answers. Two batches in flight
-    /// never share a partition key: a claim takes a partition only when none of its pending rows is leased.
+    /// The relay keeps up to <see cref="MaxTableBatchesInFlight"/> batches claimed over the table going: it claims the next
+    /// batch while the current one is being sent, so the broker is never idle while the database answers. Rows handed over
+    /// by commits are leased and sent while up to <see cref="MaxBatchesInFlight"/> batches in all are going, so a commit's
+    /// rows do not wait for a batch to finish. When a batch ends and a claim over the table is due, that claim goes first.
+    /// Batches in flight never share a partition key: a claim takes a partition only when none of its pending rows is leased.
     /// </summary>
     protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
@@ -88,18 +99,28 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         _health?.Healthy("running");
         var pause = TimeSpan.Zero;
         var inFlight = new List<Task<BatchResult>>(MaxBatchesInFlight);
-        Task<bool>? wake = null;
+        var tableBatches = new HashSet<Task<BatchResult>>(MaxTableBatchesInFlight);
+        Task? wake = null;
+        Task? poll = null;
+        var pollAfter = 0L;
+        var waiting = new List<Task>(MaxBatchesInFlight + 2);
         var claimNow = true;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
+                var tableRoom = tableBatches.Count < MaxTableBatchesInFlight;
                 if (claimNow && inFlight.Count < MaxBatchesInFlight)
                 {
-                    var batch = await ClaimAsync(stoppingToken).ConfigureAwait(false);
+                    var batch = await ClaimAsync(overTable: tableRoom, stoppingToken).ConfigureAwait(false);
                     if (batch.Count > 0)
                     {
-                        inFlight.Add(SendBatchAsync(batch));
+                        var sending = SendBatchAsync(batch);
+                        inFlight.Add(sending);
+                        if (batch.Full)
+                        {
+                            tableBatches.Add(sending);
+                        }
                     }
 
                     // A full batch says more rows may be waiting; after a partial one, wait for a reason to look again
@@ -117,35 +138,63 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                     }
                 }
 
-                // Wait for a batch to finish (its partitions become free again), a commit, or the polling interval.
+                // Wait for a batch to finish (its partitions become free again), for a commit or a request to claim while
+                // another batch may start, and for the polling interval while a claim over the table may start.
                 if (inFlight.Count < MaxBatchesInFlight)
                 {
-                    wake ??= _signal.WaitAsync(UntilNextPoll(), stoppingToken);
+                    wake ??= _signal.WaitAsync(stoppingToken);
+                    if (poll is null && tableBatches.Count < MaxTableBatchesInFlight)
+                    {
+                        pollAfter = Volatile.Read(ref _lastClaimOverTable);
+                        poll = Task.Delay(UntilNextPoll(), stoppingToken);
+                    }
                 }
 
-                var finished = await Task.WhenAny(wake is null ? inFlight : [.. inFlight, wake]).ConfigureAwait(false);
+                waiting.Clear();
+                waiting.AddRange(inFlight);
+                if (wake is not null)
+                {
+                    waiting.Add(wake);
+                }
+
+                if (poll is not null)
+                {
+                    waiting.Add(poll);
+                }
+
+                var finished = await Task.WhenAny(waiting).ConfigureAwait(false);
+                claimNow = true;
                 if (finished == wake)
                 {
-                    // Woken: by a commit, a notification or a request to claim. Not woken: the polling interval passed.
-                    if (!await wake.ConfigureAwait(false))
+                    // Woken: by a commit, a notification or a request to claim.
+                    await wake.ConfigureAwait(false);
+                    wake = null;
+                    continue;
+                }
+
+                if (finished == poll)
+                {
+                    // The polling interval has passed, unless a claim over the table ran after the timer was armed.
+                    await poll.ConfigureAwait(false);
+                    poll = null;
+                    if (Volatile.Read(ref _lastClaimOverTable) == pollAfter)
                     {
                         _signal.ClaimSoon();
                     }
 
-                    wake = null;
-                    claimNow = true;
                     continue;
                 }
 
                 var done = (Task<BatchResult>)finished;
                 inFlight.Remove(done);
-                claimNow = true;
+                tableBatches.Remove(done);
                 var result = await done.ConfigureAwait(false);
                 if (result.TransportUnavailable is { } unavailable)
                 {
-                    // Let the other batch run into the outage too (its rows are released), then pause.
+                    // Let the other batches run into the outage too (their rows are released), then pause.
                     await Task.WhenAll(inFlight).ConfigureAwait(false);
                     inFlight.Clear();
+                    tableBatches.Clear();
                     pause = NextPause(pause);
                     OutboxRelayLog.TransportUnavailable(_logger, unavailable, pause);
                     await Task.Delay(pause, _time, stoppingToken).ConfigureAwait(false);
@@ -163,6 +212,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 // Rows handed over by commits and taken from the queue may not have been leased: a claim finds them.
                 _signal.ClaimSoon();
                 inFlight.RemoveAll(t => t.IsCompleted);
+                tableBatches.RemoveWhere(t => t.IsCompleted);
                 pause = NextPause(pause);
                 OutboxRelayLog.LoopFailed(_logger, ex, pause);
                 _health?.Problem(HealthStatus.Unhealthy, "claiming or recording failed: " + ex.Message, ex);
@@ -244,7 +294,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             _signal.ClaimSoon();
         }
 
-        var claim = await ClaimAsync(stoppingToken).ConfigureAwait(false);
+        var claim = await ClaimAsync(overTable: true, stoppingToken).ConfigureAwait(false);
         return claim.Count == 0 ? new BatchResult(0, 0, null) : await SendBatchAsync(claim).ConfigureAwait(false);
     }
 
@@ -319,9 +369,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
     /// <summary>
     /// A claim over the table when one is due (asked for by a notification, the polling interval, a batch that freed keys
-    /// or left rows behind); otherwise a lease on the rows that commits of this process handed over, if any.
+    /// or left rows behind) and <paramref name="overTable"/> allows it; otherwise a lease on the rows that commits of this
+    /// process handed over, if any. A due claim that is not allowed stays due.
     /// </summary>
-    private async Task<Claim> ClaimAsync(CancellationToken stoppingToken)
+    private async Task<Claim> ClaimAsync(bool overTable, CancellationToken stoppingToken)
     {
         // Once stopping, claim nothing more. A claim is never cancelled half way: the UPDATE may have leased
         // rows whose results would then never be read, leaving them to wait for the lease to expire.
@@ -338,7 +389,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
         // A claim over the table at least every polling interval, however often commits wake the relay: rows whose retry
         // is due, whose lease ran out, or that other processes committed without a notification are found that way.
-        if (_signal.TakeClaimDue() || UntilNextPoll() == TimeSpan.Zero)
+        if (overTable && (_signal.TakeClaimDue() || UntilNextPoll() == TimeSpan.Zero))
         {
             Volatile.Write(ref _lastClaimOverTable, Stopwatch.GetTimestamp());
             // Rows handed over until now were committed before this claim starts, so it sees them: they are left to it.

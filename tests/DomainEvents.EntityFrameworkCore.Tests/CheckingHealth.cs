@@ -117,6 +117,81 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         up.Description.Should().Be("relay relay-a (OrderingDbContext): running");
     }
 
+    [Test]
+    public async Task The_relay_stays_unhealthy_while_it_pauses_for_an_outage_even_when_an_earlier_batch_gets_through()
+    {
+        // Two batches in flight: the second runs into the outage while the first still waits for its confirmation, which
+        // then comes. The relay finishes both and pauses; the probe must not call it healthy meanwhile.
+        var held = Order.Place("held", 1m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(held);
+            await db.SaveChangesAsync();
+        });
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var transport = new HalfDownTransport(held.Id.ToString(), gate.Task);
+        var signal = new OutboxSignal();
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(), signal, transport, new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) }, TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance, _host.Services.GetRequiredService<DomainEventsHealth>());
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitForAsync(() => transport.Waiting);
+            await _host.InScopeAsync(async db =>
+            {
+                db.Orders.Add(Order.Place("down", 1m));
+                await db.SaveChangesAsync();
+            });
+            signal.NotifyFromNotification("another process");
+            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Status == HealthStatus.Unhealthy);
+
+            gate.SetResult();
+            await WaitForAsync(() => transport.Confirmed);
+            var until = DateTime.UtcNow.AddMilliseconds(500);
+            while (DateTime.UtcNow < until)
+            {
+                (await CheckAsync()).Entries["domainevents-relay"].Status.Should().Be(HealthStatus.Unhealthy, "the transport is still down for every batch claimed since");
+                await Task.Delay(10);
+            }
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the relay should have got there within 10 s");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>Confirms the held key's message once the gate opens; every other message meets a broker that is down.</summary>
+    private sealed class HalfDownTransport(string heldKey, Task gate) : IOutboxTransport
+    {
+        public bool Waiting { get; private set; }
+
+        public bool Confirmed { get; private set; }
+
+        public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        {
+            if (!envelope.PartitionKey.Contains(heldKey, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new TransportUnavailableException("broker down");
+            }
+
+            Waiting = true;
+            await gate;
+            Confirmed = true;
+        }
+    }
+
     private sealed class SwitchableTransport : IOutboxTransport
     {
         public bool Unavailable { get; set; }

@@ -38,7 +38,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly DomainEventsHealth.Component? _health;
-    private bool _inOutage;
+    // When (a Stopwatch timestamp) a batch last ran into an outage; 0 when a batch claimed after it got through.
+    private long _outageAt;
     private readonly ConcurrentDictionary<Task, bool> _lateMarks = new();
     private readonly SemaphoreSlim _sends;
     private long _claims;
@@ -397,7 +398,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
             RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), rows.Count);
-            if (rows.Count == 0 && _lateMarks.IsEmpty && !(foundBusyKeys && Volatile.Read(ref _inOutage)))
+            if (rows.Count == 0 && _lateMarks.IsEmpty && !(foundBusyKeys && Volatile.Read(ref _outageAt) != 0))
             {
                 // Nothing waits. In an outage, keys left busy or a send still awaiting its confirmation are not "nothing":
                 // only a batch that gets through ends the outage.
@@ -559,14 +560,21 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             _signal.ClaimSoon();
         }
 
-        Volatile.Write(ref _inOutage, unavailable is not null);
+        // Only a batch claimed after the last outage began can end it: one that was already sending may get through while
+        // the relay pauses for the outage another batch ran into.
+        var outageAt = Volatile.Read(ref _outageAt);
         if (unavailable is not null)
         {
+            Volatile.Write(ref _outageAt, Stopwatch.GetTimestamp());
             _health?.Problem(HealthStatus.Unhealthy, "the transport is unavailable; rows wait, no attempt is counted: " + unavailable.Message, unavailable);
         }
-        else if (!ReportHeldRows(busy))
+        else if (claim.StartedAt > outageAt)
         {
-            _health?.Healthy("running");
+            Interlocked.CompareExchange(ref _outageAt, 0, outageAt);
+            if (!ReportHeldRows(busy))
+            {
+                _health?.Healthy("running");
+            }
         }
 
         return new BatchResult(claim.Count, processed.Count, unavailable);

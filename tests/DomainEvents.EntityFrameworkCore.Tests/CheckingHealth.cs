@@ -162,6 +162,37 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         }
     }
 
+    [Test]
+    public async Task The_relay_is_healthy_again_once_a_send_that_outran_its_timeout_is_confirmed_and_nothing_waits()
+    {
+        // The only row's send outruns SendTimeout and the transport does not give up: the relay counts an outage and keeps
+        // the row's lease. The broker confirms it later and the row is marked. Nothing waits now, so the probe says so.
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("slow", 1m));
+            await db.SaveChangesAsync();
+        });
+        var transport = new SlowTransport(TimeSpan.FromMilliseconds(1500));
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(100), SendTimeout = TimeSpan.FromMilliseconds(500), LeaseDuration = TimeSpan.FromSeconds(4) },
+            TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance, _host.Services.GetRequiredService<DomainEventsHealth>());
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Status == HealthStatus.Unhealthy);
+            await WaitForAsync(() => _host.OutboxAsync().GetAwaiter().GetResult().Single().Status == OutboxMessageStatus.Processed);
+            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Status == HealthStatus.Healthy);
+
+            (await CheckAsync()).Entries["domainevents-relay"].Description.Should().EndWith("running; nothing waits to be sent");
+            transport.Sends.Should().Be(1, "the late confirmation was recorded under the row's lease");
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
     private static async Task WaitForAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -189,6 +220,20 @@ public sealed class CheckingHealth(DatabaseProvider provider)
             Waiting = true;
             await gate;
             Confirmed = true;
+        }
+    }
+
+    /// <summary>Takes its time over every send and does not give up when asked to.</summary>
+    private sealed class SlowTransport(TimeSpan time) : IOutboxTransport
+    {
+        private int _sends;
+
+        public int Sends => Volatile.Read(ref _sends);
+
+        public async Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _sends);
+            await Task.Delay(time, CancellationToken.None);
         }
     }
 

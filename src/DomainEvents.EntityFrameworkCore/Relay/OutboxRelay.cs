@@ -113,7 +113,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 var tableRoom = tableBatches.Count < MaxTableBatchesInFlight;
                 if (claimNow && inFlight.Count < MaxBatchesInFlight)
                 {
-                    var batch = await ClaimAsync(overTable: tableRoom, stoppingToken).ConfigureAwait(false);
+                    var batch = await ClaimAsync(overTable: tableRoom, idle: inFlight.Count == 0, stoppingToken).ConfigureAwait(false);
                     if (batch.Count > 0)
                     {
                         var sending = SendBatchAsync(batch);
@@ -192,10 +192,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 var result = await done.ConfigureAwait(false);
                 if (result.TransportUnavailable is { } unavailable)
                 {
-                    // Let the other batches run into the outage too (their rows are released), then pause.
+                    // Let the other batches run into the outage too (their rows are released), then pause. One that got
+                    // through as this one ran into it may have reported the relay healthy: not while it pauses.
                     await Task.WhenAll(inFlight).ConfigureAwait(false);
                     inFlight.Clear();
                     tableBatches.Clear();
+                    ReportOutage(unavailable);
                     pause = NextPause(pause);
                     OutboxRelayLog.TransportUnavailable(_logger, unavailable, pause);
                     await Task.Delay(pause, _time, stoppingToken).ConfigureAwait(false);
@@ -295,7 +297,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             _signal.ClaimSoon();
         }
 
-        var claim = await ClaimAsync(overTable: true, stoppingToken).ConfigureAwait(false);
+        var claim = await ClaimAsync(overTable: true, idle: true, stoppingToken).ConfigureAwait(false);
         return claim.Count == 0 ? new BatchResult(0, 0, null) : await SendBatchAsync(claim).ConfigureAwait(false);
     }
 
@@ -371,9 +373,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>
     /// A claim over the table when one is due (asked for by a notification, the polling interval, a batch that freed keys
     /// or left rows behind) and <paramref name="overTable"/> allows it; otherwise a lease on the rows that commits of this
-    /// process handed over, if any. A due claim that is not allowed stays due.
+    /// process handed over, if any. A due claim that is not allowed stays due. <paramref name="idle"/>: no batch of this
+    /// relay is in flight.
     /// </summary>
-    private async Task<Claim> ClaimAsync(bool overTable, CancellationToken stoppingToken)
+    private async Task<Claim> ClaimAsync(bool overTable, bool idle, CancellationToken stoppingToken)
     {
         // Once stopping, claim nothing more. A claim is never cancelled half way: the UPDATE may have leased
         // rows whose results would then never be read, leaving them to wait for the lease to expire.
@@ -398,10 +401,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
             RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), rows.Count);
-            if (rows.Count == 0 && _lateMarks.IsEmpty && !(foundBusyKeys && Volatile.Read(ref _outageAt) != 0))
+            if (rows.Count == 0 && _lateMarks.IsEmpty && (idle || !(foundBusyKeys && Volatile.Read(ref _outageAt) != 0)))
             {
-                // Nothing waits. In an outage, keys left busy or a send still awaiting its confirmation are not "nothing":
-                // only a batch that gets through ends the outage.
+                // Nothing waits. In an outage, keys left busy by batches in flight or a send still awaiting its confirmation
+                // are not "nothing": only a batch that gets through ends the outage. With neither, busy keys are not this
+                // relay's (SQLite cannot tell: it always says some are).
+                Volatile.Write(ref _outageAt, 0);
                 if (!ReportHeldRows())
                 {
                     _health?.Healthy("running; nothing waits to be sent");
@@ -565,8 +570,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var outageAt = Volatile.Read(ref _outageAt);
         if (unavailable is not null)
         {
-            Volatile.Write(ref _outageAt, Stopwatch.GetTimestamp());
-            _health?.Problem(HealthStatus.Unhealthy, "the transport is unavailable; rows wait, no attempt is counted: " + unavailable.Message, unavailable);
+            ReportOutage(unavailable);
         }
         else if (claim.StartedAt > outageAt)
         {
@@ -799,6 +803,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 return;
             }
         }
+    }
+
+    private void ReportOutage(Exception unavailable)
+    {
+        Volatile.Write(ref _outageAt, Stopwatch.GetTimestamp());
+        _health?.Problem(HealthStatus.Unhealthy, "the transport is unavailable; rows wait, no attempt is counted: " + unavailable.Message, unavailable);
     }
 
     /// <summary>Reports the relay as degraded while a row that a busy destination did not take keeps its lease.</summary>

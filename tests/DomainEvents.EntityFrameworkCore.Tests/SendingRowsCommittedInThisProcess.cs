@@ -208,35 +208,10 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     [Test]
     public async Task Rows_that_need_a_claim_are_found_while_commits_keep_waking_the_relay()
     {
-        var order = Order.Place("c1", 10m);
-        await SaveAsync(_host, order);
-        var first = (await _host.OutboxAsync()).Single();
-        await BackOffAsync(first.Id, TimeSpan.FromMilliseconds(500));
-
         // Commits wake the relay every 50 ms, more often than it polls: its retry still comes once it is due.
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            _host.Services.GetRequiredService<OutboxSignal>(),
-            _transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(200) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
-        await relay.StartAsync(CancellationToken.None);
-        try
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (!_transport.Sent.Any(e => e.Id == first.Id) && DateTime.UtcNow < deadline)
-            {
-                await SaveAsync(_host, Order.Place("busy", 1m));
-                await Task.Delay(50);
-            }
-        }
-        finally
-        {
-            await relay.StopAsync(CancellationToken.None);
-        }
+        var first = await RetryWhileCommitsComeAsync(_transport, TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(50));
 
-        _transport.Sent.Should().Contain(e => e.Id == first.Id, "a claim over the table runs every polling interval");
+        _transport.Sent.Should().Contain(e => e.Id == first, "a claim over the table runs every polling interval");
     }
 
     [Test]
@@ -284,15 +259,28 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     [Test]
     public async Task A_claim_over_the_table_is_not_held_off_by_commits_that_keep_batches_in_flight()
     {
-        var order = Order.Place("c1", 10m);
-        await SaveAsync(_host, order);
-        var first = (await _host.OutboxAsync()).Single();
-        await BackOffAsync(first.Id, TimeSpan.FromSeconds(1));
-
         // Each send takes 300 ms and a commit comes every 20 ms or so, so batches of committed rows are always in flight,
         // as many as the relay allows. Only a claim over the table finds the row whose retry comes due; the polling
         // interval asks for one, and it runs.
         var transport = new RecordingTransport { SendTime = TimeSpan.FromMilliseconds(300) };
+        var first = await RetryWhileCommitsComeAsync(transport, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(20));
+
+        transport.Sent.Should().Contain(e => e.Id == first, "a claim over the table that is due runs while batches of commits are in flight");
+        transport.Sent.TakeWhile(e => e.Id != first).Should().HaveCountGreaterThan(5, "commits were being sent before the retry came due");
+        transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems();
+    }
+
+    /// <summary>
+    /// A row whose retry is due in <paramref name="retryDue"/>, and a relay polling every 200 ms that is handed a commit of
+    /// another key every <paramref name="between"/> until <paramref name="transport"/> has sent the row (10 s at most).
+    /// </summary>
+    /// <returns>The id of the row that waited for its retry.</returns>
+    private async Task<long> RetryWhileCommitsComeAsync(RecordingTransport transport, TimeSpan retryDue, TimeSpan between)
+    {
+        await SaveAsync(_host, Order.Place("c1", 10m));
+        var first = (await _host.OutboxAsync()).Single().Id;
+        await BackOffAsync(first, retryDue);
+
         using var relay = new OutboxRelay<OrderingDbContext>(
             _host.Services.GetRequiredService<IServiceScopeFactory>(),
             _host.Services.GetRequiredService<OutboxSignal>(),
@@ -304,10 +292,10 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         try
         {
             var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (!transport.Sent.Any(e => e.Id == first.Id) && DateTime.UtcNow < deadline)
+            while (!transport.Sent.Any(e => e.Id == first) && DateTime.UtcNow < deadline)
             {
                 await SaveAsync(_host, Order.Place("busy", 1m));
-                await Task.Delay(20);
+                await Task.Delay(between);
             }
         }
         finally
@@ -315,9 +303,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
             await relay.StopAsync(CancellationToken.None);
         }
 
-        transport.Sent.Should().Contain(e => e.Id == first.Id, "a claim over the table that is due runs while batches of commits are in flight");
-        transport.Sent.TakeWhile(e => e.Id != first.Id).Should().HaveCountGreaterThan(5, "commits were being sent before the retry came due");
-        transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems();
+        return first;
     }
 
     [Test]

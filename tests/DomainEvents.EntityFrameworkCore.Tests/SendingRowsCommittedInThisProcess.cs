@@ -107,6 +107,31 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Rows_never_attempted_are_claimed_even_when_the_clock_was_set_back_after_they_were_written()
+    {
+        // The host that wrote the rows has its clock set back an hour: their next_attempt_at (the time they were written)
+        // now lies ahead. Never attempted, they are due anyway, and go out in order.
+        var order = Order.Place("c1", 10m);
+        order.RaiseEvent(new OrderShipped(order.Id));
+        await SaveAsync(_host, order);
+        await _host.InScopeAsync(async db =>
+        {
+            foreach (var row in await db.Set<OutboxMessage>().ToListAsync())
+            {
+                row.NextAttemptAt = DateTime.UtcNow.AddHours(1);
+            }
+
+            await db.SaveChangesAsync();
+        });
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, new OutboxRelayOptions(), TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(2);
+        _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
+    }
+
+    [Test]
     public async Task Rows_committed_to_another_database_never_lease_the_rows_of_this_one()
     {
         // A context type whose connection differs per tenant: the relay of this database is handed rows committed to another.

@@ -5,7 +5,8 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 
 /// <summary>
 /// The relay's statements on SQLite, whose relay shares the writers' process: times from the relay host's clock (the
-/// request's <c>Now</c>), ids as literals. SQLite runs one writer at a time, so claims take turns by themselves.
+/// request's <c>Now</c>), ids as literals. A row never attempted is due whatever its <c>next_attempt_at</c> (the time it
+/// was written), so a clock set back does not hold new rows. SQLite runs one writer at a time, so claims take turns by themselves.
 /// </summary>
 internal sealed class SqliteRelayStatements : IOutboxRelayStatements
 {
@@ -26,10 +27,10 @@ internal sealed class SqliteRelayStatements : IOutboxRelayStatements
                UPDATE {table} SET lease_owner = @owner, lease_expires_at = @expires
                WHERE id IN (
                    SELECT o.id FROM {table} o
-                   WHERE o.status = 0 AND o.next_attempt_at <= @now
+                   WHERE o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= @now)
                      AND NOT {Live("o")}
                      AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.partition_key = o.partition_key AND p.status = 0 AND p.id < o.id
-                                     AND p.next_attempt_at > @now)
+                                     AND p.attempts > 0 AND p.next_attempt_at > @now)
                      AND {KeyFree("o")}
                    ORDER BY o.id
                    LIMIT @batch)

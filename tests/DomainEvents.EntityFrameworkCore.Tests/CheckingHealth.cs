@@ -180,12 +180,46 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         await relay.StartAsync(CancellationToken.None);
         try
         {
-            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Status == HealthStatus.Unhealthy);
+            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Description!.Contains("the transport is unavailable", StringComparison.Ordinal));
             await WaitForAsync(() => _host.OutboxAsync().GetAwaiter().GetResult().Single().Status == OutboxMessageStatus.Processed);
             await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Status == HealthStatus.Healthy);
 
             (await CheckAsync()).Entries["domainevents-relay"].Description.Should().EndWith("running; nothing waits to be sent");
             transport.Sends.Should().Be(1, "the late confirmation was recorded under the row's lease");
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Test]
+    public async Task The_relay_is_not_called_healthy_while_a_send_that_outran_its_timeout_and_then_failed_keeps_its_lease()
+    {
+        // The only row's send outruns SendTimeout, the transport does not give up, and then the send fails. The row keeps
+        // the relay's lease until it runs out (4 s after the claim) and is not sent meanwhile: something still waits.
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("slow", 1m));
+            await db.SaveChangesAsync();
+        });
+        var transport = new SlowTransport(TimeSpan.FromMilliseconds(1500), fails: true);
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(100), SendTimeout = TimeSpan.FromMilliseconds(500), LeaseDuration = TimeSpan.FromSeconds(4) },
+            TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance, _host.Services.GetRequiredService<DomainEventsHealth>());
+        var until = DateTime.UtcNow.AddSeconds(3.5);
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Description!.Contains("the transport is unavailable", StringComparison.Ordinal));
+            while (DateTime.UtcNow < until)
+            {
+                (await CheckAsync()).Entries["domainevents-relay"].Status.Should().NotBe(HealthStatus.Healthy, "the row's send failed late and it waits for its lease to run out");
+                await Task.Delay(20);
+            }
+
+            transport.Sends.Should().Be(1, "the row is not sent again while the lease lasts");
         }
         finally
         {
@@ -223,8 +257,8 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         }
     }
 
-    /// <summary>Takes its time over every send and does not give up when asked to.</summary>
-    private sealed class SlowTransport(TimeSpan time) : IOutboxTransport
+    /// <summary>Takes its time over every send and does not give up when asked to; then confirms it, or fails it.</summary>
+    private sealed class SlowTransport(TimeSpan time, bool fails = false) : IOutboxTransport
     {
         private int _sends;
 
@@ -234,6 +268,10 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         {
             Interlocked.Increment(ref _sends);
             await Task.Delay(time, CancellationToken.None);
+            if (fails)
+            {
+                throw new InvalidOperationException("the broker gave up on it");
+            }
         }
     }
 

@@ -47,6 +47,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     // Until when (a Stopwatch timestamp) a row that a busy destination did not take keeps its lease: health says so.
     private long _heldUntil;
 
+    // Until when (a Stopwatch timestamp) a row whose send outran its timeout and was not confirmed keeps this relay's lease.
+    private long _lateLeasesUntil;
+
     /// <summary>Unique to this relay object, so replicas that share an instance name never share a lease owner.</summary>
     private readonly string _ownerPrefix;
 
@@ -401,12 +404,15 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
             RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), rows.Count);
-            if (rows.Count == 0 && _lateMarks.IsEmpty && (idle || !(foundBusyKeys && Volatile.Read(ref _outageAt) != 0)))
+            var outageAt = Volatile.Read(ref _outageAt);
+            var lateLeases = !_lateMarks.IsEmpty || Stopwatch.GetTimestamp() < Volatile.Read(ref _lateLeasesUntil);
+            if (rows.Count == 0 && !lateLeases && (idle || !(foundBusyKeys && outageAt != 0))
+                && Interlocked.CompareExchange(ref _outageAt, 0, outageAt) == outageAt)
             {
-                // Nothing waits. In an outage, keys left busy by batches in flight or a send still awaiting its confirmation
-                // are not "nothing": only a batch that gets through ends the outage. With neither, busy keys are not this
-                // relay's (SQLite cannot tell: it always says some are).
-                Volatile.Write(ref _outageAt, 0);
+                // Nothing waits. A send still awaiting its confirmation, or one that outran its timeout and was not
+                // confirmed (its row keeps the lease until it runs out), is not "nothing"; in an outage, neither are keys
+                // left busy by batches in flight: only a batch that gets through ends the outage. With no batch in flight,
+                // busy keys are not this relay's (SQLite cannot tell: it always says some are).
                 if (!ReportHeldRows())
                 {
                     _health?.Healthy("running; nothing waits to be sent");
@@ -501,7 +507,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                             // its key stays busy and no claim takes it (nor sends to that route again for it) until the
                             // lease runs out; the rest of its key is released behind it, other keys go on.
                             Interlocked.CompareExchange(ref busy, error, null);
-                            HeldUntil(claim.StartedAt + (long)(_options.LeaseDuration.TotalSeconds * Stopwatch.Frequency));
+                            ExtendTo(ref _heldUntil, claim.LeaseEnd(_options.LeaseDuration));
                             OutboxRelayLog.DestinationBusy(_logger, error!, row.Exchange, row.RoutingKey, _time.GetUtcNow().UtcDateTime + (_options.LeaseDuration - claim.Elapsed));
                             blocked = true;
                             break;
@@ -572,9 +578,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         {
             ReportOutage(unavailable);
         }
-        else if (claim.StartedAt > outageAt)
+        else if (claim.StartedAt > outageAt && Interlocked.CompareExchange(ref _outageAt, 0, outageAt) == outageAt)
         {
-            Interlocked.CompareExchange(ref _outageAt, 0, outageAt);
             if (!ReportHeldRows(busy))
             {
                 _health?.Healthy("running");
@@ -720,6 +725,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         catch (Exception ex)
         {
             // Not confirmed in time, refused, or the mark could not be written: the lease runs out and the row goes again.
+            ExtendTo(ref _lateLeasesUntil, claim.LeaseEnd(_options.LeaseDuration));
             _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             try
             {
@@ -794,11 +800,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         return TimeSpan.FromMilliseconds(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)));
     }
 
-    private void HeldUntil(long until)
+    private static void ExtendTo(ref long field, long until)
     {
-        for (var before = Volatile.Read(ref _heldUntil); until > before; before = Volatile.Read(ref _heldUntil))
+        for (var before = Volatile.Read(ref field); until > before; before = Volatile.Read(ref field))
         {
-            if (Interlocked.CompareExchange(ref _heldUntil, until, before) == before)
+            if (Interlocked.CompareExchange(ref field, until, before) == before)
             {
                 return;
             }
@@ -850,5 +856,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         public int Count => Rows.Count;
 
         public TimeSpan Elapsed => Stopwatch.GetElapsedTime(StartedAt);
+
+        /// <summary>When (a Stopwatch timestamp) the claim's lease runs out.</summary>
+        public long LeaseEnd(TimeSpan lease) => StartedAt + (long)(lease.TotalSeconds * Stopwatch.Frequency);
     }
 }

@@ -167,20 +167,10 @@ public sealed class CheckingHealth(DatabaseProvider provider)
     {
         // The only row's send outruns SendTimeout and the transport does not give up: the relay counts an outage and keeps
         // the row's lease. The broker confirms it later and the row is marked. Nothing waits now, so the probe says so.
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(Order.Place("slow", 1m));
-            await db.SaveChangesAsync();
-        });
         var transport = new SlowTransport(TimeSpan.FromMilliseconds(1500));
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(100), SendTimeout = TimeSpan.FromMilliseconds(500), LeaseDuration = TimeSpan.FromSeconds(4) },
-            TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance, _host.Services.GetRequiredService<DomainEventsHealth>());
-        await relay.StartAsync(CancellationToken.None);
+        using var relay = await RelayInAnOutageOfOneSlowSendAsync(transport);
         try
         {
-            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Description!.Contains("the transport is unavailable", StringComparison.Ordinal));
             await WaitForAsync(() => _host.OutboxAsync().GetAwaiter().GetResult().Single().Status == OutboxMessageStatus.Processed);
             await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Status == HealthStatus.Healthy);
 
@@ -198,21 +188,11 @@ public sealed class CheckingHealth(DatabaseProvider provider)
     {
         // The only row's send outruns SendTimeout, the transport does not give up, and then the send fails. The row keeps
         // the relay's lease until it runs out (4 s after the claim) and is not sent meanwhile: something still waits.
-        await _host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(Order.Place("slow", 1m));
-            await db.SaveChangesAsync();
-        });
-        var transport = new SlowTransport(TimeSpan.FromMilliseconds(1500), fails: true);
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(100), SendTimeout = TimeSpan.FromMilliseconds(500), LeaseDuration = TimeSpan.FromSeconds(4) },
-            TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance, _host.Services.GetRequiredService<DomainEventsHealth>());
         var until = DateTime.UtcNow.AddSeconds(3.5);
-        await relay.StartAsync(CancellationToken.None);
+        var transport = new SlowTransport(TimeSpan.FromMilliseconds(1500), fails: true);
+        using var relay = await RelayInAnOutageOfOneSlowSendAsync(transport);
         try
         {
-            await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Description!.Contains("the transport is unavailable", StringComparison.Ordinal));
             while (DateTime.UtcNow < until)
             {
                 (await CheckAsync()).Entries["domainevents-relay"].Status.Should().NotBe(HealthStatus.Healthy, "the row's send failed late and it waits for its lease to run out");
@@ -225,6 +205,26 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         {
             await relay.StopAsync(CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// One row in the outbox, and a started relay (polling every 100 ms, sends timed out after 500 ms, leases of 4 s) whose
+    /// send of it outran its timeout: returned once the probe reports the outage.
+    /// </summary>
+    private async Task<OutboxRelay<OrderingDbContext>> RelayInAnOutageOfOneSlowSendAsync(SlowTransport transport)
+    {
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("slow", 1m));
+            await db.SaveChangesAsync();
+        });
+        var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(100), SendTimeout = TimeSpan.FromMilliseconds(500), LeaseDuration = TimeSpan.FromSeconds(4) },
+            TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance, _host.Services.GetRequiredService<DomainEventsHealth>());
+        await relay.StartAsync(CancellationToken.None);
+        await WaitForAsync(() => CheckAsync().GetAwaiter().GetResult().Entries["domainevents-relay"].Description!.Contains("the transport is unavailable", StringComparison.Ordinal));
+        return relay;
     }
 
     private static async Task WaitForAsync(Func<bool> condition)

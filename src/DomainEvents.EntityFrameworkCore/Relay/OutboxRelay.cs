@@ -406,17 +406,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             RelayMetrics.Claimed(Outbox, Stopwatch.GetElapsedTime(started), rows.Count);
             var outageAt = Volatile.Read(ref _outageAt);
             var lateLeases = !_lateMarks.IsEmpty || Stopwatch.GetTimestamp() < Volatile.Read(ref _lateLeasesUntil);
-            if (rows.Count == 0 && !lateLeases && (idle || !(foundBusyKeys && outageAt != 0))
-                && Interlocked.CompareExchange(ref _outageAt, 0, outageAt) == outageAt)
+            if (rows.Count == 0 && !lateLeases && (idle || !(foundBusyKeys && outageAt != 0)))
             {
                 // Nothing waits. A send still awaiting its confirmation, or one that outran its timeout and was not
                 // confirmed (its row keeps the lease until it runs out), is not "nothing"; in an outage, neither are keys
                 // left busy by batches in flight: only a batch that gets through ends the outage. With no batch in flight,
                 // busy keys are not this relay's (SQLite cannot tell: it always says some are).
-                if (!ReportHeldRows())
-                {
-                    _health?.Healthy("running; nothing waits to be sent");
-                }
+                ReportRunning(outageAt, "running; nothing waits to be sent");
             }
             if (foundBusyKeys)
             {
@@ -578,12 +574,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         {
             ReportOutage(unavailable);
         }
-        else if (claim.StartedAt > outageAt && Interlocked.CompareExchange(ref _outageAt, 0, outageAt) == outageAt)
+        else if (claim.StartedAt > outageAt)
         {
-            if (!ReportHeldRows(busy))
-            {
-                _health?.Healthy("running");
-            }
+            ReportRunning(outageAt, "running", busy);
         }
 
         return new BatchResult(claim.Count, processed.Count, unavailable);
@@ -815,6 +808,18 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     {
         Volatile.Write(ref _outageAt, Stopwatch.GetTimestamp());
         _health?.Problem(HealthStatus.Unhealthy, "the transport is unavailable; rows wait, no attempt is counted: " + unavailable.Message, unavailable);
+    }
+
+    /// <summary>
+    /// Ends the outage seen at <paramref name="outageAt"/> (0: none) and reports the relay healthy, or degraded while a row a
+    /// busy destination did not take keeps its lease; nothing when a batch has reported an outage since.
+    /// </summary>
+    private void ReportRunning(long outageAt, string description, Exception? busy = null)
+    {
+        if (Interlocked.CompareExchange(ref _outageAt, 0, outageAt) == outageAt && !ReportHeldRows(busy))
+        {
+            _health?.Healthy(description);
+        }
     }
 
     /// <summary>Reports the relay as degraded while a row that a busy destination did not take keeps its lease.</summary>

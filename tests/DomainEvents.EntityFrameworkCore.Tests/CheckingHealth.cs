@@ -227,15 +227,8 @@ public sealed class CheckingHealth(DatabaseProvider provider)
         return relay;
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            DateTime.UtcNow.Should().BeBefore(deadline, "the relay should have got there within 10 s");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitForAsync(Func<bool> condition) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
 
     /// <summary>Confirms the held key's message once the gate opens; every other message meets a broker that is down.</summary>
     private sealed class HalfDownTransport(string heldKey, Task gate) : IOutboxTransport

@@ -420,15 +420,8 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         return orders;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            DateTime.UtcNow.Should().BeBefore(deadline, "the condition should hold within 10 s");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The condition did not hold within 10 s.");
 
     private sealed class ScriptedTransport : IOutboxTransport
     {

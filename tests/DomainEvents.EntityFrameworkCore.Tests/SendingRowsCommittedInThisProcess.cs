@@ -371,19 +371,8 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         }
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail("The relay did not get there within 10 s.");
-            }
-
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitForAsync(Func<bool> condition) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
 
     /// <summary>A relay that has made its first claim over the table (which every relay makes when it starts).</summary>
     private async Task<OutboxRelay<OrderingDbContext>> StartedRelayAsync(OutboxSignal signal, OutboxRelayOptions? options = null)

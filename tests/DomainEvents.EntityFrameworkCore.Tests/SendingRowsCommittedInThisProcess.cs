@@ -231,6 +231,40 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_row_that_a_claim_over_the_table_sent_and_a_commit_handed_over_after_it_asks_for_no_other_claim()
+    {
+        // A commit that lands as a claim over the table starts hands its row over after the claim emptied the relay's
+        // queue, and the claim finds the row too. The claim sends it. Its hand-over must not fail a lease by id and ask
+        // for another claim: under a steady stream of commits each claim would then ask for the next.
+        var signal = new OutboxSignal();
+        using var relay = await StartedRelayAsync(signal);
+        var alone = await ClaimsOverTableForOneRowAsync(relay, handOver: null);
+        var handedOver = await ClaimsOverTableForOneRowAsync(relay, handOver: row => signal.Committed(typeof(OrderingDbContext), [row]));
+
+        // On PostgreSQL the claim that sends a row asks for no other (1 and 1). On SQLite, which cannot tell whose keys are
+        // busy, it always asks for one more, which also empties the queue (2 and 2).
+        handedOver.Should().Be(alone, "the hand-over of a row the claim took asks for no claim of its own");
+        relay.CommittedWaiting.Should().Be(0);
+        _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id), "each row once");
+    }
+
+    /// <summary>Saves an order unseen by the relay, lets a claim over the table send it, hands it over, then runs the relay twice more.</summary>
+    private async Task<long> ClaimsOverTableForOneRowAsync(OutboxRelay<OrderingDbContext> relay, Action<OutboxMessage>? handOver)
+    {
+        var before = relay.ClaimsOverTable;
+        var order = Order.Place("c1", 10m);
+        await SaveAsync(_host, order);
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1, "the claim over the table finds the row");
+        handOver?.Invoke((await _host.OutboxAsync()).Single(r => r.PartitionKey.Contains(order.Id.ToString(), StringComparison.OrdinalIgnoreCase)));
+        for (var i = 0; i < 2; i++)
+        {
+            (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0, "the row is sent already");
+        }
+
+        return relay.ClaimsOverTable - before;
+    }
+
+    [Test]
     public async Task Rows_that_need_a_claim_are_found_while_commits_keep_waking_the_relay()
     {
         // Commits wake the relay every 50 ms, more often than it polls: its retry still comes once it is due.

@@ -51,7 +51,8 @@ public sealed class RelayStatementTrace : IDisposable
         Release,
     }
 
-    public sealed record Statement(Kind Kind, long StartTimestamp, TimeSpan Duration, int Rows);
+    /// <summary>A statement the relay ran; <paramref name="OverTable"/>: a claim that searches the table (not a lease by id).</summary>
+    public sealed record Statement(Kind Kind, long StartTimestamp, TimeSpan Duration, int Rows, bool OverTable = false);
 
     /// <summary>Rows marked processed so far.</summary>
     public long Marked => Interlocked.Read(ref _marked);
@@ -91,7 +92,7 @@ public sealed class RelayStatementTrace : IDisposable
         var start = end - (long)(activity.Duration.TotalSeconds * Stopwatch.Frequency);
         if (text.Contains("SET lease_owner = @owner", StringComparison.Ordinal))
         {
-            _statements.Enqueue(new Statement(Kind.Claim, start, activity.Duration, -1));
+            _statements.Enqueue(new Statement(Kind.Claim, start, activity.Duration, -1, text.Contains("WITH RECURSIVE", StringComparison.Ordinal)));
         }
         else if (text.Contains("SET status = 1, processed_at", StringComparison.Ordinal))
         {

@@ -100,6 +100,9 @@ public sealed class RelayBreakdown
 {
     public int Claims { get; init; }
 
+    /// <summary>Claims that searched the table; the others leased rows that commits of the relay's process handed over.</summary>
+    public int ClaimsOverTable { get; init; }
+
     public double RowsPerClaim { get; init; }
 
     public double ClaimMsMean { get; init; }

@@ -194,6 +194,7 @@ public static class ThroughputBenchmark
         return new RelayBreakdown
         {
             Claims = claims.Count,
+            ClaimsOverTable = claims.Count(c => c.OverTable),
             RowsPerClaim = Stats.Round(count / (double)Math.Max(1, marks.Count), 1),
             ClaimMsMean = Stats.Round(claims.Count == 0 ? 0 : claims.Average(c => c.Duration.TotalMilliseconds), 1),
             ClaimMsMax = Stats.Round(claims.Count == 0 ? 0 : claims.Max(c => c.Duration.TotalMilliseconds), 1),

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.MassTransit.Tests.Model;
 using Microsoft.EntityFrameworkCore;
@@ -52,6 +53,101 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         (await check.Receipts.CountAsync()).Should().Be(3, "each message stores one receipt");
         (await check.Tallies.SingleAsync()).Count.Should().Be(3, "each message increments the tally once");
         (await check.Set<InboxMessage>().CountAsync()).Should().Be(3);
+    }
+
+    [Test]
+    public async Task A_database_that_is_read_only_for_a_while_as_in_a_fail_over_delays_the_messages_and_they_are_applied_once()
+    {
+        // During a fail-over the consumer's connections may reach a server that only reads (the old primary turned standby,
+        // a standby not yet promoted): every write fails with SQLSTATE 25006. That is the database being away, not an error
+        // of the message: it is retried like a dropped connection, and nothing goes to the error queue.
+        await using (var seed = BillingContext())
+        {
+            await seed.Database.EnsureCreatedAsync();
+            seed.Tallies.Add(new Tally { Name = "orders" });
+            await seed.SaveChangesAsync();
+        }
+
+        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
+        {
+            c.Bind(Exchange, "order.*");
+            c.QueueName = Queue("tally-read-only");
+            c.UseInbox<BillingDbContext>();
+            c.TransientDatabaseRetryIntervals = [.. Enumerable.Repeat(TimeSpan.FromMilliseconds(250), 20)];
+        })));
+
+        using var refusals = new ReadOnlyRefusals();
+        await SetReadOnlyAsync(true);
+        try
+        {
+            await host.SaveAsync(Enumerable.Range(1, 3).Select(Order.Place).ToArray());
+            await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 6), seconds: 20);
+        }
+        finally
+        {
+            await SetReadOnlyAsync(false);
+        }
+
+        await RelayingToConsumers.WaitForAsync(async () =>
+        {
+            await using var billing = BillingContext();
+            return await billing.Set<InboxMessage>().CountAsync() == 3;
+        });
+        await Task.Delay(500);   // any second application would land now
+
+        await using var check = BillingContext();
+        (await check.Receipts.CountAsync()).Should().Be(3, "each message stores one receipt");
+        (await check.Tallies.SingleAsync()).Count.Should().Be(3, "each message increments the tally once");
+        (await WireTap.DepthAsync(Queue("tally-read-only") + "_error")).Should().Be(0, "a read-only database is not the message's fault");
+    }
+
+    /// <summary>Makes new sessions of the billing database read-only (or writable again) and drops the pooled ones.</summary>
+    private async Task SetReadOnlyAsync(bool readOnly)
+    {
+        var database = new NpgsqlConnectionStringBuilder(Billing.ConnectionString).Database;
+        await using (var admin = new NpgsqlConnection(Billing.ConnectionString))
+        {
+            await admin.OpenAsync();
+            // A session of a read-only database turns itself writable first, in a statement of its own.
+            foreach (var sql in readOnly
+                         ? [$"ALTER DATABASE \"{database}\" SET default_transaction_read_only = on"]
+                         : new[] { "SET default_transaction_read_only = off", $"ALTER DATABASE \"{database}\" RESET default_transaction_read_only" })
+            {
+                await using var command = admin.CreateCommand();
+                command.CommandText = sql;
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+
+        NpgsqlConnection.ClearAllPools();
+    }
+
+    /// <summary>Counts the statements PostgreSQL refused with SQLSTATE 25006 (a write in a read-only transaction), as Npgsql traces them.</summary>
+    private sealed class ReadOnlyRefusals : IDisposable
+    {
+        private readonly ActivityListener _listener;
+        private int _count;
+
+        public ReadOnlyRefusals()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "Npgsql",
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                ActivityStopped = activity =>
+                {
+                    if (activity.GetTagItem("error.type") is "25006")
+                    {
+                        Interlocked.Increment(ref _count);
+                    }
+                },
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Dispose() => _listener.Dispose();
     }
 
     private BillingDbContext BillingContext() => new(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);

@@ -53,7 +53,8 @@ public sealed class IntegrationEventConsumerOptions
     /// <summary>
     /// Gets or sets how an inbox consumer waits out a database that is away for longer than the context's execution
     /// strategy retries (a restart or a fail-over): the message is handled again after each wait, in a clean unit of
-    /// work, before it would go to the error queue. Only transient database errors are retried this way. Set it empty
+    /// work, before it would go to the error queue. Only transient database errors are retried this way (those the provider
+    /// calls transient, and a write refused by a server that only reads, SQLSTATE 25006). Set it empty
     /// to leave transient errors to your own retry policy (a consumer definition's <c>UseMessageRetry</c>, say).
     /// </summary>
     public IReadOnlyList<TimeSpan> TransientDatabaseRetryIntervals { get; set; } = DefaultTransientDatabaseRetryIntervals;

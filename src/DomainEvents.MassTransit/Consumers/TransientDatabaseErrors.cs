@@ -6,6 +6,13 @@ namespace DomainEvents.MassTransit.Consumers;
 /// <summary>Tells a database that is away for a while (restart, fail-over, dropped connection) from an error of the message.</summary>
 internal static class TransientDatabaseErrors
 {
+    /// <summary>
+    /// SQLSTATE 25006, a write in a read-only transaction: what a server that only reads answers during a fail-over (the old
+    /// primary turned standby, a standby not yet promoted). Npgsql does not count it as transient; for a consumer it is the
+    /// database being away, not an error of the message.
+    /// </summary>
+    private const string ReadOnlyTransaction = "25006";
+
     /// <summary>Whether the exception, or one it wraps, is a transient database error or the execution strategy giving up on one.</summary>
     public static bool IsTransient(Exception exception)
     {
@@ -15,6 +22,7 @@ internal static class TransientDatabaseErrors
             {
                 case RetryLimitExceededException:
                 case DbException { IsTransient: true }:
+                case DbException { SqlState: ReadOnlyTransaction }:
                 case ReplicaConflictException:
                     return true;
             }

@@ -13,6 +13,8 @@ public sealed class RefusingBadConfiguration
     [TestCase("DomainEvents:Relay:BatchSize", "many", "'many' is not a Int32")]
     [TestCase("DomainEvents:Relay:BatchSize", "0", "'0' is not accepted")]
     [TestCase("DomainEvents:Relay:SendTimeout", "soon", "time span")]
+    [TestCase("DomainEvents:Relay:PollingInterval", "60.00:00:00", "must be at most 49.17:02:47.294")]
+    [TestCase("DomainEvents:Relay:MaxOutagePause", "10675199.02:48:05.4775807", "must be at most 49.17:02:47.294")]
     [TestCase("DomainEvents:Relay:BatchSzie", "10", "it has BatchSize")]
     [TestCase("DomainEvents:Consumer", "orders", "it has MaxCascadeDepth")]
     [TestCase("DomainEvents:MaxPayloadBytes", "-1", "'-1' is not accepted")]

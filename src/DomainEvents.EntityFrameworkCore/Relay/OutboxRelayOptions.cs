@@ -95,6 +95,20 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxAttempts, 1, nameof(MaxAttempts));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollingInterval, TimeSpan.Zero, nameof(PollingInterval));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SendTimeout, TimeSpan.Zero, nameof(SendTimeout));
+
+        // The relay waits these with timers, which take at most MaxInterval; a longer one would fail in the running relay.
+        foreach (var (interval, name) in new[]
+                 {
+                     (PollingInterval, nameof(PollingInterval)), (LeaseDuration, nameof(LeaseDuration)), (SendTimeout, nameof(SendTimeout)),
+                     (MaxOutagePause, nameof(MaxOutagePause)), (CleanupInterval, nameof(CleanupInterval)), (BacklogInterval, nameof(BacklogInterval)),
+                 })
+        {
+            if (interval > MaxInterval)
+            {
+                throw new ArgumentOutOfRangeException(name, interval, $"{name} must be at most {MaxInterval} (the longest wait a timer takes).");
+            }
+        }
+
         if (LeaseDuration < SendTimeout * 4)
         {
             // Sends start only in the first half of a lease and each may take SendTimeout; the last quarter is kept
@@ -116,6 +130,9 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CleanupInterval, TimeSpan.Zero, nameof(CleanupInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(BacklogInterval, TimeSpan.Zero, nameof(BacklogInterval));
     }
+
+    /// <summary>The longest <see cref="PollingInterval"/>, <see cref="LeaseDuration"/>, <see cref="SendTimeout"/>, <see cref="MaxOutagePause"/>, <see cref="CleanupInterval"/> and <see cref="BacklogInterval"/>: about 49.7 days, the longest wait a timer takes.</summary>
+    public static readonly TimeSpan MaxInterval = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     /// <summary>The longest <see cref="InstanceName"/>: the lease owner column also holds a claim number.</summary>
     public const int MaxInstanceNameLength = 170;

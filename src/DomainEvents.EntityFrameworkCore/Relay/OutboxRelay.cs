@@ -27,10 +27,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly ConcurrentQueue<OutboxEnvelope> _committed = new();
     private int _committedCount;
 
-    // Rows (id and message id, as a lease by id matches them) that the last claim over the table returned. A commit that lands between the claim emptying the handover queue
-    // and the claim's snapshot hands over rows the claim also finds; they are sent by the claim's batch and skipped here,
-    // instead of failing a lease by id, which would ask for another claim over the table (and under a steady stream of
-    // commits, every claim would ask for the next). Used by the loop only.
+    // Rows (id and message id, as a lease by id matches them) that the last claim over the table returned. A commit that
+    // lands between the claim emptying the handover queue and the claim's snapshot hands over rows the claim also finds;
+    // they are sent by the claim's batch and skipped here, instead of failing a lease by id, which would ask for another
+    // claim over the table (and under a steady stream of commits, every claim would ask for the next). Used by the loop only.
     private readonly HashSet<(long Id, Guid MessageId)> _claimedOverTable = [];
     private volatile bool _closed;
     // Claims over the table that left rows of busy keys behind, and batches whose outcome is recorded: each side counts

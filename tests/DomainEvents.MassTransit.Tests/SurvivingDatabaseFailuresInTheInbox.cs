@@ -19,12 +19,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     public async Task A_transient_failure_inside_the_inbox_transaction_applies_the_effects_exactly_once(FaultAt where)
     {
         var faults = new TransientFault(where);
-        await using (var seed = BillingContext())
-        {
-            await seed.Database.EnsureCreatedAsync();
-            seed.Tallies.Add(new Tally { Name = "orders" });
-            await seed.SaveChangesAsync();
-        }
+        await SeedTallyAsync();
 
         var host = await StartAsync(relay: true, o =>
         {
@@ -41,18 +36,8 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         var orders = Enumerable.Range(1, 3).Select(Order.Place).ToArray();
         await host.SaveAsync(orders);
 
-        await RelayingToConsumers.WaitForAsync(async () =>
-        {
-            await using var billing = BillingContext();
-            return await billing.Set<InboxMessage>().CountAsync() == 3;
-        });
-        await Task.Delay(500);   // any second application would land now
-
+        await AppliedOnceEachAsync(3);
         faults.Injected.Should().BeTrue("one transient failure was injected at {0}", where);
-        await using var check = BillingContext();
-        (await check.Receipts.CountAsync()).Should().Be(3, "each message stores one receipt");
-        (await check.Tallies.SingleAsync()).Count.Should().Be(3, "each message increments the tally once");
-        (await check.Set<InboxMessage>().CountAsync()).Should().Be(3);
     }
 
     [Test]
@@ -61,12 +46,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         // During a fail-over the consumer's connections may reach a server that only reads (the old primary turned standby,
         // a standby not yet promoted): every write fails with SQLSTATE 25006. That is the database being away, not an error
         // of the message: it is retried like a dropped connection, and nothing goes to the error queue.
-        await using (var seed = BillingContext())
-        {
-            await seed.Database.EnsureCreatedAsync();
-            seed.Tallies.Add(new Tally { Name = "orders" });
-            await seed.SaveChangesAsync();
-        }
+        await SeedTallyAsync();
 
         var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
         {
@@ -88,16 +68,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
             await SetReadOnlyAsync(false);
         }
 
-        await RelayingToConsumers.WaitForAsync(async () =>
-        {
-            await using var billing = BillingContext();
-            return await billing.Set<InboxMessage>().CountAsync() == 3;
-        });
-        await Task.Delay(500);   // any second application would land now
-
-        await using var check = BillingContext();
-        (await check.Receipts.CountAsync()).Should().Be(3, "each message stores one receipt");
-        (await check.Tallies.SingleAsync()).Count.Should().Be(3, "each message increments the tally once");
+        await AppliedOnceEachAsync(3);
         (await WireTap.DepthAsync(Queue("tally-read-only") + "_error")).Should().Be(0, "a read-only database is not the message's fault");
     }
 
@@ -148,6 +119,30 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         public int Count => Volatile.Read(ref _count);
 
         public void Dispose() => _listener.Dispose();
+    }
+
+    /// <summary>Waits for the inbox rows of <paramref name="messages"/> messages, then checks each was applied once.</summary>
+    private async Task AppliedOnceEachAsync(int messages)
+    {
+        await RelayingToConsumers.WaitForAsync(async () =>
+        {
+            await using var billing = BillingContext();
+            return await billing.Set<InboxMessage>().CountAsync() == messages;
+        });
+        await Task.Delay(500);   // any second application would land now
+
+        await using var check = BillingContext();
+        (await check.Receipts.CountAsync()).Should().Be(messages, "each message stores one receipt");
+        (await check.Tallies.SingleAsync()).Count.Should().Be(messages, "each message increments the tally once");
+        (await check.Set<InboxMessage>().CountAsync()).Should().Be(messages);
+    }
+
+    private async Task SeedTallyAsync()
+    {
+        await using var seed = BillingContext();
+        await seed.Database.EnsureCreatedAsync();
+        seed.Tallies.Add(new Tally { Name = "orders" });
+        await seed.SaveChangesAsync();
     }
 
     private BillingDbContext BillingContext() => new(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);

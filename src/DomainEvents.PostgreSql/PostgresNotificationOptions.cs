@@ -1,3 +1,5 @@
+using DomainEvents.EntityFrameworkCore.Relay;
+
 namespace DomainEvents.PostgreSql;
 
 /// <summary>Settings of the PostgreSQL wake-up across processes.</summary>
@@ -44,5 +46,10 @@ public sealed class PostgresNotificationOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReconnectDelay, TimeSpan.Zero, nameof(ReconnectDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxReconnectDelay, ReconnectDelay, nameof(MaxReconnectDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(KeepAliveInterval, TimeSpan.FromSeconds(1), nameof(KeepAliveInterval));
+
+        // A reconnect delay is waited with a timer (at most OutboxRelayOptions.MaxInterval); the keep-alive interval by Npgsql's
+        // wait for a notification, which takes whole milliseconds as an int.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxReconnectDelay, OutboxRelayOptions.MaxInterval, nameof(MaxReconnectDelay));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(KeepAliveInterval, TimeSpan.FromMilliseconds(int.MaxValue), nameof(KeepAliveInterval));
     }
 }

@@ -26,6 +26,7 @@ public static class EventSourceSweepExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(every, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(every, DomainEvents.EntityFrameworkCore.Relay.OutboxRelayOptions.MaxInterval);
         var options = new BackfillOptions();
         configure?.Invoke(options);
         options.Resume = true;

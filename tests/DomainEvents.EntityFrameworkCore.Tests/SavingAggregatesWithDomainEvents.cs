@@ -216,6 +216,36 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_save_rolled_back_to_a_savepoint_runs_no_after_commit_handler_and_one_released_does()
+    {
+        var kept = Order.Place("ada", 5m);
+        var undone = Order.Place("bob", 6m);
+        var released = Order.Place("cy", 7m);
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Orders.Add(kept);
+            await db.SaveChangesAsync();
+
+            await transaction.CreateSavepointAsync("before_bob");
+            db.Orders.Add(undone);
+            await db.SaveChangesAsync();
+            await transaction.RollbackToSavepointAsync("before_bob");
+            db.ChangeTracker.Clear();   // EF Core keeps what it saved since the savepoint tracked as saved
+
+            await transaction.CreateSavepointAsync("before_cy");
+            db.Orders.Add(released);
+            await db.SaveChangesAsync();
+            await transaction.ReleaseSavepointAsync("before_cy");
+            await transaction.CommitAsync();
+        });
+
+        _host.Log.Of("after-commit:").Should().Equal($"after-commit:{kept.Id}", $"after-commit:{released.Id}");
+        (await _host.InScopeAsync(db => db.Orders.Select(o => o.Id).ToListAsync())).Should().BeEquivalentTo([kept.Id, released.Id]);
+        (await _host.OutboxAsync()).Select(r => r.PartitionKey).Should().Equal($"Order/{kept.Id}", $"Order/{released.Id}");
+    }
+
+    [Test]
     public async Task After_commit_handlers_run_only_after_the_data_is_committed()
     {
         var order = Order.Place("ada", 5m);

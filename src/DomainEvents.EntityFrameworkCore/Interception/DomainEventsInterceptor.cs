@@ -465,6 +465,41 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return Task.CompletedTask;
     }
 
+    /// <summary>A savepoint the caller made in its transaction. EF Core's own, around a save, are left out: a save that fails holds nothing.</summary>
+    public void CreatedSavepoint(DbTransaction transaction, TransactionEventData eventData)
+    {
+        if (eventData.Context is { } context && StateOf(context) is { Saving: false } state)
+        {
+            state.SavepointCreated();
+        }
+    }
+
+    public Task CreatedSavepointAsync(DbTransaction transaction, TransactionEventData eventData, CancellationToken cancellationToken = default)
+    {
+        CreatedSavepoint(transaction, eventData);
+        return Task.CompletedTask;
+    }
+
+    public void ReleasedSavepoint(DbTransaction transaction, TransactionEventData eventData) => CallersSavepoint(eventData)?.SavepointReleased();
+
+    public Task ReleasedSavepointAsync(DbTransaction transaction, TransactionEventData eventData, CancellationToken cancellationToken = default)
+    {
+        ReleasedSavepoint(transaction, eventData);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The caller rolled back to a savepoint: the events of the saves since then run no after-commit handler.</summary>
+    public void RolledBackToSavepoint(DbTransaction transaction, TransactionEventData eventData) => CallersSavepoint(eventData)?.RolledBackToSavepoint();
+
+    public Task RolledBackToSavepointAsync(DbTransaction transaction, TransactionEventData eventData, CancellationToken cancellationToken = default)
+    {
+        RolledBackToSavepoint(transaction, eventData);
+        return Task.CompletedTask;
+    }
+
+    private SaveState? CallersSavepoint(TransactionEventData eventData) =>
+        eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.Saving ? state : null;
+
     private void Forget(DbContext? context)
     {
         if (context is not null && _states.TryGetValue(context, out var state))
@@ -891,8 +926,37 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             _committedEvents.AddRange(events);
         }
 
+        // Where the held rows and events stood when each savepoint of the caller's transaction was made, innermost last.
+        // EF Core's interception does not name a savepoint: a rollback to one or its release is taken to be the innermost's.
+        private List<(int Rows, int Events, bool Notified)>? _savepoints;
+
+        public void SavepointCreated() => (_savepoints ??= []).Add((_committedRows.Count, _committedEvents.Count, _notified));
+
+        public void SavepointReleased()
+        {
+            if (_savepoints is { Count: > 0 })
+            {
+                _savepoints.RemoveAt(_savepoints.Count - 1);
+            }
+        }
+
+        /// <summary>What the saves since the savepoint held is rolled back with them (a NOTIFY sent since, too); the savepoint stays.</summary>
+        public void RolledBackToSavepoint()
+        {
+            if (_savepoints is not { Count: > 0 })
+            {
+                return;
+            }
+
+            var (rows, events, notified) = _savepoints[^1];
+            _committedRows.RemoveRange(rows, _committedRows.Count - rows);
+            _committedEvents.RemoveRange(events, _committedEvents.Count - events);
+            _notified = notified;
+        }
+
         public (List<OutboxMessage> Rows, List<IDomainEvent> Events) TakeCommitted()
         {
+            _savepoints?.Clear();
             var taken = (_committedRows, _committedEvents);
             _committedRows = [];
             _committedEvents = [];

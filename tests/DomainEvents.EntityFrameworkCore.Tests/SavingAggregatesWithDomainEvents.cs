@@ -230,6 +230,15 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
             await transaction.CreateSavepointAsync("before_bob");
             db.Orders.Add(undone);
             await db.SaveChangesAsync();
+
+            // A save that fails in the transaction: EF Core rolls back to a savepoint of its own and releases it.
+            var challenge = new Challenge { Title = "twice", EndsAt = DateTime.UtcNow };
+            db.Add(challenge);
+            await db.SaveChangesAsync();
+            db.Entry(challenge).State = EntityState.Detached;
+            db.Add(new Challenge { Id = challenge.Id, Title = "twice", EndsAt = DateTime.UtcNow });
+            await FluentActions.Awaiting(() => db.SaveChangesAsync()).Should().ThrowAsync<DbUpdateException>();
+
             await transaction.RollbackToSavepointAsync("before_bob");
             db.ChangeTracker.Clear();   // EF Core keeps what it saved since the savepoint tracked as saved
 

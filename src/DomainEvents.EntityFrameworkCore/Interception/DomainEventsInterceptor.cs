@@ -465,12 +465,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return Task.CompletedTask;
     }
 
-    /// <summary>A savepoint the caller made in its transaction. EF Core's own, around a save, are left out: a save that fails holds nothing.</summary>
+    /// <summary>A savepoint in the transaction: the caller's, or EF Core's own around a save (released by the save, whatever its outcome).</summary>
     public void CreatedSavepoint(DbTransaction transaction, TransactionEventData eventData)
     {
-        if (eventData.Context is { } context && StateOf(context) is { Saving: false } state)
+        if (eventData.Context is { } context)
         {
-            state.SavepointCreated();
+            StateOf(context).SavepointCreated();
         }
     }
 
@@ -480,7 +480,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return Task.CompletedTask;
     }
 
-    public void ReleasedSavepoint(DbTransaction transaction, TransactionEventData eventData) => CallersSavepoint(eventData)?.SavepointReleased();
+    public void ReleasedSavepoint(DbTransaction transaction, TransactionEventData eventData) => SavepointOf(eventData)?.SavepointReleased();
 
     public Task ReleasedSavepointAsync(DbTransaction transaction, TransactionEventData eventData, CancellationToken cancellationToken = default)
     {
@@ -488,8 +488,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return Task.CompletedTask;
     }
 
-    /// <summary>The caller rolled back to a savepoint: the events of the saves since then run no after-commit handler.</summary>
-    public void RolledBackToSavepoint(DbTransaction transaction, TransactionEventData eventData) => CallersSavepoint(eventData)?.RolledBackToSavepoint();
+    /// <summary>Rolled back to a savepoint: the events of the saves since then run no after-commit handler.</summary>
+    public void RolledBackToSavepoint(DbTransaction transaction, TransactionEventData eventData) => SavepointOf(eventData)?.RolledBackToSavepoint();
 
     public Task RolledBackToSavepointAsync(DbTransaction transaction, TransactionEventData eventData, CancellationToken cancellationToken = default)
     {
@@ -497,8 +497,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return Task.CompletedTask;
     }
 
-    private SaveState? CallersSavepoint(TransactionEventData eventData) =>
-        eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.Saving ? state : null;
+    private SaveState? SavepointOf(TransactionEventData eventData) =>
+        eventData.Context is { } context && _states.TryGetValue(context, out var state) ? state : null;
 
     private void Forget(DbContext? context)
     {
@@ -926,11 +926,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             _committedEvents.AddRange(events);
         }
 
-        // Where the held rows and events stood when each savepoint of the caller's transaction was made, innermost last.
-        // EF Core's interception does not name a savepoint: a rollback to one or its release is taken to be the innermost's.
-        private List<(int Rows, int Events, bool Notified)>? _savepoints;
+        // Where the held rows and events stood when each savepoint of the transaction was made, innermost last. EF Core's
+        // interception does not name a savepoint: a rollback to one or its release is taken to be the innermost's. EF Core's
+        // own savepoint around a save in the caller's transaction is made and released in pairs (also when the save fails).
+        private List<(int Rows, int Events)>? _savepoints;
 
-        public void SavepointCreated() => (_savepoints ??= []).Add((_committedRows.Count, _committedEvents.Count, _notified));
+        public void SavepointCreated() => (_savepoints ??= []).Add((_committedRows.Count, _committedEvents.Count));
 
         public void SavepointReleased()
         {
@@ -940,7 +941,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
         }
 
-        /// <summary>What the saves since the savepoint held is rolled back with them (a NOTIFY sent since, too); the savepoint stays.</summary>
+        /// <summary>What the saves since the savepoint held is rolled back with them; the savepoint stays.</summary>
         public void RolledBackToSavepoint()
         {
             if (_savepoints is not { Count: > 0 })
@@ -948,10 +949,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 return;
             }
 
-            var (rows, events, notified) = _savepoints[^1];
+            var (rows, events) = _savepoints[^1];
             _committedRows.RemoveRange(rows, _committedRows.Count - rows);
             _committedEvents.RemoveRange(events, _committedEvents.Count - events);
-            _notified = notified;
         }
 
         public (List<OutboxMessage> Rows, List<IDomainEvent> Events) TakeCommitted()

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DomainEvents.EntityFrameworkCore.ChangeEvents;
@@ -5,6 +6,7 @@ using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DomainEvents.EntityFrameworkCore.Tests;
@@ -239,6 +241,68 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
 
         (await _host.OutboxAsync()).Should().BeEmpty("the refused save's question was never saved");
         (await _host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(0);
+    }
+
+    [Test]
+    public async Task A_save_failed_by_a_concurrency_conflict_leaves_no_change_event_for_a_later_commit()
+    {
+        var id = await AddQuestionAsync();
+        await _host.InScopeAsync(async db =>
+        {
+            var question = await db.Questions.SingleAsync(q => q.Id == id);
+            await _host.InScopeAsync(other => other.Questions.ExecuteDeleteAsync());
+            question.Text = "Edited after it was deleted";
+            var save = () => db.SaveChangesAsync();
+            await save.Should().ThrowAsync<DbUpdateConcurrencyException>();
+
+            // EF Core tells interceptors nothing of this failure. The caller goes on in a transaction of its own, with no save.
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            await db.Memberships.ExecuteDeleteAsync();
+            await transaction.CommitAsync();
+        });
+
+        (await NewRowsAsync()).Should().BeEmpty("the conflicting update was never saved");
+    }
+
+    [Test]
+    public async Task A_cancelled_save_leaves_no_change_event_for_a_later_commit()
+    {
+        using var cancellation = new CancellationTokenSource();
+        await using var host = await TestHost.StartAsync(provider, configureContext: o => o.AddInterceptors(new CancelOnInsert(cancellation)));
+        await host.InScopeAsync(async db =>
+        {
+            db.Questions.Add(new Question { Text = "Cancelled" });
+            var save = () => db.SaveChangesAsync(cancellation.Token);
+            await save.Should().ThrowAsync<OperationCanceledException>();
+
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            await db.Memberships.ExecuteDeleteAsync();
+            await transaction.CommitAsync();
+        });
+
+        (await host.OutboxAsync()).Should().BeEmpty("the cancelled save's question was never saved");
+        (await host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(0);
+    }
+
+    /// <summary>The caller gives up while the save's insert is on its way: the save ends in a cancellation.</summary>
+    private sealed class CancelOnInsert(CancellationTokenSource cancellation) : DbCommandInterceptor
+    {
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
+            DbCommand command,
+            CommandEventData eventData,
+            InterceptionResult<DbDataReader> result,
+            CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("INSERT INTO", StringComparison.OrdinalIgnoreCase) && cancellationToken == cancellation.Token)
+            {
+                cancellation.Cancel();
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            return ValueTask.FromResult(result);
+        }
     }
 
     private long _seen;

@@ -241,11 +241,43 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return result;
     }
 
-    public void SaveChangesFailed(DbContextErrorEventData eventData)
+    public void SaveChangesFailed(DbContextErrorEventData eventData) => Failed(eventData.Context);
+
+    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
     {
-        // Events stay on their aggregates and dispatched ones stay marked (their handlers' changes and outbox
-        // rows are still tracked), so a retried save neither loses nor re-dispatches them.
-        if (eventData.Context is { } context)
+        Failed(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A cancelled save is a failed one: EF Core reports it here, not to <see cref="SaveChangesFailed"/>.</summary>
+    public void SaveChangesCanceled(DbContextEventData eventData) => Failed(eventData.Context);
+
+    public Task SaveChangesCanceledAsync(DbContextEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Failed(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// EF Core reports a save failed by a concurrency conflict to the context's <see cref="DbContext.SaveChangesFailed"/>
+    /// event only, not to interceptors.
+    /// </summary>
+    private void OnSaveChangesFailed(object? sender, SaveChangesFailedEventArgs e)
+    {
+        if (e.Exception is DbUpdateConcurrencyException)
+        {
+            Failed(sender as DbContext);
+        }
+    }
+
+    /// <summary>
+    /// The save failed. Events stay on their aggregates and dispatched ones stay marked (their handlers' changes and outbox
+    /// rows are still tracked), so a retried save neither loses nor re-dispatches them; its change events, captured when it
+    /// started, are dropped (a retry captures them again), and a transaction begun after it is not taken for its own.
+    /// </summary>
+    private void Failed(DbContext? context)
+    {
+        if (context is not null)
         {
             EndSave(context);
             if (_states.TryGetValue(context, out var state))
@@ -253,12 +285,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 state.Changes.Failed(context);
             }
         }
-    }
-
-    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
-    {
-        SaveChangesFailed(eventData);
-        return Task.CompletedTask;
     }
 
     /// <summary>The header enrichers of this scope, for rows written without an aggregate.</summary>
@@ -518,6 +544,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             state = new SaveState();
             _states[context] = state;
+            context.SaveChangesFailed += OnSaveChangesFailed;
         }
 
         return state;

@@ -20,7 +20,8 @@ public sealed class BackfillOptions
 
     /// <summary>
     /// Gets or sets how long a run holds the backfill without committing a page (default 2 minutes). Another run, in this
-    /// process or another, is refused until then; after it, a crashed run's backfill can be taken over.
+    /// process or another, is refused until then; after it, a crashed run's backfill can be taken over. At most
+    /// <see cref="Relay.OutboxRelayOptions.MaxInterval"/>.
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
 
@@ -31,6 +32,7 @@ public sealed class BackfillOptions
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(PageSize, 1, nameof(PageSize));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(LeaseDuration, TimeSpan.Zero, nameof(LeaseDuration));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(LeaseDuration, Relay.OutboxRelayOptions.MaxInterval, nameof(LeaseDuration));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPageAttempts, 1, nameof(MaxPageAttempts));
         if (Name is not null)
         {

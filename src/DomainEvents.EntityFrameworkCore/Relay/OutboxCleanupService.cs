@@ -58,7 +58,14 @@ internal sealed class OutboxCleanupService<TContext> : BackgroundService
     /// <summary>Deletes every processed row past retention, one batch per statement.</summary>
     internal async Task CleanUpAsync(CancellationToken cancellationToken)
     {
-        var cutoff = _time.GetUtcNow().UtcDateTime - _options.ProcessedRetention;
+        var now = _time.GetUtcNow().UtcDateTime;
+        if (_options.ProcessedRetention > now - DateTime.MinValue)
+        {
+            // Kept for longer than the calendar reaches back: nothing is old enough.
+            return;
+        }
+
+        var cutoff = now - _options.ProcessedRetention;
         int deleted;
         do
         {

@@ -66,7 +66,10 @@ public sealed class OutboxRelayOptions
     /// <summary>Gets or sets the longest back-off.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = DefaultRetryMaxDelay;
 
-    /// <summary>Gets or sets how long processed rows are kept.</summary>
+    /// <summary>
+    /// Gets or sets how long processed rows are kept (default 1 day). <see cref="TimeSpan.MaxValue"/>, or any span longer
+    /// than the calendar reaches back, keeps them all.
+    /// </summary>
     public TimeSpan ProcessedRetention { get; set; } = DefaultProcessedRetention;
 
     /// <summary>Gets or sets how often old processed rows are deleted.</summary>
@@ -125,13 +128,24 @@ public sealed class OutboxRelayOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RetryBaseDelay, TimeSpan.Zero, nameof(RetryBaseDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
+        if (RetryMaxDelay > MaxInterval)
+        {
+            // A back-off is a date in the row: one past the calendar's end would fail the relay that records it.
+            throw new ArgumentOutOfRangeException(nameof(RetryMaxDelay), RetryMaxDelay, $"{nameof(RetryMaxDelay)} must be at most {MaxInterval}.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(ProcessedRetention, TimeSpan.Zero, nameof(ProcessedRetention));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxOutagePause, TimeSpan.Zero, nameof(MaxOutagePause));
         ArgumentOutOfRangeException.ThrowIfLessThan(CleanupBatchSize, 1, nameof(CleanupBatchSize));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CleanupInterval, TimeSpan.Zero, nameof(CleanupInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(BacklogInterval, TimeSpan.Zero, nameof(BacklogInterval));
     }
 
-    /// <summary>The longest <see cref="PollingInterval"/>, <see cref="LeaseDuration"/>, <see cref="SendTimeout"/>, <see cref="MaxOutagePause"/>, <see cref="CleanupInterval"/> and <see cref="BacklogInterval"/>: about 49.7 days, the longest wait a timer takes.</summary>
+    /// <summary>
+    /// The longest <see cref="PollingInterval"/>, <see cref="LeaseDuration"/>, <see cref="SendTimeout"/>, <see cref="MaxOutagePause"/>,
+    /// <see cref="CleanupInterval"/>, <see cref="BacklogInterval"/> and <see cref="RetryMaxDelay"/> (and so <see cref="RetryBaseDelay"/>):
+    /// about 49.7 days, the longest wait a timer takes.
+    /// </summary>
     public static readonly TimeSpan MaxInterval = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     /// <summary>The longest <see cref="InstanceName"/>: the lease owner column also holds a claim number.</summary>

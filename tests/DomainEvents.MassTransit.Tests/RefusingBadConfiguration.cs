@@ -45,6 +45,22 @@ public sealed class RefusingBadConfiguration
             .Where(e => e.Key == "DomainEvents:Relay:LeaseDuration" && e.Message.Contains("the value 00:01:00 is the code's or the default; this section sets SendTimeout"));
     }
 
+    [TestCase(true, new[] { 100, -1 })]
+    [TestCase(true, new[] { 100, 0 })]
+    [TestCase(false, new[] { 100, int.MaxValue })]
+    public void A_wait_of_the_transient_database_retries_out_of_range_is_refused(bool keepOrder, int[] milliseconds)
+    {
+        // With KeepOrder the last wait repeats until the database answers: a zero there would query it without pause.
+        var act = () => Build([], billing: true, configureConsumer: c =>
+        {
+            c.UseInbox<BillingDbContext>();
+            c.KeepOrder = keepOrder;
+            c.TransientDatabaseRetryIntervals = [.. milliseconds.Select(m => m == int.MaxValue ? TimeSpan.FromDays(60) : TimeSpan.FromMilliseconds(m))];
+        });
+
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(Consumers.IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals));
+    }
+
     [Test]
     public void A_value_the_code_overrides_is_not_blamed_on_the_configuration()
     {

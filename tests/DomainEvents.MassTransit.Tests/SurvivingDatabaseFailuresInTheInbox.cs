@@ -72,6 +72,46 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         (await WireTap.DepthAsync(Queue("tally-read-only") + "_error")).Should().Be(0, "a read-only database is not the message's fault");
     }
 
+    [Test]
+    public async Task A_database_away_for_longer_than_the_retries_holds_an_ordered_consumer_and_nothing_goes_to_the_error_queue()
+    {
+        // The consumer keeps order (the default): the next message of a key may not go before one the database could not
+        // take, so after the last interval it keeps trying until the database answers.
+        await SeedTallyAsync();
+        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
+        {
+            c.Bind(Exchange, "order.*");
+            c.QueueName = Queue("tally-ordered");
+            c.UseInbox<BillingDbContext>();
+            c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)];
+        })));
+
+        using var refusals = new ReadOnlyRefusals();
+        await SetReadOnlyAsync(true);
+        try
+        {
+            var order = Order.Place(1);
+            for (var sequence = 2; sequence <= 5; sequence++)
+            {
+                order.PlaceAgain(sequence);
+            }
+
+            await host.SaveAsync(order);
+
+            // Each message has three tries in these intervals: twelve refusals would have sent four to the error queue.
+            await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 12), seconds: 20);
+        }
+        finally
+        {
+            await SetReadOnlyAsync(false);
+        }
+
+        await AppliedOnceEachAsync(5);
+        await using var check = BillingContext();
+        (await check.Receipts.OrderBy(r => r.Id).Select(r => r.Sequence).ToListAsync()).Should().Equal([1, 2, 3, 4, 5], "the key's order is kept");
+        (await WireTap.DepthAsync(Queue("tally-ordered") + "_error")).Should().Be(0, "an outage is not the messages' fault");
+    }
+
     /// <summary>Makes new sessions of the billing database read-only (or writable again) and drops the pooled ones.</summary>
     private async Task SetReadOnlyAsync(bool readOnly)
     {

@@ -54,8 +54,11 @@ public sealed class IntegrationEventConsumerOptions
     /// Gets or sets how an inbox consumer waits out a database that is away for longer than the context's execution
     /// strategy retries (a restart or a fail-over): the message is handled again after each wait, in a clean unit of
     /// work, before it would go to the error queue. Only transient database errors are retried this way (those the provider
-    /// calls transient, and a write refused by a server that only reads, SQLSTATE 25006). Set it empty
-    /// to leave transient errors to your own retry policy (a consumer definition's <c>UseMessageRetry</c>, say).
+    /// calls transient, and a write refused by a server that only reads, SQLSTATE 25006). With <see cref="KeepOrder"/> the
+    /// last wait repeats until the database answers: the next message of the key may not go before this one, and an
+    /// outage is not the message's fault. Each wait is at most <c>OutboxRelayOptions.MaxInterval</c>; with
+    /// <see cref="KeepOrder"/> the last is more than zero. Set it empty to leave transient errors to your own retry policy
+    /// (a consumer definition's <c>UseMessageRetry</c>, say).
     /// </summary>
     public IReadOnlyList<TimeSpan> TransientDatabaseRetryIntervals { get; set; } = DefaultTransientDatabaseRetryIntervals;
 

@@ -2,6 +2,7 @@ using System.Reflection;
 using DomainEvents;
 using DomainEvents.MassTransit;
 using DomainEvents.MassTransit.Configuration;
+using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.MassTransit.Consumers;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -34,6 +35,7 @@ internal static class IntegrationEventConsumerRegistrar
             ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMessageBytes, 1, nameof(IntegrationEventConsumerOptions.MaxMessageBytes));
             ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallelism, 1, nameof(IntegrationEventConsumerOptions.Parallelism));
             ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Parallelism, 1_000, nameof(IntegrationEventConsumerOptions.Parallelism));
+            ValidateRetryIntervals(name, options);
             if (options.QueueType is not ("classic" or "quorum"))
             {
                 throw new ArgumentException($"{name}: QueueType is 'classic' or 'quorum', not '{options.QueueType}'.", nameof(IntegrationEventConsumerOptions.QueueType));
@@ -90,6 +92,24 @@ internal static class IntegrationEventConsumerRegistrar
                 // The inbox sees the database errors its consumers catch (InboxFilter): one interceptor for every context.
                 WatchCommandFailuresMethod.MakeGenericMethod(inboxContext).Invoke(null, [configurator]);
             }
+        }
+    }
+
+    /// <summary>Each wait is one a timer takes; on an endpoint that keeps order the last one repeats until the database answers, so it is not zero.</summary>
+    private static void ValidateRetryIntervals(string name, IntegrationEventConsumerOptions options)
+    {
+        var intervals = options.TransientDatabaseRetryIntervals;
+        ArgumentNullException.ThrowIfNull(intervals, nameof(IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals));
+        if (intervals.Any(i => i < TimeSpan.Zero || i > OutboxRelayOptions.MaxInterval))
+        {
+            throw new ArgumentOutOfRangeException(nameof(IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals),
+                $"{name}: each of TransientDatabaseRetryIntervals is between zero and {OutboxRelayOptions.MaxInterval}.");
+        }
+
+        if (options.KeepOrder && intervals.Count > 0 && intervals[^1] <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals),
+                $"{name}: the last of TransientDatabaseRetryIntervals is more than zero: with KeepOrder it repeats until the database answers.");
         }
     }
 

@@ -200,10 +200,11 @@ public static class IntegrationEventConsumerRegistrationExtensions
             if (options.InboxContextType is not null && options.TransientDatabaseRetryIntervals.Count > 0)
             {
                 // Around the inbox: each retry runs the inbox transaction again from a clean change tracker.
+                TimeSpan[] intervals = [.. options.TransientDatabaseRetryIntervals];
                 consumer.UseMessageRetry(r =>
                 {
                     r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
-                    r.Intervals([.. options.TransientDatabaseRetryIntervals]);
+                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder));
                 });
             }
 

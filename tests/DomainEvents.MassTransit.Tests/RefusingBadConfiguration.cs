@@ -47,15 +47,16 @@ public sealed class RefusingBadConfiguration
 
     [TestCase(true, new[] { 100, -1 })]
     [TestCase(true, new[] { 100, 0 })]
+    [TestCase(true, new[] { 100, -2 })]
     [TestCase(false, new[] { 100, int.MaxValue })]
     public void A_wait_of_the_transient_database_retries_out_of_range_is_refused(bool keepOrder, int[] milliseconds)
     {
-        // With KeepOrder the last wait repeats until the database answers: a zero there would query it without pause.
+        // With KeepOrder the last wait repeats while the database is away: under a millisecond it would query it without pause.
         var act = () => Build([], billing: true, configureConsumer: c =>
         {
             c.UseInbox<BillingDbContext>();
             c.KeepOrder = keepOrder;
-            c.TransientDatabaseRetryIntervals = [.. milliseconds.Select(m => m == int.MaxValue ? TimeSpan.FromDays(60) : TimeSpan.FromMilliseconds(m))];
+            c.TransientDatabaseRetryIntervals = [.. milliseconds.Select(m => m switch { int.MaxValue => TimeSpan.FromDays(60), -2 => TimeSpan.FromTicks(1), _ => TimeSpan.FromMilliseconds(m) })];
         });
 
         act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(Consumers.IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals));

@@ -112,6 +112,39 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         (await WireTap.DepthAsync(Queue("tally-ordered") + "_error")).Should().Be(0, "an outage is not the messages' fault");
     }
 
+    [Test]
+    public async Task A_timeout_that_comes_back_every_time_sends_the_message_of_an_ordered_consumer_to_the_error_queue()
+    {
+        // A timeout is transient, but it may be the message's own doing (a query that is always too slow): it is not held.
+        await SeedTallyAsync();
+        var host = await StartAsync(relay: true, o =>
+        {
+            o.Consumers.Add((typeof(TallyingConsumer), c =>
+            {
+                c.Bind(Exchange, "order.*");
+                c.QueueName = Queue("tally-timeout");
+                c.UseInbox<BillingDbContext>();
+                c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)];
+            }));
+            o.ConfigureBilling = b => b.AddInterceptors(new TimeoutOnReceipts());
+        });
+
+        await host.SaveAsync(Order.Place(1));
+
+        await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue("tally-timeout") + "_error") == 1, seconds: 20);
+        await using var check = BillingContext();
+        (await check.Receipts.CountAsync()).Should().Be(0);
+    }
+
+    /// <summary>Every insert of a receipt times out, as a statement that is always too slow does.</summary>
+    private sealed class TimeoutOnReceipts : DbCommandInterceptor
+    {
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default) =>
+            command.CommandText.Contains("\"Receipts\"", StringComparison.Ordinal)
+                ? throw new NpgsqlException("injected: Exception while reading from stream", new TimeoutException("Timeout during reading attempt"))
+                : ValueTask.FromResult(result);
+    }
+
     /// <summary>Makes new sessions of the billing database read-only (or writable again) and drops the pooled ones.</summary>
     private async Task SetReadOnlyAsync(bool readOnly)
     {

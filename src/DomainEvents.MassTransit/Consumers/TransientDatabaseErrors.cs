@@ -30,4 +30,31 @@ internal static class TransientDatabaseErrors
 
         return false;
     }
+
+    /// <summary>
+    /// Whether the exception, or one it wraps, says the database cannot be reached or will not take writes now: a connection
+    /// refused, reset or lost (a socket or stream error under a database error), a connection exception (SQLSTATE class 08),
+    /// a server shutting down or starting up (57P01-57P03), or one that only reads (25006). A timeout, a deadlock or a
+    /// serialization failure is transient too, but may be the message's own doing: it is not the database being away.
+    /// </summary>
+    public static bool IsAway(Exception exception)
+    {
+        var underDatabaseError = false;
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case DbException { SqlState: ReadOnlyTransaction or "57P01" or "57P02" or "57P03" }:
+                case DbException { SqlState: [ '0', '8', _, _, _ ] }:
+                    return true;
+                case DbException:
+                    underDatabaseError = true;
+                    break;
+                case System.Net.Sockets.SocketException or IOException when underDatabaseError:
+                    return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -95,21 +95,29 @@ internal static class IntegrationEventConsumerRegistrar
         }
     }
 
-    /// <summary>Each wait is one a timer takes; on an endpoint that keeps order the last one repeats until the database answers, so it is not zero.</summary>
+    /// <summary>
+    /// Each wait of an inbox consumer is one a timer takes; on an endpoint that keeps order the last one repeats while the
+    /// database is away, so it is at least a millisecond (a timer rounds a shorter one down to no wait at all).
+    /// </summary>
     private static void ValidateRetryIntervals(string name, IntegrationEventConsumerOptions options)
     {
         var intervals = options.TransientDatabaseRetryIntervals;
         ArgumentNullException.ThrowIfNull(intervals, nameof(IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals));
+        if (options.InboxContextType is null)
+        {
+            return;
+        }
+
         if (intervals.Any(i => i < TimeSpan.Zero || i > OutboxRelayOptions.MaxInterval))
         {
             throw new ArgumentOutOfRangeException(nameof(IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals),
                 $"{name}: each of TransientDatabaseRetryIntervals is between zero and {OutboxRelayOptions.MaxInterval}.");
         }
 
-        if (options.KeepOrder && intervals.Count > 0 && intervals[^1] <= TimeSpan.Zero)
+        if (options.KeepOrder && intervals.Count > 0 && intervals[^1] < TimeSpan.FromMilliseconds(1))
         {
             throw new ArgumentOutOfRangeException(nameof(IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals),
-                $"{name}: the last of TransientDatabaseRetryIntervals is more than zero: with KeepOrder it repeats until the database answers.");
+                $"{name}: the last of TransientDatabaseRetryIntervals is at least 1 ms: with KeepOrder it repeats while the database is away.");
         }
     }
 

@@ -183,7 +183,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.AddPrePipeSpecification(new MassTransit.Configuration.FilterPipeSpecification<ConsumeContext>(
                     new IntegrationEventReceiveFilter(registry, jsonOptions, accepted, options.Ignored, queue, loggerFactory.CreateLogger(registration.ConsumerType), drain) { TakesAnyType = registration.TakesAnyType }));
                 ConfigureConsumerMethod.MakeGenericMethod(registration.ConsumerType, options.InboxContextType ?? typeof(Microsoft.EntityFrameworkCore.DbContext))
-                    .Invoke(null, [endpoint, context, options, time, drain, queue, registration.InboxName]);
+                    .Invoke(null, [configurator, endpoint, context, options, time, drain, queue, registration.InboxName, loggerFactory.CreateLogger(registration.ConsumerType)]);
             });
         }
     }
@@ -191,7 +191,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
     private static readonly MethodInfo ConfigureConsumerMethod =
         typeof(IntegrationEventConsumerRegistrationExtensions).GetMethod(nameof(ConfigureConsumer), BindingFlags.NonPublic | BindingFlags.Static)!;
 
-    private static void ConfigureConsumer<TConsumer, TContext>(IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time, IntegrationEventDrainWatcher? drain, string queue, string inboxName)
+    private static void ConfigureConsumer<TConsumer, TContext>(IBusFactoryConfigurator bus, IReceiveEndpointConfigurator endpoint, IBusRegistrationContext context, IntegrationEventConsumerOptions options, TimeProvider time, IntegrationEventDrainWatcher? drain, string queue, string inboxName, ILogger logger)
         where TConsumer : class, IConsumer
         where TContext : Microsoft.EntityFrameworkCore.DbContext
     {
@@ -199,12 +199,13 @@ public static class IntegrationEventConsumerRegistrationExtensions
         {
             if (options.InboxContextType is not null && options.TransientDatabaseRetryIntervals.Count > 0)
             {
-                // Around the inbox: each retry runs the inbox transaction again from a clean change tracker.
+                // Around the inbox: each retry runs the inbox transaction again from a clean change tracker. Stopping the bus
+                // ends the waits (the message goes back to the queue), however long they would go on.
                 TimeSpan[] intervals = [.. options.TransientDatabaseRetryIntervals];
-                consumer.UseMessageRetry(r =>
+                consumer.UseMessageRetry(bus, r =>
                 {
                     r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
-                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder));
+                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder, logger));
                 });
             }
 

@@ -1,0 +1,33 @@
+using System.Net.Sockets;
+using DomainEvents.MassTransit.Consumers;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+
+namespace DomainEvents.MassTransit.Tests;
+
+/// <summary>
+/// An ordered inbox consumer waits for as long as the database is away, but not for a transient error that may be the
+/// message's own doing: that one goes to the error queue after the last wait, as on any endpoint.
+/// </summary>
+public sealed class TellingAnOutageFromTheMessagesFault
+{
+    private static IEnumerable<TestCaseData> Errors()
+    {
+        yield return new TestCaseData(new NpgsqlException("Failed to connect", new SocketException((int)SocketError.ConnectionRefused)), true).SetName("a refused connection is an outage");
+        yield return new TestCaseData(new NpgsqlException("Exception while reading from stream", new EndOfStreamException()), true).SetName("a lost connection is an outage");
+        yield return new TestCaseData(Postgres("57P01"), true).SetName("a server shut down by its administrator is an outage");
+        yield return new TestCaseData(Postgres("57P03"), true).SetName("a server starting up is an outage");
+        yield return new TestCaseData(Postgres("08006"), true).SetName("a connection failure is an outage");
+        yield return new TestCaseData(Postgres("25006"), true).SetName("a server that only reads is an outage");
+        yield return new TestCaseData(new RetryLimitExceededException("gave up", Postgres("57P01")), true).SetName("an execution strategy that gave up on an outage is an outage");
+        yield return new TestCaseData(new NpgsqlException("Exception while reading from stream", new TimeoutException()), false).SetName("a command timeout is not an outage");
+        yield return new TestCaseData(Postgres("40P01"), false).SetName("a deadlock is not an outage");
+        yield return new TestCaseData(Postgres("40001"), false).SetName("a serialization failure is not an outage");
+        yield return new TestCaseData(new IOException("a file of the consumer's"), false).SetName("an I/O error outside the database is not an outage");
+    }
+
+    [TestCaseSource(nameof(Errors))]
+    public void The_error_tells(Exception error, bool outage) => TransientDatabaseErrors.IsAway(error).Should().Be(outage);
+
+    private static PostgresException Postgres(string sqlState) => new("injected", "ERROR", "ERROR", sqlState);
+}

@@ -72,4 +72,31 @@ public sealed class MaintainingTheOutboxAndInbox : SqliteShopAndBillingFixture
         rows.Should().OnlyContain(r => r.LeaseOwner == null && r.LeaseExpiresAt == null, "a stopping relay finishes or releases what it claimed");
         rows.Count(r => r.Status == OutboxMessageStatus.Processed).Should().BeInRange(1, 999, "the relay was stopped part way");
     }
+
+    [Test]
+    public async Task A_retention_longer_than_the_calendar_reaches_back_keeps_every_handled_message_id()
+    {
+        await using (var billing = Billing())
+        {
+            await billing.Database.EnsureCreatedAsync();
+            billing.Set<InboxMessage>().Add(new InboxMessage { MessageId = Guid.NewGuid(), Consumer = "tally", ProcessedAt = DateTime.UtcNow.AddYears(-1) });
+            await billing.SaveChangesAsync();
+        }
+
+        (await DeleteExpiredAsync(TimeSpan.MaxValue)).Should().Be(0);
+        (await DeleteExpiredAsync(TimeSpan.FromDays(30))).Should().Be(1, "an id handled a year ago is past a retention of 30 days");
+    }
+
+    private async Task<int> DeleteExpiredAsync(TimeSpan retention)
+    {
+        var services = new ServiceCollection();
+        services.AddDbContext<BillingDbContext>(o => o.UseSqlite(BillingDatabase.ConnectionString));
+        await using var provider = services.BuildServiceProvider();
+        var cleanup = new Consumers.InboxCleanupService<BillingDbContext>(
+            provider.GetRequiredService<IServiceScopeFactory>(),
+            new Consumers.InboxCleanupOptions { Retention = retention },
+            TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Consumers.InboxCleanupService<BillingDbContext>>.Instance);
+        return await cleanup.DeleteExpiredAsync(CancellationToken.None);
+    }
 }

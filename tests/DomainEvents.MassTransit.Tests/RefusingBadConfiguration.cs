@@ -62,6 +62,34 @@ public sealed class RefusingBadConfiguration
         act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(Consumers.IntegrationEventConsumerOptions.TransientDatabaseRetryIntervals));
     }
 
+    [TestCase(nameof(Consumers.InboxCleanupOptions.Retention), 0)]
+    [TestCase(nameof(Consumers.InboxCleanupOptions.Retention), -1)]
+    [TestCase(nameof(Consumers.InboxCleanupOptions.Interval), 0)]
+    [TestCase(nameof(Consumers.InboxCleanupOptions.Interval), int.MaxValue)]
+    [TestCase(nameof(Consumers.InboxCleanupOptions.BatchSize), 0)]
+    public void A_setting_of_the_inbox_clean_up_out_of_range_is_refused(string setting, int value)
+    {
+        // A retention of zero or less would forget handled ids at once, and a redelivered message would be applied again.
+        var act = () => Build([], billing: true, configureConsumer: c => c.UseInbox<BillingDbContext>(i =>
+        {
+            var span = value == int.MaxValue ? TimeSpan.FromDays(60) : TimeSpan.FromMinutes(value);
+            switch (setting)
+            {
+                case nameof(i.Retention):
+                    i.Retention = span;
+                    break;
+                case nameof(i.Interval):
+                    i.Interval = span;
+                    break;
+                default:
+                    i.BatchSize = value;
+                    break;
+            }
+        }));
+
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(setting);
+    }
+
     [Test]
     public void A_value_the_code_overrides_is_not_blamed_on_the_configuration()
     {

@@ -50,7 +50,14 @@ internal sealed partial class InboxCleanupService<TContext>(
 
     internal async Task<int> DeleteExpiredAsync(CancellationToken cancellationToken)
     {
-        var cutoff = time.GetUtcNow().UtcDateTime - options.Retention;
+        var now = time.GetUtcNow().UtcDateTime;
+        if (options.Retention > now - DateTime.MinValue)
+        {
+            // Kept for longer than the calendar reaches back: no id is old enough.
+            return 0;
+        }
+
+        var cutoff = now - options.Retention;
         var total = 0;
         int deleted;
         do

@@ -105,6 +105,7 @@ public sealed class IntegrationEventConsumerOptions
     {
         UseInbox(typeof(TContext));
         configureCleanup?.Invoke(InboxCleanup);
+        InboxCleanup.Validate();
         return this;
     }
 

@@ -117,6 +117,21 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_deferred_delivery_asking_for_longer_than_the_longest_interval_waits_that_long_and_counts()
+    {
+        await SaveOrdersAsync(count: 1, eventsEach: 0);
+        var row = (await _host.OutboxAsync()).Single();
+        _transport.Fail[row.MessageId] = () => new DeferredDeliveryException("Retry-After: never", TimeSpan.MaxValue);
+        var before = DateTime.UtcNow;
+
+        await _relay.RunOnceAsync(CancellationToken.None);
+
+        var failed = (await _host.OutboxAsync()).Single();
+        failed.Should().Match<OutboxMessage>(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1 && r.LeaseOwner == null);
+        failed.NextAttemptAt.Should().BeCloseTo(before + OutboxRelayOptions.MaxInterval, TimeSpan.FromMinutes(1));
+    }
+
+    [Test]
     public async Task An_unavailable_transport_charges_no_attempt_and_releases_the_rows()
     {
         await SaveOrdersAsync(count: 2, eventsEach: 1);

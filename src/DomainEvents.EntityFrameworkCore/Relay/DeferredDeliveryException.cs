@@ -18,6 +18,6 @@ public sealed class DeferredDeliveryException : DomainEventsException
         RetryAfter = retryAfter;
     }
 
-    /// <summary>Gets how long to wait before the next attempt.</summary>
+    /// <summary>Gets how long to wait before the next attempt; the relay waits at most <see cref="OutboxRelayOptions.MaxInterval"/>.</summary>
     public TimeSpan RetryAfter { get; }
 }

@@ -789,7 +789,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var backoff = Backoff(attempts);
         if (error is DeferredDeliveryException { RetryAfter: var retryAfter } && retryAfter > backoff)
         {
-            backoff = retryAfter;
+            // A transport's wait is its destination's word (a Retry-After); past the longest interval it would run off the calendar.
+            backoff = retryAfter < OutboxRelayOptions.MaxInterval ? retryAfter : OutboxRelayOptions.MaxInterval;
         }
 
         var message = $"{error.GetType().Name}: {error.Message}";

@@ -105,6 +105,34 @@ public sealed class MeasuringTheOutbox(DatabaseProvider provider)
             .And.OnlyContain(m => !m.Tags.Values.Any(v => v != null && v.ToString()!.Contains("relay-7f3a", StringComparison.Ordinal)), "a tag per relay instance would make a new series for every process");
     }
 
+    [Test]
+    public async Task A_send_the_destination_did_not_take_is_counted_as_busy_and_not_as_failed()
+    {
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(Order.Place("c1", 10m));
+            await db.SaveChangesAsync();
+        });
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), new BusyTransport(), new OutboxRelayOptions(), TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
+        await relay.RunOnceAsync(CancellationToken.None);
+
+        var row = (await _host.OutboxAsync()).Single();
+        row.Attempts.Should().Be(0);
+        var busy = _measured.Where(m => m.Instrument == "domainevents.relay.busy").ToList();
+        busy.Sum(m => m.Value).Should().Be(1);
+        busy.Single().Tags.Should().Contain("messaging.destination.name", row.Exchange).And.Contain("domainevents.message.type", row.MessageType);
+        Sum("domainevents.relay.failed").Should().Be(0, "back-pressure is not the message's fault");
+    }
+
+    private sealed class BusyTransport : IOutboxTransport
+    {
+        public Task SendAsync(OutboxEnvelope envelope, CancellationToken cancellationToken) =>
+            Task.FromException(new DestinationBusyException("nack: the queue is at its length limit"));
+    }
+
     /// <summary>The gauges of this outbox by (instrument, exchange), once <paramref name="ready"/> holds for them (within 10 s).</summary>
     private async Task<Dictionary<(string Instrument, string Exchange), double>> GaugesAsync(Func<Dictionary<(string, string), double>, bool> ready)
     {

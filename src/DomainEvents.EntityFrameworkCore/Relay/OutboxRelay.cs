@@ -523,6 +523,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                             // its key stays busy and no claim takes it (nor sends to that route again for it) until the
                             // lease runs out; the rest of its key is released behind it, other keys go on.
                             Interlocked.CompareExchange(ref busy, error, null);
+                            RelayMetrics.Busy(Outbox, row);
                             ExtendTo(ref _heldUntil, claim.LeaseEnd(_options.LeaseDuration));
                             OutboxRelayLog.DestinationBusy(_logger, error!, row.Exchange, row.RoutingKey, _time.GetUtcNow().UtcDateTime + (_options.LeaseDuration - claim.Elapsed));
                             blocked = true;

@@ -37,6 +37,9 @@ internal static class RelayMetrics
     private static readonly Counter<long> DeadCounter =
         Meter.CreateCounter<long>("domainevents.relay.dead", "{message}", "Outbox rows that went dead.");
 
+    private static readonly Counter<long> BusyCounter =
+        Meter.CreateCounter<long>("domainevents.relay.busy", "{message}", "Sends a destination did not take for now (a RabbitMQ nack: a queue at its length limit): the row is held, with no attempt counted, until its lease runs out.");
+
     private static readonly Counter<long> RetriedCounter =
         Meter.CreateCounter<long>("domainevents.outbox.retried", "{message}", "Dead rows an operator made pending again.");
 
@@ -97,6 +100,17 @@ internal static class RelayMetrics
             {
                 DeadCounter.Add(1, tags);
             }
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    public static void Busy(string outbox, OutboxEnvelope row)
+    {
+        try
+        {
+            BusyCounter.Add(1, new TagList { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } });
         }
         catch (Exception)
         {

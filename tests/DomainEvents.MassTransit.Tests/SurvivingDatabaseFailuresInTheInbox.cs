@@ -113,6 +113,39 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     }
 
     [Test]
+    public async Task Stopping_the_host_while_a_message_is_held_ends_the_waits_and_returns_the_message_to_the_queue()
+    {
+        await SeedTallyAsync();
+        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
+        {
+            c.Bind(Exchange, "order.*");
+            c.QueueName = Queue("tally-stopped");
+            c.UseInbox<BillingDbContext>();
+            c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(100)];
+        })));
+
+        using var refusals = new ReadOnlyRefusals();
+        await SetReadOnlyAsync(true);
+        try
+        {
+            await host.SaveAsync(Order.Place(1));
+            await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 5), seconds: 20);
+
+            // The host gives its services 30 s to stop; a wait that went on would take all of them.
+            var stopping = Stopwatch.StartNew();
+            await host.StopAsync();
+            stopping.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(15), "stopping the bus ends the waits");
+        }
+        finally
+        {
+            await SetReadOnlyAsync(false);
+        }
+
+        await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue("tally-stopped")) == 1, seconds: 10);
+        (await WireTap.DepthAsync(Queue("tally-stopped") + "_error")).Should().Be(0, "an outage is not the message's fault");
+    }
+
+    [Test]
     public async Task A_timeout_that_comes_back_every_time_sends_the_message_of_an_ordered_consumer_to_the_error_queue()
     {
         // A timeout is transient, but it may be the message's own doing (a query that is always too slow): it is not held.

@@ -43,6 +43,37 @@ public sealed class SavingChangeEventsInATransactionScope
     }
 
     [Test]
+    public async Task A_change_event_the_database_refuses_fails_the_save_and_rolls_the_scope_back_out_loud()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        await host.InScopeAsync(db => db.Database.ExecuteSqlRawAsync(
+            "ALTER TABLE outbox_messages ADD CONSTRAINT no_created_questions CHECK (message_type <> 'question.created')"));
+
+        var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled);
+        try
+        {
+            var save = () => host.InScopeAsync(async db =>
+            {
+                db.Questions.Add(new Question { Text = "Refused" });
+                await db.SaveChangesAsync();
+            });
+            (await save.Should().ThrowAsync<Npgsql.PostgresException>()).Which.SqlState.Should().Be("23514");
+
+            // A caller that completes the scope regardless: PostgreSQL has aborted the transaction, and a commit would
+            // roll it back without a word. It was rolled back when the insert failed, so completing it throws.
+            scope.Complete();
+        }
+        finally
+        {
+            var dispose = () => scope.Dispose();
+            dispose.Should().Throw<TransactionAbortedException>();
+        }
+
+        (await host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(0, "the question is not saved without its change events");
+        (await host.OutboxAsync()).Should().BeEmpty();
+    }
+
+    [Test]
     public async Task Change_events_commit_with_a_transaction_the_connection_was_enlisted_in_even_when_the_context_may_not_open_one()
     {
         await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);

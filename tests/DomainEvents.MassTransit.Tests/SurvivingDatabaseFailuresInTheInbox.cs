@@ -46,27 +46,13 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         // During a fail-over the consumer's connections may reach a server that only reads (the old primary turned standby,
         // a standby not yet promoted): every write fails with SQLSTATE 25006. That is the database being away, not an error
         // of the message: it is retried like a dropped connection, and nothing goes to the error queue.
-        await SeedTallyAsync();
+        var host = await StartTallyAsync("tally-read-only", [.. Enumerable.Repeat(TimeSpan.FromMilliseconds(250), 20)]);
 
-        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
-        {
-            c.Bind(Exchange, "order.*");
-            c.QueueName = Queue("tally-read-only");
-            c.UseInbox<BillingDbContext>();
-            c.TransientDatabaseRetryIntervals = [.. Enumerable.Repeat(TimeSpan.FromMilliseconds(250), 20)];
-        })));
-
-        using var refusals = new ReadOnlyRefusals();
-        await SetReadOnlyAsync(true);
-        try
+        await WhileReadOnlyAsync(async refusals =>
         {
             await host.SaveAsync(Enumerable.Range(1, 3).Select(Order.Place).ToArray());
             await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 6), seconds: 20);
-        }
-        finally
-        {
-            await SetReadOnlyAsync(false);
-        }
+        });
 
         await AppliedOnceEachAsync(3);
         (await WireTap.DepthAsync(Queue("tally-read-only") + "_error")).Should().Be(0, "a read-only database is not the message's fault");
@@ -77,18 +63,9 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     {
         // The consumer keeps order (the default): the next message of a key may not go before one the database could not
         // take, so after the last interval it keeps trying until the database answers.
-        await SeedTallyAsync();
-        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
-        {
-            c.Bind(Exchange, "order.*");
-            c.QueueName = Queue("tally-ordered");
-            c.UseInbox<BillingDbContext>();
-            c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)];
-        })));
+        var host = await StartTallyAsync("tally-ordered", [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)]);
 
-        using var refusals = new ReadOnlyRefusals();
-        await SetReadOnlyAsync(true);
-        try
+        await WhileReadOnlyAsync(async refusals =>
         {
             var order = Order.Place(1);
             for (var sequence = 2; sequence <= 5; sequence++)
@@ -100,11 +77,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
 
             // Each message has three tries in these intervals: twelve refusals would have sent four to the error queue.
             await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 12), seconds: 20);
-        }
-        finally
-        {
-            await SetReadOnlyAsync(false);
-        }
+        });
 
         await AppliedOnceEachAsync(5);
         await using var check = BillingContext();
@@ -115,18 +88,9 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     [Test]
     public async Task Stopping_the_host_while_a_message_is_held_ends_the_waits_and_returns_the_message_to_the_queue()
     {
-        await SeedTallyAsync();
-        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(TallyingConsumer), c =>
-        {
-            c.Bind(Exchange, "order.*");
-            c.QueueName = Queue("tally-stopped");
-            c.UseInbox<BillingDbContext>();
-            c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(100)];
-        })));
+        var host = await StartTallyAsync("tally-stopped", [TimeSpan.FromMilliseconds(100)]);
 
-        using var refusals = new ReadOnlyRefusals();
-        await SetReadOnlyAsync(true);
-        try
+        await WhileReadOnlyAsync(async refusals =>
         {
             await host.SaveAsync(Order.Place(1));
             await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 5), seconds: 20);
@@ -135,11 +99,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
             var stopping = Stopwatch.StartNew();
             await host.StopAsync();
             stopping.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(15), "stopping the bus ends the waits");
-        }
-        finally
-        {
-            await SetReadOnlyAsync(false);
-        }
+        });
 
         await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue("tally-stopped")) == 1, seconds: 10);
         (await WireTap.DepthAsync(Queue("tally-stopped") + "_error")).Should().Be(0, "an outage is not the message's fault");
@@ -149,18 +109,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     public async Task A_timeout_that_comes_back_every_time_sends_the_message_of_an_ordered_consumer_to_the_error_queue()
     {
         // A timeout is transient, but it may be the message's own doing (a query that is always too slow): it is not held.
-        await SeedTallyAsync();
-        var host = await StartAsync(relay: true, o =>
-        {
-            o.Consumers.Add((typeof(TallyingConsumer), c =>
-            {
-                c.Bind(Exchange, "order.*");
-                c.QueueName = Queue("tally-timeout");
-                c.UseInbox<BillingDbContext>();
-                c.TransientDatabaseRetryIntervals = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)];
-            }));
-            o.ConfigureBilling = b => b.AddInterceptors(new TimeoutOnReceipts());
-        });
+        var host = await StartTallyAsync("tally-timeout", [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)], o => o.ConfigureBilling = b => b.AddInterceptors(new TimeoutOnReceipts()));
 
         await host.SaveAsync(Order.Place(1));
 
@@ -176,6 +125,38 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
             command.CommandText.Contains("\"Receipts\"", StringComparison.Ordinal)
                 ? throw new NpgsqlException("injected: Exception while reading from stream", new TimeoutException("Timeout during reading attempt"))
                 : ValueTask.FromResult(result);
+    }
+
+    /// <summary>Seeds the tally and starts a host whose tallying consumer, behind the inbox, reads <paramref name="queue"/>.</summary>
+    private async Task<ServiceHost> StartTallyAsync(string queue, TimeSpan[] intervals, Action<ServiceHostOptions>? configure = null)
+    {
+        await SeedTallyAsync();
+        return await StartAsync(relay: true, o =>
+        {
+            o.Consumers.Add((typeof(TallyingConsumer), c =>
+            {
+                c.Bind(Exchange, "order.*");
+                c.QueueName = Queue(queue);
+                c.UseInbox<BillingDbContext>();
+                c.TransientDatabaseRetryIntervals = intervals;
+            }));
+            configure?.Invoke(o);
+        });
+    }
+
+    /// <summary>Runs <paramref name="work"/> while the billing database only reads, counting the writes it refuses.</summary>
+    private async Task WhileReadOnlyAsync(Func<ReadOnlyRefusals, Task> work)
+    {
+        using var refusals = new ReadOnlyRefusals();
+        await SetReadOnlyAsync(true);
+        try
+        {
+            await work(refusals);
+        }
+        finally
+        {
+            await SetReadOnlyAsync(false);
+        }
     }
 
     /// <summary>Makes new sessions of the billing database read-only (or writable again) and drops the pooled ones.</summary>

@@ -106,25 +106,52 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     }
 
     [Test]
-    public async Task A_timeout_that_comes_back_every_time_sends_the_message_of_an_ordered_consumer_to_the_error_queue()
+    public async Task A_deadlock_that_comes_back_every_time_sends_the_message_of_an_ordered_consumer_to_the_error_queue()
     {
-        // A timeout is transient, but it may be the message's own doing (a query that is always too slow): it is not held.
-        var host = await StartTallyAsync("tally-timeout", [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)], o => o.ConfigureBilling = b => b.AddInterceptors(new TimeoutOnReceipts()));
+        // A deadlock is transient, but it may be the message's own doing (statements that always meet in the same order): it
+        // is not held.
+        var host = await StartTallyAsync("tally-deadlock", [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)], o => o.ConfigureBilling = b => b.AddInterceptors(new FailingReceipts(() => new PostgresException("deadlock detected", "ERROR", "ERROR", "40P01"))));
 
         await host.SaveAsync(Order.Place(1));
 
-        await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue("tally-timeout") + "_error") == 1, seconds: 20);
+        await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue("tally-deadlock") + "_error") == 1, seconds: 20);
         await using var check = BillingContext();
         (await check.Receipts.CountAsync()).Should().Be(0);
     }
 
-    /// <summary>Every insert of a receipt times out, as a statement that is always too slow does.</summary>
-    private sealed class TimeoutOnReceipts : DbCommandInterceptor
+    [Test]
+    public async Task Stopping_the_host_while_an_attempt_of_a_held_message_runs_returns_the_message_to_the_queue()
     {
-        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default) =>
-            command.CommandText.Contains("\"Receipts\"", StringComparison.Ordinal)
-                ? throw new NpgsqlException("injected: Exception while reading from stream", new TimeoutException("Timeout during reading attempt"))
-                : ValueTask.FromResult(result);
+        // Each attempt takes a while and then finds the database gone: the host is stopped while one runs.
+        var attempts = new SemaphoreSlim(0);
+        var host = await StartTallyAsync("tally-stopped-mid-attempt", [TimeSpan.FromMilliseconds(50)], o => o.ConfigureBilling = b => b.AddInterceptors(new FailingReceipts(
+            () => new NpgsqlException("injected: Exception while reading from stream", new EndOfStreamException()),
+            delay: TimeSpan.FromSeconds(1),
+            started: attempts)));
+
+        await host.SaveAsync(Order.Place(1));
+        (await attempts.WaitAsync(TimeSpan.FromSeconds(20))).Should().BeTrue("the consumer's first attempt started");
+        (await attempts.WaitAsync(TimeSpan.FromSeconds(20))).Should().BeTrue("a second attempt started: the message is held");
+        await host.StopAsync();
+
+        await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue("tally-stopped-mid-attempt")) == 1, seconds: 10);
+        (await WireTap.DepthAsync(Queue("tally-stopped-mid-attempt") + "_error")).Should().Be(0, "an outage is not the message's fault, nor is a stop");
+    }
+
+    /// <summary>Every insert of a receipt fails with the given error, after <c>delay</c>; each attempt is counted in <c>started</c>.</summary>
+    private sealed class FailingReceipts(Func<Exception> error, TimeSpan delay = default, SemaphoreSlim? started = null) : DbCommandInterceptor
+    {
+        public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            if (!command.CommandText.Contains("\"Receipts\"", StringComparison.Ordinal))
+            {
+                return result;
+            }
+
+            started?.Release();
+            await Task.Delay(delay, CancellationToken.None);
+            throw error();
+        }
     }
 
     /// <summary>Seeds the tally and starts a host whose tallying consumer, behind the inbox, reads <paramref name="queue"/>.</summary>

@@ -7,7 +7,8 @@ namespace DomainEvents.MassTransit.Tests;
 
 /// <summary>
 /// An ordered inbox consumer waits for as long as the database is away, but not for a transient error that may be the
-/// message's own doing: that one goes to the error queue after the last wait, as on any endpoint.
+/// message's own doing: that one goes to the error queue after the last wait, as on any endpoint. A timeout counts as the
+/// database being away: a network cut off leaves commands waiting until they time out.
 /// </summary>
 public sealed class TellingAnOutageFromTheMessagesFault
 {
@@ -20,7 +21,10 @@ public sealed class TellingAnOutageFromTheMessagesFault
         yield return new TestCaseData(Postgres("08006"), true).SetName("a connection failure is an outage");
         yield return new TestCaseData(Postgres("25006"), true).SetName("a server that only reads is an outage");
         yield return new TestCaseData(new RetryLimitExceededException("gave up", Postgres("57P01")), true).SetName("an execution strategy that gave up on an outage is an outage");
-        yield return new TestCaseData(new NpgsqlException("Exception while reading from stream", new TimeoutException()), false).SetName("a command timeout is not an outage");
+        yield return new TestCaseData(new NpgsqlException("Failed to connect to 10.0.0.9:5432", new TimeoutException("Timeout during connection attempt")), true).SetName("a connection attempt that timed out is an outage");
+        yield return new TestCaseData(new NpgsqlException("Exception while reading from stream", new TimeoutException("Timeout during reading attempt")), true).SetName("a command that timed out waiting for the server is an outage");
+        yield return new TestCaseData(Postgres("53300"), true).SetName("a server that takes no more connections is an outage");
+        yield return new TestCaseData(Postgres("57014"), false).SetName("a statement the server cancelled is not an outage");
         yield return new TestCaseData(Postgres("40P01"), false).SetName("a deadlock is not an outage");
         yield return new TestCaseData(Postgres("40001"), false).SetName("a serialization failure is not an outage");
         yield return new TestCaseData(new IOException("a file of the consumer's"), false).SetName("an I/O error outside the database is not an outage");

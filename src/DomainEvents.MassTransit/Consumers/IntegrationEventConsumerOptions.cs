@@ -55,10 +55,11 @@ public sealed class IntegrationEventConsumerOptions
     /// strategy retries (a restart or a fail-over): the message is handled again after each wait, in a clean unit of
     /// work, before it would go to the error queue. Only transient database errors are retried this way (those the provider
     /// calls transient, and a write refused by a server that only reads, SQLSTATE 25006). With <see cref="KeepOrder"/> the
-    /// last wait then repeats for as long as the database cannot be reached (a connection refused or lost, a server shutting
-    /// down, starting up or only reading), each time with a warning in the log: the next message of the key may not go
-    /// before this one, and an outage is not the message's fault. A timeout or a deadlock, which may be the message's own
-    /// doing, ends the waits after the last one. Stopping the bus ends them too, and the message goes back to the queue.
+    /// last wait then repeats for as long as the database cannot be reached (a connection refused, lost or timed out, too
+    /// many connections, a server shutting down, starting up or only reading), each time with a warning in the log: the
+    /// next message of the key may not go before this one, and an outage is not the message's fault. A deadlock, a
+    /// serialization failure or a statement the server cancelled, which may be the message's own doing, ends the waits
+    /// after the last one. Stopping the bus ends them too, and the message goes back to the queue.
     /// Each wait is at most <c>OutboxRelayOptions.MaxInterval</c>; with <see cref="KeepOrder"/> the last is at least
     /// 1 ms. Set it empty to leave transient errors to your own retry policy (a consumer definition's
     /// <c>UseMessageRetry</c>, say).

@@ -33,9 +33,11 @@ internal static class TransientDatabaseErrors
 
     /// <summary>
     /// Whether the exception, or one it wraps, says the database cannot be reached or will not take writes now: a connection
-    /// refused, reset or lost (a socket or stream error under a database error), a connection exception (SQLSTATE class 08),
-    /// a server shutting down or starting up (57P01-57P03), or one that only reads (25006). A timeout, a deadlock or a
-    /// serialization failure is transient too, but may be the message's own doing: it is not the database being away.
+    /// refused, reset, lost or timed out (a socket, stream or timeout error under a database error: a network cut off leaves
+    /// commands waiting until they time out, so a timeout is taken for an outage), a connection exception (SQLSTATE class
+    /// 08), too many connections (53300), a server shutting down or starting up (57P01-57P03), or one that only reads
+    /// (25006). A deadlock, a serialization failure or a statement cancelled by the server (57014, <c>statement_timeout</c>)
+    /// is transient too, but may be the message's own doing: it is not the database being away.
     /// </summary>
     public static bool IsAway(Exception exception)
     {
@@ -44,17 +46,20 @@ internal static class TransientDatabaseErrors
         {
             switch (e)
             {
-                case DbException { SqlState: ReadOnlyTransaction or "57P01" or "57P02" or "57P03" }:
+                case DbException { SqlState: ReadOnlyTransaction or TooManyConnections or "57P01" or "57P02" or "57P03" }:
                 case DbException { SqlState: [ '0', '8', _, _, _ ] }:
                     return true;
                 case DbException:
                     underDatabaseError = true;
                     break;
-                case System.Net.Sockets.SocketException or IOException when underDatabaseError:
+                case System.Net.Sockets.SocketException or IOException or TimeoutException when underDatabaseError:
                     return true;
             }
         }
 
         return false;
     }
+
+    /// <summary>SQLSTATE 53300: the server takes no more connections, as after a restart when every client reconnects at once.</summary>
+    private const string TooManyConnections = "53300";
 }

@@ -200,12 +200,15 @@ public static class IntegrationEventConsumerRegistrationExtensions
             if (options.InboxContextType is not null && options.TransientDatabaseRetryIntervals.Count > 0)
             {
                 // Around the inbox: each retry runs the inbox transaction again from a clean change tracker. Stopping the bus
-                // ends the waits (the message goes back to the queue), however long they would go on.
+                // ends the waits (the message goes back to the queue), however long they would go on: the policy watches
+                // the bus itself (see DatabaseOutageRetryPolicy for why not MassTransit's own stopping token).
                 TimeSpan[] intervals = [.. options.TransientDatabaseRetryIntervals];
-                consumer.UseMessageRetry(bus, r =>
+                var stopping = new global::MassTransit.Middleware.RetryBusObserver();
+                bus.ConnectBusObserver(stopping);
+                consumer.UseMessageRetry(r =>
                 {
                     r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
-                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder, logger));
+                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder, stopping.Stopping, logger));
                 });
             }
 

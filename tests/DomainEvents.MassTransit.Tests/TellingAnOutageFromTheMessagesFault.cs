@@ -33,5 +33,22 @@ public sealed class TellingAnOutageFromTheMessagesFault
     [TestCaseSource(nameof(Errors))]
     public void The_error_tells(Exception error, bool outage) => TransientDatabaseErrors.IsAway(error).Should().Be(outage);
 
+    private static IEnumerable<TestCaseData> Refusals()
+    {
+        yield return new TestCaseData(Postgres("28P01")).SetName("a password the server refuses is retried and held");
+        yield return new TestCaseData(Postgres("28000")).SetName("a role the server refuses is retried and held");
+        yield return new TestCaseData(Postgres("3D000")).SetName("a database that does not exist is retried and held");
+        yield return new TestCaseData(Postgres("25006")).SetName("a server that only reads is retried and held");
+    }
+
+    /// <summary>Npgsql does not call these transient; they are the database being unusable for now, not the message's fault.</summary>
+    [TestCaseSource(nameof(Refusals))]
+    public void A_database_the_service_cannot_use_now_is_retried_and_held(Exception error)
+    {
+        error.Should().BeOfType<PostgresException>().Which.IsTransient.Should().BeFalse();
+        TransientDatabaseErrors.IsTransient(error).Should().BeTrue();
+        TransientDatabaseErrors.IsAway(error).Should().BeTrue();
+    }
+
     private static PostgresException Postgres(string sqlState) => new("injected", "ERROR", "ERROR", sqlState);
 }

@@ -13,7 +13,10 @@ internal static class TransientDatabaseErrors
     /// </summary>
     private const string ReadOnlyTransaction = "25006";
 
-    /// <summary>Whether the exception, or one it wraps, is a transient database error or the execution strategy giving up on one.</summary>
+    /// <summary>
+    /// Whether the exception, or one it wraps, is a transient database error, the execution strategy giving up on one, or a
+    /// database this service cannot use now although the message is fine (see <see cref="Refused"/>).
+    /// </summary>
     public static bool IsTransient(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
@@ -22,7 +25,7 @@ internal static class TransientDatabaseErrors
             {
                 case RetryLimitExceededException:
                 case DbException { IsTransient: true }:
-                case DbException { SqlState: ReadOnlyTransaction }:
+                case DbException refused when Refused(refused):
                 case ReplicaConflictException:
                     return true;
             }
@@ -32,11 +35,18 @@ internal static class TransientDatabaseErrors
     }
 
     /// <summary>
+    /// Errors the provider does not call transient that say the service cannot use the database now, whatever the message:
+    /// a server that only reads (25006), credentials refused (class 28: a password rotated before the service's), or a
+    /// database that does not exist (3D000: dropped for a restore, or not yet created by a fail-over).
+    /// </summary>
+    private static bool Refused(DbException error) => error.SqlState is ReadOnlyTransaction or ['2', '8', _, _, _] or "3D000";
+
+    /// <summary>
     /// Whether the exception, or one it wraps, says the database cannot be reached or will not take writes now: a connection
     /// refused, reset, lost or timed out (a socket, stream or timeout error under a database error: a network cut off leaves
     /// commands waiting until they time out, so a timeout is taken for an outage), a connection exception (SQLSTATE class
-    /// 08), too many connections (53300), a server shutting down or starting up (57P01-57P03), or one that only reads
-    /// (25006). A deadlock, a serialization failure or a statement cancelled by the server (57014, <c>statement_timeout</c>)
+    /// 08), too many connections (53300), a server shutting down or starting up (57P01-57P03), or one <see cref="Refused"/>
+    /// names. A deadlock, a serialization failure or a statement cancelled by the server (57014, <c>statement_timeout</c>)
     /// is transient too, but may be the message's own doing: it is not the database being away.
     /// </summary>
     public static bool IsAway(Exception exception)
@@ -46,8 +56,9 @@ internal static class TransientDatabaseErrors
         {
             switch (e)
             {
-                case DbException { SqlState: ReadOnlyTransaction or TooManyConnections or "57P01" or "57P02" or "57P03" }:
+                case DbException { SqlState: TooManyConnections or "57P01" or "57P02" or "57P03" }:
                 case DbException { SqlState: [ '0', '8', _, _, _ ] }:
+                case DbException refused when Refused(refused):
                     return true;
                 case DbException:
                     underDatabaseError = true;

@@ -99,11 +99,13 @@ public sealed class OutboxRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollingInterval, TimeSpan.Zero, nameof(PollingInterval));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SendTimeout, TimeSpan.Zero, nameof(SendTimeout));
 
-        // The relay waits these with timers, which take at most MaxInterval; a longer one would fail in the running relay.
+        // The relay waits these with timers, which take at most MaxInterval, or adds them to dates stored in rows (a back-off);
+        // a longer one would fail in the running relay.
         foreach (var (interval, name) in new[]
                  {
                      (PollingInterval, nameof(PollingInterval)), (LeaseDuration, nameof(LeaseDuration)), (SendTimeout, nameof(SendTimeout)),
                      (MaxOutagePause, nameof(MaxOutagePause)), (CleanupInterval, nameof(CleanupInterval)), (BacklogInterval, nameof(BacklogInterval)),
+                     (RetryMaxDelay, nameof(RetryMaxDelay)),
                  })
         {
             if (interval > MaxInterval)
@@ -128,12 +130,6 @@ public sealed class OutboxRelayOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RetryBaseDelay, TimeSpan.Zero, nameof(RetryBaseDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
-        if (RetryMaxDelay > MaxInterval)
-        {
-            // A back-off is a date in the row: one past the calendar's end would fail the relay that records it.
-            throw new ArgumentOutOfRangeException(nameof(RetryMaxDelay), RetryMaxDelay, $"{nameof(RetryMaxDelay)} must be at most {MaxInterval}.");
-        }
-
         ArgumentOutOfRangeException.ThrowIfLessThan(ProcessedRetention, TimeSpan.Zero, nameof(ProcessedRetention));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxOutagePause, TimeSpan.Zero, nameof(MaxOutagePause));
         ArgumentOutOfRangeException.ThrowIfLessThan(CleanupBatchSize, 1, nameof(CleanupBatchSize));

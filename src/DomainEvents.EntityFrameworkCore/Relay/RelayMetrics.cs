@@ -94,7 +94,7 @@ internal static class RelayMetrics
     {
         try
         {
-            var tags = new TagList { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } };
+            var tags = RowTags(outbox, row);
             FailedCounter.Add(1, tags);
             if (dead)
             {
@@ -110,12 +110,16 @@ internal static class RelayMetrics
     {
         try
         {
-            BusyCounter.Add(1, new TagList { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } });
+            BusyCounter.Add(1, RowTags(outbox, row));
         }
         catch (Exception)
         {
         }
     }
+
+    /// <summary>The tags of a measurement about one row: its outbox, exchange and message type.</summary>
+    private static TagList RowTags(string outbox, OutboxEnvelope row) =>
+        new() { { OutboxTag, outbox }, { ExchangeTag, row.Exchange }, { MessageTypeTag, row.MessageType } };
 
     public static void Retried(string outbox, int count)
     {

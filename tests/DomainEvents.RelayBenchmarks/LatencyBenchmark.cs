@@ -12,6 +12,9 @@ namespace DomainEvents.RelayBenchmarks;
 /// </summary>
 public static class LatencyBenchmark
 {
+    /// <summary>The floor of any outbox in the relay's process: the same save (order and outbox row), then a typed send.</summary>
+    public const string SaveThenSend = "save-then-send";
+
     public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
     {
         await FreshOutboxAsync(environment);
@@ -25,6 +28,9 @@ public static class LatencyBenchmark
         }
         results.Latency["masstransit"] = await MassTransitAsync(environment, sizes);
         Print("MassTransit: send to consume", results.Latency["masstransit"]);
+        await FreshOutboxAsync(environment);
+        results.Latency[SaveThenSend] = await SaveThenSendAsync(environment, sizes);
+        Print("floor: save, then send; no relay", results.Latency[SaveThenSend]);
 
         var exchange = environment.Exchange("cross");
         var queue = environment.Queue("cross-consumer", massTransitEndpoint: true);
@@ -184,6 +190,50 @@ public static class LatencyBenchmark
             return (Id: message.OrderId, Before: before);
         });
         return await SummarizeAsync(recorder, run, s => (s.Id, s.Before));
+    }
+
+    /// <summary>
+    /// The least any outbox does between a save in this process and the consumer, measured on the same machine at the same
+    /// rate: the save of measurement 2 (the order and its outbox row, through the interceptor), and as soon as it returns a
+    /// MassTransit typed send of the event, as the baseline sends it. No relay runs, so the row is never leased, sent from
+    /// the table or marked: this is an outbox without the relay's guarantees (a crash between the commit and the send loses
+    /// the event). Latency is from the save's call to Consume, as for the relay.
+    /// </summary>
+    private static async Task<LatencySummary> SaveThenSendAsync(BenchEnvironment environment, Sizes sizes)
+    {
+        var exchange = environment.Exchange("latency-floor");
+        var queue = environment.Queue("latency-floor-consumer", massTransitEndpoint: true);
+        var recorder = new ArrivalRecorder();
+        await using var host = await BenchHost.StartAsync(new HostSpec
+        {
+            Environment = environment,
+            Exchange = exchange,
+            Outbox = true,
+            Services = s => s.AddSingleton(recorder),
+            Consumers = x => x.AddConsumer<LatencyConsumer>(),
+            ConfigureBus = (cfg, context) => cfg.ReceiveEndpoint(queue, e =>
+            {
+                e.ConfigureConsumeTopology = false;
+                e.Bind(exchange, b =>
+                {
+                    b.ExchangeType = "topic";
+                    b.RoutingKey = "#";
+                });
+                e.ConfigureConsumer<LatencyConsumer>(context);
+            }),
+        });
+        var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
+        var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
+        await OrderSaves.PreWarmAsync(scopes);
+        var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
+        {
+            var saved = await OrderSaves.SaveAsync(scopes, i);
+            await endpoint.Send(Payloads.Create(saved.Id, i), context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
+            return saved;
+        });
+        var summary = await SummarizeAsync(recorder, run, s => (s.Id, s.Before));
+        summary.SaveP50Ms = Stats.Round(Stats.Percentile(run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList(), 50));
+        return summary;
     }
 
     private static async Task<LatencySummary> SummarizeAsync<T>(ArrivalRecorder recorder, OpenLoop.Run<T> run, Func<T, (Guid Id, long From)> select)

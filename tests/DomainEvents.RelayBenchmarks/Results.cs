@@ -135,6 +135,12 @@ public sealed class Goal
     public double Ratio { get; init; }
 
     public bool Met { get; init; }
+
+    /// <summary>The same ratio for the least any outbox does here, measured in the same run (null where none is measured).</summary>
+    public double? Floor { get; init; }
+
+    /// <summary>The floor misses the target too: in this run, an outbox without the relay's guarantees did not reach it either.</summary>
+    public bool FloorMissed { get; init; }
 }
 
 public sealed class Row

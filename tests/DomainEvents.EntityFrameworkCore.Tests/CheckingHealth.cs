@@ -30,10 +30,11 @@ public sealed class CheckingHealth(DatabaseProvider provider)
     {
         var report = await CheckAsync();
 
-        report.Entries.Keys.Should().BeEquivalentTo(["domainevents-outbox", "domainevents-relay", "domainevents-notifications", "domainevents-inbox-cleanup"]);
+        report.Entries.Keys.Should().BeEquivalentTo(["domainevents-outbox", "domainevents-relay", "domainevents-notifications", "domainevents-inbox", "domainevents-inbox-cleanup"]);
         report.Status.Should().Be(HealthStatus.Healthy);
         report.Entries["domainevents-outbox"].Description.Should().Be("0 pending (oldest 0 s), 0 being sent, 0 dead.");
         report.Entries["domainevents-relay"].Description.Should().Be("No relay runs in this process.");
+        report.Entries["domainevents-inbox"].Description.Should().Be("No inbox consumer that keeps order in this process.");
     }
 
     [Test]

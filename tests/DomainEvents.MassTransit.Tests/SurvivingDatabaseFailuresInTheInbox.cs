@@ -4,6 +4,8 @@ using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.MassTransit.Tests.Model;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
 namespace DomainEvents.MassTransit.Tests;
@@ -63,7 +65,10 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
     {
         // The consumer keeps order (the default): the next message of a key may not go before one the database could not
         // take, so after the last interval it keeps trying until the database answers.
-        var host = await StartTallyAsync("tally-ordered", [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)]);
+        var host = await StartTallyAsync("tally-ordered", [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)],
+            o => o.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks());
+        (await HealthProbe.WaitForAsync(host, DomainEventsHealthCheckExtensions.InboxCheck, HealthStatus.Healthy, TimeSpan.FromSeconds(5)))
+            .Description.Should().Contain("TallyingConsumer on").And.Contain("no message held");
 
         await WhileReadOnlyAsync(async refusals =>
         {
@@ -77,9 +82,14 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
 
             // Each message has three tries in these intervals: twelve refusals would have sent four to the error queue.
             await RelayingToConsumers.WaitForAsync(() => Task.FromResult(refusals.Count >= 12), seconds: 20);
+            var held = await HealthProbe.WaitForAsync(host, DomainEventsHealthCheckExtensions.InboxCheck, HealthStatus.Degraded, TimeSpan.FromSeconds(5));
+            held.Description.Should().Contain("TallyingConsumer on").And.Contain("1 message(s) held", "the key's first message waits; the others wait behind it");
+            held.Exception.Should().NotBeNull("the operator sees why");
         });
 
         await AppliedOnceEachAsync(5);
+        (await HealthProbe.WaitForAsync(host, DomainEventsHealthCheckExtensions.InboxCheck, HealthStatus.Healthy, TimeSpan.FromSeconds(10)))
+            .Description.Should().Contain("no message held");
         await using var check = BillingContext();
         (await check.Receipts.OrderBy(r => r.Id).Select(r => r.Sequence).ToListAsync()).Should().Equal([1, 2, 3, 4, 5], "the key's order is kept");
         (await WireTap.DepthAsync(Queue("tally-ordered") + "_error")).Should().Be(0, "an outage is not the messages' fault");

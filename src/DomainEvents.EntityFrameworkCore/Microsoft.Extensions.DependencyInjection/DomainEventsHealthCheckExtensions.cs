@@ -4,7 +4,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Health checks for the outbox, the relays, the LISTEN connection and the inbox clean-up.</summary>
+/// <summary>Health checks for the outbox, the relays, the LISTEN connection, the inbox consumers and the inbox clean-up.</summary>
 public static class DomainEventsHealthCheckExtensions
 {
     /// <summary>The check of the outbox's lag and dead rows.</summary>
@@ -16,15 +16,21 @@ public static class DomainEventsHealthCheckExtensions
     /// <summary>The check of this process's PostgreSQL LISTEN connections (degraded while reconnecting: relays then poll).</summary>
     public const string NotificationsCheck = "domainevents-notifications";
 
+    /// <summary>
+    /// The check of this process's inbox consumers that keep order: degraded while one holds a message until its database
+    /// answers (the next messages of the key wait behind it).
+    /// </summary>
+    public const string InboxCheck = "domainevents-inbox";
+
     /// <summary>The check of this process's inbox clean-up (degraded while it fails).</summary>
     public const string InboxCleanupCheck = "domainevents-inbox-cleanup";
 
     /// <summary>
-    /// Adds four checks: <c>domainevents-outbox</c> (the oldest pending row's age against
+    /// Adds five checks: <c>domainevents-outbox</c> (the oldest pending row's age against
     /// <see cref="DomainEventsHealthCheckOptions.DegradedLag"/> and <see cref="DomainEventsHealthCheckOptions.UnhealthyLag"/>,
-    /// and dead rows), <c>domainevents-relay</c>, <c>domainevents-notifications</c> and <c>domainevents-inbox-cleanup</c>.
-    /// A check whose parts do not run in this process is healthy and says so. The tags apply to all four; select checks
-    /// by name (the constants of this class) to put them on different probes.
+    /// and dead rows), <c>domainevents-relay</c>, <c>domainevents-notifications</c>, <c>domainevents-inbox</c> and
+    /// <c>domainevents-inbox-cleanup</c>. A check whose parts do not run in this process is healthy and says so. The tags
+    /// apply to all five; select checks by name (the constants of this class) to put them on different probes.
     /// </summary>
     /// <param name="builder">The builder from <c>services.AddHealthChecks()</c>.</param>
     /// <param name="configure">Changes thresholds and tags.</param>
@@ -42,6 +48,7 @@ public static class DomainEventsHealthCheckExtensions
         builder.Add(new HealthCheckRegistration(OutboxCheck, sp => sp.GetRequiredService<OutboxHealthCheck>(), HealthStatus.Unhealthy, options.Tags));
         builder.Add(Components(RelayCheck, DomainEventsHealth.Relay, "No relay runs in this process.", options));
         builder.Add(Components(NotificationsCheck, DomainEventsHealth.Notifications, "No LISTEN connection in this process.", options));
+        builder.Add(Components(InboxCheck, DomainEventsHealth.InboxConsumers, "No inbox consumer that keeps order in this process.", options));
         builder.Add(Components(InboxCleanupCheck, DomainEventsHealth.InboxCleanup, "No inbox clean-up in this process.", options));
         return builder;
     }

@@ -19,6 +19,9 @@ internal sealed class DomainEventsHealth(TimeProvider time) : IDomainEventsHealt
     /// <summary>The inbox clean-up services of this process.</summary>
     public const string InboxCleanup = IDomainEventsHealthReporter.InboxCleanup;
 
+    /// <summary>The inbox consumers of this process that keep order.</summary>
+    public const string InboxConsumers = IDomainEventsHealthReporter.InboxConsumers;
+
     private readonly ConcurrentDictionary<Component, bool> _components = new();
 
     public TimeProvider Time => time;

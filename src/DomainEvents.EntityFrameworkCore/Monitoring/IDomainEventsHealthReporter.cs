@@ -3,7 +3,7 @@ namespace DomainEvents.EntityFrameworkCore.Monitoring;
 /// <summary>
 /// Where the long-running parts of DomainEvents in this process report their state for the health checks of
 /// <c>AddDomainEventsHealthChecks</c>: a provider's notification listener reports under <see cref="Notifications"/>, an
-/// inbox's clean-up under <see cref="InboxCleanup"/>. Registered by <c>AddEntityFrameworkOutbox</c> and by
+/// inbox's clean-up under <see cref="InboxCleanup"/>, an inbox consumer that keeps order under <see cref="InboxConsumers"/>. Registered by <c>AddEntityFrameworkOutbox</c> and by
 /// <c>AddDomainEventsHealthReporter</c>.
 /// </summary>
 public interface IDomainEventsHealthReporter
@@ -13,6 +13,12 @@ public interface IDomainEventsHealthReporter
 
     /// <summary>The kind read by the <c>domainevents-inbox-cleanup</c> check: services that delete old inbox rows.</summary>
     const string InboxCleanup = "inbox-cleanup";
+
+    /// <summary>
+    /// The kind read by the <c>domainevents-inbox</c> check: consumers behind an inbox that keep order, degraded while one
+    /// holds a message until its database answers.
+    /// </summary>
+    const string InboxConsumers = "inbox-consumers";
 
     /// <summary>Adds a part that reports its state; it starts as not running (Unhealthy) until it reports.</summary>
     /// <param name="kind">Which health check reads it, such as <see cref="Notifications"/>.</param>

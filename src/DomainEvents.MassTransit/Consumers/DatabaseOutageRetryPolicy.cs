@@ -9,7 +9,8 @@ namespace DomainEvents.MassTransit.Consumers;
 /// order (<paramref name="untilItAnswers"/>), the last interval then repeats for as long as the database cannot be reached
 /// (<see cref="TransientDatabaseErrors.IsAway"/>), since the next message of the key may not go before this one and an
 /// outage is not the message's fault. A transient error that may be the message's own doing (a deadlock) ends the waits
-/// after the last interval, as on other endpoints. Each wait past the intervals is logged as a warning.
+/// after the last interval, as on other endpoints. Each wait past the intervals is logged as a warning, and a held message
+/// counts in <paramref name="held"/> (the <c>domainevents-inbox</c> health check) until it is done with.
 /// </summary>
 /// <remarks>
 /// When the bus stops (<paramref name="stopping"/>) the message goes back to its queue: a wait under way ends, and an
@@ -18,7 +19,8 @@ namespace DomainEvents.MassTransit.Consumers;
 /// <see cref="RetryContext.PreRetry"/>, and not by MassTransit's retry filter: that filter leaves its loop without a word
 /// when its token is cancelled between two attempts, and the message, neither consumed nor faulted, would be dead-lettered.
 /// </remarks>
-internal sealed partial class DatabaseOutageRetryPolicy(IExceptionFilter filter, TimeSpan[] intervals, bool untilItAnswers, CancellationToken stopping, ILogger logger)
+internal sealed partial class DatabaseOutageRetryPolicy(IExceptionFilter filter, TimeSpan[] intervals, bool untilItAnswers, CancellationToken stopping, ILogger logger,
+    HeldMessages? held = null)
     : IRetryPolicy
 {
     public bool IsHandled(Exception exception) => filter.Match(exception);
@@ -44,45 +46,88 @@ internal sealed partial class DatabaseOutageRetryPolicy(IExceptionFilter filter,
         return retryAttempt < intervals.Length || (untilItAnswers && TransientDatabaseErrors.IsAway(exception));
     }
 
-    /// <summary>The wait before retry <paramref name="retryAttempt"/>, logged once past the intervals.</summary>
-    private async Task WaitAsync(PipeContext context, Exception exception, int retryAttempt, CancellationToken cancellationToken)
+    /// <summary>The wait before retry <paramref name="retryAttempt"/>, logged once past the intervals; the first of those holds the message.</summary>
+    private async Task WaitAsync(PipeContext context, Exception exception, int retryAttempt, Hold hold, CancellationToken cancellationToken)
     {
         var interval = intervals[Math.Min(retryAttempt, intervals.Length) - 1];
         if (retryAttempt > intervals.Length)
         {
             LogHeld(logger, exception, (context as ConsumeContext)?.MessageId, retryAttempt, interval);
+            if (held is not null && !hold.Counted)
+            {
+                hold.Counted = true;
+                held.Holding(exception);
+            }
         }
 
         using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
         await Task.Delay(interval, either.Token).ConfigureAwait(false);
     }
 
+    private void Released() => held?.Released();
+
     [LoggerMessage(1, LogLevel.Warning, "The database is away: message {MessageId} is held, so that its key's order is kept, and tried again (attempt {Attempt}) every {Interval} until the database answers")]
     private static partial void LogHeld(ILogger logger, Exception exception, Guid? messageId, int attempt, TimeSpan interval);
 
-    private sealed class PolicyContext<T>(DatabaseOutageRetryPolicy policy, T context) : BaseRetryPolicyContext<T>(policy, context)
-        where T : class, PipeContext
+    /// <summary>Whether one message's waits have counted it as held.</summary>
+    private sealed class Hold
     {
-        public override bool CanRetry(Exception exception, out RetryContext<T> retryContext)
-        {
-            var canRetry = base.CanRetry(exception, out retryContext);
-            return canRetry && policy.MayRetry(0, exception);
-        }
-
-        protected override RetryContext<T> CreateRetryContext(Exception exception, CancellationToken cancellationToken) =>
-            new Retry<T>(policy, Context, exception, 0, cancellationToken);
+        public bool Counted { get; set; }
     }
 
-    private sealed class Retry<T>(DatabaseOutageRetryPolicy policy, T context, Exception exception, int retryCount, CancellationToken cancellationToken)
+    /// <summary>
+    /// One message's retries. MassTransit's retry filter disposes it when it is done with the message, whatever the outcome:
+    /// that is where a held message stops counting.
+    /// </summary>
+    private sealed class PolicyContext<T> : RetryPolicyContext<T>
+        where T : class, PipeContext
+    {
+        private readonly DatabaseOutageRetryPolicy _policy;
+        private readonly CancellationTokenSource _cancellation = new();
+        private readonly CancellationTokenRegistration _registration;
+        private readonly Hold _hold = new();
+
+        public PolicyContext(DatabaseOutageRetryPolicy policy, T context)
+        {
+            _policy = policy;
+            Context = context;
+            _registration = context.CancellationToken.CanBeCanceled ? context.CancellationToken.Register(_cancellation.Cancel) : default;
+        }
+
+        public T Context { get; }
+
+        public bool CanRetry(Exception exception, out RetryContext<T> retryContext)
+        {
+            retryContext = new Retry<T>(_policy, Context, exception, 0, _hold, _cancellation.Token);
+            return !_cancellation.IsCancellationRequested && _policy.MayRetry(0, exception);
+        }
+
+        public Task RetryFaulted(Exception exception) => Task.CompletedTask;
+
+        public void Cancel() => _cancellation.Cancel();
+
+        public void Dispose()
+        {
+            // The source is left to the collector, as MassTransit's own policy contexts leave theirs: a retry context made
+            // from it may still read its token.
+            _registration.Dispose();
+            if (_hold.Counted)
+            {
+                _policy.Released();
+            }
+        }
+    }
+
+    private sealed class Retry<T>(DatabaseOutageRetryPolicy policy, T context, Exception exception, int retryCount, Hold hold, CancellationToken cancellationToken)
         : BaseRetryContext<T>(context, exception, retryCount, cancellationToken), RetryContext<T>
         where T : class, PipeContext
     {
-        public override Task PreRetry() => policy.WaitAsync(Context, Exception, RetryAttempt, CancellationToken);
+        public override Task PreRetry() => policy.WaitAsync(Context, Exception, RetryAttempt, hold, CancellationToken);
 
         public bool CanRetry(Exception exception, out RetryContext<T> retryContext)
         {
             // The count stops growing where it no longer changes the wait: an outage may outlast int.MaxValue tries.
-            retryContext = new Retry<T>(policy, Context, exception, Math.Min(RetryCount + 1, int.MaxValue - 1), CancellationToken);
+            retryContext = new Retry<T>(policy, Context, exception, Math.Min(RetryCount + 1, int.MaxValue - 1), hold, CancellationToken);
             return policy.MayRetry(RetryAttempt, exception);
         }
     }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using DomainEvents;
+using DomainEvents.EntityFrameworkCore.Monitoring;
 using DomainEvents.MassTransit.Configuration;
 using DomainEvents.MassTransit.Consumers;
 using DomainEvents.Messaging;
@@ -202,13 +203,18 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 // Around the inbox: each retry runs the inbox transaction again from a clean change tracker. Stopping the bus
                 // ends the waits (the message goes back to the queue), however long they would go on: the policy watches
                 // the bus itself (see DatabaseOutageRetryPolicy for why not MassTransit's own stopping token).
+                // A consumer that keeps order holds a message while the database is away, and reports it to the
+                // domainevents-inbox health check.
                 TimeSpan[] intervals = [.. options.TransientDatabaseRetryIntervals];
                 var stopping = new global::MassTransit.Middleware.RetryBusObserver();
                 bus.ConnectBusObserver(stopping);
+                var held = options.KeepOrder
+                    ? new HeldMessages(context.GetService<IDomainEventsHealthReporter>()?.Register(IDomainEventsHealthReporter.InboxConsumers, $"{typeof(TConsumer).Name} on {queue}"))
+                    : null;
                 consumer.UseMessageRetry(r =>
                 {
                     r.Handle<Exception>(TransientDatabaseErrors.IsTransient);
-                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder, stopping.Stopping, logger));
+                    r.SetRetryPolicy(filter => new DatabaseOutageRetryPolicy(filter, intervals, untilItAnswers: options.KeepOrder, stopping.Stopping, logger, held));
                 });
             }
 

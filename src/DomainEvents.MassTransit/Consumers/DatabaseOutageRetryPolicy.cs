@@ -46,14 +46,21 @@ internal sealed partial class DatabaseOutageRetryPolicy(IExceptionFilter filter,
         return retryAttempt < intervals.Length || (untilItAnswers && TransientDatabaseErrors.IsAway(exception));
     }
 
-    /// <summary>The wait before retry <paramref name="retryAttempt"/>, logged once past the intervals; the first of those holds the message.</summary>
+    /// <summary>
+    /// The wait before retry <paramref name="retryAttempt"/>, logged once past the intervals: the first of those holds the
+    /// message, each later one updates the error the health check shows.
+    /// </summary>
     private async Task WaitAsync(PipeContext context, Exception exception, int retryAttempt, Hold hold, CancellationToken cancellationToken)
     {
         var interval = intervals[Math.Min(retryAttempt, intervals.Length) - 1];
         if (retryAttempt > intervals.Length)
         {
             LogHeld(logger, exception, (context as ConsumeContext)?.MessageId, retryAttempt, interval);
-            if (held is not null && !hold.Counted)
+            if (held is not null && hold.Counted)
+            {
+                held.StillHeld(exception);
+            }
+            else if (held is not null)
             {
                 hold.Counted = true;
                 held.Holding(exception);
@@ -83,31 +90,46 @@ internal sealed partial class DatabaseOutageRetryPolicy(IExceptionFilter filter,
         where T : class, PipeContext
     {
         private readonly DatabaseOutageRetryPolicy _policy;
-        private readonly CancellationTokenSource _cancellation = new();
-        private readonly CancellationTokenRegistration _registration;
         private readonly Hold _hold = new();
+        private CancellationTokenSource? _cancellation;
+        private CancellationTokenRegistration _registration;
+        private int _disposed;
 
         public PolicyContext(DatabaseOutageRetryPolicy policy, T context)
         {
             _policy = policy;
             Context = context;
-            _registration = context.CancellationToken.CanBeCanceled ? context.CancellationToken.Register(_cancellation.Cancel) : default;
         }
 
         public T Context { get; }
 
         public bool CanRetry(Exception exception, out RetryContext<T> retryContext)
         {
+            // Made at the first failure only, as MassTransit's own policy contexts do: most messages never need it.
+            if (_cancellation is null)
+            {
+                _cancellation = new CancellationTokenSource();
+                if (Context.CancellationToken.CanBeCanceled)
+                {
+                    _registration = Context.CancellationToken.Register(_cancellation.Cancel);
+                }
+            }
+
             retryContext = new Retry<T>(_policy, Context, exception, 0, _hold, _cancellation.Token);
             return !_cancellation.IsCancellationRequested && _policy.MayRetry(0, exception);
         }
 
         public Task RetryFaulted(Exception exception) => Task.CompletedTask;
 
-        public void Cancel() => _cancellation.Cancel();
+        public void Cancel() => _cancellation?.Cancel();
 
         public void Dispose()
         {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
             // The source is left to the collector, as MassTransit's own policy contexts leave theirs: a retry context made
             // from it may still read its token.
             _registration.Dispose();

@@ -34,12 +34,22 @@ internal sealed class HeldMessages
         }
     }
 
+    /// <summary>A held message waits again; the database refused it with <paramref name="error"/> this time.</summary>
+    public void StillHeld(Exception error)
+    {
+        lock (_gate)
+        {
+            _error = error;
+            Report();
+        }
+    }
+
     /// <summary>A held message is done with, one way or the other.</summary>
     public void Released()
     {
         lock (_gate)
         {
-            _held--;
+            _held = Math.Max(0, _held - 1);
             Report();
         }
     }

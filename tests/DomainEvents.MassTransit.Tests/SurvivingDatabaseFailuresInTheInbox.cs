@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Inbox;
+using DomainEvents.MassTransit.Consumers;
 using DomainEvents.MassTransit.Tests.Model;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -95,6 +96,54 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         (await WireTap.DepthAsync(Queue("tally-ordered") + "_error")).Should().Be(0, "an outage is not the messages' fault");
     }
 
+    /// <summary>
+    /// A connection string of several hosts during a fail-over: every host known to be unfit (here, none is a standby, as
+    /// none is primary while a standby is being promoted), or none answering (two closed ports). Npgsql calls neither error
+    /// transient; both are the database being away, and every message went to the error queue at once. Two keys, two at
+    /// once: both messages are held, and counted, until the host stops and returns them to the queue.
+    /// </summary>
+    [TestCase("127.0.0.1,127.0.0.1", "standby", TestName = "A_connection_string_of_several_hosts_none_of_which_fits_holds_an_ordered_consumer_and_nothing_goes_to_the_error_queue")]
+    [TestCase("127.0.0.1:1,127.0.0.1:2", null, TestName = "A_connection_string_of_several_hosts_none_of_which_answers_holds_an_ordered_consumer_and_nothing_goes_to_the_error_queue")]
+    public async Task A_connection_string_of_several_hosts_none_of_which_will_do_holds_an_ordered_consumer(string hosts, string? sessions)
+    {
+        var unfit = new NpgsqlConnectionStringBuilder(Billing.ConnectionString) { Host = hosts };
+        if (sessions is not null)
+        {
+            unfit.TargetSessionAttributes = sessions;
+        }
+
+        // The host creates its schema on the database as it is, then the fail-over begins: contexts made from then on use
+        // the hosts that will not do.
+        var queue = sessions is null ? "tally-no-host-answers" : "tally-no-host-fits";
+        var failingOver = false;
+        var host = await StartTallyAsync(queue, [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)], o =>
+        {
+            o.ConfigureBilling = b =>
+            {
+                if (Volatile.Read(ref failingOver))
+                {
+                    b.UseNpgsql(unfit.ConnectionString);
+                }
+            };
+            o.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks();
+        }, c => c.Parallelism = 2);
+        Volatile.Write(ref failingOver, true);
+
+        await host.SaveAsync(Order.Place(1));
+        await host.SaveAsync(Order.Place(2));
+
+        var held = await HealthProbe.WaitForAsync(host, DomainEventsHealthCheckExtensions.InboxCheck, HealthStatus.Degraded, TimeSpan.FromSeconds(20));
+        held.Exception.Should().BeAssignableTo<NpgsqlException>();
+        await RelayingToConsumers.WaitForAsync(async () => (await InboxHealthAsync(host)).Description?.Contains("2 message(s) held", StringComparison.Ordinal) == true, seconds: 20);
+        (await WireTap.DepthAsync(Queue(queue) + "_error")).Should().Be(0, "no host will do for now: that is not the messages' fault");
+        await host.StopAsync();
+        await RelayingToConsumers.WaitForAsync(async () => await WireTap.DepthAsync(Queue(queue)) == 2, seconds: 10);
+        (await WireTap.DepthAsync(Queue(queue) + "_error")).Should().Be(0);
+        var after = await InboxHealthAsync(host);
+        after.Status.Should().Be(HealthStatus.Healthy, "messages returned to their queue are no longer held: {0}", after.Description);
+        after.Description.Should().Contain("no message held");
+    }
+
     [Test]
     public async Task Stopping_the_host_while_a_message_is_held_ends_the_waits_and_returns_the_message_to_the_queue()
     {
@@ -164,8 +213,12 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
         }
     }
 
+    private static async Task<HealthReportEntry> InboxHealthAsync(ServiceHost host) =>
+        (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == DomainEventsHealthCheckExtensions.InboxCheck))
+        .Entries[DomainEventsHealthCheckExtensions.InboxCheck];
+
     /// <summary>Seeds the tally and starts a host whose tallying consumer, behind the inbox, reads <paramref name="queue"/>.</summary>
-    private async Task<ServiceHost> StartTallyAsync(string queue, TimeSpan[] intervals, Action<ServiceHostOptions>? configure = null)
+    private async Task<ServiceHost> StartTallyAsync(string queue, TimeSpan[] intervals, Action<ServiceHostOptions>? configure = null, Action<IntegrationEventConsumerOptions>? consumer = null)
     {
         await SeedTallyAsync();
         return await StartAsync(relay: true, o =>
@@ -176,6 +229,7 @@ public sealed class SurvivingDatabaseFailuresInTheInbox : RabbitMqFixture
                 c.QueueName = Queue(queue);
                 c.UseInbox<BillingDbContext>();
                 c.TransientDatabaseRetryIntervals = intervals;
+                consumer?.Invoke(c);
             }));
             configure?.Invoke(o);
         });

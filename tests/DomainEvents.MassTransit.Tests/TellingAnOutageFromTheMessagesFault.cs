@@ -24,6 +24,13 @@ public sealed class TellingAnOutageFromTheMessagesFault
         yield return new TestCaseData(new NpgsqlException("Failed to connect to 10.0.0.9:5432", new TimeoutException("Timeout during connection attempt")), true).SetName("a connection attempt that timed out is an outage");
         yield return new TestCaseData(new NpgsqlException("Exception while reading from stream", new TimeoutException("Timeout during reading attempt")), true).SetName("a command that timed out waiting for the server is an outage");
         yield return new TestCaseData(Postgres("53300"), true).SetName("a server that takes no more connections is an outage");
+        yield return new TestCaseData(NoSuitableHost(), true).SetName("several hosts of which none fits is an outage");
+        yield return new TestCaseData(NoHostAnswered(), true).SetName("several hosts of which none answers is an outage");
+        yield return new TestCaseData(new NpgsqlException("Unable to connect to a suitable host. Check inner exception for more details.",
+            new AggregateException(new NpgsqlException("Failed to connect", new SocketException((int)SocketError.ConnectionRefused)), Postgres("40P01"))), false)
+            .SetName("several hosts of which one answers with a deadlock is not an outage");
+        yield return new TestCaseData(new NpgsqlException("No suitable host was found.", new InvalidOperationException("the consumer's")), false)
+            .SetName("an error that only says the same words is not an outage");
         yield return new TestCaseData(Postgres("57014"), false).SetName("a statement the server cancelled is not an outage");
         yield return new TestCaseData(Postgres("40P01"), false).SetName("a deadlock is not an outage");
         yield return new TestCaseData(Postgres("40001"), false).SetName("a serialization failure is not an outage");
@@ -39,16 +46,27 @@ public sealed class TellingAnOutageFromTheMessagesFault
         yield return new TestCaseData(Postgres("28000")).SetName("a role the server refuses is retried and held");
         yield return new TestCaseData(Postgres("3D000")).SetName("a database that does not exist is retried and held");
         yield return new TestCaseData(Postgres("25006")).SetName("a server that only reads is retried and held");
+        yield return new TestCaseData(NoSuitableHost()).SetName("several hosts of which none fits is retried and held");
+        yield return new TestCaseData(NoHostAnswered()).SetName("several hosts of which none answers is retried and held");
     }
 
     /// <summary>Npgsql does not call these transient; they are the database being unusable for now, not the message's fault.</summary>
     [TestCaseSource(nameof(Refusals))]
     public void A_database_the_service_cannot_use_now_is_retried_and_held(Exception error)
     {
-        error.Should().BeOfType<PostgresException>().Which.IsTransient.Should().BeFalse();
+        error.Should().BeAssignableTo<NpgsqlException>().Which.IsTransient.Should().BeFalse();
         TransientDatabaseErrors.IsTransient(error).Should().BeTrue();
         TransientDatabaseErrors.IsAway(error).Should().BeTrue();
     }
 
     private static PostgresException Postgres(string sqlState) => new("injected", "ERROR", "ERROR", sqlState);
+
+    /// <summary>What Npgsql's multi-host data source throws when it knows every host to be unfit (none primary, say).</summary>
+    private static NpgsqlException NoSuitableHost() => new("No suitable host was found.");
+
+    /// <summary>What it throws when it tried every host and none answered: each host's error in an AggregateException.</summary>
+    private static NpgsqlException NoHostAnswered() => new("Unable to connect to a suitable host. Check inner exception for more details.",
+        new AggregateException(
+            new NpgsqlException("Failed to connect to 10.0.0.8:5432", new SocketException((int)SocketError.ConnectionRefused)),
+            new NpgsqlException("Failed to connect to 10.0.0.9:5432", new TimeoutException("Timeout during connection attempt"))));
 }

@@ -26,7 +26,9 @@ internal static class TransientDatabaseErrors
                 case RetryLimitExceededException:
                 case DbException { IsTransient: true }:
                 case DbException refused when Refused(refused):
+                case DbException none when NoSuitableHost(none):
                 case ReplicaConflictException:
+                case AggregateException { InnerExceptions.Count: > 0 } hosts when hosts.InnerExceptions.All(IsTransient):
                     return true;
             }
         }
@@ -42,16 +44,27 @@ internal static class TransientDatabaseErrors
     private static bool Refused(DbException error) => error.SqlState is ReadOnlyTransaction or ['2', '8', _, _, _] or "3D000";
 
     /// <summary>
+    /// What a connection string naming several hosts (<c>Host=a,b;Target Session Attributes=primary</c>) answers when it
+    /// knows every host to be unfit, as during a fail-over when none is primary yet: Npgsql says so in this error alone, with
+    /// no SQLSTATE and nothing inside. (When it tried hosts and none answered, its error wraps an AggregateException of
+    /// each host's error, which the checks read one by one.)
+    /// </summary>
+    private static bool NoSuitableHost(DbException error) =>
+        error is { SqlState: null, InnerException: null } && string.Equals(error.Message, "No suitable host was found.", StringComparison.Ordinal);
+
+    /// <summary>
     /// Whether the exception, or one it wraps, says the database cannot be reached or will not take writes now: a connection
     /// refused, reset, lost or timed out (a socket, stream or timeout error under a database error: a network cut off leaves
     /// commands waiting until they time out, so a timeout is taken for an outage), a connection exception (SQLSTATE class
     /// 08), too many connections (53300), a server shutting down or starting up (57P01-57P03), or one <see cref="Refused"/>
-    /// names. A deadlock, a serialization failure or a statement cancelled by the server (57014, <c>statement_timeout</c>)
-    /// is transient too, but may be the message's own doing: it is not the database being away.
+    /// names, and no host of several fit to take the connection (every one unfit or unreachable). A deadlock, a
+    /// serialization failure or a statement cancelled by the server (57014, <c>statement_timeout</c>) is transient too, but
+    /// may be the message's own doing: it is not the database being away.
     /// </summary>
-    public static bool IsAway(Exception exception)
+    public static bool IsAway(Exception exception) => IsAwayUnder(exception, underDatabaseError: false);
+
+    private static bool IsAwayUnder(Exception exception, bool underDatabaseError)
     {
-        var underDatabaseError = false;
         for (var e = exception; e is not null; e = e.InnerException)
         {
             switch (e)
@@ -59,12 +72,16 @@ internal static class TransientDatabaseErrors
                 case DbException { SqlState: TooManyConnections or "57P01" or "57P02" or "57P03" }:
                 case DbException { SqlState: [ '0', '8', _, _, _ ] }:
                 case DbException refused when Refused(refused):
+                case DbException none when NoSuitableHost(none):
                     return true;
                 case DbException:
                     underDatabaseError = true;
                     break;
                 case System.Net.Sockets.SocketException or IOException or TimeoutException when underDatabaseError:
                     return true;
+                case AggregateException { InnerExceptions.Count: > 0 } hosts:
+                    var under = underDatabaseError;
+                    return hosts.InnerExceptions.All(h => IsAwayUnder(h, under));
             }
         }
 

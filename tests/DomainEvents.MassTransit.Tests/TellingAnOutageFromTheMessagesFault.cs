@@ -59,6 +59,20 @@ public sealed class TellingAnOutageFromTheMessagesFault
         TransientDatabaseErrors.IsAway(error).Should().BeTrue();
     }
 
+    /// <summary>Several hosts fail in different ways: the error is transient only when every host's is, whichever came first.</summary>
+    [Test]
+    public void Several_hosts_of_which_one_answers_with_an_error_that_is_not_transient_are_not_retried()
+    {
+        var refused = new NpgsqlException("Failed to connect to 10.0.0.8:5432", new SocketException((int)SocketError.ConnectionRefused));
+        var undefinedTable = Postgres("42P01");
+        foreach (var errors in new[] { new Exception[] { refused, undefinedTable }, [undefinedTable, refused] })
+        {
+            var error = new NpgsqlException("Unable to connect to a suitable host. Check inner exception for more details.", new AggregateException(errors));
+            TransientDatabaseErrors.IsTransient(error).Should().BeFalse();
+            TransientDatabaseErrors.IsAway(error).Should().BeFalse();
+        }
+    }
+
     private static PostgresException Postgres(string sqlState) => new("injected", "ERROR", "ERROR", sqlState);
 
     /// <summary>What Npgsql's multi-host data source throws when it knows every host to be unfit (none primary, say).</summary>

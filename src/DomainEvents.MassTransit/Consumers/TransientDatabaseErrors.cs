@@ -28,8 +28,10 @@ internal static class TransientDatabaseErrors
                 case DbException refused when Refused(refused):
                 case DbException none when NoSuitableHost(none):
                 case ReplicaConflictException:
-                case AggregateException { InnerExceptions.Count: > 0 } hosts when hosts.InnerExceptions.All(IsTransient):
                     return true;
+                case AggregateException { InnerExceptions.Count: > 0 } hosts:
+                    // Each host's error: all of them, not the first one's alone (which the walk to InnerException would read).
+                    return hosts.InnerExceptions.All(IsTransient);
             }
         }
 
@@ -50,7 +52,8 @@ internal static class TransientDatabaseErrors
     /// each host's error, which the checks read one by one.)
     /// </summary>
     private static bool NoSuitableHost(DbException error) =>
-        error is { SqlState: null, InnerException: null } && string.Equals(error.Message, "No suitable host was found.", StringComparison.Ordinal);
+        error is { SqlState: null, InnerException: null } && error.GetType().Name == "NpgsqlException"
+        && string.Equals(error.Message, "No suitable host was found.", StringComparison.Ordinal);
 
     /// <summary>
     /// Whether the exception, or one it wraps, says the database cannot be reached or will not take writes now: a connection

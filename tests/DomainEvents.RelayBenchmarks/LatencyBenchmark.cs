@@ -31,6 +31,7 @@ public static class LatencyBenchmark
         await FreshOutboxAsync(environment);
         results.Latency[SaveThenSend] = await SaveThenSendAsync(environment, sizes);
         Print("floor: save, then send; no relay", results.Latency[SaveThenSend]);
+        Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency[SaveThenSend].Components.Select(c => $"{c.Key} {c.Value:N2}")));
 
         var exchange = environment.Exchange("cross");
         var queue = environment.Queue("cross-consumer", massTransitEndpoint: true);
@@ -229,10 +230,36 @@ public static class LatencyBenchmark
         {
             var saved = await OrderSaves.SaveAsync(scopes, i);
             await endpoint.Send(Payloads.Create(saved.Id, i), context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
-            return saved;
+            return (saved.Id, saved.Before, saved.Returned, Sent: Stopwatch.GetTimestamp());
         });
         var summary = await SummarizeAsync(recorder, run, s => (s.Id, s.Before));
         summary.SaveP50Ms = Stats.Round(Stats.Percentile(run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList(), 50));
+
+        // Where the time goes: the save, the Send call (to the broker's confirm), and from the save's return to Consume
+        // (the consumer can have the message before the Send call is seen to return).
+        var afterSave = new List<double>(run.Measured.Count);
+        foreach (var s in run.Measured)
+        {
+            if (recorder.TryGet(s.Id, out var arrival))
+            {
+                afterSave.Add(Math.Max(0, Stats.Milliseconds(s.Returned, arrival.Timestamp)));
+            }
+        }
+
+        var parts = new (string Name, List<double> Values)[]
+        {
+            ("save", run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList()),
+            ("send", run.Measured.Select(s => Stats.Milliseconds(s.Returned, s.Sent)).ToList()),
+            ("returnToConsume", afterSave),
+        };
+        foreach (var (part, values) in parts)
+        {
+            foreach (var p in new[] { 50, 99 })
+            {
+                summary.Components[$"{part}P{p}Ms"] = Stats.Round(Stats.Percentile(values, p));
+            }
+        }
+
         return summary;
     }
 

@@ -164,24 +164,8 @@ public static class LatencyBenchmark
     private static async Task<LatencySummary> MassTransitAsync(BenchEnvironment environment, Sizes sizes)
     {
         var exchange = environment.Exchange("latency-mt");
-        var queue = environment.Queue("latency-mt-consumer", massTransitEndpoint: true);
         var recorder = new ArrivalRecorder();
-        await using var host = await BenchHost.StartAsync(new HostSpec
-        {
-            Environment = environment,
-            Services = s => s.AddSingleton(recorder),
-            Consumers = x => x.AddConsumer<LatencyConsumer>(),
-            ConfigureBus = (cfg, context) => cfg.ReceiveEndpoint(queue, e =>
-            {
-                e.ConfigureConsumeTopology = false;
-                e.Bind(exchange, b =>
-                {
-                    b.ExchangeType = "topic";
-                    b.RoutingKey = "#";
-                });
-                e.ConfigureConsumer<LatencyConsumer>(context);
-            }),
-        });
+        await using var host = await StartPlainConsumerAsync(environment, exchange, "latency-mt-consumer", recorder, outbox: false);
         var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
         var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
         {
@@ -203,26 +187,8 @@ public static class LatencyBenchmark
     private static async Task<LatencySummary> SaveThenSendAsync(BenchEnvironment environment, Sizes sizes)
     {
         var exchange = environment.Exchange("latency-floor");
-        var queue = environment.Queue("latency-floor-consumer", massTransitEndpoint: true);
         var recorder = new ArrivalRecorder();
-        await using var host = await BenchHost.StartAsync(new HostSpec
-        {
-            Environment = environment,
-            Exchange = exchange,
-            Outbox = true,
-            Services = s => s.AddSingleton(recorder),
-            Consumers = x => x.AddConsumer<LatencyConsumer>(),
-            ConfigureBus = (cfg, context) => cfg.ReceiveEndpoint(queue, e =>
-            {
-                e.ConfigureConsumeTopology = false;
-                e.Bind(exchange, b =>
-                {
-                    b.ExchangeType = "topic";
-                    b.RoutingKey = "#";
-                });
-                e.ConfigureConsumer<LatencyConsumer>(context);
-            }),
-        });
+        await using var host = await StartPlainConsumerAsync(environment, exchange, "latency-floor-consumer", recorder, outbox: true);
         var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
         var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
         await OrderSaves.PreWarmAsync(scopes);
@@ -261,6 +227,30 @@ public static class LatencyBenchmark
         }
 
         return summary;
+    }
+
+    /// <summary>A host with a plain MassTransit consumer bound to <paramref name="exchange"/>; with the outbox, it saves orders too.</summary>
+    private static Task<BenchHost> StartPlainConsumerAsync(BenchEnvironment environment, string exchange, string queueName, ArrivalRecorder recorder, bool outbox)
+    {
+        var queue = environment.Queue(queueName, massTransitEndpoint: true);
+        return BenchHost.StartAsync(new HostSpec
+        {
+            Environment = environment,
+            Exchange = outbox ? exchange : null,
+            Outbox = outbox,
+            Services = s => s.AddSingleton(recorder),
+            Consumers = x => x.AddConsumer<LatencyConsumer>(),
+            ConfigureBus = (cfg, context) => cfg.ReceiveEndpoint(queue, e =>
+            {
+                e.ConfigureConsumeTopology = false;
+                e.Bind(exchange, b =>
+                {
+                    b.ExchangeType = "topic";
+                    b.RoutingKey = "#";
+                });
+                e.ConfigureConsumer<LatencyConsumer>(context);
+            }),
+        });
     }
 
     private static async Task<LatencySummary> SummarizeAsync<T>(ArrivalRecorder recorder, OpenLoop.Run<T> run, Func<T, (Guid Id, long From)> select)

@@ -3,8 +3,8 @@ namespace DomainEvents.EntityFrameworkCore.Monitoring;
 /// <summary>
 /// Where the long-running parts of DomainEvents in this process report their state for the health checks of
 /// <c>AddDomainEventsHealthChecks</c>: a provider's notification listener reports under <see cref="Notifications"/>, an
-/// inbox's clean-up under <see cref="InboxCleanup"/>, an inbox consumer that keeps order under <see cref="InboxConsumers"/>. Registered by <c>AddEntityFrameworkOutbox</c> and by
-/// <c>AddDomainEventsHealthReporter</c>.
+/// inbox's clean-up under <see cref="InboxCleanup"/>, an inbox consumer that keeps order under
+/// <see cref="InboxConsumers"/>. Registered by <c>AddEntityFrameworkOutbox</c> and by <c>AddDomainEventsHealthReporter</c>.
 /// </summary>
 public interface IDomainEventsHealthReporter
 {

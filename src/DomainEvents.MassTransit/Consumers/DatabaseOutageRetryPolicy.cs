@@ -56,14 +56,17 @@ internal sealed partial class DatabaseOutageRetryPolicy(IExceptionFilter filter,
         if (retryAttempt > intervals.Length)
         {
             LogHeld(logger, exception, (context as ConsumeContext)?.MessageId, retryAttempt, interval);
-            if (held is not null && hold.Counted)
+            if (held is not null)
             {
-                held.StillHeld(exception);
-            }
-            else if (held is not null)
-            {
-                hold.Counted = true;
-                held.Holding(exception);
+                if (hold.Counted)
+                {
+                    held.StillHeld(exception);
+                }
+                else
+                {
+                    hold.Counted = true;
+                    held.Holding(exception);
+                }
             }
         }
 

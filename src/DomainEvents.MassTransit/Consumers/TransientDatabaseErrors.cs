@@ -15,7 +15,7 @@ internal static class TransientDatabaseErrors
 
     /// <summary>
     /// Whether the exception, or one it wraps, is a transient database error, the execution strategy giving up on one, or a
-    /// database this service cannot use now although the message is fine (see <see cref="Refused"/>).
+    /// database this service cannot use now although the message is fine (see <see cref="Unusable"/>).
     /// </summary>
     public static bool IsTransient(Exception exception)
     {
@@ -25,8 +25,7 @@ internal static class TransientDatabaseErrors
             {
                 case RetryLimitExceededException:
                 case DbException { IsTransient: true }:
-                case DbException refused when Refused(refused):
-                case DbException none when NoSuitableHost(none):
+                case DbException unusable when Unusable(unusable):
                 case ReplicaConflictException:
                     return true;
                 case AggregateException { InnerExceptions.Count: > 0 } hosts:
@@ -46,6 +45,13 @@ internal static class TransientDatabaseErrors
     private static bool Refused(DbException error) => error.SqlState is ReadOnlyTransaction or ['2', '8', _, _, _] or "3D000";
 
     /// <summary>
+    /// Errors the provider does not call transient that say this service cannot use the database now, whatever the
+    /// message: one the server <see cref="Refused"/>, or no host of several that would do (<see cref="NoSuitableHost"/>).
+    /// Both checks, transient and away, take them for the database being away.
+    /// </summary>
+    private static bool Unusable(DbException error) => Refused(error) || NoSuitableHost(error);
+
+    /// <summary>
     /// What a connection string naming several hosts (<c>Host=a,b;Target Session Attributes=primary</c>) answers when it
     /// knows every host to be unfit, as during a fail-over when none is primary yet: Npgsql says so in this error alone, with
     /// no SQLSTATE and nothing inside. (When it tried hosts and none answered, its error wraps an AggregateException of
@@ -59,8 +65,8 @@ internal static class TransientDatabaseErrors
     /// Whether the exception, or one it wraps, says the database cannot be reached or will not take writes now: a connection
     /// refused, reset, lost or timed out (a socket, stream or timeout error under a database error: a network cut off leaves
     /// commands waiting until they time out, so a timeout is taken for an outage), a connection exception (SQLSTATE class
-    /// 08), too many connections (53300), a server shutting down or starting up (57P01-57P03), or one <see cref="Refused"/>
-    /// names, and no host of several fit to take the connection (every one unfit or unreachable). A deadlock, a
+    /// 08), too many connections (53300), a server shutting down or starting up (57P01-57P03), or one <see cref="Unusable"/>
+    /// names (refused by the server, or no host of several fit to take the connection). A deadlock, a
     /// serialization failure or a statement cancelled by the server (57014, <c>statement_timeout</c>) is transient too, but
     /// may be the message's own doing: it is not the database being away.
     /// </summary>
@@ -74,8 +80,7 @@ internal static class TransientDatabaseErrors
             {
                 case DbException { SqlState: TooManyConnections or "57P01" or "57P02" or "57P03" }:
                 case DbException { SqlState: [ '0', '8', _, _, _ ] }:
-                case DbException refused when Refused(refused):
-                case DbException none when NoSuitableHost(none):
+                case DbException unusable when Unusable(unusable):
                     return true;
                 case DbException:
                     underDatabaseError = true;

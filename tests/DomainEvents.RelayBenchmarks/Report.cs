@@ -56,21 +56,6 @@ public static class Report
                 $"1. Relay throughput, {backlog} backlog vs MassTransit typed Send<T>", $"{N(relay)} msg/s", $"{N(mt)} msg/s", (plain / mt, plain / mt >= 1.0));
             Goal("relay-vs-raw", $"{N(relay)} vs {N(raw)} msg/s", ">= 0.85", relay / raw, relay / raw >= 0.85,
                 "1. Relay throughput vs raw RabbitMQ.Client (same bytes)", $"{N(relay)} msg/s", $"{N(raw)} msg/s", (plain / raw, plain / raw >= 0.85));
-            if (double.IsFinite(plain))
-            {
-                // What any outbox does at the least: raw sends of the same bytes, each row read once and marked once. Above
-                // this ratio, a goal asks more of the relay than an outbox with none of its guarantees reaches here.
-                results.Table.Add(new Row
-                {
-                    Measurement = "1. Floor: plain outbox (raw sends; each row read once, marked once; no lease, no order) vs MassTransit / raw",
-                    Ours = $"{N(plain)} msg/s",
-                    Baseline = $"{N(mt)} / {N(raw)} msg/s",
-                    Ratio = $"{N(plain / mt, 2)} / {N(plain / raw, 2)}",
-                    Goal = "record",
-                    Result = "recorded",
-                });
-            }
-
             // Where the relay's time goes, one part taken away at a time: its transport without the database and the batches;
             // and what the broker pays for the AMQP headers every message of the relay carries (raw sends of the same body
             // without them). MassTransit's typed send here carries no AMQP headers: it sets only those of its send context.
@@ -91,6 +76,9 @@ public static class Report
                 }
             }
 
+            // What any outbox does at the least: raw sends of the same bytes, each row read once and marked once. Above
+            // this ratio, a goal asks more of the relay than an outbox with none of its guarantees reaches here.
+            Part("plain-outbox", "1. Floor: plain outbox (raw sends; each row read once, marked once; no lease, no order) vs MassTransit / raw");
             Part("relay-transport", "1. The relay's transport alone (rows in memory; no claim, mark or lease) vs MassTransit / raw");
             Part("raw-no-headers", "1. Raw RabbitMQ.Client, the same body without the relay's AMQP headers, vs MassTransit / raw");
             Part("masstransit-headers", "1. MassTransit typed Send<T> with the relay's 8 AMQP headers, vs MassTransit / raw");

@@ -80,7 +80,15 @@ public sealed class BenchHost : IAsyncDisposable
 
             if (spec.Relay)
             {
-                events.AddMassTransitRelay(r => spec.ConfigureRelay?.Invoke(r));
+                events.AddMassTransitRelay(r =>
+                {
+                    if (Experiments.PollingInterval is { } polling)
+                    {
+                        r.PollingInterval = polling;
+                    }
+
+                    spec.ConfigureRelay?.Invoke(r);
+                });
             }
         }
 

@@ -131,4 +131,7 @@ public static class Experiments
 
     /// <summary>pool-N: the databases' connection pools hold at most N connections instead of 100.</summary>
     public static int? MaxPoolSize { get; set; }
+
+    /// <summary>poll-N: every relay claims over the table at least every N ms instead of every second.</summary>
+    public static TimeSpan? PollingInterval { get; set; }
 }

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore;
 // Writes artifacts/bench/results.json. For investigating (written to results-<name>.json instead, never a report):
 //   --only 1,3          some of the seven measurements      --rounds N     rounds of measurements 1 and 3
 //   --runners relay,raw some of measurement 1's runners (relay, masstransit, raw, plain-outbox, ...; see ThroughputBenchmark)
-//   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, batch-N
+//   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, batch-N, pool-N, poll-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
 if (args.Contains("--writer"))
 {
@@ -42,6 +42,12 @@ if (experiment?.StartsWith("pool-", StringComparison.Ordinal) == true)
 {
     // pool-10: at most 10 connections per database instead of 100.
     Experiments.MaxPoolSize = int.Parse(experiment["pool-".Length..], CultureInfo.InvariantCulture);
+}
+
+if (experiment?.StartsWith("poll-", StringComparison.Ordinal) == true)
+{
+    // poll-5000: the relays claim over the table every 5 s when nothing else asks for a claim, instead of every second.
+    Experiments.PollingInterval = TimeSpan.FromMilliseconds(int.Parse(experiment["poll-".Length..], CultureInfo.InvariantCulture));
 }
 
 if (experiment?.StartsWith("batch-", StringComparison.Ordinal) == true)

@@ -362,11 +362,56 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1 && r.LeaseOwner == null);
     }
 
+    [Test]
+    public async Task A_relay_whose_claims_needed_no_scan_over_keys_scans_at_once_when_blocked_keys_fill_its_window()
+    {
+        // A first claim with a window short of the batch needs no scan over keys, so the next claim leaves that part out
+        // (on PostgreSQL). Then eight keys whose only row backs off fill the window, and a fresh key sorts after them,
+        // within one scan's reach: the very next claim must find it, not one after the polling interval.
+        var options = new OutboxRelayOptions { BatchSize = 4 };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await SaveOrdersAsync(count: 1, eventsEach: 0);
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
+        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "nothing waits");
+        _transport.Sent.Clear();
+
+        await SaveBehindTwentyBlockedKeysAsync(blocked: 8);
+        var first = await relay.RunOnceAsync(CancellationToken.None);
+
+        first.Processed.Should().Be(2, "the fresh key's two rows are found past the blocked keys by the claim that was asked for");
+        var rows = await _host.OutboxAsync();
+        _transport.Sent.Select(e => e.Id).Should().Equal(rows.Where(r => r.PartitionKey == "Zulu/1").Select(r => r.Id), "in order");
+        rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1 && r.LeaseOwner == null);
+    }
+
+    [Test]
+    public async Task A_relay_whose_claims_needed_no_scan_over_keys_sends_a_free_key_in_its_window_then_the_keys_past_it()
+    {
+        // As above, with a free key in front of the blocked ones: the claim without the scan takes it, and says that the
+        // batch was short, so that the relay's next claim scans past the window.
+        var options = new OutboxRelayOptions { BatchSize = 4 };
+        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await SaveOrdersAsync(count: 1, eventsEach: 0);
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
+        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "nothing waits");
+        _transport.Sent.Clear();
+
+        await SaveBehindTwentyBlockedKeysAsync(first: "Alpha/1", blocked: 8);
+        for (var i = 0; i < 2; i++)
+        {
+            await relay.RunOnceAsync(CancellationToken.None);
+        }
+
+        _transport.Sent.Select(e => e.PartitionKey).Should().Equal("Alpha/1", "Zulu/1", "Zulu/1");
+        var rows = await _host.OutboxAsync();
+        rows.Where(r => !r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+    }
+
     /// <summary>
-    /// Saves a row of <paramref name="first"/> when given, then twenty keys whose only row backs off for an hour
-    /// ("Blocked/00" to "Blocked/19"), then two rows of "Zulu/1", which sorts after them.
+    /// Saves a row of <paramref name="first"/> when given, then <paramref name="blocked"/> keys whose only row backs off for
+    /// an hour ("Blocked/00" to "Blocked/19" by default), then two rows of "Zulu/1", which sorts after them.
     /// </summary>
-    private Task SaveBehindTwentyBlockedKeysAsync(string? first = null)
+    private Task SaveBehindTwentyBlockedKeysAsync(string? first = null, int blocked = 20)
     {
         var now = DateTime.UtcNow;
         return _host.InScopeAsync(async db =>
@@ -376,7 +421,7 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
                 db.Set<OutboxMessage>().Add(Row(first, attempts: 0, next: now));
             }
 
-            for (var k = 0; k < 20; k++)
+            for (var k = 0; k < blocked; k++)
             {
                 db.Set<OutboxMessage>().Add(Row($"Blocked/{k:D2}", attempts: 1, next: now.AddHours(1)));
             }

@@ -11,6 +11,7 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     private const string Columns = RelayTable.Columns;
     private readonly string _claim;
+    private readonly string _claimWithoutScan;
     private readonly string _claimCommitted;
     private readonly string _markProcessed;
     private readonly string _release;
@@ -19,6 +20,9 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     // Where the claim's scan over keys stopped: the next one starts after it.
     private string _keyScanAfter = "";
+
+    // Whether the last claim needed the scan over keys (the first claim of a relay runs it, whatever the backlog).
+    private volatile bool _scanNeeded = true;
 
     public PostgresRelayStatements(DbContext context)
     {
@@ -57,8 +61,10 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
         string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine))";
         string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")})";
+        // Whether the window leaves the batch short of rows, so that a claim scans over keys past it.
+        const string ScanNeeded = "(SELECT count(*) FROM win) = @batch AND (SELECT count(*) FROM win WHERE partition_key IN (SELECT partition_key FROM free_win)) < @batch";
         var columns = Columns.Split(", ");
-        _claim = $"""
+        string Claim(bool scan) => $"""
                SELECT pg_advisory_xact_lock({claimLock}), set_config('jit', 'off', true);
                WITH RECURSIVE
                win AS (
@@ -70,11 +76,11 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                    WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key) AND o.due
                      AND {KeyFree("o")}
                    ORDER BY o.id),
+               {(scan ? $"""
                keys AS (
                    (SELECT 1 AS n, id, partition_key FROM {table}
                     WHERE status = 0 AND partition_key > @after
-                      AND (SELECT count(*) FROM win) = @batch
-                      AND (SELECT count(*) FROM win WHERE partition_key IN (SELECT partition_key FROM free_win)) < @batch
+                      AND {ScanNeeded}
                     ORDER BY partition_key, id LIMIT 1)
                    UNION ALL
                    SELECT k.n + 1, x.id, x.partition_key FROM keys k CROSS JOIN LATERAL (
@@ -91,6 +97,10 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                    SELECT id, partition_key FROM free_win
                    UNION ALL
                    SELECT id, partition_key FROM free_keys),
+               """ : """
+               heads AS (
+                   SELECT id, partition_key FROM free_win),
+               """)}
                claimed AS (
                    SELECT f.id FROM heads h
                    CROSS JOIN LATERAL (
@@ -104,13 +114,22 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                    UPDATE {table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
                    FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND NOT {Live("t")}
                    RETURNING {string.Join(", ", columns.Select(c => "t." + c))})
-               SELECT {Columns}, NULL::text AS scan_end, NULL::boolean AS busy FROM leased
+               SELECT {Columns}, NULL::text AS scan_end, NULL::boolean AS busy, NULL::boolean AS scan_needed FROM leased
                UNION ALL
                SELECT {string.Join(", ", columns.Select(_ => "NULL"))},
-                      CASE WHEN (SELECT count(*) FROM keys) = {KeyScanFactor} * @batch THEN (SELECT max(partition_key) FROM keys) ELSE '' END,
+                      {(scan ? $"CASE WHEN (SELECT count(*) FROM keys) = {KeyScanFactor} * @batch THEN (SELECT max(partition_key) FROM keys) ELSE '' END" : "''")},
                       EXISTS (SELECT 1 FROM win o WHERE o.id IN (SELECT min(id) FROM win GROUP BY partition_key) AND o.due AND {Mine("o")})
-                      OR EXISTS (SELECT 1 FROM keys o WHERE {Mine("o")})
+                      {(scan ? $"OR EXISTS (SELECT 1 FROM keys o WHERE {Mine("o")})" : "")},
+                      {ScanNeeded}
                """;
+
+        // Planning the scan over keys takes about as long as the rest of the claim (0.4 of 1.0 ms on a warm connection, and
+        // several times that on a busy machine), all of it under the claim's lock, which the leases of rows committed in this
+        // process wait for. So a claim leaves that part out while the claim before it did not need it: with the scan's
+        // condition false the two statements take the same rows. A claim without the scan that finds it needed runs the
+        // whole claim at once when it leased nothing; otherwise it says so and the relay claims again after its batch.
+        _claim = Claim(scan: true);
+        _claimWithoutScan = Claim(scan: false);
 
         // Rows this process has just committed, handed to its relay: the same rules as a claim (one claim at a time, a
         // key with a live lease anywhere is busy, a lower pending row of the key goes first unless this statement leases
@@ -144,10 +163,37 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
-        await using var command = RelayTable.Command(connection, _claim,
-            ("owner", request.Owner), ("batch", request.BatchSize), ("lease", request.Lease), ("after", _keyScanAfter), ("mine", request.OwnerPrefix));
+        if (!_scanNeeded)
+        {
+            var (rows, foundBusyKeys, scanNeeded) = await ClaimAsync(connection, request, scan: false, cancellationToken).ConfigureAwait(false);
+            if (!scanNeeded)
+            {
+                return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: false);
+            }
+
+            _scanNeeded = true;
+            if (rows.Count > 0)
+            {
+                // Keys past the window wait for the next claim, which the relay makes once this batch is recorded.
+                return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
+            }
+        }
+
+        var claim = await ClaimAsync(connection, request, scan: true, cancellationToken).ConfigureAwait(false);
+        _scanNeeded = claim.ScanNeeded || _keyScanAfter.Length > 0;
+        return new OutboxClaim(claim.Rows, claim.FoundBusyKeys, _keyScanAfter.Length > 0);
+    }
+
+    private async Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys, bool ScanNeeded)> ClaimAsync(DbConnection connection, OutboxClaimRequest request, bool scan, CancellationToken cancellationToken)
+    {
+        await using var command = scan
+            ? RelayTable.Command(connection, _claim,
+                ("owner", request.Owner), ("batch", request.BatchSize), ("lease", request.Lease), ("after", _keyScanAfter), ("mine", request.OwnerPrefix))
+            : RelayTable.Command(connection, _claimWithoutScan,
+                ("owner", request.Owner), ("batch", request.BatchSize), ("lease", request.Lease), ("mine", request.OwnerPrefix));
         var rows = new List<OutboxEnvelope>(request.BatchSize);
         var foundBusyKeys = false;
+        var scanNeeded = false;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
         // The first result is the advisory lock's.
@@ -156,16 +202,22 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         {
             if (reader.IsDBNull(0))
             {
-                // The last row says where the scan over keys stopped, and whether rows were left for busy keys.
-                _keyScanAfter = reader.GetString(11);
+                // The last row says where the scan over keys stopped, whether rows were left for busy keys, and whether
+                // the window left the batch short, so that the next claim scans over keys.
+                if (scan)
+                {
+                    _keyScanAfter = reader.GetString(11);
+                }
+
                 foundBusyKeys = reader.GetBoolean(12);
+                scanNeeded = reader.GetBoolean(13);
                 continue;
             }
 
             rows.Add(RelayTable.Read(reader));
         }
 
-        return new OutboxClaim(rows, foundBusyKeys, _keyScanAfter.Length > 0);
+        return (rows, foundBusyKeys, scanNeeded);
     }
 
     public async Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken)

@@ -22,7 +22,7 @@ internal sealed class OutboxStore<TContext>
         _scopeFactory = scopeFactory;
     }
 
-    /// <summary>Whether the last claim's scan over keys stopped before the last key.</summary>
+    /// <summary>Whether the last claim left keys past those it read (its scan over keys stopped before the last key, or it filled the batch without one).</summary>
     public bool KeyScanUnfinished => _moreKeysToScan;
 
     /// <summary>

@@ -21,7 +21,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
     // Where the claim's scan over keys stopped: the next one starts after it.
     private string _keyScanAfter = "";
 
-    // Whether the last claim needed the scan over keys (the first claim of a relay runs it, whatever the backlog).
+    // Whether the next claim scans over keys: its condition held in the last claim, or the last scan stopped before the
+    // last key. A relay's first claim scans, whatever the backlog.
     private volatile bool _scanNeeded = true;
 
     public PostgresRelayStatements(DbContext context)
@@ -43,7 +44,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         //   whose id is NULL ('' when it reached the last key or did not run, so the next scan starts from the first).
         //   That row also says whether the claim left rows for keys that this relay is sending (@mine is the prefix of its
         //   lease owners): a due head in the window, or a key of the scan, with a live lease of this relay. The relay then
-        //   claims again when its batches free keys. Keys that other relays are sending are theirs to free.
+        //   claims again when its batches free keys. Keys that other relays are sending are theirs to free. And it says
+        //   whether the scan's condition held (scan_needed), which decides whether the next claim is sent with the scan.
         // Free heads (due, no live lease on any row of the key) are taken in id order; then a prefix of each head's key
         // from the head on; the per-key limit keeps a claim from reading every pending row of its keys (with H heads,
         // a key contributes at most batch - H + 1 rows). Rows are not locked while they are chosen: the claims take
@@ -126,8 +128,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         // Planning the scan over keys takes about as long as the rest of the claim (0.4 of 1.0 ms on a warm connection, and
         // several times that on a busy machine), all of it under the claim's lock, which the leases of rows committed in this
         // process wait for. So a claim leaves that part out while the claim before it did not need it: with the scan's
-        // condition false the two statements take the same rows. A claim without the scan that finds it needed runs the
-        // whole claim at once when it leased nothing; otherwise it says so and the relay claims again after its batch.
+        // condition false the two statements take the same rows. A claim without the scan that finds the condition true
+        // is followed at once by a claim with it, for the rest of the batch (ClaimAsync).
         _claim = Claim(scan: true);
         _claimWithoutScan = Claim(scan: false);
 
@@ -163,6 +165,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
+        List<OutboxEnvelope>? taken = null;
+        var busy = false;
         if (!_scanNeeded)
         {
             var (rows, foundBusyKeys, scanNeeded) = await ClaimAsync(connection, request, scan: false, cancellationToken).ConfigureAwait(false);
@@ -172,16 +176,27 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
             }
 
             _scanNeeded = true;
-            if (rows.Count > 0)
+            if (rows.Count >= request.BatchSize)
             {
-                // Keys past the window wait for the next claim, which the relay makes once this batch is recorded.
+                // A full batch: the relay claims again at once, and that claim scans.
                 return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
             }
+
+            // The window's free keys left the batch short: the rest is looked for past the window now, by a claim of
+            // its own. It comes after this one has committed, so it sees the keys just leased as busy, and takes
+            // other keys only.
+            (taken, busy) = (rows, foundBusyKeys);
+            request = request with { BatchSize = request.BatchSize - rows.Count };
         }
 
         var claim = await ClaimAsync(connection, request, scan: true, cancellationToken).ConfigureAwait(false);
         _scanNeeded = claim.ScanNeeded || _keyScanAfter.Length > 0;
-        return new OutboxClaim(claim.Rows, claim.FoundBusyKeys, _keyScanAfter.Length > 0);
+        if (taken is not null)
+        {
+            taken.AddRange(claim.Rows);
+        }
+
+        return new OutboxClaim(taken ?? claim.Rows, busy || claim.FoundBusyKeys, _keyScanAfter.Length > 0);
     }
 
     private async Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys, bool ScanNeeded)> ClaimAsync(DbConnection connection, OutboxClaimRequest request, bool scan, CancellationToken cancellationToken)

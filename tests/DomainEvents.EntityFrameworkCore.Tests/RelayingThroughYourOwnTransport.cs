@@ -388,8 +388,9 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
     [Test]
     public async Task A_relay_whose_claims_needed_no_scan_over_keys_sends_a_free_key_in_its_window_with_the_keys_past_it()
     {
-        // As above, with a free key in front of the blocked ones: the claim without the scan takes it, and the rest of the
-        // batch is looked for past the window by the same call, so the fresh key goes out with it.
+        // As above, with a free key in front of twelve blocked ones: the claim without the scan takes it, and the rest of
+        // the batch is looked for past the window by the same call, with the whole batch's reach (16 keys, the free one
+        // among them), so the fresh key goes out with it.
         var options = new OutboxRelayOptions { BatchSize = 4 };
         using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
         await SaveOrdersAsync(count: 1, eventsEach: 0);
@@ -397,7 +398,7 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "nothing waits");
         _transport.Sent.Clear();
 
-        await SaveBehindTwentyBlockedKeysAsync(first: "Alpha/1", blocked: 8);
+        await SaveBehindTwentyBlockedKeysAsync(first: "Alpha/1", blocked: 12);
         (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(3, "one claim takes the free key in the window and the fresh key past it");
 
         _transport.Sent.Select(e => e.PartitionKey).Should().Equal("Alpha/1", "Zulu/1", "Zulu/1");

@@ -43,12 +43,14 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         //   reached in turn however many are blocked. The statement returns where this scan stopped in a last row
         //   whose id is NULL ('' when it reached the last key or did not run, so the next scan starts from the first).
         //   That row also says whether the claim left rows for keys that this relay is sending (@mine is the prefix of its
-        //   lease owners): a due head in the window, or a key of the scan, with a live lease of this relay. The relay then
+        //   lease owners; leases of @owner, this claim's, are not counted): a due head in the window, or a key of the scan,
+        //   with a live lease of this relay. The relay then
         //   claims again when its batches free keys. Keys that other relays are sending are theirs to free. And it says
         //   whether the scan's condition held (scan_needed), which decides whether the next claim is sent with the scan.
         // Free heads (due, no live lease on any row of the key) are taken in id order; then a prefix of each head's key
         // from the head on; the per-key limit keeps a claim from reading every pending row of its keys (with H heads,
-        // a key contributes at most batch - H + 1 rows). Rows are not locked while they are chosen: the claims take
+        // a key contributes at most take - H + 1 rows). @take is the number of rows to lease, @batch the batch size,
+        // which sets the window and the scan's reach; they differ only for the claim that completes a batch. Rows are not locked while they are chosen: the claims take
         // turns, and the UPDATE re-checks status and lease (after waiting for a row another relay is marking, whose
         // lease ran out), so a row leased or finished meanwhile is never taken over. Every time is the database's
         // clock, and "a live lease" is one predicate everywhere: lease_owner IS NOT NULL AND lease_expires_at >= now().
@@ -61,7 +63,7 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         static string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= now())";
         var notLeased = $"NOT {Live("o")}";
         var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
-        string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine))";
+        string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine) AND l.lease_owner <> @owner)";
         string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")})";
         // Whether the window leaves the batch short of rows, so that a claim scans over keys past it.
         const string ScanNeeded = "(SELECT count(*) FROM win) = @batch AND (SELECT count(*) FROM win WHERE partition_key IN (SELECT partition_key FROM free_win)) < @batch";
@@ -94,7 +96,7 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                    WHERE o.id IN (SELECT id FROM keys) AND o.id > (SELECT max(id) FROM win)
                      AND {free}
                      AND {KeyFree("o")}
-                   ORDER BY o.id LIMIT @batch - (SELECT count(*) FROM free_win)),
+                   ORDER BY o.id LIMIT @take - (SELECT count(*) FROM free_win)),
                heads AS (
                    SELECT id, partition_key FROM free_win
                    UNION ALL
@@ -109,9 +111,9 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                        SELECT o.id FROM {table} o
                        WHERE o.status = 0 AND o.partition_key = h.partition_key AND o.id >= h.id
                        ORDER BY o.id
-                       LIMIT @batch - (SELECT count(*) FROM heads) + 1) f
+                       LIMIT @take - (SELECT count(*) FROM heads) + 1) f
                    ORDER BY f.id
-                   LIMIT @batch),
+                   LIMIT @take),
                leased AS (
                    UPDATE {table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
                    FROM claimed WHERE t.id = claimed.id AND t.status = 0 AND NOT {Live("t")}
@@ -165,11 +167,9 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
-        List<OutboxEnvelope>? taken = null;
-        var busy = false;
         if (!_scanNeeded)
         {
-            var (rows, foundBusyKeys, scanNeeded) = await ClaimAsync(connection, request, scan: false, cancellationToken).ConfigureAwait(false);
+            var (rows, foundBusyKeys, scanNeeded) = await ClaimAsync(connection, request, scan: false, request.BatchSize, cancellationToken).ConfigureAwait(false);
             if (!scanNeeded)
             {
                 return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: false);
@@ -182,30 +182,41 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                 return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
             }
 
-            // The window's free keys left the batch short: the rest is looked for past the window now, by a claim of
-            // its own. It comes after this one has committed, so it sees the keys just leased as busy, and takes
-            // other keys only.
-            (taken, busy) = (rows, foundBusyKeys);
-            request = request with { BatchSize = request.BatchSize - rows.Count };
+            // The window's free keys left the batch short: the rest of it is looked for past the window now, by a claim
+            // of its own with the batch's window and reach. It runs after this one has committed, so it sees the keys just
+            // leased as busy (they do not count as this relay's busy keys: the lease owner is the same) and takes other
+            // keys only. Its rows join these, in one batch.
+            List<OutboxEnvelope> more;
+            bool moreBusy;
+            bool moreNeeded;
+            try
+            {
+                (more, moreBusy, moreNeeded) = await ClaimAsync(connection, request, scan: true, request.BatchSize - rows.Count, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (rows.Count > 0)
+            {
+                // The rows leased above are committed: they are sent, not left under a lease nobody will use until it
+                // runs out. The next claim scans and meets the failure again if it lasts; the relay reports it then.
+                return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
+            }
+
+            _scanNeeded = moreNeeded || _keyScanAfter.Length > 0;
+            rows.AddRange(more);
+            return new OutboxClaim(rows, foundBusyKeys || moreBusy, _keyScanAfter.Length > 0);
         }
 
-        var claim = await ClaimAsync(connection, request, scan: true, cancellationToken).ConfigureAwait(false);
+        var claim = await ClaimAsync(connection, request, scan: true, request.BatchSize, cancellationToken).ConfigureAwait(false);
         _scanNeeded = claim.ScanNeeded || _keyScanAfter.Length > 0;
-        if (taken is not null)
-        {
-            taken.AddRange(claim.Rows);
-        }
-
-        return new OutboxClaim(taken ?? claim.Rows, busy || claim.FoundBusyKeys, _keyScanAfter.Length > 0);
+        return new OutboxClaim(claim.Rows, claim.FoundBusyKeys, _keyScanAfter.Length > 0);
     }
 
-    private async Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys, bool ScanNeeded)> ClaimAsync(DbConnection connection, OutboxClaimRequest request, bool scan, CancellationToken cancellationToken)
+    private async Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys, bool ScanNeeded)> ClaimAsync(DbConnection connection, OutboxClaimRequest request, bool scan, int take, CancellationToken cancellationToken)
     {
         await using var command = scan
             ? RelayTable.Command(connection, _claim,
-                ("owner", request.Owner), ("batch", request.BatchSize), ("lease", request.Lease), ("after", _keyScanAfter), ("mine", request.OwnerPrefix))
+                ("owner", request.Owner), ("batch", request.BatchSize), ("take", take), ("lease", request.Lease), ("after", _keyScanAfter), ("mine", request.OwnerPrefix))
             : RelayTable.Command(connection, _claimWithoutScan,
-                ("owner", request.Owner), ("batch", request.BatchSize), ("lease", request.Lease), ("mine", request.OwnerPrefix));
+                ("owner", request.Owner), ("batch", request.BatchSize), ("take", take), ("lease", request.Lease), ("mine", request.OwnerPrefix));
         var rows = new List<OutboxEnvelope>(request.BatchSize);
         var foundBusyKeys = false;
         var scanNeeded = false;

@@ -44,16 +44,17 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         //   whose id is NULL ('' when it reached the last key or did not run, so the next scan starts from the first).
         //   That row also says whether the claim left rows for keys that this relay is sending (@mine is the prefix of its
         //   lease owners; leases of @owner, this claim's, are not counted): a due head in the window, or a key of the scan,
-        //   with a live lease of this relay. The relay then
-        //   claims again when its batches free keys. Keys that other relays are sending are theirs to free. And it says
-        //   whether the scan's condition held (scan_needed), which decides whether the next claim is sent with the scan.
+        //   with a live lease of this relay. The relay then claims again when its batches free keys. Keys that other
+        //   relays are sending are theirs to free. And it says whether the scan's condition held (scan_needed), which
+        //   decides whether the next claim is sent with the scan.
         // Free heads (due, no live lease on any row of the key) are taken in id order; then a prefix of each head's key
         // from the head on; the per-key limit keeps a claim from reading every pending row of its keys (with H heads,
         // a key contributes at most take - H + 1 rows). @take is the number of rows to lease, @batch the batch size,
-        // which sets the window and the scan's reach; they differ only for the claim that completes a batch. Rows are not locked while they are chosen: the claims take
-        // turns, and the UPDATE re-checks status and lease (after waiting for a row another relay is marking, whose
-        // lease ran out), so a row leased or finished meanwhile is never taken over. Every time is the database's
-        // clock, and "a live lease" is one predicate everywhere: lease_owner IS NOT NULL AND lease_expires_at >= now().
+        // which sets the window and the scan's reach; they differ only for the claim that completes a batch. Rows are
+        // not locked while they are chosen: the claims take turns, and the UPDATE re-checks status and lease (after
+        // waiting for a row another relay is marking, whose lease ran out), so a row leased or finished meanwhile is never
+        // taken over. Every time is the database's clock, and "a live lease" is one predicate everywhere:
+        // lease_owner IS NOT NULL AND lease_expires_at >= now().
         // JIT is off for the claim's transaction: on a large table the planner's estimates pass jit_above_cost, and
         // compiling took 60 ms of a 80 ms claim that runs in 20 ms without it (1,000,000 pending rows, PostgreSQL 15).
         var claimLock = StableLockKey("claim:" + table);
@@ -167,47 +168,37 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
-        if (!_scanNeeded)
+        if (_scanNeeded)
         {
-            var (rows, foundBusyKeys, scanNeeded) = await ClaimAsync(connection, request, scan: false, request.BatchSize, cancellationToken).ConfigureAwait(false);
-            if (!scanNeeded)
-            {
-                return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: false);
-            }
-
-            _scanNeeded = true;
-            if (rows.Count >= request.BatchSize)
-            {
-                // A full batch: the relay claims again at once, and that claim scans.
-                return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
-            }
-
-            // The window's free keys left the batch short: the rest of it is looked for past the window now, by a claim
-            // of its own with the batch's window and reach. It runs after this one has committed, so it sees the keys just
-            // leased as busy (they do not count as this relay's busy keys: the lease owner is the same) and takes other
-            // keys only. Its rows join these, in one batch.
-            List<OutboxEnvelope> more;
-            bool moreBusy;
-            bool moreNeeded;
-            try
-            {
-                (more, moreBusy, moreNeeded) = await ClaimAsync(connection, request, scan: true, request.BatchSize - rows.Count, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception) when (rows.Count > 0)
-            {
-                // The rows leased above are committed: they are sent, not left under a lease nobody will use until it
-                // runs out. The next claim scans and meets the failure again if it lasts; the relay reports it then.
-                return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
-            }
-
-            _scanNeeded = moreNeeded || _keyScanAfter.Length > 0;
-            rows.AddRange(more);
-            return new OutboxClaim(rows, foundBusyKeys || moreBusy, _keyScanAfter.Length > 0);
+            var claim = await ClaimAsync(connection, request, scan: true, request.BatchSize, cancellationToken).ConfigureAwait(false);
+            return new OutboxClaim(claim.Rows, claim.FoundBusyKeys, _keyScanAfter.Length > 0);
         }
 
-        var claim = await ClaimAsync(connection, request, scan: true, request.BatchSize, cancellationToken).ConfigureAwait(false);
-        _scanNeeded = claim.ScanNeeded || _keyScanAfter.Length > 0;
-        return new OutboxClaim(claim.Rows, claim.FoundBusyKeys, _keyScanAfter.Length > 0);
+        // A full batch, or a short one when the scan's condition is false, is what the whole claim would have taken.
+        var (rows, foundBusyKeys, scanNeeded) = await ClaimAsync(connection, request, scan: false, request.BatchSize, cancellationToken).ConfigureAwait(false);
+        if (!scanNeeded || rows.Count >= request.BatchSize)
+        {
+            return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: scanNeeded);
+        }
+
+        // The window's free keys left the batch short: the rest of it is looked for past the window now, by a claim of its
+        // own with the batch's window and reach. It runs after this one has committed, so it sees the keys just leased as
+        // busy (they do not count as this relay's busy keys: the lease owner is the same) and takes other keys only. Its
+        // rows join these, in one batch.
+        (List<OutboxEnvelope> Rows, bool FoundBusyKeys, bool ScanNeeded) more;
+        try
+        {
+            more = await ClaimAsync(connection, request, scan: true, request.BatchSize - rows.Count, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (rows.Count > 0)
+        {
+            // The rows leased above are committed: they are sent, not left under a lease nobody will use until it runs
+            // out. The next claim scans and meets the failure again if it lasts; the relay reports it then.
+            return new OutboxClaim(rows, foundBusyKeys, MoreKeysToScan: true);
+        }
+
+        rows.AddRange(more.Rows);
+        return new OutboxClaim(rows, foundBusyKeys || more.FoundBusyKeys, _keyScanAfter.Length > 0);
     }
 
     private async Task<(List<OutboxEnvelope> Rows, bool FoundBusyKeys, bool ScanNeeded)> ClaimAsync(DbConnection connection, OutboxClaimRequest request, bool scan, int take, CancellationToken cancellationToken)
@@ -243,6 +234,8 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
             rows.Add(RelayTable.Read(reader));
         }
 
+        // A claim without the scan runs only once the last scan reached the last key, so _keyScanAfter is '' then.
+        _scanNeeded = scanNeeded || _keyScanAfter.Length > 0;
         return (rows, foundBusyKeys, scanNeeded);
     }
 

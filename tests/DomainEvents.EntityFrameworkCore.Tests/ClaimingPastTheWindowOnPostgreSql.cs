@@ -17,90 +17,83 @@ namespace DomainEvents.EntityFrameworkCore.Tests;
 [Category("Integration")]
 public sealed class ClaimingPastTheWindowOnPostgreSql
 {
+    private static readonly OutboxClaimRequest Request = new("test#1", "test#", BatchSize: 4, DateTime.UtcNow, TimeSpan.FromMinutes(1));
+    private TestHost _host = null!;
+    private AsyncServiceScope _scope;
+    private PostgresRelayStatements _statements = null!;
+    private DbConnection _connection = null!;
+
+    /// <summary>
+    /// Statements whose first claim had a window short of the batch (one free row, then marked processed): it needed no
+    /// scan over keys, so the next claim is sent without it.
+    /// </summary>
+    [SetUp]
+    public async Task StartAsync()
+    {
+        _host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        _scope = _host.Services.CreateAsyncScope();
+        var db = _scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
+        _statements = new PostgresRelayStatements(db);
+        _connection = db.Database.GetDbConnection();
+        await _connection.OpenAsync();
+        await SaveAsync(Row("Solo/1", attempts: 0));
+        var solo = (await _statements.ClaimAsync(_connection, Request, CancellationToken.None)).Rows.Should().ContainSingle().Subject;
+        (await _statements.MarkProcessedAsync(_connection, Request.Owner, [solo.Id], DateTime.UtcNow, CancellationToken.None)).Should().Be(1);
+    }
+
+    [TearDown]
+    public async Task StopAsync()
+    {
+        await _scope.DisposeAsync();
+        await _host.DisposeAsync();
+    }
+
     [Test]
     public async Task Rows_leased_from_the_window_are_returned_when_the_claim_past_it_fails()
     {
-        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
-        await using var scope = host.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
-        var statements = new PostgresRelayStatements(db);
-        var connection = db.Database.GetDbConnection();
-        await connection.OpenAsync();
-        var request = new OutboxClaimRequest("test#1", "test#", BatchSize: 4, DateTime.UtcNow, TimeSpan.FromMinutes(1));
+        // The window (4 rows) holds the free key and three blocked ones, which leaves the batch short, so a claim past it
+        // follows; that one fails.
+        await SaveFreeKeyBlockedKeysAndAFreshKeyAsync(blocked: 8);
+        await using var failing = new FailingScanConnection(_connection);
 
-        // A first claim whose window is short of the batch: it needs no scan, so the next claim is sent without it.
-        await SaveAsync(host, Row("Solo/1", attempts: 0));
-        var solo = (await statements.ClaimAsync(connection, request, CancellationToken.None)).Rows.Should().ContainSingle().Subject;
-        (await statements.MarkProcessedAsync(connection, request.Owner, [solo.Id], DateTime.UtcNow, CancellationToken.None)).Should().Be(1);
-
-        // A free key, then eight keys whose only row backs off, then a fresh key: the window (4 rows) leaves the batch
-        // short, so a claim past it follows; that one fails.
-        var rows = new List<OutboxMessage> { Row("Alpha/1", attempts: 0) };
-        rows.AddRange(Enumerable.Range(0, 8).Select(k => Row($"Blocked/{k}", attempts: 1)));
-        rows.Add(Row("Zulu/1", attempts: 0));
-        await SaveAsync(host, [.. rows]);
-        await using var failing = new FailingScanConnection(connection);
-
-        var claim = await statements.ClaimAsync(failing, request with { Owner = "test#2" }, CancellationToken.None);
+        var claim = await _statements.ClaimAsync(failing, Request with { Owner = "test#2" }, CancellationToken.None);
 
         failing.Failed.Should().BeTrue("the claim past the window was sent and failed");
         claim.Rows.Select(r => r.PartitionKey).Should().Equal(["Alpha/1"], "the row leased from the window is handed to the relay, not left under its lease");
         claim.MoreKeysToScan.Should().BeTrue("the keys past the window wait for the next claim");
-        var zulu = (await host.OutboxAsync()).Single(r => r.PartitionKey == "Zulu/1");
+        var zulu = (await _host.OutboxAsync()).Single(r => r.PartitionKey == "Zulu/1");
         zulu.LeaseOwner.Should().BeNull("the failed claim leased nothing");
 
         // The next claim scans, and finds the fresh key.
-        var next = await statements.ClaimAsync(connection, request with { Owner = "test#3" }, CancellationToken.None);
+        var next = await _statements.ClaimAsync(_connection, Request with { Owner = "test#3" }, CancellationToken.None);
         next.Rows.Select(r => r.PartitionKey).Should().Equal(["Zulu/1"]);
     }
 
     [Test]
     public async Task The_claim_past_the_window_completes_the_batch_and_does_not_count_the_keys_just_leased_as_busy()
     {
-        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
-        await using var scope = host.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
-        var statements = new PostgresRelayStatements(db);
-        var connection = db.Database.GetDbConnection();
-        await connection.OpenAsync();
-        var request = new OutboxClaimRequest("test#1", "test#", BatchSize: 4, DateTime.UtcNow, TimeSpan.FromMinutes(1));
-        await SaveAsync(host, Row("Solo/1", attempts: 0));
-        var solo = (await statements.ClaimAsync(connection, request, CancellationToken.None)).Rows.Should().ContainSingle().Subject;
-        (await statements.MarkProcessedAsync(connection, request.Owner, [solo.Id], DateTime.UtcNow, CancellationToken.None)).Should().Be(1);
+        await SaveFreeKeyBlockedKeysAndAFreshKeyAsync(blocked: 12);
 
-        var rows = new List<OutboxMessage> { Row("Alpha/1", attempts: 0) };
-        rows.AddRange(Enumerable.Range(0, 12).Select(k => Row($"Blocked/{k:D2}", attempts: 1)));
-        rows.Add(Row("Zulu/1", attempts: 0));
-        await SaveAsync(host, [.. rows]);
-
-        var claim = await statements.ClaimAsync(connection, request with { Owner = "test#2" }, CancellationToken.None);
+        var claim = await _statements.ClaimAsync(_connection, Request with { Owner = "test#2" }, CancellationToken.None);
 
         claim.Rows.Select(r => r.PartitionKey).Should().Equal(["Alpha/1", "Zulu/1"], "the free key of the window and the fresh key past it, in one batch: the claim past the window reads as many keys as a batch of 4 does (16)");
         claim.FoundBusyKeys.Should().BeFalse("no key of this relay was being sent: Alpha/1 was leased by this very claim");
-        (await host.OutboxAsync()).Where(r => r.LeaseOwner is not null).Select(r => r.PartitionKey).Should().BeEquivalentTo(["Alpha/1", "Zulu/1"]);
+        (await _host.OutboxAsync()).Where(r => r.LeaseOwner is not null).Select(r => r.PartitionKey).Should().BeEquivalentTo(["Alpha/1", "Zulu/1"]);
     }
 
-    private static Task SaveAsync(TestHost host, params OutboxMessage[] rows) =>
-        host.InScopeAsync(async db =>
+    /// <summary>A free key ("Alpha/1"), then keys whose only row backs off for an hour, then a fresh key ("Zulu/1").</summary>
+    private Task SaveFreeKeyBlockedKeysAndAFreshKeyAsync(int blocked) =>
+        SaveAsync([Row("Alpha/1", attempts: 0), .. Enumerable.Range(0, blocked).Select(k => Row($"Blocked/{k:D2}", attempts: 1)), Row("Zulu/1", attempts: 0)]);
+
+    private Task SaveAsync(params OutboxMessage[] rows) =>
+        _host.InScopeAsync(async db =>
         {
             db.Set<OutboxMessage>().AddRange(rows);
             await db.SaveChangesAsync();
         });
 
-    private static OutboxMessage Row(string key, int attempts) => new()
-    {
-        MessageId = Guid.CreateVersion7(),
-        MessageType = "order.placed",
-        Version = 1,
-        Exchange = "ordering",
-        RoutingKey = "order.placed",
-        PartitionKey = key,
-        Payload = "{}",
-        Headers = "{}",
-        OccurredAt = DateTime.UtcNow,
-        Attempts = attempts,
-        NextAttemptAt = attempts == 0 ? DateTime.UtcNow : DateTime.UtcNow.AddHours(1),
-    };
+    private static OutboxMessage Row(string key, int attempts) =>
+        RelayingThroughYourOwnTransport.Row(key, attempts, attempts == 0 ? DateTime.UtcNow : DateTime.UtcNow.AddHours(1));
 
     /// <summary>A connection whose commands fail when they scan over keys (the claim's <c>keys</c> part); others run as they are.</summary>
     private sealed class FailingScanConnection(DbConnection inner) : DbConnection

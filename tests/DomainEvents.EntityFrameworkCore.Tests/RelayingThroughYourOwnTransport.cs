@@ -369,12 +369,7 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         // that part out. Then eight keys whose only row backs off fill the window, and a fresh key sorts after them,
         // within one scan's reach: the very next claim must find it, not one after the polling interval. (SQLite's claim
         // has no window: there this holds as it always did.)
-        var options = new OutboxRelayOptions { BatchSize = 4 };
-        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
-        await SaveOrdersAsync(count: 1, eventsEach: 0);
-        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
-        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "nothing waits");
-        _transport.Sent.Clear();
+        using var relay = await RelayWhoseClaimsNeededNoScanAsync();
 
         await SaveBehindTwentyBlockedKeysAsync(blocked: 8);
         var first = await relay.RunOnceAsync(CancellationToken.None);
@@ -391,12 +386,7 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         // As above, with a free key in front of twelve blocked ones: the claim without the scan takes it, and the rest of
         // the batch is looked for past the window by the same call, with the whole batch's reach (16 keys, the free one
         // among them), so the fresh key goes out with it.
-        var options = new OutboxRelayOptions { BatchSize = 4 };
-        using var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
-        await SaveOrdersAsync(count: 1, eventsEach: 0);
-        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
-        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "nothing waits");
-        _transport.Sent.Clear();
+        using var relay = await RelayWhoseClaimsNeededNoScanAsync();
 
         await SaveBehindTwentyBlockedKeysAsync(first: "Alpha/1", blocked: 12);
         (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(3, "one claim takes the free key in the window and the fresh key past it");
@@ -404,6 +394,21 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         _transport.Sent.Select(e => e.PartitionKey).Should().Equal("Alpha/1", "Zulu/1", "Zulu/1");
         var rows = await _host.OutboxAsync();
         rows.Where(r => !r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+    }
+
+    /// <summary>
+    /// A relay with a batch of 4 that has sent one row, with a claim whose window was short of the batch, and then found
+    /// nothing: on PostgreSQL its next claim is sent without the scan over keys. What it sent is forgotten.
+    /// </summary>
+    private async Task<OutboxRelay<OrderingDbContext>> RelayWhoseClaimsNeededNoScanAsync()
+    {
+        var options = new OutboxRelayOptions { BatchSize = 4 };
+        var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await SaveOrdersAsync(count: 1, eventsEach: 0);
+        (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
+        (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0, "nothing waits");
+        _transport.Sent.Clear();
+        return relay;
     }
 
     /// <summary>
@@ -430,7 +435,8 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         });
     }
 
-    private static OutboxMessage Row(string key, int attempts, DateTime next) => new()
+    /// <summary>A pending row of <paramref name="key"/>, with <paramref name="attempts"/> failed attempts, due at <paramref name="next"/>.</summary>
+    internal static OutboxMessage Row(string key, int attempts, DateTime next) => new()
     {
         MessageId = Guid.CreateVersion7(),
         MessageType = "order.placed",

@@ -396,6 +396,83 @@ public sealed class RelayingThroughYourOwnTransport(DatabaseProvider provider)
         rows.Where(r => !r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
     }
 
+    [Test]
+    public async Task A_poll_that_finds_nothing_to_claim_runs_no_claim_and_the_next_finds_rows_committed_elsewhere_retries_due_and_leases_run_out()
+    {
+        using var relay = await PollingRelayAsync();
+        try
+        {
+            var claims = relay.ClaimsOverTable;
+            await WaitUntilAsync(() => relay.PollsWithoutClaim + relay.ClaimsOverTable - claims >= 10);
+            if (provider == DatabaseProvider.PostgreSql)
+            {
+                relay.ClaimsOverTable.Should().Be(claims, "a poll that finds nothing to claim runs no claim: it takes no lease and not the claims' turn");
+            }
+
+            // A row no commit of the relay's process handed over, as another process's would be.
+            await AddAsync(Row("Other/1", attempts: 0, next: DateTime.UtcNow));
+            await WaitUntilAsync(() => _transport.Sent.Count == 1);
+
+            // A row that failed once and is due again; then one whose relay died with its lease, which has run out.
+            await AddAsync(Row("Retry/1", attempts: 1, next: DateTime.UtcNow.AddSeconds(-1)));
+            await WaitUntilAsync(() => _transport.Sent.Count == 2);
+            var expired = Row("Crashed/1", attempts: 0, next: DateTime.UtcNow);
+            expired.LeaseOwner = "crashed#1";
+            expired.LeaseExpiresAt = DateTime.UtcNow.AddMinutes(-1);
+            await AddAsync(expired);
+            await WaitUntilAsync(() => _transport.Sent.Count == 3);
+
+            _transport.Sent.Select(e => e.PartitionKey).Should().Equal("Other/1", "Retry/1", "Crashed/1");
+            (await _host.OutboxAsync()).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Test]
+    public async Task A_poll_finds_a_key_past_a_window_full_of_blocked_keys()
+    {
+        using var relay = await PollingRelayAsync();
+        try
+        {
+            // Eight keys whose only row backs off for an hour fill the window of a batch of 4; the fresh key is past it.
+            await SaveBehindTwentyBlockedKeysAsync(blocked: 8);
+            await WaitUntilAsync(() => _transport.Sent.Count == 2);
+
+            var rows = await _host.OutboxAsync();
+            _transport.Sent.Select(e => e.Id).Should().Equal(rows.Where(r => r.PartitionKey == "Zulu/1").Select(r => r.Id), "in order");
+            rows.Where(r => !r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
+            rows.Where(r => r.PartitionKey.StartsWith("Blocked/", StringComparison.Ordinal)).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.Attempts == 1 && r.LeaseOwner == null);
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Saves an outbox row as another process would: no relay of this test's is told of it.</summary>
+    private Task AddAsync(OutboxMessage row) =>
+        _host.InScopeAsync(async db =>
+        {
+            db.Set<OutboxMessage>().Add(row);
+            await db.SaveChangesAsync();
+        });
+
+    /// <summary>
+    /// A started relay with a batch of 4 that polls every 50 ms and is told of no commit (it has a signal of its own), once
+    /// it has made the claim every relay makes when it starts.
+    /// </summary>
+    private async Task<OutboxRelay<OrderingDbContext>> PollingRelayAsync()
+    {
+        var options = new OutboxRelayOptions { BatchSize = 4, PollingInterval = TimeSpan.FromMilliseconds(50) };
+        var relay = new OutboxRelay<OrderingDbContext>(_host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, options, TimeProvider.System, NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await relay.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => relay.ClaimsOverTable >= 1);
+        return relay;
+    }
+
     /// <summary>
     /// A relay with a batch of 4 that has sent one row, with a claim whose window was short of the batch, and then found
     /// nothing: on PostgreSQL its next claim is sent without the scan over keys. What it sent is forgotten.

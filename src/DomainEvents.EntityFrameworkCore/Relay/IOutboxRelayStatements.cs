@@ -34,6 +34,19 @@ public interface IOutboxRelayStatements
     Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Whether a claim now could find anything: asked, instead of a claim, when only the relay's polling interval calls for
+    /// one and no rows that commits handed over wait for their lease. It returns <see langword="false"/> only when a claim
+    /// would lease nothing and find no row behind a key this relay is sending; <see langword="true"/> whenever in doubt. It
+    /// takes no lease and need not take the claims' turn, so it should cost far less than a claim. The default says
+    /// <see langword="true"/>: a provider that does not implement it claims at every poll.
+    /// </summary>
+    /// <param name="connection">The context's connection, open.</param>
+    /// <param name="request">What the claim would ask for (the batch size bounds what is read).</param>
+    /// <param name="cancellationToken">Cancels the statement.</param>
+    /// <returns>Whether to claim.</returns>
+    Task<bool> MayClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken) => Task.FromResult(true);
+
+    /// <summary>
     /// Leases those of <paramref name="rows"/> (committed by this process, never attempted, matched by id and message id)
     /// that a claim would take now; the others are left for a claim.
     /// </summary>

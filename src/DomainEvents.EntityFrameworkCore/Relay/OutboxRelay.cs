@@ -39,6 +39,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private long _claimsThatFoundBusyKeys;
     private long _lastClaimOverTable = Stopwatch.GetTimestamp();
     private long _claimsOverTable;
+    private long _pollsWithoutClaim;
+
+    // The polling interval has passed since the last claim over the table (or poll that found none was needed). Used by the loop only.
+    private bool _pollDue;
     private long _batchesRecorded;
     private readonly IOutboxTransport _transport;
     private readonly OutboxRelayOptions _options;
@@ -190,7 +194,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                     poll = null;
                     if (Volatile.Read(ref _lastClaimOverTable) == pollAfter)
                     {
-                        _signal.ClaimSoon();
+                        _pollDue = true;
                     }
 
                     continue;
@@ -323,6 +327,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>Claims over the table this relay has run.</summary>
     internal long ClaimsOverTable => Interlocked.Read(ref _claimsOverTable);
 
+    /// <summary>Polls at which the relay found that a claim over the table could find nothing, and ran none.</summary>
+    internal long PollsWithoutClaim => Interlocked.Read(ref _pollsWithoutClaim);
+
     /// <summary>Claims over the table that left rows because their keys were being sent.</summary>
     internal long ClaimsThatFoundBusyKeys => Interlocked.Read(ref _claimsThatFoundBusyKeys);
 
@@ -409,8 +416,31 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
         // A claim over the table at least every polling interval, however often commits wake the relay: rows whose retry
         // is due, whose lease ran out, or that other processes committed without a notification are found that way.
-        if (overTable && (_signal.TakeClaimDue() || UntilNextPoll() == TimeSpan.Zero))
+        var asked = overTable && _signal.TakeClaimDue();
+        if (overTable && !asked && (_pollDue || UntilNextPoll() == TimeSpan.Zero))
         {
+            _pollDue = false;
+            Volatile.Write(ref _lastClaimOverTable, Stopwatch.GetTimestamp());
+
+            // Only the polling interval calls for this claim. With no rows handed over waiting (a claim would take those too),
+            // the relay first asks whether a claim could find anything, which takes no lease and not the claims' turn: an idle
+            // poll then holds up neither the leases of the commits that follow nor other relays' claims.
+            asked = !_committed.IsEmpty
+                    || await _store.MayClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+            if (!asked)
+            {
+                // What a claim that found nothing and no busy key would report (below).
+                Interlocked.Increment(ref _pollsWithoutClaim);
+                if (_lateMarks.IsEmpty && Stopwatch.GetTimestamp() >= Volatile.Read(ref _lateLeasesUntil))
+                {
+                    ReportRunning(Volatile.Read(ref _outageAt), "running; nothing waits to be sent");
+                }
+            }
+        }
+
+        if (asked)
+        {
+            _pollDue = false;
             Volatile.Write(ref _lastClaimOverTable, Stopwatch.GetTimestamp());
             Interlocked.Increment(ref _claimsOverTable);
             // Rows handed over until now were committed before this claim starts, so it sees them: they are left to it.

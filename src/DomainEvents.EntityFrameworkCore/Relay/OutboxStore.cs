@@ -46,6 +46,10 @@ internal sealed class OutboxStore<TContext>
             return ((IReadOnlyList<OutboxEnvelope>)rows, claim.FoundBusyKeys);
         }, cancellationToken);
 
+    /// <summary>Whether a claim now could find anything (<see cref="IOutboxRelayStatements.MayClaimAsync"/>); no lease is taken.</summary>
+    public Task<bool> MayClaimAsync(string owner, string ownerPrefix, int batchSize, DateTime now, TimeSpan lease, CancellationToken cancellationToken) =>
+        WithConnectionAsync((statements, connection) => statements.MayClaimAsync(connection, new OutboxClaimRequest(owner, ownerPrefix, batchSize, now, lease), cancellationToken), cancellationToken);
+
     /// <summary>
     /// Leases to <paramref name="owner"/> those of <paramref name="rows"/> (committed by this process, not yet attempted)
     /// that a claim would take now; returns their ids and message ids. The others are left for a claim.

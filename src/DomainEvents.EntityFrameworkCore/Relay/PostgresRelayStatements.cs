@@ -13,6 +13,7 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
     private readonly string _claim;
     private readonly string _claimWithoutScan;
     private readonly string _claimCommitted;
+    private readonly string _mayClaim;
     private readonly string _markProcessed;
     private readonly string _release;
     private readonly string _markFailed;
@@ -136,6 +137,16 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         _claim = Claim(scan: true);
         _claimWithoutScan = Claim(scan: false);
 
+        // Whether a claim would find anything: its window read alone, without the claims' lock. A claim takes rows and reports
+        // keys busy only for due rows of its window, and scans past the window only when the window is full; so with the
+        // window short of a batch and no due row in it, a claim leases nothing and reports nothing.
+        _mayClaim = $"""
+               SELECT count(*) = @batch OR COALESCE(bool_or(w.due), false) FROM (
+                   SELECT (o.attempts = 0 OR o.next_attempt_at <= now()) AS due FROM {table} o
+                   WHERE o.status = 0 AND {notLeased}
+                   ORDER BY o.id LIMIT @batch) w
+               """;
+
         // Rows this process has just committed, handed to its relay: the same rules as a claim (one claim at a time, a
         // key with a live lease anywhere is busy, a lower pending row of the key goes first unless this statement leases
         // it too: it is in the set and has no failed attempt), but no search. A row is matched by id and message id, so a
@@ -237,6 +248,12 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         // A claim without the scan runs only once the last scan reached the last key, so _keyScanAfter is '' then.
         _scanNeeded = scanNeeded || _keyScanAfter.Length > 0;
         return (rows, foundBusyKeys, scanNeeded);
+    }
+
+    public async Task<bool> MayClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
+    {
+        await using var command = RelayTable.Command(connection, _mayClaim, ("batch", request.BatchSize));
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     public async Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken)

@@ -23,7 +23,7 @@ public static class LatencyBenchmark
         if (results.Latency["relay"].Relay is { } relay)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"    relay: {relay.Claims} claims ({relay.ClaimsOverTable} over the table), {relay.Marks} batches of {relay.RowsPerClaim:N1} rows; claim mean {relay.ClaimMsMean:N2} ms (max {relay.ClaimMsMax:N1}), mark mean {relay.MarkMsMean:N2} ms; SaveChangesAsync p50 {results.Latency["relay"].SaveP50Ms:N2} ms"));
+                $"    relay: {relay.Claims} claims ({relay.ClaimsOverTable} over the table, mean {relay.ClaimOverTableMsMean:N2} ms, max {relay.ClaimOverTableMsMax:N1}; {relay.PollQuestions} polls asked first, mean {relay.PollQuestionMsMean:N2} ms, max {relay.PollQuestionMsMax:N1}), {relay.Marks} batches of {relay.RowsPerClaim:N1} rows; claim mean {relay.ClaimMsMean:N2} ms (max {relay.ClaimMsMax:N1}), mark mean {relay.MarkMsMean:N2} ms; SaveChangesAsync p50 {results.Latency["relay"].SaveP50Ms:N2} ms"));
             Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency["relay"].Components.Select(c => $"{c.Key} {c.Value:N2}")));
         }
         results.Latency["masstransit"] = await MassTransitAsync(environment, sizes);

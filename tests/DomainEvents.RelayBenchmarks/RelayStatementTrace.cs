@@ -49,6 +49,9 @@ public sealed class RelayStatementTrace : IDisposable
         Claim,
         MarkProcessed,
         Release,
+
+        /// <summary>A poll's question whether a claim over the table could find anything.</summary>
+        MayClaim,
     }
 
     /// <summary>A statement the relay ran; <paramref name="OverTable"/>: a claim that searches the table (not a lease by id).</summary>
@@ -101,6 +104,10 @@ public sealed class RelayStatementTrace : IDisposable
         else if (text.Contains("SET lease_owner = NULL, lease_expires_at = NULL WHERE", StringComparison.Ordinal))
         {
             _statements.Enqueue(new Statement(Kind.Release, start, activity.Duration, -1));
+        }
+        else if (text.Contains("bool_or(w.due)", StringComparison.Ordinal))
+        {
+            _statements.Enqueue(new Statement(Kind.MayClaim, start, activity.Duration, -1));
         }
     }
 

@@ -103,6 +103,21 @@ public sealed class RelayBreakdown
     /// <summary>Claims that searched the table; the others leased rows that commits of the relay's process handed over.</summary>
     public int ClaimsOverTable { get; init; }
 
+    /// <summary>The mean time of a claim over the table, from the relay's call to its last row read.</summary>
+    public double ClaimOverTableMsMean { get; init; }
+
+    /// <summary>The longest claim over the table.</summary>
+    public double ClaimOverTableMsMax { get; init; }
+
+    /// <summary>Polls that asked whether a claim over the table could find anything (a claim followed only when it could).</summary>
+    public int PollQuestions { get; init; }
+
+    /// <summary>The mean time of a poll's question.</summary>
+    public double PollQuestionMsMean { get; init; }
+
+    /// <summary>The longest poll's question.</summary>
+    public double PollQuestionMsMax { get; init; }
+
     public double RowsPerClaim { get; init; }
 
     public double ClaimMsMean { get; init; }

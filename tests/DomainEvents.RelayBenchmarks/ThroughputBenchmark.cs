@@ -188,13 +188,20 @@ public static class ThroughputBenchmark
     {
         var claims = statements.Where(s => s.Kind == RelayStatementTrace.Kind.Claim).ToList();
         var marks = statements.Where(s => s.Kind == RelayStatementTrace.Kind.MarkProcessed).ToList();
+        var overTable = claims.Where(c => c.OverTable).ToList();
+        var questions = statements.Where(s => s.Kind == RelayStatementTrace.Kind.MayClaim).ToList();
         var claimSeconds = claims.Sum(c => c.Duration.TotalSeconds);
         var markSeconds = marks.Sum(m => m.Duration.TotalSeconds);
         var sendSeconds = Math.Max(1e-6, seconds - claimSeconds - markSeconds);
         return new RelayBreakdown
         {
             Claims = claims.Count,
-            ClaimsOverTable = claims.Count(c => c.OverTable),
+            ClaimsOverTable = overTable.Count,
+            ClaimOverTableMsMean = Stats.Round(overTable.Count == 0 ? 0 : overTable.Average(c => c.Duration.TotalMilliseconds), 2),
+            ClaimOverTableMsMax = Stats.Round(overTable.Count == 0 ? 0 : overTable.Max(c => c.Duration.TotalMilliseconds), 1),
+            PollQuestions = questions.Count,
+            PollQuestionMsMean = Stats.Round(questions.Count == 0 ? 0 : questions.Average(c => c.Duration.TotalMilliseconds), 2),
+            PollQuestionMsMax = Stats.Round(questions.Count == 0 ? 0 : questions.Max(c => c.Duration.TotalMilliseconds), 1),
             RowsPerClaim = Stats.Round(count / (double)Math.Max(1, marks.Count), 1),
             ClaimMsMean = Stats.Round(claims.Count == 0 ? 0 : claims.Average(c => c.Duration.TotalMilliseconds), 1),
             ClaimMsMax = Stats.Round(claims.Count == 0 ? 0 : claims.Max(c => c.Duration.TotalMilliseconds), 1),

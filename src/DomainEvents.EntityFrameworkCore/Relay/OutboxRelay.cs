@@ -414,8 +414,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         var started = Stopwatch.GetTimestamp();
         var busyBefore = Interlocked.Read(ref _claimsThatFoundBusyKeys);
 
-        // A claim over the table at least every polling interval, however often commits wake the relay: rows whose retry
-        // is due, whose lease ran out, or that other processes committed without a notification are found that way.
+        // A look at the table at least every polling interval, however often commits wake the relay: rows whose retry is due,
+        // whose lease ran out, or that other processes committed without a notification are found that way.
         var asked = overTable && _signal.TakeClaimDue();
         if (overTable && !asked && (_pollDue || UntilNextPoll() == TimeSpan.Zero))
         {

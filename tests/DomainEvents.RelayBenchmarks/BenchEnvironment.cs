@@ -153,6 +153,8 @@ public sealed class BenchEnvironment : IAsyncDisposable
             builder.MaxAutoPrepare = 16;
         }
 
+        builder.NoResetOnClose = Experiments.NoResetOnClose;
+
         return builder.ConnectionString;
     }
 

@@ -132,6 +132,9 @@ public static class Experiments
     /// <summary>pool-N: the databases' connection pools hold at most N connections instead of 100.</summary>
     public static int? MaxPoolSize { get; set; }
 
+    /// <summary>no-reset: Npgsql does not reset a pooled connection's session when it is returned (No Reset On Close), for every connection of the run.</summary>
+    public static bool NoResetOnClose { get; set; }
+
     /// <summary>poll-N: every relay claims over the table at least every N ms instead of every second.</summary>
     public static TimeSpan? PollingInterval { get; set; }
 }

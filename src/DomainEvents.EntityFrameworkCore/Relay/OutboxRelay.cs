@@ -41,7 +41,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private long _claimsOverTable;
     private long _pollsWithoutClaim;
 
-    // The polling interval has passed since the last claim over the table (or poll that found none was needed). Used by the loop only.
+    // The polling interval has passed since the relay last looked at the table (a claim over it, or a poll's question). Used by the loop only.
     private bool _pollDue;
     private long _batchesRecorded;
     private readonly IOutboxTransport _transport;

@@ -139,8 +139,9 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
         // Whether a claim would find anything: its window read alone, without the claims' lock. A claim takes rows and reports
         // keys busy only for due rows of its window, and scans past the window only when the window is full; so with the
-        // window short of a batch and no due row in it, a claim leases nothing and reports nothing.
+        // window short of a batch and no due row in it, a claim leases nothing and reports nothing. JIT is off, as for the claim.
         _mayClaim = $"""
+               SELECT set_config('jit', 'off', true);
                SELECT count(*) = @batch OR COALESCE(bool_or(w.due), false) FROM (
                    SELECT (o.attempts = 0 OR o.next_attempt_at <= now()) AS due FROM {table} o
                    WHERE o.status = 0 AND {notLeased}
@@ -253,7 +254,11 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
     public async Task<bool> MayClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)
     {
         await using var command = RelayTable.Command(connection, _mayClaim, ("batch", request.BatchSize));
-        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+
+        // The first result is the setting's.
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetBoolean(0);
     }
 
     public async Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken)

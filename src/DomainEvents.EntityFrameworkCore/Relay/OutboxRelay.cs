@@ -427,7 +427,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             // poll then holds up neither the leases of the commits that follow nor other relays' claims.
             asked = !_committed.IsEmpty
                     || await _store.MayClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
-            if (!asked)
+            if (asked)
+            {
+                // The claim's duration and its lease are counted from the claim itself (the lease still from before its statement).
+                started = Stopwatch.GetTimestamp();
+            }
+            else
             {
                 // What a claim that found nothing and no busy key would report (below).
                 Interlocked.Increment(ref _pollsWithoutClaim);

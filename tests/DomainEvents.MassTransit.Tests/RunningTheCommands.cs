@@ -84,6 +84,53 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Retry_makes_the_dead_rows_of_a_key_pending_together_and_refuses_ids_it_cannot_retry()
+    {
+        // 200 rows on one key, made dead last row first (so that nothing but the command's own care puts them in id order).
+        await SellAsync(200);
+        await InScopeAsync(async db =>
+        {
+            var rows = await db.Set<OutboxMessage>().OrderByDescending(m => m.Id).ToListAsync();
+            foreach (var row in rows)
+            {
+                row.PartitionKey = "one-ticket";
+                row.Status = OutboxMessageStatus.Dead;
+                row.Attempts = 3;
+                row.LastError = "The broker refused ticket.sold: NOT_FOUND";
+            }
+
+            return await db.SaveChangesAsync();
+        });
+        var ids = await InScopeAsync(db => db.Set<OutboxMessage>().OrderBy(m => m.Id).Select(m => m.Id).ToListAsync());
+
+        var unknown = await RunAsync("outbox", "retry", ids[0].ToString(), "987654", "--yes");
+        unknown.ExitCode.Should().Be(1, unknown.Error);
+        unknown.Error.Should().Contain("987654");
+        (await RunAsync("outbox", "retry", "not-an-id", "--yes")).ExitCode.Should().Be(2);
+        (await RunAsync("outbox", "retry", ids[0].ToString(), "--type", "ticket.refunded", "--yes")).ExitCode.Should().Be(2, "--type narrows --dead, not named rows");
+        (await StatusOfAsync(ids[0])).Should().Be(OutboxMessageStatus.Dead, "a refused retry changes nothing");
+
+        // What a relay's claim would see while the command runs: never a pending row of the key after a dead one.
+        var running = Start(["outbox", "retry", "--dead", "--yes"], _database.ConnectionString, null);
+        var looks = 0;
+        var overtaken = 0;
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (!running.Process.HasExited && DateTime.UtcNow < until)
+        {
+            looks++;
+            overtaken += await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(p => p.Status == OutboxMessageStatus.Pending
+                && db.Set<OutboxMessage>().Any(d => d.PartitionKey == p.PartitionKey && d.Status == OutboxMessageStatus.Dead && d.Id < p.Id)));
+        }
+
+        await ExitAsync(running, TimeSpan.FromSeconds(60), "'outbox retry --dead' did not end within 60 s");
+        running.Process.ExitCode.Should().Be(0, running.Text(running.Error));
+        running.Text(running.Output).Should().Contain("200 row(s) pending again");
+        looks.Should().BeGreaterThan(1);
+        overtaken.Should().Be(0, $"a pending row after a dead one of its key lets a relay send it first ({looks} looks)");
+        (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.Status == OutboxMessageStatus.Pending && m.Attempts == 0))).Should().Be(200);
+    }
+
+    [Test]
     public async Task List_filters_stats_per_destination_purges_and_publish_from_a_file_touch_only_what_they_name()
     {
         await SellAsync(4);
@@ -175,6 +222,9 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
                 new() { MessageId = Guid.NewGuid(), Consumer = "TicketSoldConsumer", ProcessedAt = DateTime.UtcNow });
             return await db.SaveChangesAsync();
         });
+        var future = await RunAsync(["inbox", "purge", "--before", DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-dd"), "--yes"], _database.ConnectionString, rabbit);
+        future.ExitCode.Should().Be(2, future.Error);
+        future.Error.Should().Contain("in the future");
         var inbox = await RunAsync(["inbox", "purge", "--before", "2025-01-01", "--yes"], _database.ConnectionString, rabbit);
         inbox.ExitCode.Should().Be(0, inbox.Error);
         inbox.Output.Should().Contain("1 inbox record(s) deleted");

@@ -42,6 +42,13 @@ internal static class InboxCommands
         purge.SetAction((result, cancellationToken) => OnInbox(context, result, async db =>
         {
             var utc = ExitCodes.Utc(result.GetValue(before));
+            if (utc > DateTime.UtcNow)
+            {
+                // Records of messages handled up to now are what turns a redelivered copy into a skipped duplicate.
+                context.Error.WriteLine($"error: --before {utc:u} is in the future: the records of messages handled until now would go, and a copy of one delivered again would run its consumer again.");
+                return ExitCodes.Usage;
+            }
+
             var old = db.Set<InboxMessage>().Where(m => m.ProcessedAt < utc);
             var count = await old.CountAsync(cancellationToken).ConfigureAwait(false);
             if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} inbox record(s) of {db.GetType().Name} older than {utc:u}?"))

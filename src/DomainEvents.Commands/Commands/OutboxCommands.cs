@@ -205,11 +205,32 @@ internal static class OutboxCommands
         var command = new Command("retry", "Makes dead rows pending again, with their attempts reset; the relay sends them.") { ids, dead, type, errorContains, Shared.Yes, Shared.Context };
         command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, services) =>
         {
-            var chosen = await ChooseDeadAsync(db, result.GetValue(ids) ?? [], result.GetValue(dead), result.GetValue(type), result.GetValue(errorContains), cancellationToken).ConfigureAwait(false);
+            var named = result.GetValue(ids) ?? [];
+            if (named.Length > 0 && (result.GetValue(dead) || result.GetValue(type) is not null || result.GetValue(errorContains) is not null))
+            {
+                context.Error.WriteLine("error: name the rows (IDs), or choose them with --dead (optionally with --type and --error-contains), not both.");
+                return ExitCodes.Usage;
+            }
+
+            if (named.FirstOrDefault(i => !long.TryParse(i, out _) && !Guid.TryParse(i, out _)) is { } malformed)
+            {
+                context.Error.WriteLine($"error: '{malformed}' is neither a row id nor a message id.");
+                return ExitCodes.Usage;
+            }
+
+            var chosen = await ChooseDeadAsync(db, named, result.GetValue(dead), result.GetValue(type), result.GetValue(errorContains), cancellationToken).ConfigureAwait(false);
             if (chosen is null)
             {
                 context.Error.WriteLine("error: name the rows (IDs) or --dead, optionally with --type and --error-contains.");
                 return ExitCodes.Usage;
+            }
+
+            // Every row named must be dead: a mistyped id retries nothing rather than the rest without a word.
+            var notDead = named.Where(i => !chosen.Any(r => (long.TryParse(i, out var id) && r.Id == id) || (Guid.TryParse(i, out var messageId) && r.MessageId == messageId))).ToList();
+            if (notDead.Count > 0)
+            {
+                context.Error.WriteLine($"error: no dead row has the id or message id {string.Join(", ", notDead)} (`outbox list --status dead` lists them); nothing was retried.");
+                return ExitCodes.Failed;
             }
 
             if (NothingOrNotConfirmed(context, result, chosen, $"Retry {chosen.Count} dead row(s) of {db.GetType().Name}?") is { } stop)
@@ -217,13 +238,9 @@ internal static class OutboxCommands
                 return stop;
             }
 
+            // All in one transaction: a relay never finds a later row of a key pending while an earlier one is still dead.
             var administration = (IOutboxAdministration)services.GetRequiredService(typeof(IOutboxAdministration<>).MakeGenericType(db.GetType()));
-            var retried = 0;
-            foreach (var messageId in chosen)
-            {
-                retried += await administration.RetryDeadAsync(messageId, cancellationToken).ConfigureAwait(false);
-            }
-
+            var retried = await administration.RetryDeadAsync([.. chosen.Select(r => r.MessageId)], cancellationToken).ConfigureAwait(false);
             context.WriteLine($"{retried} row(s) pending again.");
             return ExitCodes.Ok;
         }));
@@ -273,7 +290,7 @@ internal static class OutboxCommands
             }
 
             var purged = 0;
-            foreach (var chunk in chosen.Chunk(500))
+            foreach (var chunk in chosen.Select(r => r.MessageId).Chunk(500))
             {
                 purged += await rows.Where(m => m.Status == OutboxMessageStatus.Dead && chunk.Contains(m.MessageId)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -285,7 +302,7 @@ internal static class OutboxCommands
     }
 
     /// <summary>The exit code when there is nothing to change (0) or the change is not confirmed (2); null to go on.</summary>
-    private static int? NothingOrNotConfirmed(CommandContext context, ParseResult result, List<Guid> chosen, string question)
+    private static int? NothingOrNotConfirmed(CommandContext context, ParseResult result, List<DeadRow> chosen, string question)
     {
         if (chosen.Count == 0)
         {
@@ -296,15 +313,18 @@ internal static class OutboxCommands
         return Shared.Confirm(context, result, question) ? null : ExitCodes.Usage;
     }
 
-    /// <summary>The message ids of the dead rows chosen by ids, or by <c>--dead</c> and its filters; null when nothing chooses.</summary>
-    private static async Task<List<Guid>?> ChooseDeadAsync(DbContext db, string[] ids, bool allDead, string? type, string? errorContains, CancellationToken cancellationToken)
+    /// <summary>A dead row chosen by a command.</summary>
+    private sealed record DeadRow(long Id, Guid MessageId);
+
+    /// <summary>The dead rows chosen by ids, or by <c>--dead</c> and its filters; null when nothing chooses.</summary>
+    private static async Task<List<DeadRow>?> ChooseDeadAsync(DbContext db, string[] ids, bool allDead, string? type, string? errorContains, CancellationToken cancellationToken)
     {
         var dead = db.Set<OutboxMessage>().AsNoTracking().Where(m => m.Status == OutboxMessageStatus.Dead);
         if (ids.Length > 0)
         {
             var rowIds = ids.Select(i => long.TryParse(i, out var n) ? n : (long?)null).OfType<long>().ToList();
             var messageIds = ids.Select(i => Guid.TryParse(i, out var g) ? g : (Guid?)null).OfType<Guid>().ToList();
-            return await dead.Where(m => rowIds.Contains(m.Id) || messageIds.Contains(m.MessageId)).Select(m => m.MessageId).ToListAsync(cancellationToken).ConfigureAwait(false);
+            return await dead.Where(m => rowIds.Contains(m.Id) || messageIds.Contains(m.MessageId)).Select(m => new DeadRow(m.Id, m.MessageId)).ToListAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (!allDead)
@@ -317,8 +337,8 @@ internal static class OutboxCommands
             dead = dead.Where(m => m.MessageType == type);
         }
 
-        var rows = await dead.Select(m => new { m.MessageId, m.LastError }).ToListAsync(cancellationToken).ConfigureAwait(false);
-        return [.. rows.Where(r => errorContains is null || (r.LastError ?? "").Contains(errorContains, StringComparison.OrdinalIgnoreCase)).Select(r => r.MessageId)];
+        var rows = await dead.Select(m => new { m.Id, m.MessageId, m.LastError }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return [.. rows.Where(r => errorContains is null || (r.LastError ?? "").Contains(errorContains, StringComparison.OrdinalIgnoreCase)).Select(r => new DeadRow(r.Id, r.MessageId))];
     }
 
     private static Task<int> OnOutbox(CommandContext context, ParseResult result, Func<DbContext, IServiceProvider, Task<int>> work) =>

@@ -32,6 +32,16 @@ public interface IOutboxAdministration
     /// <returns>The number of rows retried (0 or 1).</returns>
     Task<int> RetryDeadAsync(Guid messageId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Makes dead rows pending again, with their attempts reset, all in one transaction: a relay never finds a later row of
+    /// a partition key pending while an earlier row of that key that is retried with it is still dead. Message ids of rows
+    /// that are not dead are passed over.
+    /// </summary>
+    /// <param name="messageIds">The rows' message ids.</param>
+    /// <param name="cancellationToken">A token to cancel the work.</param>
+    /// <returns>The number of rows retried.</returns>
+    Task<int> RetryDeadAsync(IReadOnlyCollection<Guid> messageIds, CancellationToken cancellationToken = default);
+
     /// <summary>Makes every dead row of a message type pending again.</summary>
     /// <param name="messageType">The message type name.</param>
     /// <param name="cancellationToken">A token to cancel the work.</param>

@@ -63,6 +63,38 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
     public Task<int> RetryDeadAsync(Guid messageId, CancellationToken cancellationToken = default) =>
         RetryAsync(Dead.Where(m => m.MessageId == messageId), cancellationToken);
 
+    public async Task<int> RetryDeadAsync(IReadOnlyCollection<Guid> messageIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messageIds);
+        if (messageIds.Count == 0)
+        {
+            return 0;
+        }
+
+        // In statements of a bounded size, in one transaction: the rows become pending together when it commits. Rows retried
+        // one by one would let a relay send a later row of a key before an earlier one still waiting for its turn.
+        var now = time.GetUtcNow().UtcDateTime;
+        var ownTransaction = context.Database.CurrentTransaction is null && context.Database.SystemTransaction() is null;
+        var count = await context.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+        {
+            await using var transaction = ownTransaction ? await context.Database.BeginTransactionAsync(ct).ConfigureAwait(false) : null;
+            var retried = 0;
+            foreach (var chunk in messageIds.Distinct().Chunk(500))
+            {
+                retried += await SetPendingAsync(Dead.Where(m => chunk.Contains(m.MessageId)), now, ct).ConfigureAwait(false);
+            }
+
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(ct).ConfigureAwait(false);
+            }
+
+            return retried;
+        }, cancellationToken).ConfigureAwait(false);
+        Retried(count);
+        return count;
+    }
+
     public Task<int> RetryDeadByMessageTypeAsync(string messageType, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(messageType);
@@ -76,20 +108,26 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
 
     private async Task<int> RetryAsync(IQueryable<OutboxMessage> rows, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow().UtcDateTime;
-        var count = await rows.ExecuteUpdateAsync(
+        var count = await SetPendingAsync(rows, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
+        Retried(count);
+        return count;
+    }
+
+    private static Task<int> SetPendingAsync(IQueryable<OutboxMessage> rows, DateTime now, CancellationToken cancellationToken) =>
+        rows.ExecuteUpdateAsync(
             s => s.SetProperty(m => m.Status, OutboxMessageStatus.Pending)
                 .SetProperty(m => m.Attempts, 0)
                 .SetProperty(m => m.NextAttemptAt, now)
                 .SetProperty(m => m.LeaseOwner, (string?)null)
                 .SetProperty(m => m.LeaseExpiresAt, (DateTime?)null),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
+
+    private void Retried(int count)
+    {
         if (count > 0)
         {
             RelayMetrics.Retried(typeof(TContext).Name, count);
             signal.Notify(typeof(TContext));
         }
-
-        return count;
     }
 }

@@ -14,8 +14,9 @@ internal static class TransientDatabaseErrors
     private const string ReadOnlyTransaction = "25006";
 
     /// <summary>
-    /// Whether the exception, or one it wraps, is a transient database error, the execution strategy giving up on one, or a
-    /// database this service cannot use now although the message is fine (see <see cref="Unusable"/>).
+    /// Whether the exception, or one it wraps, is a transient database error, the execution strategy giving up on one, a
+    /// database this service cannot use now although the message is fine (see <see cref="Unusable"/>), or a save that lost
+    /// a keyed event's key to a save committed at the same time (see <see cref="LostAKeyRace"/>).
     /// </summary>
     public static bool IsTransient(Exception exception)
     {
@@ -27,6 +28,7 @@ internal static class TransientDatabaseErrors
                 case DbException { IsTransient: true }:
                 case DbException unusable when Unusable(unusable):
                 case ReplicaConflictException:
+                case Microsoft.EntityFrameworkCore.DbUpdateException update when LostAKeyRace(update):
                     return true;
                 case AggregateException { InnerExceptions.Count: > 0 } hosts:
                     // Each host's error: all of them, not the first one's alone (which the walk to InnerException would read).
@@ -90,6 +92,37 @@ internal static class TransientDatabaseErrors
                 case AggregateException { InnerExceptions.Count: > 0 } hosts:
                     var under = underDatabaseError;
                     return hosts.InnerExceptions.All(h => IsAwayUnder(h, under));
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a save failed because another save took one of its keyed events' keys first: both found the key free and
+    /// dispatched, and the ledger of handled keys refused the second row (its primary key: a unique violation naming the
+    /// ledger's table). Run again on a clean change tracker, the attempt finds the key handled and skips the event; the
+    /// rest of the consumer's work is done.
+    /// </summary>
+    internal static bool LostAKeyRace(Microsoft.EntityFrameworkCore.DbUpdateException update)
+    {
+        if (update.Entries.FirstOrDefault(e => e.Entity is EntityFrameworkCore.Keys.HandledEventKey) is not { } ledger
+            || Microsoft.EntityFrameworkCore.RelationalEntityTypeExtensions.GetTableName(ledger.Metadata) is not { } table)
+        {
+            return false;
+        }
+
+        for (Exception? e = update.InnerException; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                // PostgreSQL: unique_violation, with the table it was on (Npgsql puts the server's fields in Data).
+                case DbException { SqlState: "23505" } unique:
+                    return unique.Data["TableName"] is not string on || string.Equals(on, table, StringComparison.Ordinal);
+
+                // SQLite: "SQLite Error 19: 'UNIQUE constraint failed: handled_event_keys.key, ...'".
+                case DbException sqlite when sqlite.GetType().Name == "SqliteException":
+                    return sqlite.Message.Contains($"UNIQUE constraint failed: {table}.", StringComparison.Ordinal);
             }
         }
 

@@ -151,6 +151,7 @@ public sealed class BillingDbContext(DbContextOptions<BillingDbContext> options)
     {
         modelBuilder.Entity<Tally>().HasKey(t => t.Name);
         modelBuilder.Entity<CustomerCopy>().Property(c => c.Id).ValueGeneratedNever();
+        modelBuilder.Entity<DayReceipt>();
         modelBuilder.AddDomainEventsInbox();
         modelBuilder.AddDomainEventsReplicas();
         modelBuilder.AddDomainEventsKeyedEvents();

@@ -169,6 +169,34 @@ public sealed class KeepingAReplica : RabbitMqFixture
             command.Parameters.Cast<System.Data.Common.DbParameter>().Select(p => p.Value).OfType<string>().First(v => Guid.TryParse(v, out _));
     }
 
+    [Test]
+    public async Task A_save_the_database_refuses_for_the_message_itself_goes_to_the_error_queue_with_its_error_not_as_a_conflict()
+    {
+        var queue = Queue("customer-replica-nameless");
+        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(NamelessCustomerReplica), c =>
+        {
+            c.Bind(ShopDbContext.CustomersExchange, "customer.*");
+            c.QueueName = queue;
+            c.Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted");
+            c.UseInbox<BillingDbContext>();
+
+            // A conflict would be run again on each interval, 20 s in all, before it went to the error queue.
+            c.TransientDatabaseRetryIntervals = [TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10)];
+        })));
+
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
+            db.Customers.Add(new Customer { Name = "Ada" });
+            await db.SaveChangesAsync();
+        }
+
+        var error = (await WireTap.DrainAsync(queue + "_error", expected: 1, TimeSpan.FromSeconds(8))).Should().ContainSingle().Subject;
+        // MassTransit names the innermost exception: the database's own error, which says what is wrong with the message.
+        error.Header("MT-Fault-ExceptionType").Should().Be(typeof(Npgsql.PostgresException).FullName);
+        error.Header("MT-Fault-Message").Should().Contain("violates not-null constraint").And.NotContain("applied at the same time");
+    }
+
     private async Task WaitForCopyAsync(Func<List<CustomerCopy>, bool> condition, string because) =>
         await WaitAsync(async () =>
         {

@@ -138,10 +138,34 @@ public abstract class ReplicaConsumer<TContext, TEntity, TMessage> : IConsumer<T
         {
             await Db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
         }
-        catch (DbUpdateException ex)
+        catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || !OtherThanAUniqueViolation(ex))
         {
-            // Another copy of the key won (its insert, or its change of the position, the concurrency token).
+            // Another copy of the key won (its insert, or its change of the position, the concurrency token). Any other
+            // error of the save (a required value missing, a value too long) is the message's, and is thrown as it is.
             throw new ReplicaConflictException(ReplicaName, key, ex);
         }
+    }
+
+    /// <summary>
+    /// Whether the save failed on something other than a unique key, as far as the database says: on PostgreSQL any
+    /// SQLSTATE but 23505, on SQLite any error but a failed UNIQUE constraint. Other providers' errors are taken for a
+    /// conflict, as they cannot be told apart here.
+    /// </summary>
+    private static bool OtherThanAUniqueViolation(DbUpdateException ex)
+    {
+        for (Exception? e = ex.InnerException; e is not null; e = e.InnerException)
+        {
+            if (e is System.Data.Common.DbException error)
+            {
+                return error.GetType().Name switch
+                {
+                    "SqliteException" => !error.Message.Contains("UNIQUE constraint failed", StringComparison.Ordinal),
+                    "PostgresException" => error.SqlState != "23505",
+                    _ => false,
+                };
+            }
+        }
+
+        return false;
     }
 }

@@ -136,6 +136,16 @@ public sealed class CustomersConsumer(Deliveries deliveries) : IConsumer<Custome
     }
 }
 
+/// <summary>A replica whose copies lack their required name: every save fails on the database's NOT NULL.</summary>
+public sealed class NamelessCustomerReplica(BillingDbContext billing) : ReplicaConsumer<BillingDbContext, CustomerCopy, CustomerChange>(billing)
+{
+    protected override object[] KeyOf(CustomerChange message) => [message.Key];
+
+    protected override CustomerCopy Create(CustomerChange message) => new() { Id = message.Key, Name = null! };
+
+    protected override void Apply(CustomerCopy entity, CustomerChange message) => entity.Name = null!;
+}
+
 /// <summary>Keeps Billing's copy of the shop's customers from their change events.</summary>
 public sealed class CustomerReplica(BillingDbContext billing) : ReplicaConsumer<BillingDbContext, CustomerCopy, CustomerChange>(billing)
 {

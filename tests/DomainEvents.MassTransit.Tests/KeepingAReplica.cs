@@ -62,22 +62,12 @@ public sealed class KeepingAReplica : RabbitMqFixture
         await WaitForCopyAsync(copies => copies.Count == 1 && copies[0].Name == "Ada Lovelace", "the copy follows the source");
 
         // Old states published again by hand, with new message ids, so the inbox does not know them: Ada's first rename
-        // and Grace's creation. Both are older than what the replica applied, so neither changes the copy. And a change of
-        // Grace stamped with her deletion's own time (a producer on another clock, or one that stamps in seconds): a
-        // deletion wins over a change at the same position, so it does not bring her back either.
+        // and Grace's creation. Both are older than what the replica applied, so neither changes the copy.
         var rows = await host.OutboxAsync();
-        var graceCreated = rows.Single(r => r.MessageType == "customer.created" && r.PartitionKey == $"Customer/{grace.Id}");
-        var graceDeleted = rows.Single(r => r.MessageType == "customer.deleted");
-        var update = rows.First(r => r.MessageType == "customer.updated");
         var republished = new[]
         {
             rows.Single(r => r.MessageType == "customer.updated" && r.Payload.Contains("\"Ada L\"", StringComparison.Ordinal)),
-            graceCreated,
-            new OutboxMessage
-            {
-                MessageType = update.MessageType, Version = update.Version, Exchange = update.Exchange, RoutingKey = update.RoutingKey,
-                PartitionKey = graceCreated.PartitionKey, Payload = graceCreated.Payload, Headers = graceCreated.Headers, OccurredAt = graceDeleted.OccurredAt,
-            },
+            rows.Single(r => r.MessageType == "customer.created" && r.PartitionKey == $"Customer/{grace.Id}"),
         };
         await host.InScopeAsync(async db =>
         {
@@ -93,7 +83,7 @@ public sealed class KeepingAReplica : RabbitMqFixture
 
             return await db.SaveChangesAsync();
         });
-        await WaitAsync(() => Task.FromResult(Volatile.Read(ref stale) == 3), "the replica skips the three messages");
+        await WaitAsync(() => Task.FromResult(Volatile.Read(ref stale) == 2), "the replica skips both old messages");
 
         await WaitForCopyAsync(copies => copies.Count == 1 && copies[0].Name == "Ada Lovelace", "the old messages changed nothing");
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);

@@ -93,18 +93,15 @@ public abstract class ReplicaConsumer<TContext, TEntity, TMessage> : IConsumer<T
         var position = PositionOf(message, envelope);
         var positions = Db.Set<ReplicaPosition>();
         var applied = await positions.FindAsync([ReplicaName, key], context.CancellationToken).ConfigureAwait(false);
-        var deletion = IsDeletion(message, envelope);
-
         // Before the applied position: old. At it: the same state again (or one saved in the same microsecond), applied
-        // again, which changes nothing a copy of state holds; but a deletion at a position wins over a change at the same
-        // one, whichever arrives first (two producers' clocks, or one that stamps in seconds), so a deleted entity is never
-        // brought back by a change no later than its deletion.
-        if (applied is not null && (applied.Position > position || (applied.Position == position && applied.Deleted && !deletion)))
+        // again, which changes nothing a copy of state holds.
+        if (applied is not null && applied.Position > position)
         {
             ConsumerMetrics.Stale(envelope.MessageType, ReplicaName);
             return;
         }
 
+        var deletion = IsDeletion(message, envelope);
         var entity = await FindAsync(message, context.CancellationToken).ConfigureAwait(false);
         if (deletion)
         {

@@ -324,7 +324,7 @@ internal static class OutboxCommands
         {
             var rowIds = ids.Select(i => long.TryParse(i, out var n) ? n : (long?)null).OfType<long>().ToList();
             var messageIds = ids.Select(i => Guid.TryParse(i, out var g) ? g : (Guid?)null).OfType<Guid>().ToList();
-            return await dead.Where(m => rowIds.Contains(m.Id) || messageIds.Contains(m.MessageId)).Select(m => new DeadRow(m.Id, m.MessageId)).ToListAsync(cancellationToken).ConfigureAwait(false);
+            return await dead.Where(m => rowIds.Contains(m.Id) || messageIds.Contains(m.MessageId)).OrderBy(m => m.Id).Select(m => new DeadRow(m.Id, m.MessageId)).ToListAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (!allDead)
@@ -337,7 +337,7 @@ internal static class OutboxCommands
             dead = dead.Where(m => m.MessageType == type);
         }
 
-        var rows = await dead.Select(m => new { m.Id, m.MessageId, m.LastError }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await dead.OrderBy(m => m.Id).Select(m => new { m.Id, m.MessageId, m.LastError }).ToListAsync(cancellationToken).ConfigureAwait(false);
         return [.. rows.Where(r => errorContains is null || (r.LastError ?? "").Contains(errorContains, StringComparison.OrdinalIgnoreCase)).Select(r => new DeadRow(r.Id, r.MessageId))];
     }
 

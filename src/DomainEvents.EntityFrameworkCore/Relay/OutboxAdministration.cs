@@ -73,26 +73,31 @@ internal sealed class OutboxAdministration<TContext>(TContext context, OutboxSig
 
         // In statements of a bounded size, in one transaction: the rows become pending together when it commits. Rows retried
         // one by one would let a relay send a later row of a key before an earlier one still waiting for its turn.
+        // In the caller's transaction (or TransactionScope), the statements join it, and it decides; a retrying execution
+        // strategy refuses to run inside one, so it is used only for a transaction of this method's own.
         var now = time.GetUtcNow().UtcDateTime;
-        var ownTransaction = context.Database.CurrentTransaction is null && context.Database.SystemTransaction() is null;
-        var count = await context.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
-        {
-            await using var transaction = ownTransaction ? await context.Database.BeginTransactionAsync(ct).ConfigureAwait(false) : null;
-            var retried = 0;
-            foreach (var chunk in messageIds.Distinct().Chunk(500))
+        var count = context.Database.CurrentTransaction is not null || context.Database.SystemTransaction() is not null
+            ? await SetPendingAsync(messageIds, now, cancellationToken).ConfigureAwait(false)
+            : await context.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
             {
-                retried += await SetPendingAsync(Dead.Where(m => chunk.Contains(m.MessageId)), now, ct).ConfigureAwait(false);
-            }
-
-            if (transaction is not null)
-            {
+                await using var transaction = await context.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+                var retried = await SetPendingAsync(messageIds, now, ct).ConfigureAwait(false);
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
-            }
-
-            return retried;
-        }, cancellationToken).ConfigureAwait(false);
+                return retried;
+            }, cancellationToken).ConfigureAwait(false);
         Retried(count);
         return count;
+    }
+
+    private async Task<int> SetPendingAsync(IReadOnlyCollection<Guid> messageIds, DateTime now, CancellationToken cancellationToken)
+    {
+        var retried = 0;
+        foreach (var chunk in messageIds.Distinct().Chunk(500))
+        {
+            retried += await SetPendingAsync(Dead.Where(m => chunk.Contains(m.MessageId)), now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return retried;
     }
 
     public Task<int> RetryDeadByMessageTypeAsync(string messageType, CancellationToken cancellationToken = default)

@@ -55,7 +55,9 @@ public sealed class IntegrationEventConsumerOptions
     /// strategy retries (a restart or a fail-over): the message is handled again after each wait, in a clean unit of
     /// work, before it would go to the error queue. Only transient database errors are retried this way (those the provider
     /// calls transient, a write refused by a server that only reads, SQLSTATE 25006, credentials the server refuses,
-    /// class 28, and a database that does not exist, 3D000). With <see cref="KeepOrder"/> the
+    /// class 28, and a database that does not exist, 3D000), and two races that a new attempt settles: a replica's
+    /// <see cref="ReplicaConflictException"/>, and a save whose keyed event lost its key to a save committed at the same
+    /// time (the new attempt finds the key handled and skips the event). With <see cref="KeepOrder"/> the
     /// last wait then repeats for as long as the database cannot be reached (a connection refused, lost or timed out, too
     /// many connections, a server shutting down, starting up or only reading), each time with a warning in the log: the
     /// next message of the key may not go before this one, and an outage is not the message's fault. A deadlock, a

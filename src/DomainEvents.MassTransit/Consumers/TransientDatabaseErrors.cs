@@ -116,9 +116,10 @@ internal static class TransientDatabaseErrors
         {
             switch (e)
             {
-                // PostgreSQL: unique_violation, with the table it was on (Npgsql puts the server's fields in Data).
+                // PostgreSQL: unique_violation, with the table it was on (Npgsql puts the server's fields in Data). EF Core
+                // names every entry of the failed batch, so only the table tells the ledger's row from another.
                 case DbException { SqlState: "23505" } unique:
-                    return unique.Data["TableName"] is not string on || string.Equals(on, table, StringComparison.Ordinal);
+                    return unique.Data["TableName"] is string on && string.Equals(on, table, StringComparison.Ordinal);
 
                 // SQLite: "SQLite Error 19: 'UNIQUE constraint failed: handled_event_keys.key, ...'".
                 case DbException sqlite when sqlite.GetType().Name == "SqliteException":

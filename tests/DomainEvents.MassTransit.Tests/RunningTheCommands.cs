@@ -132,6 +132,34 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Purges_of_more_rows_than_one_statement_deletes_delete_them_all_and_count_them_once()
+    {
+        // One more than a purge deletes in one statement (10,000).
+        const int rows = 10_001;
+        var old = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        await InScopeAsync(async db =>
+        {
+            db.Set<OutboxMessage>().AddRange(Enumerable.Range(0, rows).Select(i => new OutboxMessage
+            {
+                MessageId = Guid.CreateVersion7(), MessageType = "ticket.sold", Exchange = _exchange, RoutingKey = "ticket.sold", PartitionKey = $"ticket/{i}",
+                Payload = "{}", Headers = "{}", OccurredAt = old, NextAttemptAt = old, Status = OutboxMessageStatus.Processed, ProcessedAt = old,
+            }));
+            db.Set<DomainEvents.EntityFrameworkCore.Inbox.InboxMessage>().AddRange(Enumerable.Range(0, rows).Select(_ =>
+                new DomainEvents.EntityFrameworkCore.Inbox.InboxMessage { MessageId = Guid.NewGuid(), Consumer = "TicketSoldConsumer", ProcessedAt = old }));
+            return await db.SaveChangesAsync();
+        });
+
+        var outbox = await RunAsync("outbox", "purge", "--processed-before", "2025-01-01", "--yes");
+        outbox.ExitCode.Should().Be(0, outbox.Error);
+        outbox.Output.Should().Contain($"{rows} processed row(s) deleted");
+        var inbox = await RunAsync(["inbox", "purge", "--before", "2025-01-01", "--yes"], _database.ConnectionString, TestServers.RabbitMqUri.ToString());
+        inbox.ExitCode.Should().Be(0, inbox.Error);
+        inbox.Output.Should().Contain($"{rows} inbox record(s) deleted");
+        (await InScopeAsync(db => db.Set<OutboxMessage>().CountAsync())).Should().Be(0);
+        (await InScopeAsync(db => db.Set<DomainEvents.EntityFrameworkCore.Inbox.InboxMessage>().CountAsync())).Should().Be(0);
+    }
+
+    [Test]
     public async Task List_filters_stats_per_destination_purges_and_publish_from_a_file_touch_only_what_they_name()
     {
         await SellAsync(4);

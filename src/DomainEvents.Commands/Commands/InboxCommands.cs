@@ -56,7 +56,7 @@ internal static class InboxCommands
                 return ExitCodes.Usage;
             }
 
-            var deleted = count == 0 ? 0 : await old.ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+            var deleted = count == 0 ? 0 : await Shared.DeleteInBatchesAsync(old.OrderBy(m => m.ProcessedAt), cancellationToken).ConfigureAwait(false);
             context.WriteLine($"{deleted} inbox record(s) deleted.");
             return ExitCodes.Ok;
         }));

@@ -272,7 +272,7 @@ internal static class OutboxCommands
                     return ExitCodes.Usage;
                 }
 
-                var deleted = await rows.Where(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+                var deleted = await Shared.DeleteInBatchesAsync(rows.Where(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc).OrderBy(m => m.Id), cancellationToken).ConfigureAwait(false);
                 context.WriteLine($"{deleted} processed row(s) deleted.");
                 return ExitCodes.Ok;
             }
@@ -400,5 +400,28 @@ internal static class Shared
         }
 
         return context.Console.Confirm(Markup.Escape(question), defaultValue: false);
+    }
+
+    /// <summary>How many rows one statement of a purge deletes.</summary>
+    public const int PurgeBatchSize = 10_000;
+
+    /// <summary>
+    /// Deletes the rows of <paramref name="rows"/> a batch at a time, each batch its own statement (and transaction), as
+    /// the relay's clean-up does: a large purge neither holds writers off for its whole length nor runs into the command
+    /// timeout, and what it deleted stays deleted if it is stopped.
+    /// </summary>
+    /// <returns>The rows deleted.</returns>
+    public static async Task<int> DeleteInBatchesAsync<T>(IOrderedQueryable<T> rows, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        while (true)
+        {
+            var batch = await rows.Take(PurgeBatchSize).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+            deleted += batch;
+            if (batch < PurgeBatchSize)
+            {
+                return deleted;
+            }
+        }
     }
 }

@@ -200,6 +200,71 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
         (await host.InScopeAsync(db => db.Set<HandledEventKey>().CountAsync())).Should().Be(30);
     }
 
+    [Test]
+    public async Task A_write_to_an_entity_of_a_page_waits_for_the_page_so_the_page_never_acts_on_a_state_replaced_before_its_commit()
+    {
+        var writer = new WriterDuringThePage();
+        await _host.DisposeAsync();
+        _host = await TestHost.StartAsync(provider, configureContext: o => o.AddInterceptors(writer), events: e => e.AddEventSource<Challenge>(c =>
+            c.EndsAt <= DateTime.UtcNow ? [new ChallengeSaved(c.Id), new ChallengeEnded(c.Id)] : [new ChallengeSaved(c.Id)]));
+
+        // One challenge that has ended since it was saved: the backfill's page finds it ended.
+        var challenge = new Challenge { Title = "ended", EndsAt = DateTime.UtcNow.AddDays(1) };
+        await _host.InScopeAsync(async db =>
+        {
+            db.Challenges.Add(challenge);
+            await db.SaveChangesAsync();
+            await db.Challenges.ExecuteUpdateAsync(s => s.SetProperty(c => c.EndsAt, DateTime.UtcNow.AddDays(-1)));
+        });
+
+        // As the page has read it, its organiser moves the end a week on, from another connection.
+        writer.Arm(() => _host.InScopeAsync(db => db.Challenges.ExecuteUpdateAsync(s => s.SetProperty(c => c.EndsAt, DateTime.UtcNow.AddDays(7)))));
+        await Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 50 });
+        await writer.Done.WaitAsync(TimeSpan.FromSeconds(30));
+
+        writer.DoneBeforeThePageSaved.Should().BeFalse("the write waits until the page that read the challenge commits");
+        (await _host.OutboxAsync()).Count(r => r.MessageType == "challenge.ended").Should().Be(1, "the page committed first, on the state it read");
+        (await _host.InScopeAsync(db => db.Challenges.AsNoTracking().SingleAsync())).EndsAt.Should().BeAfter(DateTime.UtcNow.AddDays(6), "the write is done after it");
+    }
+
+    /// <summary>Once the backfill's page has read its challenges, starts a write to them and gives it a second to finish.</summary>
+    private sealed class WriterDuringThePage : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor, Microsoft.EntityFrameworkCore.Diagnostics.ISaveChangesInterceptor
+    {
+        private Func<Task<int>>? _write;
+        private Task? _started;
+
+        public Task Done => _started ?? Task.CompletedTask;
+
+        public bool? DoneBeforeThePageSaved { get; private set; }
+
+        public void Arm(Func<Task<int>> write) => _write = write;
+
+        public override async ValueTask<System.Data.Common.DbDataReader> ReaderExecutedAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandExecutedEventData eventData, System.Data.Common.DbDataReader result, CancellationToken cancellationToken = default)
+        {
+            // The page's read of the entities (not the count, not the lock of their keys).
+            if (_write is { } write && _started is null && command.CommandText.Contains("\"EndsAt\"", StringComparison.Ordinal)
+                && !command.CommandText.Contains("FOR SHARE", StringComparison.Ordinal) && !command.CommandText.Contains("UPDATE", StringComparison.Ordinal))
+            {
+                _started = Task.Run(write);
+                await Task.WhenAny(_started, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken));
+            }
+
+            return result;
+        }
+
+        public ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int>> SavingChangesAsync(Microsoft.EntityFrameworkCore.Diagnostics.DbContextEventData eventData,
+            Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            if (_started is not null && DoneBeforeThePageSaved is null)
+            {
+                DoneBeforeThePageSaved = _started.IsCompleted;
+            }
+
+            return ValueTask.FromResult(result);
+        }
+    }
+
     private IEventSourceBackfill<OrderingDbContext> Backfill() => _host.Services.GetRequiredService<IEventSourceBackfill<OrderingDbContext>>();
 
     /// <summary>Stores challenges, half of them ended, without running their sources (as if stored before the source existed).</summary>

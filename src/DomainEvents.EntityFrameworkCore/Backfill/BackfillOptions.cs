@@ -25,7 +25,10 @@ public sealed class BackfillOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Gets or sets how often a page that lost a race for a key to a concurrent save is read and run again (default 5).</summary>
+    /// <summary>
+    /// Gets or sets how often a page is read and run again when it lost a race for a key to a concurrent save, or the
+    /// database rolled it back for a deadlock with a writer (default 5).
+    /// </summary>
     public int MaxPageAttempts { get; set; } = 5;
 
     internal void Validate()

@@ -3,7 +3,9 @@ using System.Linq.Expressions;
 using System.Text.Json;
 using DomainEvents.EntityFrameworkCore.Keys;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -141,48 +143,18 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<TContext>();
-            var checkpoint = await db.Set<EventSourceCheckpoint>().AsTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
-            if (checkpoint is null || checkpoint.Owner != owner)
-            {
-                throw new BackfillAlreadyRunningException(name, checkpoint?.Owner, checkpoint?.LeaseExpiresAt);
-            }
-
-            var entities = await pager.NextAsync(db, checkpoint.Position, options.PageSize, cancellationToken).ConfigureAwait(false);
-            var now = time.GetUtcNow().UtcDateTime;
-            var entry = db.Entry(checkpoint);
-            checkpoint.UpdatedAt = now;
-            checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
-            if (entities.Count == 0)
-            {
-                checkpoint.CompletedAt = now;
-                checkpoint.Owner = null;
-                checkpoint.LeaseExpiresAt = null;
-            }
-            else
-            {
-                var position = pager.PositionOf(db, entities[^1]);
-                if (position == checkpoint.Position)
-                {
-                    throw new InvalidOperationException($"The backfill '{name}' read a page that ends where the last one did ({position}): the database orders the keys differently from how it compares them.");
-                }
-
-                checkpoint.Position = position;
-                checkpoint.EntitiesRead += entities.Count;
-                var (produced, skipped) = (checkpoint.EventsProduced, checkpoint.KeysSkipped);
-                EventSourceRunner.Attach(db, new BackfillSweep(entities, (p, s) =>
-                {
-                    // Set through the entry: the save may run without automatic change detection.
-                    entry.Property(c => c.EventsProduced).CurrentValue = produced + p;
-                    entry.Property(c => c.KeysSkipped).CurrentValue = skipped + s;
-                }));
-            }
-
-            db.ChangeTracker.DetectChanges();
-
             try
             {
-                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-                return (entities.Count, checkpoint);
+                // The page is read and saved in one transaction, its rows held from the read to the commit (see IPager): the
+                // sources decide on the state the page commits with, never on one a writer replaced in between.
+                return await db.Database.CreateExecutionStrategy().ExecuteAsync(async ct =>
+                {
+                    db.ChangeTracker.Clear();
+                    await using var transaction = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+                    var page = await ReadAndSavePageAsync(db, pager, name, owner, options, ct).ConfigureAwait(false);
+                    await transaction.CommitAsync(ct).ConfigureAwait(false);
+                    return page;
+                }, cancellationToken).ConfigureAwait(false);
             }
             catch (DbUpdateConcurrencyException ex) when (ex.Entries.Any(e => e.Entity is EventSourceCheckpoint))
             {
@@ -195,7 +167,58 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
                 // A concurrent save took one of the page's keys first (the ledger's primary key decided): read the page again.
                 LogPageRetried(_logger, ex, name, attempt);
             }
+            catch (Exception ex) when (attempt < options.MaxPageAttempts && RolledBackByTheDatabase(ex))
+            {
+                // The page's rows and a writer's were taken in opposite orders (a deadlock), or a serialization failure: the
+                // database rolled the page back; read it again.
+                LogPageRetried(_logger, ex, name, attempt);
+            }
         }
+    }
+
+    private async Task<(int Read, EventSourceCheckpoint Checkpoint)> ReadAndSavePageAsync<TEntity>(
+        TContext db, IPager<TEntity> pager, string name, string owner, BackfillOptions options, CancellationToken cancellationToken)
+        where TEntity : class
+    {
+        var checkpoint = await db.Set<EventSourceCheckpoint>().AsTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false);
+        if (checkpoint is null || checkpoint.Owner != owner)
+        {
+            throw new BackfillAlreadyRunningException(name, checkpoint?.Owner, checkpoint?.LeaseExpiresAt);
+        }
+
+        var entities = await pager.NextAsync(db, checkpoint.Position, options.PageSize, cancellationToken).ConfigureAwait(false);
+        var now = time.GetUtcNow().UtcDateTime;
+        var entry = db.Entry(checkpoint);
+        checkpoint.UpdatedAt = now;
+        checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
+        if (entities.Count == 0)
+        {
+            checkpoint.CompletedAt = now;
+            checkpoint.Owner = null;
+            checkpoint.LeaseExpiresAt = null;
+        }
+        else
+        {
+            var position = pager.PositionOf(db, entities[^1]);
+            if (position == checkpoint.Position)
+            {
+                throw new InvalidOperationException($"The backfill '{name}' read a page that ends where the last one did ({position}): the database orders the keys differently from how it compares them.");
+            }
+
+            checkpoint.Position = position;
+            checkpoint.EntitiesRead += entities.Count;
+            var (produced, skipped) = (checkpoint.EventsProduced, checkpoint.KeysSkipped);
+            EventSourceRunner.Attach(db, new BackfillSweep(entities, (p, s) =>
+            {
+                // Set through the entry: the save may run without automatic change detection.
+                entry.Property(c => c.EventsProduced).CurrentValue = produced + p;
+                entry.Property(c => c.KeysSkipped).CurrentValue = skipped + s;
+            }));
+        }
+
+        db.ChangeTracker.DetectChanges();
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        return (entities.Count, checkpoint);
     }
 
     /// <summary>
@@ -204,6 +227,20 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
     /// </summary>
     private static bool LostARaceForAKey(DbUpdateException ex) =>
         ex.Entries.Any(e => e.Entity is HandledEventKey) || ex.InnerException is System.Data.Common.DbException { SqlState: "23505" };
+
+    /// <summary>A deadlock (40P01) or a serialization failure (40001), here or under the exception: the page was rolled back.</summary>
+    private static bool RolledBackByTheDatabase(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Data.Common.DbException { SqlState: "40P01" or "40001" })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private async Task ReleaseAsync(string name, string owner)
     {
@@ -297,8 +334,39 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
         }
     }
 
-    public Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken) =>
-        Query(db, position).AsTracking().OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken);
+    public async Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken)
+    {
+        var page = Query(db, position);
+        if (db.Database.IsPostgres() && db.Database.CurrentTransaction is not null)
+        {
+            // The page's rows are locked FOR SHARE, by key, before they are read: a writer that changes one waits until the page
+            // commits, and one that changed it first has committed (or rolled back) before the read. (SQLite needs no lock: its
+            // transaction is IMMEDIATE and holds every writer off until it ends.)
+            var (sql, parameters) = LockStatement(db, position, size);
+            var keys = await db.Database.SqlQueryRaw<TKey>(sql, parameters).ToListAsync(cancellationToken).ConfigureAwait(false);
+            if (keys.Count == 0)
+            {
+                return [];
+            }
+
+            page = page.Where(AtMost(keys[^1]));
+        }
+
+        return await page.AsTracking().OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary><c>SELECT key AS "Value" FROM table [WHERE key &gt; {0}] ORDER BY key LIMIT n FOR SHARE</c>, the page's keys.</summary>
+    private (string Sql, object[] Parameters) LockStatement(DbContext db, string? position, int size)
+    {
+        var entity = _key.DeclaringType as IEntityType ?? throw new InvalidOperationException($"{_key.Name} is not a key of an entity type.");
+        var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+        var sql = db.GetService<ISqlGenerationHelper>();
+        var column = sql.DelimitIdentifier(_key.GetColumnName(table)!);
+        var from = sql.DelimitIdentifier(table.Name, table.Schema);
+        return position is null
+            ? ($"SELECT {column} AS \"Value\" FROM {from} ORDER BY {column} LIMIT {size} FOR SHARE", [])
+            : ($"SELECT {column} AS \"Value\" FROM {from} WHERE {column} > {{0}} ORDER BY {column} LIMIT {size} FOR SHARE", [JsonSerializer.Deserialize<TKey>(position)!]);
+    }
 
     public async Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken) =>
         await Query(db, position).LongCountAsync(cancellationToken).ConfigureAwait(false);
@@ -313,6 +381,16 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
         }
 
         return db.Set<TEntity>().Where(After(JsonSerializer.Deserialize<TKey>(position)!));
+    }
+
+    /// <summary><c>e =&gt; key(e) &lt;= last</c>, with <paramref name="last"/> captured, so EF sends it as a parameter.</summary>
+    private Expression<Func<TEntity, bool>> AtMost(TKey last)
+    {
+        Expression<Func<TKey>> captured = () => last;
+        var atMost = typeof(TKey) == typeof(string)
+            ? Expression.LessThanOrEqual(Expression.Call(typeof(string), nameof(string.Compare), null, _property, captured.Body), Expression.Constant(0))
+            : Expression.LessThanOrEqual(_property, captured.Body);
+        return Expression.Lambda<Func<TEntity, bool>>(atMost, _entity);
     }
 
     /// <summary><c>e =&gt; key(e) &gt; after</c>, with <paramref name="after"/> captured by a closure, so EF sends it as a parameter.</summary>

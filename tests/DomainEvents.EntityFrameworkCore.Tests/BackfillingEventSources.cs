@@ -227,6 +227,30 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
         (await _host.InScopeAsync(db => db.Challenges.AsNoTracking().SingleAsync())).EndsAt.Should().BeAfter(DateTime.UtcNow.AddDays(6), "the write is done after it");
     }
 
+    [Test]
+    public async Task Rows_the_query_filter_leaves_out_are_not_read_and_do_not_end_the_pass()
+    {
+        // 120 ended challenges; the 60 with the lowest keys archived, which the context's query filter leaves out: more
+        // than a page of them comes first.
+        await _host.InScopeAsync(async db =>
+        {
+            var now = DateTime.UtcNow;
+            db.Challenges.AddRange(Enumerable.Range(0, 120).Select(i => new Challenge { Title = $"challenge {i}", EndsAt = now.AddDays(1) }));
+            await db.SaveChangesAsync();
+            var first = await db.Challenges.OrderBy(c => c.Id).Take(60).Select(c => c.Id).ToListAsync();
+            await db.Challenges.ExecuteUpdateAsync(s => s.SetProperty(c => c.EndsAt, now.AddDays(-1)));
+            await db.Challenges.Where(c => first.Contains(c.Id)).ExecuteUpdateAsync(s => s.SetProperty(c => c.Archived, true));
+            _host.Log.Calls.Clear();
+            await db.Set<HandledEventKey>().ExecuteDeleteAsync();
+            await db.Set<Outbox.OutboxMessage>().ExecuteDeleteAsync();
+        });
+
+        var run = await Backfill().RunAsync<Challenge>(new BackfillOptions { PageSize = 50 });
+
+        run.Should().BeEquivalentTo(new { EntitiesRead = 60, Completed = true }, "the pass goes past the archived challenges to the end");
+        (await _host.OutboxAsync()).Count(r => r.MessageType == "challenge.ended").Should().Be(60, "only the challenges the filter lets through are read");
+    }
+
     /// <summary>Once the backfill's page has read its challenges, starts a write to them and gives it a second to finish.</summary>
     private sealed class WriterDuringThePage : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor, Microsoft.EntityFrameworkCore.Diagnostics.ISaveChangesInterceptor
     {

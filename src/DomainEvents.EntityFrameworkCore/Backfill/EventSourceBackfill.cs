@@ -186,12 +186,12 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
             throw new BackfillAlreadyRunningException(name, checkpoint?.Owner, checkpoint?.LeaseExpiresAt);
         }
 
-        var entities = await pager.NextAsync(db, checkpoint.Position, options.PageSize, cancellationToken).ConfigureAwait(false);
+        var (entities, end) = await pager.NextAsync(db, checkpoint.Position, options.PageSize, cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow().UtcDateTime;
         var entry = db.Entry(checkpoint);
         checkpoint.UpdatedAt = now;
         checkpoint.LeaseExpiresAt = now + options.LeaseDuration;
-        if (entities.Count == 0)
+        if (end is null)
         {
             checkpoint.CompletedAt = now;
             checkpoint.Owner = null;
@@ -199,13 +199,12 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
         }
         else
         {
-            var position = pager.PositionOf(db, entities[^1]);
-            if (position == checkpoint.Position)
+            if (end == checkpoint.Position)
             {
-                throw new InvalidOperationException($"The backfill '{name}' read a page that ends where the last one did ({position}): the database orders the keys differently from how it compares them.");
+                throw new InvalidOperationException($"The backfill '{name}' read a page that ends where the last one did ({end}): the database orders the keys differently from how it compares them.");
             }
 
-            checkpoint.Position = position;
+            checkpoint.Position = end;
             checkpoint.EntitiesRead += entities.Count;
             var (produced, skipped) = (checkpoint.EventsProduced, checkpoint.KeysSkipped);
             EventSourceRunner.Attach(db, new BackfillSweep(entities, (p, s) =>
@@ -281,11 +280,10 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
 internal interface IPager<TEntity>
     where TEntity : class
 {
-    Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken);
+    /// <summary>The next page: its entities, and the position after it (null when the pass has no row left).</summary>
+    Task<(List<TEntity> Entities, string? End)> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken);
 
     Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken);
-
-    string PositionOf(DbContext db, TEntity entity);
 }
 
 internal static class Pager<TEntity>
@@ -334,25 +332,30 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
         }
     }
 
-    public async Task<List<TEntity>> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken)
+    public async Task<(List<TEntity> Entities, string? End)> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken)
     {
-        var page = Query(db, position);
         if (db.Database.IsPostgres() && db.Database.CurrentTransaction is not null)
         {
             // The page's rows are locked FOR SHARE, by key, before they are read: a writer that changes one waits until the page
             // commits, and one that changed it first has committed (or rolled back) before the read. (SQLite needs no lock: its
-            // transaction is IMMEDIATE and holds every writer off until it ends.)
+            // transaction is IMMEDIATE and holds every writer off until it ends.) The lock reads the table itself, without the
+            // context's query filters: the page ends at its last locked key, whether or not the filters leave entities in it,
+            // and the entities read are all those the filters let through up to that key (a row inserted in the range since
+            // the lock among them).
             var (sql, parameters) = LockStatement(db, position, size);
             var keys = await db.Database.SqlQueryRaw<TKey>(sql, parameters).ToListAsync(cancellationToken).ConfigureAwait(false);
             if (keys.Count == 0)
             {
-                return [];
+                return ([], null);
             }
 
-            page = page.Where(AtMost(keys[^1]));
+            var last = keys[^1];
+            var locked = await Query(db, position).Where(AtMost(last)).AsTracking().OrderBy(_keyOf).ToListAsync(cancellationToken).ConfigureAwait(false);
+            return (locked, JsonSerializer.Serialize(last));
         }
 
-        return await page.AsTracking().OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var entities = await Query(db, position).AsTracking().OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return (entities, entities.Count == 0 ? null : PositionOf(db, entities[^1]));
     }
 
     /// <summary><c>SELECT key AS "Value" FROM table [WHERE key &gt; {0}] ORDER BY key LIMIT n FOR SHARE</c>, the page's keys.</summary>
@@ -371,7 +374,7 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
     public async Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken) =>
         await Query(db, position).LongCountAsync(cancellationToken).ConfigureAwait(false);
 
-    public string PositionOf(DbContext db, TEntity entity) => JsonSerializer.Serialize((TKey)db.Entry(entity).Property(_key.Name).CurrentValue!);
+    private string PositionOf(DbContext db, TEntity entity) => JsonSerializer.Serialize((TKey)db.Entry(entity).Property(_key.Name).CurrentValue!);
 
     private IQueryable<TEntity> Query(DbContext db, string? position)
     {

@@ -8,4 +8,7 @@ public sealed class Challenge
     public string Title { get; set; } = "";
 
     public DateTime EndsAt { get; set; }
+
+    /// <summary>Archived challenges are left out of every query (the context's query filter).</summary>
+    public bool Archived { get; set; }
 }

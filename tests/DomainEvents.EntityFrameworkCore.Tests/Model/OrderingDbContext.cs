@@ -44,6 +44,7 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
             b.PublishChanges(c => c.Only(ChangeEvents.ChangeOperations.Created | ChangeEvents.ChangeOperations.Deleted));
         });
         modelBuilder.Entity<Challenge>().Property(c => c.Id).ValueGeneratedNever();
+        modelBuilder.Entity<Challenge>().HasQueryFilter(c => !c.Archived);
         modelBuilder.AddDomainEventsOutbox();
         modelBuilder.AddDomainEventsKeyedEvents();
     }

@@ -251,7 +251,7 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
         (await _host.OutboxAsync()).Count(r => r.MessageType == "challenge.ended").Should().Be(60, "only the challenges the filter lets through are read");
     }
 
-    /// <summary>Once the backfill's page has read its challenges, starts a write to them and gives it a second to finish.</summary>
+    /// <summary>Once the backfill's page has read its challenges, starts a write to them and gives it three seconds to finish.</summary>
     private sealed class WriterDuringThePage : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor, Microsoft.EntityFrameworkCore.Diagnostics.ISaveChangesInterceptor
     {
         private Func<Task<int>>? _write;
@@ -271,7 +271,7 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
                 && !command.CommandText.Contains("FOR SHARE", StringComparison.Ordinal) && !command.CommandText.Contains("UPDATE", StringComparison.Ordinal))
             {
                 _started = Task.Run(write);
-                await Task.WhenAny(_started, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken));
+                await Task.WhenAny(_started, Task.Delay(TimeSpan.FromSeconds(3), cancellationToken));
             }
 
             return result;

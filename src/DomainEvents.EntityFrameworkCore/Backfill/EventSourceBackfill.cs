@@ -227,12 +227,15 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
     private static bool LostARaceForAKey(DbUpdateException ex) =>
         ex.Entries.Any(e => e.Entity is HandledEventKey) || ex.InnerException is System.Data.Common.DbException { SqlState: "23505" };
 
-    /// <summary>A deadlock (40P01) or a serialization failure (40001), here or under the exception: the page was rolled back.</summary>
+    /// <summary>
+    /// A deadlock (40P01), a serialization failure (40001) or a lock the page waited for longer than its lock timeout (55P03),
+    /// here or under the exception: the page was rolled back.
+    /// </summary>
     private static bool RolledBackByTheDatabase(Exception ex)
     {
         for (var e = ex; e is not null; e = e.InnerException)
         {
-            if (e is System.Data.Common.DbException { SqlState: "40P01" or "40001" })
+            if (e is System.Data.Common.DbException { SqlState: "40P01" or "40001" or "55P03" })
             {
                 return true;
             }
@@ -269,7 +272,7 @@ internal sealed partial class EventSourceBackfill<TContext>(IServiceScopeFactory
     [LoggerMessage(Level = LogLevel.Information, Message = "Backfill {Name} done: {Read} entities read, {Produced} events produced, {Skipped} keys already handled, in {Seconds:0.0} s")]
     private static partial void LogCompleted(ILogger logger, string name, long read, long produced, long skipped, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill {Name}: a page lost a race for a key to a concurrent save (attempt {Attempt}); reading it again")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill {Name}: a page lost a race for a key to a concurrent save, or the database rolled it back for a writer (attempt {Attempt}); reading it again")]
     private static partial void LogPageRetried(ILogger logger, Exception exception, string name, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backfill {Name}: the cancelled run could not release its lease; it runs out by itself")]
@@ -317,6 +320,9 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
     private readonly MethodCallExpression _property;
     private readonly Expression<Func<TEntity, TKey>> _keyOf;
 
+    /// <summary>How long a page waits for a row a writer holds before it is rolled back and read again.</summary>
+    private const string LockTimeout = "10s";
+
     public KeyPager(IProperty key)
     {
         _key = key;
@@ -334,7 +340,7 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
 
     public async Task<(List<TEntity> Entities, string? End)> NextAsync(DbContext db, string? position, int size, CancellationToken cancellationToken)
     {
-        if (db.Database.IsPostgres() && db.Database.CurrentTransaction is not null)
+        if (db.Database.IsPostgres() && db.Database.CurrentTransaction is not null && LockStatement(db, position, size) is { } statement)
         {
             // The page's rows are locked FOR SHARE, by key, before they are read: a writer that changes one waits until the page
             // commits, and one that changed it first has committed (or rolled back) before the read. (SQLite needs no lock: its
@@ -342,8 +348,10 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
             // context's query filters: the page ends at its last locked key, whether or not the filters leave entities in it,
             // and the entities read are all those the filters let through up to that key (a row inserted in the range since
             // the lock among them).
-            var (sql, parameters) = LockStatement(db, position, size);
-            var keys = await db.Database.SqlQueryRaw<TKey>(sql, parameters).ToListAsync(cancellationToken).ConfigureAwait(false);
+            // A writer holding a row for long (a transaction left open) makes the page wait for the lock timeout, not the command
+            // timeout, and then read the page again (RolledBackByTheDatabase); it also bounds the handlers' waits for locks.
+            await db.Database.ExecuteSqlRawAsync($"SET LOCAL lock_timeout = '{LockTimeout}'", cancellationToken).ConfigureAwait(false);
+            var keys = await db.Database.SqlQueryRaw<TKey>(statement.Sql, statement.Parameters).ToListAsync(cancellationToken).ConfigureAwait(false);
             if (keys.Count == 0)
             {
                 return ([], null);
@@ -358,13 +366,22 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
         return (entities, entities.Count == 0 ? null : PositionOf(db, entities[^1]));
     }
 
-    /// <summary><c>SELECT key AS "Value" FROM table [WHERE key &gt; {0}] ORDER BY key LIMIT n FOR SHARE</c>, the page's keys.</summary>
-    private (string Sql, object[] Parameters) LockStatement(DbContext db, string? position, int size)
+    /// <summary>
+    /// <c>SELECT key AS "Value" FROM table [WHERE key &gt; {0}] ORDER BY key LIMIT n FOR SHARE</c>, the page's keys in the
+    /// entity type's own table; null where that cannot be written (a type mapped to a view, a query or no table of its own,
+    /// a key with a value converter), and the page is then read without the lock, as before.
+    /// </summary>
+    private (string Sql, object[] Parameters)? LockStatement(DbContext db, string? position, int size)
     {
-        var entity = _key.DeclaringType as IEntityType ?? throw new InvalidOperationException($"{_key.Name} is not a key of an entity type.");
-        var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+        if (db.Model.FindEntityType(typeof(TEntity)) is not { } entity || entity.GetTableName() is not { } name
+            || _key.GetTypeMapping().Converter is not null || _key.GetColumnName(StoreObjectIdentifier.Table(name, entity.GetSchema())) is not { } keyColumn)
+        {
+            return null;
+        }
+
+        var table = StoreObjectIdentifier.Table(name, entity.GetSchema());
         var sql = db.GetService<ISqlGenerationHelper>();
-        var column = sql.DelimitIdentifier(_key.GetColumnName(table)!);
+        var column = sql.DelimitIdentifier(keyColumn);
         var from = sql.DelimitIdentifier(table.Name, table.Schema);
         return position is null
             ? ($"SELECT {column} AS \"Value\" FROM {from} ORDER BY {column} LIMIT {size} FOR SHARE", [])

@@ -373,7 +373,9 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
     /// </summary>
     private (string Sql, object[] Parameters)? LockStatement(DbContext db, string? position, int size)
     {
+        // Only a type whose rows all sit in its one table: not TPT or TPC hierarchies, whose rows span several.
         if (db.Model.FindEntityType(typeof(TEntity)) is not { } entity || entity.GetTableName() is not { } name
+            || ((entity.BaseType is not null || entity.GetDerivedTypes().Any()) && entity.GetRootType().GetMappingStrategy() is not (null or RelationalAnnotationNames.TphMappingStrategy))
             || _key.GetTypeMapping().Converter is not null || _key.GetColumnName(StoreObjectIdentifier.Table(name, entity.GetSchema())) is not { } keyColumn)
         {
             return null;

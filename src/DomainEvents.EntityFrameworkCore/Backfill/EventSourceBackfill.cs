@@ -405,23 +405,22 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
         return db.Set<TEntity>().Where(After(JsonSerializer.Deserialize<TKey>(position)!));
     }
 
-    /// <summary><c>e =&gt; key(e) &lt;= last</c>, with <paramref name="last"/> captured, so EF sends it as a parameter.</summary>
-    private Expression<Func<TEntity, bool>> AtMost(TKey last)
-    {
-        Expression<Func<TKey>> captured = () => last;
-        var atMost = typeof(TKey) == typeof(string)
-            ? Expression.LessThanOrEqual(Expression.Call(typeof(string), nameof(string.Compare), null, _property, captured.Body), Expression.Constant(0))
-            : Expression.LessThanOrEqual(_property, captured.Body);
-        return Expression.Lambda<Func<TEntity, bool>>(atMost, _entity);
-    }
+    /// <summary><c>e =&gt; key(e) &lt;= last</c>.</summary>
+    private Expression<Func<TEntity, bool>> AtMost(TKey last) => Compared(ExpressionType.LessThanOrEqual, last);
 
-    /// <summary><c>e =&gt; key(e) &gt; after</c>, with <paramref name="after"/> captured by a closure, so EF sends it as a parameter.</summary>
-    private Expression<Func<TEntity, bool>> After(TKey after)
+    /// <summary><c>e =&gt; key(e) &gt; after</c>.</summary>
+    private Expression<Func<TEntity, bool>> After(TKey after) => Compared(ExpressionType.GreaterThan, after);
+
+    /// <summary>
+    /// <c>e =&gt; key(e) op value</c> (<c>string.Compare(key(e), value) op 0</c> for a string key), with <paramref name="value"/>
+    /// captured by a closure, so EF sends it as a parameter.
+    /// </summary>
+    private Expression<Func<TEntity, bool>> Compared(ExpressionType comparison, TKey value)
     {
-        Expression<Func<TKey>> captured = () => after;
-        var greater = typeof(TKey) == typeof(string)
-            ? Expression.GreaterThan(Expression.Call(typeof(string), nameof(string.Compare), null, _property, captured.Body), Expression.Constant(0))
-            : Expression.GreaterThan(_property, captured.Body);
-        return Expression.Lambda<Func<TEntity, bool>>(greater, _entity);
+        Expression<Func<TKey>> captured = () => value;
+        var compared = typeof(TKey) == typeof(string)
+            ? Expression.MakeBinary(comparison, Expression.Call(typeof(string), nameof(string.Compare), null, _property, captured.Body), Expression.Constant(0))
+            : Expression.MakeBinary(comparison, _property, captured.Body);
+        return Expression.Lambda<Func<TEntity, bool>>(compared, _entity);
     }
 }

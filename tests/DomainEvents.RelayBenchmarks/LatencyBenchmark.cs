@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace DomainEvents.RelayBenchmarks;
 
@@ -14,6 +17,12 @@ public static class LatencyBenchmark
 {
     /// <summary>The floor of any outbox in the relay's process: the same save (order and outbox row), then a typed send.</summary>
     public const string SaveThenSend = "save-then-send";
+
+    /// <summary>
+    /// --experiment lease-floor: the same save, the relay's own lease of the committed row (its statement for rows handed over
+    /// by a commit, one round trip, one at a time), then a typed send.
+    /// </summary>
+    public const string SaveLeaseSend = "save-lease-send";
 
     public static async Task RunAsync(BenchEnvironment environment, Sizes sizes, BenchResults results)
     {
@@ -32,6 +41,13 @@ public static class LatencyBenchmark
         results.Latency[SaveThenSend] = await SaveThenSendAsync(environment, sizes);
         Print("floor: save, then send; no relay", results.Latency[SaveThenSend]);
         Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency[SaveThenSend].Components.Select(c => $"{c.Key} {c.Value:N2}")));
+        if (Experiments.LeaseFloor)
+        {
+            await FreshOutboxAsync(environment);
+            results.Latency[SaveLeaseSend] = await SaveLeaseThenSendAsync(environment, sizes);
+            Print("save, lease, send; no relay loop", results.Latency[SaveLeaseSend]);
+            Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency[SaveLeaseSend].Components.Select(c => $"{c.Key} {c.Value:N2}")));
+        }
 
         var exchange = environment.Exchange("cross");
         var queue = environment.Queue("cross-consumer", massTransitEndpoint: true);
@@ -198,13 +214,99 @@ public static class LatencyBenchmark
             await endpoint.Send(Payloads.Create(saved.Id, i), context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
             return (saved.Id, saved.Before, saved.Returned, Sent: Stopwatch.GetTimestamp());
         });
-        var summary = await SummarizeAsync(recorder, run, s => (s.Id, s.Before));
-        summary.SaveP50Ms = Stats.Round(Stats.Percentile(run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList(), 50));
+        return await SummarizeFloorAsync(recorder, run, s => (s.Id, s.Before, s.Returned, s.Returned, s.Sent));
+    }
 
-        // Where the time goes: the save, the Send call (to the broker's confirm), and from the save's return to Consume
-        // (the consumer can have the message before the Send call is seen to return).
-        var afterSave = new List<double>(run.Measured.Count);
-        foreach (var s in run.Measured)
+    /// <summary>
+    /// <see cref="SaveThenSendAsync"/> with the lease that a relay keeping order per key does between a commit and its send:
+    /// after the save, the relay's own statement for rows handed over by a commit (<c>ClaimCommittedAsync</c>: the claims'
+    /// lock, the key's checks, the lease), then the typed send, then the mark, off the measured path. Leases take turns on one
+    /// warm connection (they take turns on the claims' lock anyway), marks on another: a connection per event opened new
+    /// backends, whose first statements are slow here, and queued seconds. No relay runs, so nothing else claims, polls or
+    /// batches commits together. Every order is a key of its own, so every row is leased (one that is not is counted).
+    /// </summary>
+    private static async Task<LatencySummary> SaveLeaseThenSendAsync(BenchEnvironment environment, Sizes sizes)
+    {
+        var exchange = environment.Exchange("latency-leased-floor");
+        var recorder = new ArrivalRecorder();
+        await using var host = await StartPlainConsumerAsync(environment, exchange, "latency-leased-floor-consumer", recorder, outbox: true);
+        var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
+        var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
+        await using var connection = new NpgsqlConnection(environment.ShopConnectionString);
+        await connection.OpenAsync();
+        await using var marks = new NpgsqlConnection(environment.ShopConnectionString);
+        await marks.OpenAsync();
+        const string owner = "relaybench-floor/1";
+        IOutboxRelayStatements? statements = null;
+        var notLeased = 0;
+        using var oneAtATime = new SemaphoreSlim(1, 1);
+        using var marksOneAtATime = new SemaphoreSlim(1, 1);
+        await OrderSaves.PreWarmAsync(scopes);
+        var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
+            var order = Order.Place(i);
+            db.Orders.Add(order);
+            var before = Stopwatch.GetTimestamp();
+            await db.SaveChangesAsync();
+            var returned = Stopwatch.GetTimestamp();
+            statements ??= RelayTable.BuiltIn(db)!;
+            var rows = db.ChangeTracker.Entries<OutboxMessage>().Select(e => e.Entity)
+                .Select(m => new OutboxEnvelope(m.Id, m.MessageId, m.MessageType, m.Version, m.Exchange, m.RoutingKey, m.PartitionKey, m.Payload, m.Headers, m.OccurredAt, m.Attempts))
+                .ToList();
+            IReadOnlyCollection<(long Id, Guid MessageId)> leased;
+            await oneAtATime.WaitAsync();
+            try
+            {
+                leased = await statements.ClaimCommittedAsync(connection, new OutboxClaimRequest(owner, "relaybench-floor/", rows.Count, DateTime.UtcNow, TimeSpan.FromSeconds(30)), rows, CancellationToken.None);
+            }
+            finally
+            {
+                oneAtATime.Release();
+            }
+
+            var leasedAt = Stopwatch.GetTimestamp();
+            if (leased.Count != rows.Count)
+            {
+                Interlocked.Increment(ref notLeased);
+            }
+
+            await endpoint.Send(Payloads.Create(order.Id, i), context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
+            var sent = Stopwatch.GetTimestamp();
+            await marksOneAtATime.WaitAsync();
+            try
+            {
+                await statements.MarkProcessedAsync(marks, owner, [.. leased.Select(l => l.Id)], DateTime.UtcNow, CancellationToken.None);
+            }
+            finally
+            {
+                marksOneAtATime.Release();
+            }
+
+            return (order.Id, Before: before, Returned: returned, Leased: leasedAt, Sent: sent);
+        });
+        var summary = await SummarizeFloorAsync(recorder, run, s => (s.Id, s.Before, s.Returned, s.Leased, s.Sent));
+        summary.Components["notLeased"] = notLeased;
+        return summary;
+    }
+
+    /// <summary>
+    /// A floor's latency from the save's call to Consume, and where the time goes: the save, the lease (none in the plain
+    /// floor), the Send call (to the broker's confirm), and from the save's return to Consume (the consumer can have the
+    /// message before the Send call is seen to return).
+    /// </summary>
+    private static async Task<LatencySummary> SummarizeFloorAsync<T>(ArrivalRecorder recorder, OpenLoop.Run<T> run, Func<T, (Guid Id, long Before, long Returned, long Leased, long Sent)> select)
+    {
+        var measured = run.Measured.Select(select).ToList();
+        var summary = await SummarizeAsync(recorder, run, s =>
+        {
+            var m = select(s);
+            return (m.Id, m.Before);
+        });
+        summary.SaveP50Ms = Stats.Round(Stats.Percentile(measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList(), 50));
+        var afterSave = new List<double>(measured.Count);
+        foreach (var s in measured)
         {
             if (recorder.TryGet(s.Id, out var arrival))
             {
@@ -212,12 +314,17 @@ public static class LatencyBenchmark
             }
         }
 
-        var parts = new (string Name, List<double> Values)[]
+        var parts = new List<(string Name, List<double> Values)>
         {
-            ("save", run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList()),
-            ("send", run.Measured.Select(s => Stats.Milliseconds(s.Returned, s.Sent)).ToList()),
+            ("save", measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList()),
+            ("send", measured.Select(s => Stats.Milliseconds(s.Leased, s.Sent)).ToList()),
             ("returnToConsume", afterSave),
         };
+        if (measured.Any(s => s.Leased != s.Returned))
+        {
+            parts.Insert(1, ("lease", measured.Select(s => Stats.Milliseconds(s.Returned, s.Leased)).ToList()));
+        }
+
         foreach (var (part, values) in parts)
         {
             foreach (var p in new[] { 50, 99 })

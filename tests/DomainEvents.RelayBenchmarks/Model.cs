@@ -129,6 +129,12 @@ public static class Experiments
     /// <summary>lean-inbox-tx: lean-inbox inside an explicit transaction without savepoints (the inbox filter without its look-up).</summary>
     public static bool LeanInboxTransaction { get; set; }
 
+    /// <summary>
+    /// lease-floor: measurement 2 also saves, leases the committed row with the relay's own statement (one at a time, on one
+    /// connection) and then sends, with no relay loop: what the lease between a commit and its send costs by itself.
+    /// </summary>
+    public static bool LeaseFloor { get; set; }
+
     /// <summary>pool-N: the databases' connection pools hold at most N connections instead of 100.</summary>
     public static int? MaxPoolSize { get; set; }
 

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore;
 // Writes artifacts/bench/results.json. For investigating (written to results-<name>.json instead, never a report):
 //   --only 1,3          some of the seven measurements      --rounds N     rounds of measurements 1 and 3
 //   --runners relay,raw some of measurement 1's runners (relay, masstransit, raw, plain-outbox, ...; see ThroughputBenchmark)
-//   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, no-reset, batch-N, pool-N, poll-N
+//   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, no-reset, lease-floor, batch-N, pool-N, poll-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
 if (args.Contains("--writer"))
 {
@@ -24,6 +24,7 @@ Experiments.NoAutoSavepoints = experiment == "no-savepoints";
 Experiments.AutoPrepare = experiment == "auto-prepare";
 Experiments.StaleStatistics = experiment == "stale-stats";
 Experiments.NoResetOnClose = experiment == "no-reset";
+Experiments.LeaseFloor = experiment == "lease-floor";
 Experiments.LeanInbox = experiment is "lean-inbox" or "lean-inbox-check" or "lean-inbox-tx";
 Experiments.LeanInboxTransaction = experiment == "lean-inbox-tx";
 Experiments.LeanInboxCheck = experiment == "lean-inbox-check";

@@ -244,48 +244,43 @@ public static class LatencyBenchmark
         await OrderSaves.PreWarmAsync(scopes);
         var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
-            var order = Order.Place(i);
-            db.Orders.Add(order);
-            var before = Stopwatch.GetTimestamp();
-            await db.SaveChangesAsync();
-            var returned = Stopwatch.GetTimestamp();
-            statements ??= RelayTable.BuiltIn(db)!;
-            var rows = db.ChangeTracker.Entries<OutboxMessage>().Select(e => e.Entity)
-                .Select(m => new OutboxEnvelope(m.Id, m.MessageId, m.MessageType, m.Version, m.Exchange, m.RoutingKey, m.PartitionKey, m.Payload, m.Headers, m.OccurredAt, m.Attempts))
-                .ToList();
-            IReadOnlyCollection<(long Id, Guid MessageId)> leased;
-            await oneAtATime.WaitAsync();
-            var leaseStart = Stopwatch.GetTimestamp();
-            try
+            var (saved, (leaseStart, leasedAt, leased)) = await OrderSaves.SaveAsync(scopes, i, async db =>
             {
-                leased = await statements.ClaimCommittedAsync(connection, new OutboxClaimRequest(owner, "relaybench-floor/", rows.Count, DateTime.UtcNow, TimeSpan.FromSeconds(30)), rows, CancellationToken.None);
-            }
-            finally
-            {
-                oneAtATime.Release();
-            }
+                statements ??= RelayTable.BuiltIn(db)!;
+                var rows = db.ChangeTracker.Entries<OutboxMessage>().Select(e => e.Entity)
+                    .Select(m => new OutboxEnvelope(m.Id, m.MessageId, m.MessageType, m.Version, m.Exchange, m.RoutingKey, m.PartitionKey, m.Payload, m.Headers, m.OccurredAt, m.Attempts))
+                    .ToList();
+                await oneAtATime.WaitAsync();
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    var taken = await statements.ClaimCommittedAsync(connection, new OutboxClaimRequest(owner, "relaybench-floor/", rows.Count, DateTime.UtcNow, TimeSpan.FromSeconds(30)), rows, CancellationToken.None);
+                    if (taken.Count != rows.Count)
+                    {
+                        Interlocked.Increment(ref notLeased);
+                    }
 
-            var leasedAt = Stopwatch.GetTimestamp();
-            if (leased.Count != rows.Count)
-            {
-                Interlocked.Increment(ref notLeased);
-            }
+                    return (start, Stopwatch.GetTimestamp(), taken);
+                }
+                finally
+                {
+                    oneAtATime.Release();
+                }
+            });
 
-            await endpoint.Send(Payloads.Create(order.Id, i), context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
+            await endpoint.Send(Payloads.Create(saved.Id, i), context => context.SetRoutingKey(ThroughputBenchmark.RoutingKey));
             var sent = Stopwatch.GetTimestamp();
             await marksOneAtATime.WaitAsync();
             try
             {
-                await statements.MarkProcessedAsync(marks, owner, [.. leased.Select(l => l.Id)], DateTime.UtcNow, CancellationToken.None);
+                await statements!.MarkProcessedAsync(marks, owner, [.. leased.Select(l => l.Id)], DateTime.UtcNow, CancellationToken.None);
             }
             finally
             {
                 marksOneAtATime.Release();
             }
 
-            return (order.Id, Before: before, Returned: returned, LeaseStart: leaseStart, Leased: leasedAt, Sent: sent);
+            return (saved.Id, saved.Before, saved.Returned, LeaseStart: leaseStart, Leased: leasedAt, Sent: sent);
         });
         var summary = await SummarizeFloorAsync(recorder, run, s => (s.Id, s.Before, s.Returned, s.LeaseStart, s.Leased, s.Sent));
         summary.Components["notLeased"] = notLeased;

@@ -64,15 +64,7 @@ public static class Report
                 var figure = Mean(results.Throughput, runner);
                 if (double.IsFinite(figure))
                 {
-                    results.Table.Add(new Row
-                    {
-                        Measurement = measurement,
-                        Ours = $"{N(figure)} msg/s",
-                        Baseline = $"{N(mt)} / {N(raw)} msg/s",
-                        Ratio = $"{N(figure / mt, 2)} / {N(figure / raw, 2)}",
-                        Goal = "record",
-                        Result = "recorded",
-                    });
+                    Recorded(results, measurement, $"{N(figure)} msg/s", $"{N(mt)} / {N(raw)} msg/s", $"{N(figure / mt, 2)} / {N(figure / raw, 2)}");
                 }
             }
 
@@ -96,33 +88,20 @@ public static class Report
                 Floor(least?.P50Ms, theirs.P50Ms, 2.0));
             Goal("latency-p99", $"{N(ours.P99Ms, 2)} vs {N(theirs.P99Ms, 2)} ms", "<= 3.0", ours.P99Ms / theirs.P99Ms, ours.P99Ms / theirs.P99Ms <= 3.0,
                 "2. Latency p99, same", $"{N(ours.P99Ms, 2)} ms", $"{N(theirs.P99Ms, 2)} ms", Floor(least?.P99Ms, theirs.P99Ms, 3.0));
-            if (least is not null)
+            // A phase recorded beside the baseline, p50 / p99: the measured floor, and with --experiment lease-floor the relay's
+            // lease of the committed row between the save and the send, one at a time, without the relay's loop.
+            void Phase(string measurement, LatencySummary? phase)
             {
-                results.Table.Add(new Row
+                if (phase is not null)
                 {
-                    Measurement = "2. Floor measured: the same save, then MassTransit Send as it returns (no relay; a crash between loses the event) vs MassTransit, p50 / p99",
-                    Ours = $"{N(least.P50Ms, 2)} / {N(least.P99Ms, 2)} ms",
-                    Baseline = $"{N(theirs.P50Ms, 2)} / {N(theirs.P99Ms, 2)} ms",
-                    Ratio = $"{N(least.P50Ms / theirs.P50Ms, 2)} / {N(least.P99Ms / theirs.P99Ms, 2)}",
-                    Goal = "record",
-                    Result = "recorded",
-                });
+                    Recorded(results, measurement, $"{N(phase.P50Ms, 2)} / {N(phase.P99Ms, 2)} ms", $"{N(theirs.P50Ms, 2)} / {N(theirs.P99Ms, 2)} ms",
+                        $"{N(phase.P50Ms / theirs.P50Ms, 2)} / {N(phase.P99Ms / theirs.P99Ms, 2)}");
+                }
             }
 
-            if (results.Latency.GetValueOrDefault(LatencyBenchmark.SaveLeaseSend) is { } leased)
-            {
-                // --experiment lease-floor: the relay's lease of the committed row between the save and the send, one at a time,
-                // without the relay's loop.
-                results.Table.Add(new Row
-                {
-                    Measurement = "2. The same save, the relay's lease statement one at a time, then MassTransit Send (no relay loop) vs MassTransit, p50 / p99",
-                    Ours = $"{N(leased.P50Ms, 2)} / {N(leased.P99Ms, 2)} ms",
-                    Baseline = $"{N(theirs.P50Ms, 2)} / {N(theirs.P99Ms, 2)} ms",
-                    Ratio = $"{N(leased.P50Ms / theirs.P50Ms, 2)} / {N(leased.P99Ms / theirs.P99Ms, 2)}",
-                    Goal = "record",
-                    Result = "recorded",
-                });
-            }
+            Phase("2. Floor measured: the same save, then MassTransit Send as it returns (no relay; a crash between loses the event) vs MassTransit, p50 / p99", least);
+            Phase("2. The same save, the relay's lease statement one at a time, then MassTransit Send (no relay loop) vs MassTransit, p50 / p99",
+                results.Latency.GetValueOrDefault(LatencyBenchmark.SaveLeaseSend));
 
             if (ours.SaveP50Ms is { } save)
             {
@@ -225,6 +204,10 @@ public static class Report
     }
 
     /// <summary>Notes phases during which something else used a lot of CPU (the cross-process writer is expected there).</summary>
+    /// <summary>A row of the table with no goal: a figure recorded beside its baseline.</summary>
+    private static void Recorded(BenchResults results, string measurement, string ours, string baseline, string ratio) =>
+        results.Table.Add(new Row { Measurement = measurement, Ours = ours, Baseline = baseline, Ratio = ratio, Goal = "record", Result = "recorded" });
+
     public static void NoteOtherLoad(BenchResults results)
     {
         var phases = results.Throughput.Select(r => ($"throughput {r.Name} round {r.Round}", r.Cpu))

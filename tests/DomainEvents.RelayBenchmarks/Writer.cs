@@ -59,13 +59,21 @@ public static class OrderSaves
     /// </summary>
     public static async Task<(Guid Id, long Before, long Returned)> SaveAsync(IServiceScopeFactory scopes, int sequence)
     {
+        var (saved, _) = await SaveAsync(scopes, sequence, _ => Task.FromResult(0));
+        return saved;
+    }
+
+    /// <summary>The same save, then <paramref name="then"/> on its context (which still tracks the rows it wrote), in its scope.</summary>
+    public static async Task<((Guid Id, long Before, long Returned) Saved, T Then)> SaveAsync<T>(IServiceScopeFactory scopes, int sequence, Func<ShopDbContext, Task<T>> then)
+    {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
         var order = Order.Place(sequence);
         db.Orders.Add(order);
         var before = Stopwatch.GetTimestamp();
         await db.SaveChangesAsync();
-        return (order.Id, before, Stopwatch.GetTimestamp());
+        var returned = Stopwatch.GetTimestamp();
+        return ((order.Id, before, returned), await then(db));
     }
 
     /// <summary>

@@ -458,6 +458,35 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_database_that_does_not_answer_in_time_is_one_line_saying_so_and_exit_code_3()
+    {
+        await SellAsync(1);
+        var deadId = await KillFirstRowAsync();
+
+        // Another session holds the outbox table (PostgreSQL) or the database's write lock (SQLite) while the command would
+        // make the dead row pending, with a one-second timeout.
+        await using System.Data.Common.DbConnection holder = provider == DatabaseProvider.Sqlite
+            ? new Microsoft.Data.Sqlite.SqliteConnection(_database.ConnectionString)
+            : new Npgsql.NpgsqlConnection(_database.ConnectionString);
+        await holder.OpenAsync();
+        await using (var command = holder.CreateCommand())
+        {
+            command.CommandText = provider == DatabaseProvider.Sqlite ? "BEGIN IMMEDIATE" : "BEGIN; LOCK TABLE outbox_messages IN ACCESS EXCLUSIVE MODE";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var impatient = _database.ConnectionString + (provider == DatabaseProvider.Sqlite ? ";Default Timeout=1" : ";Command Timeout=1");
+
+        var result = await RunAsync(["outbox", "retry", "--dead", "--yes"], impatient);
+
+        result.ExitCode.Should().Be(3, result.Error + result.Output);
+        var ours = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
+        ours.Should().StartWith("error: ShopDbContext: the database did not answer in time").And.NotContain("check the context's connection string");
+        await holder.CloseAsync();
+        (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead, "nothing of the retry was committed");
+    }
+
+    [Test]
     public async Task Relay_and_consume_as_two_processes_deliver_every_event_once_a_retried_dead_row_too_and_only_the_named_consumers_run()
     {
         var rabbit = TestServers.RabbitMqUri.ToString();

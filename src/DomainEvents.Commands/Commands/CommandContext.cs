@@ -82,8 +82,9 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
 
     /// <summary>
     /// The database is away or refuses us (SQLSTATE classes 08 connection, 28 authorization, 3D no such database, 53
-    /// resources, 57P shutdown; a socket or a file that cannot be opened), or a table is missing: said in one line. Any
-    /// other error is a real one and keeps its exception.
+    /// resources, 57P shutdown; a socket or a file that cannot be opened), a table is missing, or the database did not answer
+    /// in time (a connection or a statement past its timeout, a statement cancelled by the server's statement or lock
+    /// timeout, SQLite's "database is locked"): said in one line. Any other error is a real one and keeps its exception.
     /// </summary>
     private static string? DatabaseProblem(Exception ex)
     {
@@ -100,10 +101,18 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
                 return $"a table is missing ({message}); apply the migration that adds the DomainEvents tables.";
             }
 
+            // 57014 is also a statement cancelled on request (Ctrl+C): only the server's statement timeout counts here.
+            if ((db.SqlState is null && db.InnerException is TimeoutException) || db.SqlState is "55P03"
+                || (db.SqlState is "57014" && message.Contains("timeout", StringComparison.OrdinalIgnoreCase))
+                || message.Contains("database is locked", StringComparison.OrdinalIgnoreCase))
+            {
+                return $"the database did not answer in time ({message}); check that it is up and reachable, and what holds its locks or load past the connection string's timeouts.";
+            }
+
             if (db.SqlState is { } state && (state.StartsWith("08", StringComparison.Ordinal) || state.StartsWith("28", StringComparison.Ordinal)
                                             || state.StartsWith("3D", StringComparison.Ordinal) || state.StartsWith("53", StringComparison.Ordinal)
                                             || state.StartsWith("57P", StringComparison.Ordinal))
-                || (db.SqlState is null && db.InnerException is System.Net.Sockets.SocketException or TimeoutException or IOException)
+                || (db.SqlState is null && db.InnerException is System.Net.Sockets.SocketException or IOException)
                 || message.Contains("unable to open database file", StringComparison.OrdinalIgnoreCase))
             {
                 return $"the database could not be used ({message}); check the context's connection string.";

@@ -482,6 +482,17 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         result.ExitCode.Should().Be(3, result.Error + result.Output);
         var ours = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
         ours.Should().StartWith("error: ShopDbContext: the database did not answer in time").And.NotContain("check the context's connection string");
+        if (provider == DatabaseProvider.PostgreSql)
+        {
+            // The server's own timeouts, with no client-side one: a lock timeout (55P03) and a statement timeout (57014).
+            foreach (var setting in new[] { "lock_timeout", "statement_timeout" })
+            {
+                var server = await RunAsync(["outbox", "retry", "--dead", "--yes"], $"{_database.ConnectionString};Options=-c {setting}=300");
+                server.ExitCode.Should().Be(3, setting + ": " + server.Error + server.Output);
+                server.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1].Should().StartWith("error: ShopDbContext: the database did not answer in time", setting);
+            }
+        }
+
         await holder.CloseAsync();
         (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead, "nothing of the retry was committed");
     }

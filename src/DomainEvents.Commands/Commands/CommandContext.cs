@@ -82,9 +82,10 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
 
     /// <summary>
     /// The database is away or refuses us (SQLSTATE classes 08 connection, 28 authorization, 3D no such database, 53
-    /// resources, 57P shutdown; a socket or a file that cannot be opened), a table is missing, or the database did not answer
-    /// in time (a connection or a statement past its timeout, a statement cancelled by the server's statement or lock
-    /// timeout, SQLite's "database is locked"): said in one line. Any other error is a real one and keeps its exception.
+    /// resources, 57P shutdown; a socket or a file that cannot be opened), a table is missing, or the database did not
+    /// answer in time (a connection or a statement past its timeout, a statement cancelled by the server's statement or
+    /// lock timeout, SQLite's "database is locked"): said in one line. Any other error is a real one and keeps its
+    /// exception.
     /// </summary>
     private static string? DatabaseProblem(Exception ex)
     {
@@ -95,7 +96,8 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
                 continue;
             }
 
-            var message = db.Message.Trim();
+            // One line: PostgreSQL's messages go on with details (the position, a hint) on lines of their own.
+            var message = db.Message.Trim().Split('\n', 2)[0].Trim();
             if (db.SqlState is "42P01" || message.Contains("no such table", StringComparison.OrdinalIgnoreCase))
             {
                 return $"a table is missing ({message}); apply the migration that adds the DomainEvents tables.";
@@ -106,7 +108,7 @@ internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWrite
                 || (db.SqlState is "57014" && message.Contains("timeout", StringComparison.OrdinalIgnoreCase))
                 || message.Contains("database is locked", StringComparison.OrdinalIgnoreCase))
             {
-                return $"the database did not answer in time ({message}); check that it is up and reachable, and what holds its locks or load past the connection string's timeouts.";
+                return $"the database did not answer in time ({message}); check that it is up and reachable, and whether locks or load hold its statements past their timeouts.";
             }
 
             if (db.SqlState is { } state && (state.StartsWith("08", StringComparison.Ordinal) || state.StartsWith("28", StringComparison.Ordinal)

@@ -39,14 +39,12 @@ public static class LatencyBenchmark
         Print("MassTransit: send to consume", results.Latency["masstransit"]);
         await FreshOutboxAsync(environment);
         results.Latency[SaveThenSend] = await SaveThenSendAsync(environment, sizes);
-        Print("floor: save, then send; no relay", results.Latency[SaveThenSend]);
-        Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency[SaveThenSend].Components.Select(c => $"{c.Key} {c.Value:N2}")));
+        PrintWithParts("floor: save, then send; no relay", results.Latency[SaveThenSend]);
         if (Experiments.LeaseFloor)
         {
             await FreshOutboxAsync(environment);
             results.Latency[SaveLeaseSend] = await SaveLeaseThenSendAsync(environment, sizes);
-            Print("save, lease, send; no relay loop", results.Latency[SaveLeaseSend]);
-            Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", results.Latency[SaveLeaseSend].Components.Select(c => $"{c.Key} {c.Value:N2}")));
+            PrintWithParts("save, lease, send; no relay loop", results.Latency[SaveLeaseSend]);
         }
 
         var exchange = environment.Exchange("cross");
@@ -91,6 +89,12 @@ public static class LatencyBenchmark
             await environment.ExecuteAsync("TRUNCATE outbox_messages, orders");
             await environment.ExecuteAsync("ANALYZE outbox_messages, orders");
         }
+    }
+
+    private static void PrintWithParts(string what, LatencySummary s)
+    {
+        Print(what, s);
+        Console.WriteLine("    p50/p99 of each part: " + string.Join(", ", s.Components.Select(c => $"{c.Key} {c.Value:N2}")));
     }
 
     private static void Print(string what, LatencySummary s) =>
@@ -202,12 +206,8 @@ public static class LatencyBenchmark
     /// </summary>
     private static async Task<LatencySummary> SaveThenSendAsync(BenchEnvironment environment, Sizes sizes)
     {
-        var exchange = environment.Exchange("latency-floor");
-        var recorder = new ArrivalRecorder();
-        await using var host = await StartPlainConsumerAsync(environment, exchange, "latency-floor-consumer", recorder, outbox: true);
-        var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
-        var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
-        await OrderSaves.PreWarmAsync(scopes);
+        var (host, recorder, scopes, endpoint) = await StartFloorAsync(environment, "latency-floor");
+        await using var _ = host;
         var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
         {
             var saved = await OrderSaves.SaveAsync(scopes, i);
@@ -227,11 +227,8 @@ public static class LatencyBenchmark
     /// </summary>
     private static async Task<LatencySummary> SaveLeaseThenSendAsync(BenchEnvironment environment, Sizes sizes)
     {
-        var exchange = environment.Exchange("latency-leased-floor");
-        var recorder = new ArrivalRecorder();
-        await using var host = await StartPlainConsumerAsync(environment, exchange, "latency-leased-floor-consumer", recorder, outbox: true);
-        var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
-        var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
+        var (host, recorder, scopes, endpoint) = await StartFloorAsync(environment, "latency-leased-floor");
+        await using var _ = host;
         await using var connection = new NpgsqlConnection(environment.ShopConnectionString);
         await connection.OpenAsync();
         await using var marks = new NpgsqlConnection(environment.ShopConnectionString);
@@ -241,7 +238,6 @@ public static class LatencyBenchmark
         var notLeased = 0;
         using var oneAtATime = new SemaphoreSlim(1, 1);
         using var marksOneAtATime = new SemaphoreSlim(1, 1);
-        await OrderSaves.PreWarmAsync(scopes);
         var run = await OpenLoop.RunAsync(sizes.LatencyRate, sizes.LatencyWarmupSeconds, sizes.LatencySeconds, async i =>
         {
             var (saved, (leaseStart, leasedAt, leased)) = await OrderSaves.SaveAsync(scopes, i, async db =>
@@ -331,6 +327,21 @@ public static class LatencyBenchmark
         }
 
         return summary;
+    }
+
+    /// <summary>
+    /// A floor's host: a plain consumer bound to a fresh exchange named after <paramref name="purpose"/>, saving orders
+    /// through the outbox, its send endpoint, and its first saves made (<see cref="OrderSaves.PreWarmAsync"/>).
+    /// </summary>
+    private static async Task<(BenchHost Host, ArrivalRecorder Recorder, IServiceScopeFactory Scopes, ISendEndpoint Endpoint)> StartFloorAsync(BenchEnvironment environment, string purpose)
+    {
+        var exchange = environment.Exchange(purpose);
+        var recorder = new ArrivalRecorder();
+        var host = await StartPlainConsumerAsync(environment, exchange, purpose + "-consumer", recorder, outbox: true);
+        var scopes = host.Services.GetRequiredService<IServiceScopeFactory>();
+        var endpoint = await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"exchange:{exchange}?type=topic"));
+        await OrderSaves.PreWarmAsync(scopes);
+        return (host, recorder, scopes, endpoint);
     }
 
     /// <summary>A host with a plain MassTransit consumer bound to <paramref name="exchange"/>; with the outbox, it saves orders too.</summary>

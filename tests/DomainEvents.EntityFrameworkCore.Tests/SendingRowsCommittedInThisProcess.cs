@@ -541,3 +541,59 @@ public sealed class SendingRowsCommittedInATransactionScope
         (await host.OutboxAsync()).Should().ContainSingle().Which.Status.Should().Be(OutboxMessageStatus.Processed);
     }
 }
+
+/// <summary>
+/// The relay keeps a few connections open between its statements. One the server has cut costs a failed statement, not a
+/// row: the relay opens a new one and finds what it could not lease. It closes what it kept when it stops.
+/// </summary>
+[Category("Integration")]
+public sealed class KeepingTheRelaysConnectionsOpen
+{
+    [Test]
+    public async Task Rows_committed_after_the_server_cut_the_relays_connections_are_sent_once_and_the_connections_are_closed_at_stop()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        var transport = new SendingRowsCommittedInThisProcess.RecordingTransport();
+        using var relay = new OutboxRelay<OrderingDbContext>(
+            host.Services.GetRequiredService<IServiceScopeFactory>(),
+            host.Services.GetRequiredService<OutboxSignal>(),
+            transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            await SaveAsync(host, Order.Place("before", 1m));
+            await WaitForAsync(() => transport.Sent.Count == 1 && relay.ConnectionsKept > 0);
+
+            // Every other session of the database ends, as in a failover; the writers' pool is emptied so that the next save
+            // opens a new connection, while the relay's kept ones stay, cut.
+            await host.InScopeAsync(db => db.Database.ExecuteSqlRawAsync(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+            Npgsql.NpgsqlConnection.ClearAllPools();
+
+            await SaveAsync(host, Order.Place("after", 1m));
+            await SaveAsync(host, Order.Place("after, too", 1m));
+            await WaitForAsync(() => transport.Sent.Count >= 3);
+            await WaitForAsync(() => host.OutboxAsync().GetAwaiter().GetResult().All(r => r.Status == OutboxMessageStatus.Processed));
+            transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems().And.BeEquivalentTo((await host.OutboxAsync()).Select(r => r.Id));
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+
+        relay.ConnectionsKept.Should().Be(0, "a stopped relay keeps no connection open");
+    }
+
+    private static Task WaitForAsync(Func<bool> condition) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
+
+    private static Task SaveAsync(TestHost host, Order order) =>
+        host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+}

@@ -79,6 +79,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// </summary>
     internal const int MaxBatchesInFlight = 8;
 
+    /// <summary>
+    /// Connections the relay keeps open between its statements (the loop's claims and leases one at a time, the marks of
+    /// batches beside them), so that a statement pays neither for a new context nor for the pool's reset of its connection.
+    /// </summary>
+    internal const int KeptConnections = 4;
+
     /// <summary>Gets the relay's settings, configuration and code applied.</summary>
     internal OutboxRelayOptions Options => _options;
 
@@ -87,7 +93,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         // A relay that has not finished a claim or a batch for a whole lease (plus one polling interval, which an idle relay
         // may wait between claims) is stuck: no batch may take that long.
         _health = health?.Register(DomainEventsHealth.Relay, $"relay {options.InstanceName} ({typeof(TContext).Name})", stalledAfter: options.LeaseDuration + options.PollingInterval);
-        _store = new OutboxStore<TContext>(scopeFactory);
+        _store = new OutboxStore<TContext>(scopeFactory, keepOpen: KeptConnections);
         _signal = signal.Subscribe(typeof(TContext), Offer);
         _transport = transport;
         _options = options;
@@ -259,6 +265,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             OutboxRelayLog.LoopFailed(_logger, ex, TimeSpan.Zero);
         }
 
+        _store.CloseKept();
         OutboxRelayLog.Stopped(_logger, _options.InstanceName);
         _health?.Problem(HealthStatus.Unhealthy, "stopped", null);
     }
@@ -295,6 +302,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     public override void Dispose()
     {
         Close();
+        _store.Dispose();
         _health?.Dispose();
         _draining.Dispose();
         base.Dispose();
@@ -332,6 +340,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
     /// <summary>Claims over the table that left rows because their keys were being sent.</summary>
     internal long ClaimsThatFoundBusyKeys => Interlocked.Read(ref _claimsThatFoundBusyKeys);
+
+    /// <summary>Connections kept open between the relay's statements now.</summary>
+    internal int ConnectionsKept => _store.OpenKept;
 
     /// <summary>Rows handed over by commits that wait for a lease.</summary>
     internal int CommittedWaiting => Volatile.Read(ref _committedCount);

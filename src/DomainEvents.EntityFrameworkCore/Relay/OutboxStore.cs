@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
+using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -8,19 +10,34 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// <summary>
 /// Claims, completes and cleans up outbox rows, one statement each, through the application's DbContext connection:
 /// the statements of the first registered <see cref="IOutboxRelayDatabase"/> that serves the context's database, or
-/// the built-in PostgreSQL and SQLite ones.
+/// the built-in PostgreSQL and SQLite ones. A store may keep a few contexts with their connections open between
+/// statements (<c>keepOpen</c>), so that a statement does not pay for a new scope, a new context and the connection
+/// pool's reset of the connection (Npgsql's <c>DISCARD ALL</c>, sent with the first statement after each open).
 /// </summary>
-internal sealed class OutboxStore<TContext>
+internal sealed class OutboxStore<TContext> : IDisposable
     where TContext : DbContext
 {
+    /// <summary>A connection kept open longer than this without a statement is closed rather than used again.</summary>
+    internal static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(10);
+
     private readonly IServiceScopeFactory _scopeFactory;
+    private readonly int _keepOpen;
+    private readonly ConcurrentStack<Session> _idle = new();
+    private int _idleCount;
+    private volatile bool _disposed;
     private IOutboxRelayStatements? _statements;
     private volatile bool _moreKeysToScan;
 
-    public OutboxStore(IServiceScopeFactory scopeFactory)
+    /// <param name="scopeFactory">Makes the scope each context comes from.</param>
+    /// <param name="keepOpen">How many contexts, with their connections open, are kept between statements; 0: a new scope and connection for each.</param>
+    public OutboxStore(IServiceScopeFactory scopeFactory, int keepOpen = 0)
     {
         _scopeFactory = scopeFactory;
+        _keepOpen = keepOpen;
     }
+
+    /// <summary>Contexts kept open between statements now.</summary>
+    internal int OpenKept => Volatile.Read(ref _idleCount);
 
     /// <summary>Whether the last claim left keys past those it read (its scan over keys stopped before the last key, or it filled the batch without one).</summary>
     public bool KeyScanUnfinished => _moreKeysToScan;
@@ -76,32 +93,155 @@ internal sealed class OutboxStore<TContext>
 
     private async Task<T> WithConnectionAsync<T>(Func<IOutboxRelayStatements, DbConnection, Task<T>> run, CancellationToken cancellationToken)
     {
-        await using var scope = _scopeFactory.CreateAsyncScope();
-        var context = scope.ServiceProvider.GetRequiredService<TContext>();
-        // One instance per store, even when two batches ask at once: an instance may keep state between claims.
-        var statements = Volatile.Read(ref _statements);
-        if (statements is null)
-        {
-            Interlocked.CompareExchange(ref _statements, StatementsFor(context, scope.ServiceProvider), null);
-            statements = Volatile.Read(ref _statements)!;
-        }
-        var connection = context.Database.GetDbConnection();
-        var opened = false;
-        if (connection.State != ConnectionState.Open)
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            opened = true;
-        }
-
+        var session = await TakeKeptAsync().ConfigureAwait(false) ?? await OpenAsync(cancellationToken).ConfigureAwait(false);
+        T result;
         try
         {
-            return await run(statements, connection).ConfigureAwait(false);
+            result = await run(Volatile.Read(ref _statements)!, session.Connection).ConfigureAwait(false);
         }
-        finally
+        catch
         {
-            if (opened)
+            // The connection may be broken, or in a state nobody should inherit: it goes back to the pool, which resets it.
+            // The statement's own error is the one to report, not a failure to close a broken connection.
+            try
             {
-                await connection.CloseAsync().ConfigureAwait(false);
+                await session.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is DbException or InvalidOperationException or IOException or ObjectDisposedException)
+            {
+            }
+
+            // The others were opened as long ago and are likely to share its fate (a restart, a failover): the next
+            // statements open new ones.
+            CloseKept();
+            throw;
+        }
+
+        await KeepAsync(session).ConfigureAwait(false);
+        return result;
+    }
+
+    private async Task<Session> OpenAsync(CancellationToken cancellationToken)
+    {
+        var scope = _scopeFactory.CreateAsyncScope();
+        try
+        {
+            var context = scope.ServiceProvider.GetRequiredService<TContext>();
+            // One instance per store, even when two batches ask at once: an instance may keep state between claims.
+            if (Volatile.Read(ref _statements) is null)
+            {
+                Interlocked.CompareExchange(ref _statements, StatementsFor(context, scope.ServiceProvider), null);
+            }
+
+            var connection = context.Database.GetDbConnection();
+            var opened = false;
+            if (connection.State != ConnectionState.Open)
+            {
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                opened = true;
+            }
+
+            return new Session(scope, connection, opened);
+        }
+        catch
+        {
+            await scope.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A context kept open that is still fresh enough to use; those idle too long are closed.</summary>
+    private async Task<Session?> TakeKeptAsync()
+    {
+        while (_idle.TryPop(out var session))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            if (Stopwatch.GetElapsedTime(session.LastUsed) < MaxIdle && session.Connection.State == ConnectionState.Open)
+            {
+                return session;
+            }
+
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
+    private async Task KeepAsync(Session session)
+    {
+        if (_disposed || Interlocked.Increment(ref _idleCount) > _keepOpen)
+        {
+            if (!_disposed)
+            {
+                Interlocked.Decrement(ref _idleCount);
+            }
+
+            await session.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        session.LastUsed = Stopwatch.GetTimestamp();
+        _idle.Push(session);
+        if (_disposed)
+        {
+            // Disposed meanwhile: close what it may have missed.
+            CloseKept();
+        }
+    }
+
+    /// <summary>Closes the connections kept open (they go back to the pool); the store opens new ones as it needs them.</summary>
+    public void CloseKept()
+    {
+        while (_idle.TryPop(out var session))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            session.Dispose();
+        }
+    }
+
+    /// <summary>Closes the connections kept open, and keeps none from now on.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        CloseKept();
+    }
+
+    /// <summary>A scope whose context's connection the store opened (or found open) for its statements.</summary>
+    private sealed class Session(AsyncServiceScope scope, DbConnection connection, bool opened) : IAsyncDisposable, IDisposable
+    {
+        public DbConnection Connection { get; } = connection;
+
+        public long LastUsed { get; set; }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                if (opened)
+                {
+                    await Connection.CloseAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await scope.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                if (opened)
+                {
+                    Connection.Close();
+                }
+
+                ((IDisposable)scope).Dispose();
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+            {
+                // The application's services were disposed first; the connection goes with them.
             }
         }
     }

@@ -91,6 +91,7 @@ public sealed class RelayingOnADatabaseOfYourOwn
 
         transport.Sent.Select(e => e.PartitionKey).Should().Equal([$"Order/{free.Id}"], "only the free key's head was due and not busy");
         database.Calls.Should().ContainKey("claim");
+        relay.ConnectionsKept.Should().Be(0, "a provider's statements that do not say otherwise get a connection each");
     }
 
     [Test]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
@@ -543,29 +544,34 @@ public sealed class SendingRowsCommittedInATransactionScope
 }
 
 /// <summary>
-/// The relay keeps a few connections open between its statements. One the server has cut costs a failed statement, not a
-/// row: the relay opens a new one and finds what it could not lease. It closes what it kept when it stops.
+/// The relay keeps a few connections open between its statements, when its statements allow it. One the server has cut
+/// costs a failed statement, not a row: the relay closes what it kept, opens new ones and finds what it could not lease.
+/// It closes what it kept when it stops.
 /// </summary>
 [Category("Integration")]
 public sealed class KeepingTheRelaysConnectionsOpen
 {
     [Test]
-    public async Task Rows_committed_after_the_server_cut_the_relays_connections_are_sent_once_and_the_connections_are_closed_at_stop()
+    public async Task The_relays_statements_reuse_a_few_connections_and_rows_committed_after_the_server_cut_them_are_sent_once()
     {
-        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        var statements = new WatchedStatements(keep: true);
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IOutboxRelayDatabase>(statements));
         var transport = new SendingRowsCommittedInThisProcess.RecordingTransport();
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            host.Services.GetRequiredService<IServiceScopeFactory>(),
-            host.Services.GetRequiredService<OutboxSignal>(),
-            transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = StartRelay(host, transport);
         await relay.StartAsync(CancellationToken.None);
         try
         {
-            await SaveAsync(host, Order.Place("before", 1m));
-            await WaitForAsync(() => transport.Sent.Count == 1 && relay.ConnectionsKept > 0);
+            for (var i = 0; i < 10; i++)
+            {
+                await SaveAsync(host, Order.Place("before " + i, 1m));
+                await WaitForAsync(() => host.OutboxAsync().GetAwaiter().GetResult().All(r => r.Status == OutboxMessageStatus.Processed));
+            }
+
+            // The last mark's connection is kept once its statement has returned.
+            await WaitForAsync(() => relay.ConnectionsKept > 0);
+            statements.Succeeded.Should().BeGreaterThanOrEqualTo(20, "each commit's rows were leased, then marked");
+            statements.Connections.Should().BeInRange(1, OutboxRelay<OrderingDbContext>.KeptConnections, "statements reuse the connections the relay keeps");
+            statements.Reused.Should().BePositive();
 
             // Every other session of the database ends, as in a failover; the writers' pool is emptied so that the next save
             // opens a new connection, while the relay's kept ones stay, cut.
@@ -575,8 +581,9 @@ public sealed class KeepingTheRelaysConnectionsOpen
 
             await SaveAsync(host, Order.Place("after", 1m));
             await SaveAsync(host, Order.Place("after, too", 1m));
-            await WaitForAsync(() => transport.Sent.Count >= 3);
+            await WaitForAsync(() => transport.Sent.Count >= 12);
             await WaitForAsync(() => host.OutboxAsync().GetAwaiter().GetResult().All(r => r.Status == OutboxMessageStatus.Processed));
+            statements.Failed.Should().BePositive("a statement ran on a connection the server had cut");
             transport.Sent.Select(e => e.Id).Should().OnlyHaveUniqueItems().And.BeEquivalentTo((await host.OutboxAsync()).Select(r => r.Id));
         }
         finally
@@ -587,6 +594,40 @@ public sealed class KeepingTheRelaysConnectionsOpen
         relay.ConnectionsKept.Should().Be(0, "a stopped relay keeps no connection open");
     }
 
+    [Test]
+    public async Task Statements_that_do_not_say_their_connections_can_be_kept_get_a_connection_each()
+    {
+        var statements = new WatchedStatements(keep: false);
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql, services: s => s.AddSingleton<IOutboxRelayDatabase>(statements));
+        using var relay = StartRelay(host, new SendingRowsCommittedInThisProcess.RecordingTransport());
+        await relay.StartAsync(CancellationToken.None);
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await SaveAsync(host, Order.Place("order " + i, 1m));
+                await WaitForAsync(() => host.OutboxAsync().GetAwaiter().GetResult().All(r => r.Status == OutboxMessageStatus.Processed));
+            }
+
+            relay.ConnectionsKept.Should().Be(0);
+            statements.Succeeded.Should().BeGreaterThanOrEqualTo(6);
+            statements.Reused.Should().Be(0, "a provider that does not allow it gets a new context and connection for each statement");
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static OutboxRelay<OrderingDbContext> StartRelay(TestHost host, IOutboxTransport transport) =>
+        new(
+            host.Services.GetRequiredService<IServiceScopeFactory>(),
+            host.Services.GetRequiredService<OutboxSignal>(),
+            transport,
+            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
     private static Task WaitForAsync(Func<bool> condition) =>
         Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
 
@@ -596,4 +637,72 @@ public sealed class KeepingTheRelaysConnectionsOpen
             db.Orders.Add(order);
             await db.SaveChangesAsync();
         });
+
+    /// <summary>The built-in statements, counting the connection objects they ran on and the statements that failed.</summary>
+    private sealed class WatchedStatements(bool keep) : IOutboxRelayDatabase, IOutboxRelayStatements
+    {
+        private readonly ConcurrentDictionary<DbConnection, bool> _connections = new();
+        private IOutboxRelayStatements _inner = null!;
+        private int _succeeded;
+        private int _failed;
+        private int _reused;
+
+        public int Connections => _connections.Count;
+
+        public int Succeeded => Volatile.Read(ref _succeeded);
+
+        public int Failed => Volatile.Read(ref _failed);
+
+        /// <summary>Statements that ran on a connection object an earlier statement had run on.</summary>
+        public int Reused => Volatile.Read(ref _reused);
+
+        public bool ConnectionsCanBeKept => keep;
+
+        public IOutboxRelayStatements? For(DbContext context)
+        {
+            _inner = RelayTable.BuiltIn(context)!;
+            return this;
+        }
+
+        public Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.ClaimAsync(connection, request, cancellationToken));
+
+        public Task<bool> MayClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.MayClaimAsync(connection, request, cancellationToken));
+
+        public Task<IReadOnlyCollection<(long Id, Guid MessageId)>> ClaimCommittedAsync(DbConnection connection, OutboxClaimRequest request, IReadOnlyList<OutboxEnvelope> rows, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.ClaimCommittedAsync(connection, request, rows, cancellationToken));
+
+        public Task<int> MarkProcessedAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, DateTime now, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.MarkProcessedAsync(connection, owner, ids, now, cancellationToken));
+
+        public Task<int> MarkFailedAsync(DbConnection connection, OutboxFailedAttempt attempt, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.MarkFailedAsync(connection, attempt, cancellationToken));
+
+        public Task<int> ReleaseAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.ReleaseAsync(connection, owner, ids, cancellationToken));
+
+        public Task<int> DeleteProcessedAsync(DbConnection connection, DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
+            WatchAsync(connection, () => _inner.DeleteProcessedAsync(connection, cutoff, batchSize, cancellationToken));
+
+        private async Task<T> WatchAsync<T>(DbConnection connection, Func<Task<T>> statement)
+        {
+            try
+            {
+                var result = await statement();
+                if (!_connections.TryAdd(connection, true))
+                {
+                    Interlocked.Increment(ref _reused);
+                }
+
+                Interlocked.Increment(ref _succeeded);
+                return result;
+            }
+            catch
+            {
+                Interlocked.Increment(ref _failed);
+                throw;
+            }
+        }
+    }
 }

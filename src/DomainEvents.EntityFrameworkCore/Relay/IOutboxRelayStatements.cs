@@ -7,7 +7,8 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// database implements this and hands it out through <see cref="IOutboxRelayDatabase"/>. Each relay (and each clean-up)
 /// gets its own instance, which may keep state from one claim to the next. Every statement runs on the context's own
 /// connection, opened, outside any transaction of the caller's; a statement that needs one (a claim that takes a
-/// lock) makes it itself. The rules every implementation keeps, so that per-key order and the leases hold
+/// lock) makes it itself, and ends it. Each statement gets a connection of its own unless
+/// <see cref="ConnectionsCanBeKept"/> says the relay may keep one open from a statement to the next. The rules every implementation keeps, so that per-key order and the leases hold
 /// (docs/adr/0002-relay-ordering-and-leases.md):
 /// <list type="bullet">
 /// <item>a row is pending (status 0), processed (1) or dead (2); a lease is <c>lease_owner</c> and <c>lease_expires_at</c>, live while it has not expired;</item>
@@ -26,6 +27,16 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// </summary>
 public interface IOutboxRelayStatements
 {
+    /// <summary>
+    /// Whether the relay may keep a connection open from one of these statements to the next, of any kind (a mark of one
+    /// batch may follow a claim of another on the same connection), instead of opening one for each: true only when no
+    /// statement leaves anything behind on its connection (an open transaction, a session lock, a session setting, a temporary
+    /// table) and none relies on a new session. A statement that throws has its connection closed either way. False by
+    /// default; the built-in PostgreSQL and SQLite statements say true, which spares each statement a new context and the
+    /// connection pool's reset of the connection.
+    /// </summary>
+    bool ConnectionsCanBeKept => false;
+
     /// <summary>Leases up to <see cref="OutboxClaimRequest.BatchSize"/> rows to the request's owner.</summary>
     /// <param name="connection">The context's connection, open.</param>
     /// <param name="request">The owner, the batch size, the relay host's clock and the lease.</param>

@@ -264,8 +264,12 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         {
             OutboxRelayLog.LoopFailed(_logger, ex, TimeSpan.Zero);
         }
+        finally
+        {
+            // Marks that outlive the loop (a send confirmed late) open a connection of their own from now on.
+            await _store.StopKeepingAsync().ConfigureAwait(false);
+        }
 
-        _store.CloseKept();
         OutboxRelayLog.Stopped(_logger, _options.InstanceName);
         _health?.Problem(HealthStatus.Unhealthy, "stopped", null);
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
 using System.Diagnostics;
@@ -20,11 +19,19 @@ internal sealed class OutboxStore<TContext> : IDisposable
     /// <summary>A connection kept open longer than this without a statement is closed rather than used again.</summary>
     internal static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(10);
 
+    /// <summary>A connection kept open is given back to its pool after this long, busy or not, so that the pool's lifetime and pruning apply.</summary>
+    internal static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(5);
+
     private readonly IServiceScopeFactory _scopeFactory;
     private readonly int _keepOpen;
-    private readonly ConcurrentStack<Session> _idle = new();
-    private int _idleCount;
-    private volatile bool _disposed;
+    private readonly Lock _gate = new();
+
+    // Kept contexts, the most recently used last. Under _gate.
+    private readonly List<Session> _kept = [];
+    private bool _disposed;
+
+    // Whether the statements allow keeping connections (and the store keeps any): set with _statements.
+    private volatile bool _mayKeep;
     private IOutboxRelayStatements? _statements;
     private volatile bool _moreKeysToScan;
 
@@ -37,7 +44,16 @@ internal sealed class OutboxStore<TContext> : IDisposable
     }
 
     /// <summary>Contexts kept open between statements now.</summary>
-    internal int OpenKept => Volatile.Read(ref _idleCount);
+    internal int OpenKept
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _kept.Count;
+            }
+        }
+    }
 
     /// <summary>Whether the last claim left keys past those it read (its scan over keys stopped before the last key, or it filled the batch without one).</summary>
     public bool KeyScanUnfinished => _moreKeysToScan;
@@ -101,19 +117,11 @@ internal sealed class OutboxStore<TContext> : IDisposable
         }
         catch
         {
-            // The connection may be broken, or in a state nobody should inherit: it goes back to the pool, which resets it.
-            // The statement's own error is the one to report, not a failure to close a broken connection.
-            try
-            {
-                await session.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is DbException or InvalidOperationException or IOException or ObjectDisposedException)
-            {
-            }
-
-            // The others were opened as long ago and are likely to share its fate (a restart, a failover): the next
-            // statements open new ones.
-            CloseKept();
+            // The connection may be broken, or in a state nobody should inherit: it is closed (a pooled one is reset by its
+            // pool). The others were opened as long ago and are likely to share its fate (a restart, a failover): the next
+            // statements open new ones. The statement's own error is the one to report.
+            await session.DisposeQuietlyAsync().ConfigureAwait(false);
+            await CloseKeptAsync().ConfigureAwait(false);
             throw;
         }
 
@@ -130,7 +138,19 @@ internal sealed class OutboxStore<TContext> : IDisposable
             // One instance per store, even when two batches ask at once: an instance may keep state between claims.
             if (Volatile.Read(ref _statements) is null)
             {
-                Interlocked.CompareExchange(ref _statements, StatementsFor(context, scope.ServiceProvider), null);
+                var statements = StatementsFor(context, scope.ServiceProvider);
+                if (Interlocked.CompareExchange(ref _statements, statements, null) is null)
+                {
+                    // Asked once: a provider's answer that throws counts as no.
+                    try
+                    {
+                        _mayKeep = _keepOpen > 0 && statements.ConnectionsCanBeKept;
+                    }
+                    catch (Exception)
+                    {
+                        _mayKeep = false;
+                    }
+                }
             }
 
             var connection = context.Database.GetDbConnection();
@@ -145,75 +165,156 @@ internal sealed class OutboxStore<TContext> : IDisposable
         }
         catch
         {
-            await scope.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await scope.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The error to report is the one that stopped the open.
+            }
+
             throw;
         }
     }
 
-    /// <summary>A context kept open that is still fresh enough to use; those idle too long are closed.</summary>
+    /// <summary>The most recently used kept context, if any; those kept too long, idle or not, are closed on the way.</summary>
     private async Task<Session?> TakeKeptAsync()
     {
-        while (_idle.TryPop(out var session))
+        Session? taken = null;
+        List<Session>? stale;
+        lock (_gate)
         {
-            Interlocked.Decrement(ref _idleCount);
-            if (Stopwatch.GetElapsedTime(session.LastUsed) < MaxIdle && session.Connection.State == ConnectionState.Open)
+            stale = TakeStale();
+            if (_kept.Count > 0)
             {
-                return session;
+                taken = _kept[^1];
+                _kept.RemoveAt(_kept.Count - 1);
             }
-
-            await session.DisposeAsync().ConfigureAwait(false);
         }
 
-        return null;
+        await DisposeAllAsync(stale).ConfigureAwait(false);
+        return taken;
     }
 
+    /// <summary>Keeps a context whose statement succeeded, when the statements allow it and fewer than the store's limit are kept.</summary>
     private async Task KeepAsync(Session session)
     {
-        if (_disposed || Interlocked.Increment(ref _idleCount) > _keepOpen)
+        List<Session>? stale;
+        var kept = false;
+        lock (_gate)
         {
-            if (!_disposed)
+            stale = TakeStale();
+            if (!_disposed && _mayKeep && _kept.Count < _keepOpen && session.IsOpen && Stopwatch.GetElapsedTime(session.OpenedAt) < MaxAge)
             {
-                Interlocked.Decrement(ref _idleCount);
+                session.LastUsed = Stopwatch.GetTimestamp();
+                _kept.Add(session);
+                kept = true;
             }
+        }
 
-            await session.DisposeAsync().ConfigureAwait(false);
+        await DisposeAllAsync(stale).ConfigureAwait(false);
+        if (!kept)
+        {
+            await session.DisposeQuietlyAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Under the gate: removes and returns the kept contexts idle longer than <see cref="MaxIdle"/>, older than <see cref="MaxAge"/>, or closed.</summary>
+    private List<Session>? TakeStale()
+    {
+        List<Session>? stale = null;
+        for (var i = _kept.Count - 1; i >= 0; i--)
+        {
+            var session = _kept[i];
+            if (Stopwatch.GetElapsedTime(session.LastUsed) >= MaxIdle || Stopwatch.GetElapsedTime(session.OpenedAt) >= MaxAge || !session.IsOpen)
+            {
+                (stale ??= []).Add(session);
+                _kept.RemoveAt(i);
+            }
+        }
+
+        return stale;
+    }
+
+    private List<Session> TakeAll()
+    {
+        lock (_gate)
+        {
+            List<Session> all = [.. _kept];
+            _kept.Clear();
+            return all;
+        }
+    }
+
+    private static async Task DisposeAllAsync(List<Session>? sessions)
+    {
+        if (sessions is null)
+        {
             return;
         }
 
-        session.LastUsed = Stopwatch.GetTimestamp();
-        _idle.Push(session);
-        if (_disposed)
+        foreach (var session in sessions)
         {
-            // Disposed meanwhile: close what it may have missed.
-            CloseKept();
+            await session.DisposeQuietlyAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Closes the connections kept open (they go back to the pool); the store opens new ones as it needs them.</summary>
-    public void CloseKept()
+    /// <summary>Closes the connections kept open (they go back to the pool); the store opens new ones as it needs them. Never throws.</summary>
+    public Task CloseKeptAsync() => DisposeAllAsync(TakeAll());
+
+    /// <summary>Closes the connections kept open, and keeps none from now on (a stopped relay's late marks included). Never throws.</summary>
+    public Task StopKeepingAsync()
     {
-        while (_idle.TryPop(out var session))
+        lock (_gate)
         {
-            Interlocked.Decrement(ref _idleCount);
-            session.Dispose();
+            _disposed = true;
         }
+
+        return DisposeAllAsync(TakeAll());
     }
 
-    /// <summary>Closes the connections kept open, and keeps none from now on.</summary>
+    /// <summary>Closes the connections kept open, and keeps none from now on. Never throws.</summary>
     public void Dispose()
     {
-        _disposed = true;
-        CloseKept();
+        lock (_gate)
+        {
+            _disposed = true;
+        }
+
+        foreach (var session in TakeAll())
+        {
+            session.DisposeQuietly();
+        }
     }
 
     /// <summary>A scope whose context's connection the store opened (or found open) for its statements.</summary>
-    private sealed class Session(AsyncServiceScope scope, DbConnection connection, bool opened) : IAsyncDisposable, IDisposable
+    private sealed class Session(AsyncServiceScope scope, DbConnection connection, bool opened)
     {
         public DbConnection Connection { get; } = connection;
 
-        public long LastUsed { get; set; }
+        public long OpenedAt { get; } = Stopwatch.GetTimestamp();
 
-        public async ValueTask DisposeAsync()
+        public long LastUsed { get; set; } = Stopwatch.GetTimestamp();
+
+        /// <summary>Whether the connection says it is open; a provider's property that throws says no.</summary>
+        public bool IsOpen
+        {
+            get
+            {
+                try
+                {
+                    return Connection.State == ConnectionState.Open;
+                }
+                catch (Exception)
+                {
+                    return false;
+                }
+            }
+        }
+
+        /// <summary>Closes the connection if the store opened it, then ends the scope; what fails on the way is not the caller's error.</summary>
+        public async Task DisposeQuietlyAsync()
         {
             try
             {
@@ -222,13 +323,25 @@ internal sealed class OutboxStore<TContext> : IDisposable
                     await Connection.CloseAsync().ConfigureAwait(false);
                 }
             }
+            catch (Exception)
+            {
+                // A broken connection, or services already disposed with the host: nothing to save.
+            }
             finally
             {
-                await scope.DisposeAsync().ConfigureAwait(false);
+                try
+                {
+                    await scope.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // The application's services were disposed first.
+                }
             }
         }
 
-        public void Dispose()
+        /// <summary>As <see cref="DisposeQuietlyAsync"/>, for a relay disposed synchronously.</summary>
+        public void DisposeQuietly()
         {
             try
             {
@@ -236,12 +349,21 @@ internal sealed class OutboxStore<TContext> : IDisposable
                 {
                     Connection.Close();
                 }
-
-                ((IDisposable)scope).Dispose();
             }
-            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+            catch (Exception)
             {
-                // The application's services were disposed first; the connection goes with them.
+                // A broken connection, or services already disposed with the host: nothing to save.
+            }
+            finally
+            {
+                try
+                {
+                    ((IDisposable)scope).Dispose();
+                }
+                catch (Exception)
+                {
+                    // The application's services were disposed first, or one of them can only be disposed asynchronously.
+                }
             }
         }
     }

@@ -6,6 +6,10 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// <summary>The relay's statements on PostgreSQL: times from the database's clock, advisory locks for claims and clean-up, ids as arrays.</summary>
 internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 {
+    /// <inheritdoc />
+    /// <remarks>Every statement here ends its own transaction, and its locks and settings with it.</remarks>
+    public bool ConnectionsCanBeKept => true;
+
     /// <summary>How many keys past the window a claim's loose scan reads at most, per row of the batch.</summary>
     public const int KeyScanFactor = 4;
 

@@ -10,6 +10,10 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// </summary>
 internal sealed class SqliteRelayStatements : IOutboxRelayStatements
 {
+    /// <inheritdoc />
+    /// <remarks>Every statement here ends its own transaction, and its locks and settings with it.</remarks>
+    public bool ConnectionsCanBeKept => true;
+
     private const string Columns = RelayTable.Columns;
     private readonly string _table;
     private readonly string _claim;

@@ -406,7 +406,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         }
     }
 
-    private static Task WaitForAsync(Func<bool> condition) =>
+    internal static Task WaitForAsync(Func<bool> condition) =>
         Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
 
     /// <summary>A relay that has made its first claim over the table (which every relay makes when it starts).</summary>
@@ -423,7 +423,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         return relay;
     }
 
-    private static Task SaveAsync(TestHost host, Order order) =>
+    internal static Task SaveAsync(TestHost host, Order order) =>
         host.InScopeAsync(async db =>
         {
             db.Orders.Add(order);
@@ -628,15 +628,9 @@ public sealed class KeepingTheRelaysConnectionsOpen
             TimeProvider.System,
             NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
 
-    private static Task WaitForAsync(Func<bool> condition) =>
-        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
+    private static Task WaitForAsync(Func<bool> condition) => SendingRowsCommittedInThisProcess.WaitForAsync(condition);
 
-    private static Task SaveAsync(TestHost host, Order order) =>
-        host.InScopeAsync(async db =>
-        {
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-        });
+    private static Task SaveAsync(TestHost host, Order order) => SendingRowsCommittedInThisProcess.SaveAsync(host, order);
 
     /// <summary>The built-in statements, counting the connection objects they ran on and the statements that failed.</summary>
     private sealed class WatchedStatements(bool keep) : IOutboxRelayDatabase, IOutboxRelayStatements

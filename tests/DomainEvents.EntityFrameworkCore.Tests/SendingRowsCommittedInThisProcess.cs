@@ -124,9 +124,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
 
             await db.SaveChangesAsync();
         });
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(), new OutboxSignal(), _transport, new OutboxRelayOptions(), TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = Relay(_host, _transport, new OutboxRelayOptions(), new OutboxSignal());
 
         (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(2);
         _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
@@ -186,13 +184,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
 
         // Another relay takes the first row before this one gets to it, and the broker refuses it: it backs off.
         var refusing = new RecordingTransport { Refuse = true };
-        using var other = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            new OutboxSignal(),
-            refusing,
-            new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromHours(1), RetryMaxDelay = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var other = Relay(_host, refusing, new OutboxRelayOptions { RetryBaseDelay = TimeSpan.FromHours(1), RetryMaxDelay = TimeSpan.FromHours(1) }, new OutboxSignal());
         (await other.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(1);
         (await _host.OutboxAsync()).Single().Attempts.Should().Be(1);
 
@@ -282,13 +274,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         var (first, second, third) = (Order.Place("a", 1m), Order.Place("b", 1m), Order.Place("c", 1m));
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var transport = new RecordingTransport { Hold = gate.Task, HoldOnly = e => !e.PartitionKey.Contains(third.Id.ToString(), StringComparison.OrdinalIgnoreCase) };
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            _host.Services.GetRequiredService<OutboxSignal>(),
-            transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = Relay(_host, transport, new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) });
 
         // Its first claim over the table is made before the commits, so that none of them is found by it.
         (await relay.RunOnceAsync(CancellationToken.None)).Claimed.Should().Be(0);
@@ -341,13 +327,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         var first = (await _host.OutboxAsync()).Single().Id;
         await BackOffAsync(first, retryDue);
 
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            _host.Services.GetRequiredService<OutboxSignal>(),
-            transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(200) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = Relay(_host, transport, new OutboxRelayOptions { PollingInterval = TimeSpan.FromMilliseconds(200) });
         await relay.StartAsync(CancellationToken.None);
         try
         {
@@ -375,13 +355,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         var signal = new OutboxSignal();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var transport = new RecordingTransport { Hold = gate.Task };
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            signal,
-            transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = Relay(_host, transport, new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) }, signal);
         await relay.StartAsync(CancellationToken.None);
         try
         {
@@ -406,19 +380,23 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
         }
     }
 
+    /// <summary>A relay of the host's context on <paramref name="transport"/>, woken by the host's signal unless given one of its own.</summary>
+    internal static OutboxRelay<OrderingDbContext> Relay(TestHost host, IOutboxTransport transport, OutboxRelayOptions options, OutboxSignal? signal = null) =>
+        new(
+            host.Services.GetRequiredService<IServiceScopeFactory>(),
+            signal ?? host.Services.GetRequiredService<OutboxSignal>(),
+            transport,
+            options,
+            TimeProvider.System,
+            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+
     internal static Task WaitForAsync(Func<bool> condition) =>
         Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), "The relay did not get there within 10 s.");
 
     /// <summary>A relay that has made its first claim over the table (which every relay makes when it starts).</summary>
     private async Task<OutboxRelay<OrderingDbContext>> StartedRelayAsync(OutboxSignal signal, OutboxRelayOptions? options = null)
     {
-        var relay = new OutboxRelay<OrderingDbContext>(
-            _host.Services.GetRequiredService<IServiceScopeFactory>(),
-            signal,
-            _transport,
-            options ?? new OutboxRelayOptions { BatchSize = 100, PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        var relay = Relay(_host, _transport, options ?? new OutboxRelayOptions { BatchSize = 100, PollingInterval = TimeSpan.FromHours(1) }, signal);
         (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
         return relay;
     }
@@ -507,13 +485,7 @@ public sealed class SendingRowsCommittedInATransactionScope
     public async Task Rows_saved_in_a_transaction_scope_are_handed_over_when_it_completes_and_not_when_it_is_rolled_back()
     {
         await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
-        using var relay = new OutboxRelay<OrderingDbContext>(
-            host.Services.GetRequiredService<IServiceScopeFactory>(),
-            host.Services.GetRequiredService<OutboxSignal>(),
-            new SendingRowsCommittedInThisProcess.RecordingTransport(),
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        using var relay = SendingRowsCommittedInThisProcess.Relay(host, new SendingRowsCommittedInThisProcess.RecordingTransport(), new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) });
 
         using (new System.Transactions.TransactionScope(System.Transactions.TransactionScopeAsyncFlowOption.Enabled))
         {
@@ -620,13 +592,7 @@ public sealed class KeepingTheRelaysConnectionsOpen
     }
 
     private static OutboxRelay<OrderingDbContext> StartRelay(TestHost host, IOutboxTransport transport) =>
-        new(
-            host.Services.GetRequiredService<IServiceScopeFactory>(),
-            host.Services.GetRequiredService<OutboxSignal>(),
-            transport,
-            new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) },
-            TimeProvider.System,
-            NullLogger<OutboxRelay<OrderingDbContext>>.Instance);
+        SendingRowsCommittedInThisProcess.Relay(host, transport, new OutboxRelayOptions { PollingInterval = TimeSpan.FromHours(1) });
 
     private static Task WaitForAsync(Func<bool> condition) => SendingRowsCommittedInThisProcess.WaitForAsync(condition);
 

@@ -30,7 +30,7 @@ internal sealed class OutboxStore<TContext> : IDisposable
     private readonly List<Session> _kept = [];
     private bool _disposed;
 
-    // Whether the statements allow keeping connections (and the store keeps any): set with _statements.
+    // Whether the statements allow keeping connections: set with _statements.
     private volatile bool _mayKeep;
     private IOutboxRelayStatements? _statements;
     private volatile bool _moreKeysToScan;
@@ -144,7 +144,7 @@ internal sealed class OutboxStore<TContext> : IDisposable
                     // Asked once: a provider's answer that throws counts as no.
                     try
                     {
-                        _mayKeep = _keepOpen > 0 && statements.ConnectionsCanBeKept;
+                        _mayKeep = statements.ConnectionsCanBeKept;
                     }
                     catch (Exception)
                     {
@@ -237,10 +237,12 @@ internal sealed class OutboxStore<TContext> : IDisposable
         return stale;
     }
 
-    private List<Session> TakeAll()
+    /// <summary>Removes and returns every kept context; with <paramref name="stopKeeping"/>, none is kept from then on.</summary>
+    private List<Session> TakeAll(bool stopKeeping = false)
     {
         lock (_gate)
         {
+            _disposed |= stopKeeping;
             List<Session> all = [.. _kept];
             _kept.Clear();
             return all;
@@ -264,25 +266,12 @@ internal sealed class OutboxStore<TContext> : IDisposable
     public Task CloseKeptAsync() => DisposeAllAsync(TakeAll());
 
     /// <summary>Closes the connections kept open, and keeps none from now on (a stopped relay's late marks included). Never throws.</summary>
-    public Task StopKeepingAsync()
-    {
-        lock (_gate)
-        {
-            _disposed = true;
-        }
-
-        return DisposeAllAsync(TakeAll());
-    }
+    public Task StopKeepingAsync() => DisposeAllAsync(TakeAll(stopKeeping: true));
 
     /// <summary>Closes the connections kept open, and keeps none from now on. Never throws.</summary>
     public void Dispose()
     {
-        lock (_gate)
-        {
-            _disposed = true;
-        }
-
-        foreach (var session in TakeAll())
+        foreach (var session in TakeAll(stopKeeping: true))
         {
             session.DisposeQuietly();
         }

@@ -130,7 +130,7 @@ public static class LatencyBenchmark
         var all = trace.Take();
         var statements = all.Where(s => s.StartTimestamp >= run.MeasuredStart && s.StartTimestamp <= run.MeasuredEnd).ToList();
         summary.Relay = ThroughputBenchmark.Breakdown(statements, run.Measured.Count, run.MeasuredSeconds);
-        summary.Components = Decompose(all, recorder, run.Measured.Select(s => (s.Id, s.Returned)));
+        summary.Components = Decompose(all, recorder, run.Measured.Select(s => (s.Id, s.Before, s.Returned)));
         summary.SaveP50Ms = Stats.Round(Stats.Percentile(run.Measured.Select(s => Stats.Milliseconds(s.Before, s.Returned)).ToList(), 50));
         return summary;
     }
@@ -140,7 +140,12 @@ public static class LatencyBenchmark
     /// arrived): commit to the claim's start (waiting for the relay's current round to end, or for its wake-up), the
     /// claim itself, and the claim's end to Consume (publish, confirm-independent delivery, consumer pipeline).
     /// </summary>
-    private static Dictionary<string, double> Decompose(IReadOnlyList<RelayStatementTrace.Statement> statements, ArrivalRecorder recorder, IEnumerable<(Guid Id, long Committed)> events)
+    /// <summary>
+    /// Splits each event's latency at the relay's lease that sent it: the last one to end before the arrival, if it began after
+    /// the save returned (every part then is a positive time). An event with no such lease was leased in its own commit (or by
+    /// a lease that began while its save was returning): only its save's call to Consume is counted, as "leased before return".
+    /// </summary>
+    private static Dictionary<string, double> Decompose(IReadOnlyList<RelayStatementTrace.Statement> statements, ArrivalRecorder recorder, IEnumerable<(Guid Id, long Called, long Committed)> events)
     {
         var claims = statements.Where(s => s.Kind == RelayStatementTrace.Kind.Claim)
             .Select(s => (Start: s.StartTimestamp, End: s.StartTimestamp + (long)(s.Duration.TotalSeconds * Stopwatch.Frequency)))
@@ -150,7 +155,8 @@ public static class LatencyBenchmark
         var wait = new List<double>();
         var claim = new List<double>();
         var deliver = new List<double>();
-        foreach (var (id, committed) in events)
+        var inCommit = new List<double>();
+        foreach (var (id, called, committed) in events)
         {
             if (!recorder.TryGet(id, out var arrival))
             {
@@ -159,26 +165,35 @@ public static class LatencyBenchmark
 
             var index = Array.BinarySearch(ends, arrival.Timestamp);
             index = index >= 0 ? index : ~index - 1;
-            if (index < 0)
+            if (index < 0 || claims[index].Start < committed)
             {
+                inCommit.Add(Stats.Milliseconds(called, arrival.Timestamp));
                 continue;
             }
 
             var (start, end) = claims[index];
+
             wait.Add(Stats.Milliseconds(committed, start));
             claim.Add(Stats.Milliseconds(start, end));
             deliver.Add(Stats.Milliseconds(end, arrival.Timestamp));
         }
 
-        return new Dictionary<string, double>(StringComparer.Ordinal)
+        var parts = new Dictionary<string, double>(StringComparer.Ordinal)
         {
-            ["commitToClaimStartP50Ms"] = Stats.Round(Stats.Percentile(wait, 50)),
-            ["commitToClaimStartP99Ms"] = Stats.Round(Stats.Percentile(wait, 99)),
-            ["claimP50Ms"] = Stats.Round(Stats.Percentile(claim, 50)),
-            ["claimP99Ms"] = Stats.Round(Stats.Percentile(claim, 99)),
-            ["claimEndToConsumeP50Ms"] = Stats.Round(Stats.Percentile(deliver, 50)),
-            ["claimEndToConsumeP99Ms"] = Stats.Round(Stats.Percentile(deliver, 99)),
+            ["leasedBeforeReturn"] = inCommit.Count,
+            ["leasedAfterReturn"] = wait.Count,
         };
+        foreach (var (name, values) in new[] { ("callToConsumeLeasedBefore", inCommit), ("commitToClaimStart", wait), ("claim", claim), ("claimEndToConsume", deliver) })
+        {
+            // A part with no event has no percentile (and NaN has no place in the results).
+            if (values.Count > 0)
+            {
+                parts[name + "P50Ms"] = Stats.Round(Stats.Percentile(values, 50));
+                parts[name + "P99Ms"] = Stats.Round(Stats.Percentile(values, 99));
+            }
+        }
+
+        return parts;
     }
 
     private static async Task<LatencySummary> MassTransitAsync(BenchEnvironment environment, Sizes sizes)

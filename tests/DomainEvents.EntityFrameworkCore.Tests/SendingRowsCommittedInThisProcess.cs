@@ -1,15 +1,12 @@
 using System.Collections.Concurrent;
-using System.Data;
 using System.Data.Common;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 namespace DomainEvents.EntityFrameworkCore.Tests;
 
@@ -147,8 +144,6 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
 
         (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
         (await _host.OutboxAsync()).Single().Should().Match<OutboxMessage>(r => r.Status == OutboxMessageStatus.Pending && r.LeaseOwner == null);
-        (await tenant.OutboxAsync()).Single().LeaseOwner.Should().BeNull("the tenant's commit leases nothing to a relay of another database");
-        relay.RowsLeasedByCommits.Should().Be(0);
 
         (await relay.RunOnceAsync(CancellationToken.None)).Processed.Should().Be(1);
         _transport.Sent.Should().ContainSingle().Which.MessageId.Should().Be(here.MessageId, "this database's row is sent with its own payload");
@@ -185,11 +180,7 @@ public sealed class SendingRowsCommittedInThisProcess(DatabaseProvider provider)
     {
         using var relay = await StartedRelayAsync(_host.Services.GetRequiredService<OutboxSignal>());
         var order = Order.Place("c1", 10m);
-        await using (await LeasingRowsInTheirOwnCommit.ClaimsLockHeldAsync(_host))
-        {
-            // (On PostgreSQL, with the claims' lock busy the commit leases nothing itself: the row is handed over unleased.)
-            await SaveAsync(_host, order);
-        }
+        await SaveAsync(_host, order);
 
         // Another relay takes the first row before this one gets to it, and the broker refuses it: it backs off.
         var refusing = new RecordingTransport { Refuse = true };
@@ -672,179 +663,6 @@ public sealed class KeepingTheRelaysConnectionsOpen
                 Interlocked.Increment(ref _failed);
                 throw;
             }
-        }
-    }
-}
-
-/// <summary>
-/// On PostgreSQL a commit leases its own rows to the relay of its process in the round trip of its COMMIT, so the relay
-/// sends them with no statement first. The claim's rules hold as for any lease: one holder per key, earlier rows first.
-/// </summary>
-[Category("Integration")]
-public sealed class LeasingRowsInTheirOwnCommit
-{
-    private TestHost _host = null!;
-    private SendingRowsCommittedInThisProcess.RecordingTransport _transport = null!;
-
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
-        _transport = new SendingRowsCommittedInThisProcess.RecordingTransport();
-    }
-
-    [TearDown]
-    public async Task StopAsync() => await _host.DisposeAsync();
-
-    [Test]
-    public async Task A_commit_leases_its_rows_to_the_relay_of_its_process_which_sends_them_without_a_statement_of_its_own()
-    {
-        using var relay = await StartedRelayAsync();
-        var order = Order.Place("c1", 10m);
-        order.RaiseEvent(new OrderShipped(order.Id));
-        await SaveAsync(_host, order);
-
-        relay.RowsLeasedByCommits.Should().Be(2, "the commit leased both rows it wrote");
-        (await _host.OutboxAsync()).Should().OnlyContain(r => r.Status == OutboxMessageStatus.Pending && r.LeaseOwner != null && r.LeaseExpiresAt > DateTime.UtcNow);
-
-        var result = await relay.RunOnceAsync(CancellationToken.None, committedOnly: true);
-        result.Processed.Should().Be(2);
-        var rows = await _host.OutboxAsync();
-        rows.Should().OnlyContain(r => r.Status == OutboxMessageStatus.Processed && r.LeaseOwner == null);
-        _transport.Sent.Select(e => e.Id).Should().Equal(rows.Select(r => r.Id));
-    }
-
-    [Test]
-    public async Task With_the_claims_lock_busy_a_commit_does_not_wait_for_it_and_its_rows_are_leased_after_it()
-    {
-        using var relay = await StartedRelayAsync();
-        var order = Order.Place("c1", 10m);
-        await using (await ClaimsLockHeldAsync(_host))
-        {
-            await SaveAsync(_host, order);
-        }
-
-        relay.RowsLeasedByCommits.Should().Be(0, "the lock was tried, not waited for");
-        (await _host.OutboxAsync()).Single().LeaseOwner.Should().BeNull();
-        relay.CommittedWaiting.Should().Be(1, "the row was handed over to be leased by id");
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
-        _transport.Sent.Should().ContainSingle();
-    }
-
-    [TestCase(IsolationLevel.RepeatableRead)]
-    [TestCase(IsolationLevel.Serializable)]
-    public async Task A_transaction_stricter_than_read_committed_leases_nothing_in_its_commit(IsolationLevel level)
-    {
-        using var relay = await StartedRelayAsync();
-        await _host.InScopeAsync(async db =>
-        {
-            await using var transaction = await db.Database.BeginTransactionAsync(level);
-            db.Orders.Add(Order.Place("c1", 10m));
-            await db.SaveChangesAsync();
-            await transaction.CommitAsync();
-        });
-
-        // Its lease would read the transaction's first snapshot, which may predate a claim that held the lock.
-        relay.RowsLeasedByCommits.Should().Be(0);
-        (await _host.OutboxAsync()).Single().LeaseOwner.Should().BeNull();
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
-    }
-
-    [Test]
-    public async Task Rows_of_an_explicit_read_committed_transaction_are_leased_in_its_commit()
-    {
-        using var relay = await StartedRelayAsync();
-        await _host.InScopeAsync(async db =>
-        {
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            var order = Order.Place("c1", 10m);
-            db.Orders.Add(order);
-            await db.SaveChangesAsync();
-            order.RaiseEvent(new OrderShipped(order.Id));
-            await db.SaveChangesAsync();
-            relay.CommittedWaiting.Should().Be(0, "nothing is committed yet");
-            await transaction.CommitAsync();
-        });
-
-        relay.RowsLeasedByCommits.Should().Be(2, "both saves' rows were leased in the one commit");
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(2);
-        _transport.Sent.Select(e => e.Id).Should().Equal((await _host.OutboxAsync()).Select(r => r.Id));
-    }
-
-    [Test]
-    public async Task A_transaction_interceptor_added_after_ours_still_sees_the_transaction_open_when_it_commits()
-    {
-        var later = new TransactionWatcher();
-        await _host.DisposeAsync();
-        _host = await TestHost.StartAsync(DatabaseProvider.PostgreSql, events: b => b.Services.ConfigureDbContext<OrderingDbContext>((_, o) => o.AddInterceptors(later)));
-        using var relay = await StartedRelayAsync();
-        later.Commits = 0;
-        await SaveAsync(_host, Order.Place("c1", 10m));
-
-        later.SawSuppressedCommit.Should().BeFalse("our interceptor commits by itself only when it is the last");
-        later.Commits.Should().Be(1);
-        relay.RowsLeasedByCommits.Should().Be(0);
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Processed.Should().Be(1);
-    }
-
-    [Test]
-    public async Task A_commit_that_fails_after_its_rows_were_leased_commits_nothing_sends_nothing_and_gives_the_room_back()
-    {
-        using var relay = await StartedRelayAsync();
-
-        // A deferred constraint is checked at COMMIT, after the lease statement in the same round trip.
-        await _host.InScopeAsync(db => db.Database.ExecuteSqlRawAsync(
-            "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$; "
-            + "CREATE CONSTRAINT TRIGGER refuse_orders AFTER INSERT ON \"Orders\" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit();"));
-
-        var save = () => SaveAsync(_host, Order.Place("c1", 10m));
-
-        (await save.Should().ThrowAsync<PostgresException>()).Which.MessageText.Should().Be("refused at commit");
-        (await _host.OutboxAsync()).Should().BeEmpty();
-        (await _host.OrderCountAsync()).Should().Be(0);
-        relay.CommittedWaiting.Should().Be(0, "the room reserved for the commit's rows was given back");
-        relay.RowsLeasedByCommits.Should().Be(0);
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
-        _transport.Sent.Should().BeEmpty();
-    }
-
-    /// <summary>Holds the claims' advisory lock of the host's outbox in a session of its own until disposed (nothing on SQLite).</summary>
-    internal static async Task<IAsyncDisposable> ClaimsLockHeldAsync(TestHost host)
-    {
-        if (host.Database.Provider != DatabaseProvider.PostgreSql)
-        {
-            return new NpgsqlConnection();
-        }
-
-        var key = await host.InScopeAsync(db => Task.FromResult(PostgresRelayStatements.ClaimLockKey(db)));
-        // Not pooled: closing it ends the session, and the session's lock with it.
-        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(host.Database.ConnectionString) { Pooling = false }.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT pg_advisory_lock({key})", connection);
-        await command.ExecuteNonQueryAsync();
-        return connection;
-    }
-
-    private async Task<OutboxRelay<OrderingDbContext>> StartedRelayAsync(OutboxRelayOptions? options = null)
-    {
-        var relay = SendingRowsCommittedInThisProcess.Relay(_host, _transport, options ?? new OutboxRelayOptions { BatchSize = 100, PollingInterval = TimeSpan.FromHours(1) });
-        (await relay.RunOnceAsync(CancellationToken.None, committedOnly: true)).Claimed.Should().Be(0);
-        return relay;
-    }
-
-    private static Task SaveAsync(TestHost host, Order order) => SendingRowsCommittedInThisProcess.SaveAsync(host, order);
-
-    private sealed class TransactionWatcher : DbTransactionInterceptor
-    {
-        public bool SawSuppressedCommit { get; private set; }
-
-        public int Commits { get; set; }
-
-        public override ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
-        {
-            SawSuppressedCommit |= result.IsSuppressed;
-            Commits++;
-            return ValueTask.FromResult(result);
         }
     }
 }

@@ -9,7 +9,6 @@ using DomainEvents.Errors;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -284,13 +283,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             if (_states.TryGetValue(context, out var state))
             {
                 state.Changes.Failed(context);
-
-                // A save that failed after its commit (a failed commit has given its lease back already): the rows leased
-                // in that commit are committed, and go to their relay.
-                if (state.TakeCommitLease() is { } leased)
-                {
-                    _signal.Committed(context.GetType(), [], leased);
-                }
             }
         }
     }
@@ -402,56 +394,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             state.MarkNotified();
         }
 
-        // A relay of this process that reads this database takes the rows leased in the COMMIT's own round trip, and sends
-        // them as soon as the commit returns. Only when no later interceptor expects the transaction still open.
-        if (!result.IsSuppressed && transaction.Connection is { } connection && state.RowsToCommit(context) is { Count: > 0 } toCommit
-            && IsLastTransactionInterceptor(context)
-            && _signal.ReserveCommitLease(context.GetType(), connection, toCommit.Count) is { } lease)
-        {
-            try
-            {
-                await lease.LeaseAndCommitAsync(transaction, toCommit, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                // Not committed, or not known to be: the rows, if committed, wait for their lease to run out.
-                lease.Cancel();
-                throw;
-            }
-
-            state.CommitLease = lease;
-            return InterceptionResult.Suppress();
-        }
-
         return result;
-    }
-
-    /// <summary>
-    /// Whether this interceptor may commit a transaction itself: no transaction interceptor registered after it on the
-    /// context would then see it committed while expecting it open (EF Core calls them in the order they were added).
-    /// </summary>
-    private bool IsLastTransactionInterceptor(DbContext context)
-    {
-        var interceptors = context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors;
-        if (interceptors is null)
-        {
-            return false;
-        }
-
-        var found = false;
-        foreach (var interceptor in interceptors)
-        {
-            if (ReferenceEquals(interceptor, this))
-            {
-                found = true;
-            }
-            else if (found && interceptor is IDbTransactionInterceptor)
-            {
-                return false;
-            }
-        }
-
-        return found;
     }
 
     /// <summary>The synchronous save's own transaction: its change events are written before it commits.</summary>
@@ -480,10 +423,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             var notified = state.TakeNotified();
             var (rows, afterCommit) = state.TakeCommitted();
             ChangeRowsCommitted(context, state.Changes.Committed());
-            var lease = state.TakeCommitLease();
-            if (rows.Count > 0 || lease is not null)
+            if (rows.Count > 0)
             {
-                _signal.Committed(context.GetType(), rows, lease);
+                _signal.Committed(context.GetType(), rows);
                 if (!notified)
                 {
                     await NotifyAfterCommitAsync(context, cancellationToken).ConfigureAwait(false);
@@ -503,7 +445,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             state.TakeNotified();
             var (rows, _) = state.TakeCommitted();
-            _signal.Committed(context.GetType(), rows, state.TakeCommitLease());
+            _signal.Committed(context.GetType(), rows);
             ChangeRowsCommitted(context, state.Changes.Committed());
         }
     }
@@ -591,9 +533,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             state.TakeCommitted();
             state.TakeNotified();
             state.Changes.Forget();
-
-            // The commit failed, or its outcome is unknown: rows it may have leased wait for their lease to run out.
-            state.TakeCommitLease()?.Cancel();
         }
     }
 
@@ -659,11 +598,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         state.ClearKeys();
         if (state.Dispatched.Count == 0 && state.Published.Count == 0)
         {
-            if (state.TakeCommitLease() is { } leased)
-            {
-                _signal.Committed(context.GetType(), [], leased);
-            }
-
             return null;
         }
 
@@ -754,11 +688,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         // Committed: the rows go to a relay of this process if one takes them. In a TransactionScope (or a transaction the
         // connection was enlisted in) they are committed only when it is; one rolled back takes them with it.
-        // Rows leased in the save's own commit go to the relay they were leased to.
-        var lease = state.TakeCommitLease();
-        if (rows.Count > 0 || lease is not null)
+        if (rows.Count > 0)
         {
-            WhenCommitted(context, (Signal: _signal, ContextType: context.GetType(), Rows: rows, Lease: lease), static s => s.Signal.Committed(s.ContextType, s.Rows, s.Lease));
+            WhenCommitted(context, (Signal: _signal, ContextType: context.GetType(), Rows: rows), static s => s.Signal.Committed(s.ContextType, s.Rows));
         }
 
         return (events, rows);
@@ -1007,57 +939,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         public void MarkNotified() => _notified = true;
-
-        /// <summary>Gets or sets the lease the transaction's commit took on its rows, until they are handed over (or it failed).</summary>
-        public CommitLease? CommitLease { get; set; }
-
-        public CommitLease? TakeCommitLease()
-        {
-            var lease = CommitLease;
-            CommitLease = null;
-            return lease;
-        }
-
-        /// <summary>
-        /// The outbox rows the transaction about to commit may hold, with their ids: earlier saves' in the caller's
-        /// transaction, and this save's (whose ids EF Core sets on the entities only after the commit; the entries have
-        /// them). One not written after all (an abandoned attempt's) is matched by no lease.
-        /// </summary>
-        public List<(OutboxMessage Row, long Id)> RowsToCommit(DbContext context)
-        {
-            var rows = new List<(OutboxMessage, long)>(_committedRows.Count + Dispatched.Count + Published.Count);
-            foreach (var row in _committedRows)
-            {
-                if (row.Id > 0)
-                {
-                    rows.Add((row, row.Id));
-                }
-            }
-
-            foreach (var row in Dispatched.Values)
-            {
-                if (row is not null)
-                {
-                    AddSaved(context, rows, row);
-                }
-            }
-
-            foreach (var row in Published)
-            {
-                AddSaved(context, rows, row);
-            }
-
-            return rows;
-        }
-
-        private static void AddSaved(DbContext context, List<(OutboxMessage, long)> rows, OutboxMessage row)
-        {
-            var entry = context.Entry(row);
-            if (entry.State != EntityState.Detached && entry.Property<long>(nameof(OutboxMessage.Id)).CurrentValue is > 0 and var id)
-            {
-                rows.Add((row, id));
-            }
-        }
 
         public bool TakeNotified()
         {

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Threading.Channels;
 
 namespace DomainEvents.EntityFrameworkCore.Outbox;
@@ -44,48 +43,11 @@ internal sealed class OutboxSignal : IOutboxWakeUp
     void IOutboxWakeUp.WakeFromNotification(string? payload, Type contextType) => NotifyFromNotification(payload, contextType);
 
     /// <summary>
-    /// Room with a relay of <paramref name="contextType"/> for a commit on <paramref name="connection"/> to lease
-    /// <paramref name="count"/> of its rows to it, or <see langword="null"/> when no relay here takes such leases now.
+    /// A transaction of <paramref name="contextType"/> committed <paramref name="rows"/>. The first relay of that context
+    /// that takes them sends them; when none does, every relay claims.
     /// </summary>
-    public CommitLease? ReserveCommitLease(Type contextType, DbConnection connection, int count)
+    public void Committed(Type contextType, IReadOnlyList<OutboxMessage> rows)
     {
-        foreach (var subscription in Volatile.Read(ref _subscriptions))
-        {
-            if (subscription.ContextType == contextType && subscription.CommitLeases?.Reserve(connection, count) is { } lease)
-            {
-                return lease;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// A transaction of <paramref name="contextType"/> committed <paramref name="rows"/>. Those it leased in its commit
-    /// (<paramref name="lease"/>) go to the relay they were leased to. The first relay of that context that takes the others
-    /// sends them; when none does, every relay claims.
-    /// </summary>
-    public void Committed(Type contextType, IReadOnlyList<OutboxMessage> rows, CommitLease? lease = null)
-    {
-        if (lease is not null)
-        {
-            lease.Take();
-            if (lease.Rows.Count > 0)
-            {
-                List<OutboxMessage> others = new(rows.Count);
-                foreach (var row in rows)
-                {
-                    if (!lease.Holds(row))
-                    {
-                        others.Add(row);
-                    }
-                }
-
-                Relay.RelayMetrics.Written(contextType.Name, lease.Rows.Count);
-                rows = others;
-            }
-        }
-
         if (rows.Count == 0)
         {
             return;
@@ -104,13 +66,10 @@ internal sealed class OutboxSignal : IOutboxWakeUp
         Notify(contextType);
     }
 
-    /// <summary>
-    /// Starts waking a relay of <paramref name="contextType"/>; <paramref name="offer"/> takes rows committed in this process,
-    /// or refuses them; <paramref name="commitLeases"/>, if any, lets commits lease their rows to the relay.
-    /// </summary>
-    public Subscription Subscribe(Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer, ICommitLeaseTaker? commitLeases = null)
+    /// <summary>Starts waking a relay of <paramref name="contextType"/>; <paramref name="offer"/> takes rows committed in this process, or refuses them.</summary>
+    public Subscription Subscribe(Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer)
     {
-        var subscription = new Subscription(this, contextType, offer, commitLeases);
+        var subscription = new Subscription(this, contextType, offer);
         lock (_gate)
         {
             _subscriptions = [.. _subscriptions, subscription];
@@ -142,21 +101,14 @@ internal sealed class OutboxSignal : IOutboxWakeUp
         // A claim is due at first: rows may have been committed before the relay started.
         private int _claimDue = 1;
 
-        internal Subscription(OutboxSignal signal, Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer, ICommitLeaseTaker? commitLeases)
+        internal Subscription(OutboxSignal signal, Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer)
         {
             _signal = signal;
             ContextType = contextType;
             _offer = offer;
-            CommitLeases = commitLeases;
         }
 
         public Type ContextType { get; }
-
-        /// <summary>Gets the relay's side of leases taken in commits, if it takes them.</summary>
-        public ICommitLeaseTaker? CommitLeases { get; }
-
-        /// <summary>Whether a claim was asked for and not yet taken.</summary>
-        public bool ClaimDue => Volatile.Read(ref _claimDue) == 1;
 
         /// <summary>Asks for a claim and wakes the relay.</summary>
         public void ClaimSoon()

@@ -16,31 +16,16 @@ namespace DomainEvents.EntityFrameworkCore.Relay;
 /// partitions concurrently (each partition in order, one confirmed message after the other), then record
 /// what was confirmed, what failed (with back-off, or dead after the maximum attempts) and what was not tried.
 /// Rows committed in this process are handed to it after their commit: it leases those by id, under the claim's
-/// rules, and sends them from memory, without searching the table. On PostgreSQL a commit may have leased them to it
-/// already, in its COMMIT's round trip (<see cref="ICommitLeaseTaker"/>): those are sent with no statement first. A
-/// claim finds everything else.
+/// rules, and sends them from memory, without searching the table. A claim finds everything else.
 /// </summary>
-internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycleService, ICommitLeaseTaker
+internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycleService
     where TContext : DbContext
 {
     private readonly CancellationTokenSource _draining = new();
     private readonly OutboxStore<TContext> _store;
     private readonly OutboxSignal.Subscription _signal;
     private readonly ConcurrentQueue<OutboxEnvelope> _committed = new();
-
-    // Rows that commits of this process leased to this relay in their COMMIT's round trip, with when (a Stopwatch timestamp,
-    // before the statement) each lease started. They are sent as they are, with no statement first.
-    private readonly ConcurrentQueue<(OutboxEnvelope Row, long LeasedAt)> _leasedByCommits = new();
-
-    // Rows in both queues, and room reserved by commits about to lease theirs.
     private int _committedCount;
-    private long _rowsLeasedByCommits;
-
-    /// <summary>
-    /// The owner of every lease a commit takes for this relay. Batches of such rows share it: marks and releases name their
-    /// rows by id, and a row is leased in its commit only once, so no batch can touch another's rows.
-    /// </summary>
-    private readonly string _commitOwner;
 
     // Rows (id and message id, as a lease by id matches them) that the last claim over the table returned. A commit that
     // lands between the claim emptying the handover queue and the claim's snapshot hands over rows the claim also finds;
@@ -109,14 +94,13 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         // may wait between claims) is stuck: no batch may take that long.
         _health = health?.Register(DomainEventsHealth.Relay, $"relay {options.InstanceName} ({typeof(TContext).Name})", stalledAfter: options.LeaseDuration + options.PollingInterval);
         _store = new OutboxStore<TContext>(scopeFactory, keepOpen: KeptConnections);
-        _ownerPrefix = $"{options.InstanceName}#{Guid.NewGuid().ToString("N")[..8]}";
-        _commitOwner = _ownerPrefix + "#commits";
-        _signal = signal.Subscribe(typeof(TContext), Offer, this);
+        _signal = signal.Subscribe(typeof(TContext), Offer);
         _transport = transport;
         _options = options;
         _time = time;
         _logger = logger;
         _sends = new SemaphoreSlim(options.MaxConcurrentSends, options.MaxConcurrentSends);
+        _ownerPrefix = $"{options.InstanceName}#{Guid.NewGuid().ToString("N")[..8]}";
     }
 
     /// <summary>
@@ -168,7 +152,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                         _signal.ClaimSoon();
                     }
 
-                    claimNow = fullBatch || !_committed.IsEmpty || !_leasedByCommits.IsEmpty;
+                    claimNow = fullBatch || !_committed.IsEmpty;
                     if (claimNow)
                     {
                         continue;
@@ -282,9 +266,6 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
         finally
         {
-            // Rows commits leased to this relay and not sent go back to the table now rather than when their lease runs out.
-            await ReleaseLeasedByCommitsAsync().ConfigureAwait(false);
-
             // Marks that outlive the loop (a send confirmed late) open a connection of their own from now on.
             await _store.StopKeepingAsync().ConfigureAwait(false);
         }
@@ -386,114 +367,21 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
         foreach (var row in rows)
         {
-            _committed.Enqueue(EnvelopeOf(row, row.Id));
+            _committed.Enqueue(new OutboxEnvelope(
+                row.Id,
+                row.MessageId,
+                row.MessageType,
+                row.Version,
+                row.Exchange,
+                row.RoutingKey,
+                row.PartitionKey,
+                row.Payload,
+                row.Headers,
+                DateTime.SpecifyKind(row.OccurredAt, DateTimeKind.Utc),
+                0));
         }
 
         return true;
-    }
-
-    private static OutboxEnvelope EnvelopeOf(OutboxMessage row, long id) =>
-        new(
-            id,
-            row.MessageId,
-            row.MessageType,
-            row.Version,
-            row.Exchange,
-            row.RoutingKey,
-            row.PartitionKey,
-            row.Payload,
-            row.Headers,
-            DateTime.SpecifyKind(row.OccurredAt, DateTimeKind.Utc),
-            0);
-
-    /// <summary>Rows that commits leased to this relay in their own COMMIT, sent or waiting.</summary>
-    internal long RowsLeasedByCommits => Interlocked.Read(ref _rowsLeasedByCommits);
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// Only the built-in PostgreSQL statements lease in a commit, and only for a commit on the database this relay reads
-    /// (a tenant's commit on another database is left to that database's relays, as a lease by id would be).
-    /// </remarks>
-    CommitLease? ICommitLeaseTaker.Reserve(System.Data.Common.DbConnection connection, int count)
-    {
-        if (_closed || Volatile.Read(ref _outageAt) != 0
-            || _store.Statements is not PostgresRelayStatements statements
-            || !string.Equals(_store.Database, OutboxStore<TContext>.DatabaseOf(connection), StringComparison.Ordinal))
-        {
-            return null;
-        }
-
-        if (Interlocked.Add(ref _committedCount, count) > _options.BatchSize * CommittedQueueBatches)
-        {
-            Interlocked.Add(ref _committedCount, -count);
-            return null;
-        }
-
-        return new CommitLease(this, _commitOwner, _options.LeaseDuration, count, statements);
-    }
-
-    /// <inheritdoc />
-    void ICommitLeaseTaker.Cancel(CommitLease lease) => Interlocked.Add(ref _committedCount, -lease.Reserved);
-
-    /// <inheritdoc />
-    void ICommitLeaseTaker.Take(CommitLease lease)
-    {
-        foreach (var (row, id) in lease.Rows)
-        {
-            _leasedByCommits.Enqueue((EnvelopeOf(row, id), lease.StartedAt));
-        }
-
-        Interlocked.Add(ref _committedCount, lease.Rows.Count - lease.Reserved);
-        if (lease.Rows.Count == 0)
-        {
-            return;
-        }
-
-        Interlocked.Add(ref _rowsLeasedByCommits, lease.Rows.Count);
-        if (_closed)
-        {
-            // The loop may have ended: what it left is released by whichever of the two gets to it.
-            _ = ReleaseLeasedByCommitsAsync();
-        }
-        else
-        {
-            _signal.Wake();
-        }
-    }
-
-    /// <summary>Up to <paramref name="count"/> rows leased by commits, in id order, and when the earliest of their leases started.</summary>
-    private (List<OutboxEnvelope> Rows, long LeasedAt) TakeLeasedByCommits(int count)
-    {
-        var rows = new List<OutboxEnvelope>();
-        var leasedAt = long.MaxValue;
-        while (rows.Count < count && _leasedByCommits.TryDequeue(out var item))
-        {
-            Interlocked.Decrement(ref _committedCount);
-            rows.Add(item.Row);
-            leasedAt = Math.Min(leasedAt, item.LeasedAt);
-        }
-
-        rows.Sort(static (a, b) => a.Id.CompareTo(b.Id));
-        return (rows, leasedAt);
-    }
-
-    /// <summary>Releases rows that commits leased to this relay and that it will not send (it is stopping); on failure they wait for their lease to run out.</summary>
-    private async Task ReleaseLeasedByCommitsAsync()
-    {
-        var (rows, _) = TakeLeasedByCommits(int.MaxValue);
-        if (rows.Count == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            await _store.ReleaseAsync([.. rows.Select(r => r.Id)], _commitOwner, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            OutboxRelayLog.LoopFailed(_logger, ex, TimeSpan.Zero);
-        }
     }
 
     private void Close()
@@ -537,21 +425,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
         // Each claim leases under its own owner, so the outcome of one batch can never touch another's rows.
         // The lease is counted from before the statement: the relay's deadline is never later than the database's.
-        var busyBefore = Interlocked.Read(ref _claimsThatFoundBusyKeys);
-
-        // Rows commits leased to this relay go out at once, with no statement, unless a claim over the table is due (a
-        // steady stream of commits must not hold up rows of other processes, retries and take-overs).
-        if (!_leasedByCommits.IsEmpty && !(overTable && (_signal.ClaimDue || _pollDue || UntilNextPoll() == TimeSpan.Zero)))
-        {
-            var (byCommits, leasedAt) = TakeLeasedByCommits(_options.BatchSize);
-            if (byCommits.Count > 0)
-            {
-                return new Claim(_commitOwner, byCommits, leasedAt, Full: false, busyBefore);
-            }
-        }
-
         var owner = $"{_ownerPrefix}#{Interlocked.Increment(ref _claims)}";
         var started = Stopwatch.GetTimestamp();
+        var busyBefore = Interlocked.Read(ref _claimsThatFoundBusyKeys);
 
         // A look at the table at least every polling interval, however often commits wake the relay: rows whose retry is due,
         // whose lease ran out, or that other processes committed without a notification are found that way.

@@ -33,7 +33,6 @@ internal sealed class OutboxStore<TContext> : IDisposable
     // Whether the statements allow keeping connections: set with _statements.
     private volatile bool _mayKeep;
     private IOutboxRelayStatements? _statements;
-    private string? _database;
     private volatile bool _moreKeysToScan;
 
     /// <param name="scopeFactory">Makes the scope each context comes from.</param>
@@ -55,15 +54,6 @@ internal sealed class OutboxStore<TContext> : IDisposable
             }
         }
     }
-
-    /// <summary>Gets the relay's statements, once a statement has run.</summary>
-    internal IOutboxRelayStatements? Statements => Volatile.Read(ref _statements);
-
-    /// <summary>Gets the database the relay's last connection was opened on (<see cref="DatabaseOf"/>), once one was.</summary>
-    internal string? Database => Volatile.Read(ref _database);
-
-    /// <summary>Names the database an open connection reads: its server and its database, as the connection reports them.</summary>
-    internal static string DatabaseOf(DbConnection connection) => connection.DataSource + "|" + connection.Database;
 
     /// <summary>Whether the last claim left keys past those it read (its scan over keys stopped before the last key, or it filled the batch without one).</summary>
     public bool KeyScanUnfinished => _moreKeysToScan;
@@ -171,7 +161,6 @@ internal sealed class OutboxStore<TContext> : IDisposable
                 opened = true;
             }
 
-            Volatile.Write(ref _database, DatabaseOf(connection));
             return new Session(scope, connection, opened);
         }
         catch

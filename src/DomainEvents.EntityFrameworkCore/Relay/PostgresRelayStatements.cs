@@ -17,7 +17,6 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
     private readonly string _claim;
     private readonly string _claimWithoutScan;
     private readonly string _claimCommitted;
-    private readonly string _leaseAndCommit;
     private readonly string _mayClaim;
     private readonly string _markProcessed;
     private readonly string _release;
@@ -168,27 +167,6 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                RETURNING t.id, t.message_id
                """;
 
-        // The same lease, taken by the writer's own transaction in the round trip of its COMMIT (see LeaseAndCommitAsync). The
-        // claims' lock is tried, not waited for: a writer never waits for a claim; when a claim or a lease holds it, the rows
-        // are leased after the commit instead. The lock is taken by a statement of its own so that the lease's statement reads
-        // a snapshot taken after it, in which every claim that held the lock before has committed; hence READ COMMITTED only
-        // (a stricter level reads the transaction's first snapshot). The lock is held from there to the COMMIT, inside the
-        // server: no round trip apart. A lease that the writer's transaction had started earlier counts as live a little
-        // longer (now() is the transaction's start), which only ever leaves a key busy; the lease runs from the statement.
-        _leaseAndCommit = $"""
-               SELECT set_config('domainevents.commit_lease',
-                   CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN pg_try_advisory_xact_lock({claimLock})::text ELSE 'false' END, true);
-               UPDATE {table} t SET lease_owner = @owner, lease_expires_at = clock_timestamp() + @lease
-               FROM unnest(@ids, @message_ids) AS c(id, message_id)
-               WHERE current_setting('domainevents.commit_lease') = 'true'
-                 AND t.id = c.id AND t.message_id = c.message_id AND t.status = 0 AND t.attempts = 0 AND NOT {Live("t")}
-                 AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.partition_key = t.partition_key AND p.status = 0 AND p.id < t.id
-                                 AND NOT (p.attempts = 0 AND (p.id, p.message_id) IN (SELECT * FROM unnest(@ids, @message_ids))))
-                 AND {KeyFree("t")}
-               RETURNING t.id, t.message_id;
-               COMMIT
-               """;
-
         _markFailed = $"""
                       UPDATE {table} SET status = @status, attempts = @attempts, next_attempt_at = now() + @backoff, last_error = @error,
                           lease_owner = NULL, lease_expires_at = NULL
@@ -298,29 +276,6 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         return await RelayTable.ReadLeasedAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Leases to <paramref name="owner"/> those of the rows (written by <paramref name="transaction"/>) that a
-    /// lease of committed rows would take, then commits the transaction: one round trip, in place of the COMMIT. Returns the
-    /// rows leased; none when the claims' lock was busy or the transaction is not READ COMMITTED. A failure of the COMMIT is
-    /// thrown as the COMMIT's own would be, and nothing is committed.
-    /// </summary>
-    internal async Task<HashSet<(long Id, Guid MessageId)>> LeaseAndCommitAsync(DbConnection connection, DbTransaction transaction, string owner, TimeSpan lease, long[] ids, Guid[] messageIds, CancellationToken cancellationToken)
-    {
-        await using var command = RelayTable.Command(connection, _leaseAndCommit, ("owner", owner), ("lease", lease), ("ids", ids), ("message_ids", messageIds));
-        command.Transaction = transaction;
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-
-        // The first result is the lock's setting; the last statement, the COMMIT, returns none: its error, if any, is
-        // thrown by the call that moves past the lease's rows.
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        var leased = await RelayTable.ReadLeasedAsync(reader, cancellationToken).ConfigureAwait(false);
-        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
-        {
-        }
-
-        return leased;
-    }
-
     public Task<int> MarkProcessedAsync(DbConnection connection, string owner, IReadOnlyCollection<long> ids, DateTime now, CancellationToken cancellationToken) =>
         RelayTable.ExecuteAsync(connection, _markProcessed, cancellationToken, ("ids", ids as long[] ?? [.. ids]), ("owner", owner));
 
@@ -333,9 +288,6 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
 
     public Task<int> DeleteProcessedAsync(DbConnection connection, DateTime cutoff, int batchSize, CancellationToken cancellationToken) =>
         RelayTable.ExecuteAsync(connection, _cleanup, cancellationToken, ("cutoff", cutoff), ("batch", batchSize));
-
-    /// <summary>The key of the claims' advisory lock on the context's outbox table.</summary>
-    internal static long ClaimLockKey(DbContext context) => StableLockKey("claim:" + RelayTable.NameOf(context, withSchema: true));
 
     /// <summary>A 64-bit FNV-1a hash of the text: the same key in every process, for PostgreSQL advisory locks.</summary>
     private static long StableLockKey(string text)

@@ -142,8 +142,8 @@ public static class LatencyBenchmark
     /// </summary>
     /// <summary>
     /// Splits each event's latency at the relay's lease that sent it: the last one to end before the arrival, if it began after
-    /// the save returned (every part then is a positive time). An event with no such lease was leased in its own commit (or by
-    /// a lease that began while its save was returning): only its save's call to Consume is counted, as "leased before return".
+    /// the save returned (every part then is a positive time). An event with no such lease was leased by a lease that began
+    /// while its save was returning: only its save's call to Consume is counted, as "leased before return".
     /// </summary>
     private static Dictionary<string, double> Decompose(IReadOnlyList<RelayStatementTrace.Statement> statements, ArrivalRecorder recorder, IEnumerable<(Guid Id, long Called, long Committed)> events)
     {

@@ -52,9 +52,6 @@ public sealed class RelayStatementTrace : IDisposable
 
         /// <summary>A poll's question whether a claim over the table could find anything.</summary>
         MayClaim,
-
-        /// <summary>A writer's commit that leased its own rows to the relay in the COMMIT's round trip (the relay runs no statement for them).</summary>
-        CommitLease,
     }
 
     /// <summary>A statement the relay ran; <paramref name="OverTable"/>: a claim that searches the table (not a lease by id).</summary>
@@ -96,11 +93,7 @@ public sealed class RelayStatementTrace : IDisposable
 
         var end = Stopwatch.GetTimestamp();
         var start = end - (long)(activity.Duration.TotalSeconds * Stopwatch.Frequency);
-        if (text.Contains("domainevents.commit_lease", StringComparison.Ordinal))
-        {
-            _statements.Enqueue(new Statement(Kind.CommitLease, start, activity.Duration, -1));
-        }
-        else if (text.Contains("SET lease_owner = @owner", StringComparison.Ordinal))
+        if (text.Contains("SET lease_owner = @owner", StringComparison.Ordinal))
         {
             _statements.Enqueue(new Statement(Kind.Claim, start, activity.Duration, -1, text.Contains("WITH RECURSIVE", StringComparison.Ordinal)));
         }

@@ -4,8 +4,9 @@ using Microsoft.EntityFrameworkCore;
 namespace DomainEvents.PostgreSql;
 
 /// <summary>
-/// Sends NOTIFY on the context's connection in a transaction that wrote outbox rows. The payload names this process's
-/// signal: its own listener skips it, since the commit hands its rows to the relay here directly.
+/// Sends NOTIFY on the context's connection in a transaction that wrote outbox rows, when no relay of this process takes
+/// them (see <see cref="IOutboxCommitNotifier"/>). The payload names this process's signal: its own listener skips it,
+/// since the commit hands its rows to the relay here anyway.
 /// </summary>
 internal sealed class PostgresOutboxCommitNotifier(PostgresNotificationOptions options, IOutboxWakeUp wakeUp, Type contextType) : IOutboxCommitNotifier
 {

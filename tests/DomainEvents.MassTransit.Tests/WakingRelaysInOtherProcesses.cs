@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 
 namespace DomainEvents.MassTransit.Tests;
 
@@ -107,6 +109,90 @@ public sealed class WakingRelaysInOtherProcesses
         await writer.SaveAsync(Order.Place(1));
         await relay.Deliveries.WaitUntilAsync(d => d.All.Count == 1, TimeSpan.FromSeconds(5), "a NOTIFY after the reconnect wakes the relay, long before its 30 s poll");
         (await HealthProbe.WaitForAsync(relay, "domainevents-notifications", HealthStatus.Healthy, TimeSpan.FromSeconds(10))).Description.Should().EndWith(": listening");
+    }
+
+    [Test]
+    public async Task A_commit_whose_own_process_runs_a_relay_of_its_database_notifies_no_other_process()
+    {
+        var runId = Guid.NewGuid().ToString("N")[..10];
+        var options = new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
+            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
+            ConfigureBuilder = b => b.AddPostgresNotifications(),
+        };
+        options.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#")));
+        await using var writer = await ServiceHost.StartAsync(options);
+        await using var other = await ServiceHost.StartAsync(new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
+            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
+            ConfigureBuilder = b => b.AddPostgresNotifications(),
+        });
+        var writerRelay = writer.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
+        var otherRelay = other.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
+
+        // Both listen, and both relays have run their first claims (the one at start, and the one each listener asks for
+        // once it listens), on connections they keep: from then on nothing but a notification or a 30 s poll makes one claim.
+        for (var waited = 0; await ListenersAsync() < 2 || writerRelay.ConnectionsKept < 1 || otherRelay.ConnectionsKept < 1; waited += 50)
+        {
+            waited.Should().BeLessThan(10_000, "both services listen and both relays claim when they start");
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var claimsBefore = otherRelay.ClaimsOverTable;
+
+        await using var listener = new Npgsql.NpgsqlConnection(_shop.ConnectionString);
+        await listener.OpenAsync();
+        var notifications = 0;
+        listener.Notification += (_, _) => Interlocked.Increment(ref notifications);
+        await using (var listen = new Npgsql.NpgsqlCommand("LISTEN domainevents_outbox", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+
+        for (var i = 1; i <= 10; i++)
+        {
+            await writer.SaveAsync(Order.Place(i));
+        }
+
+        await writer.Deliveries.WaitUntilAsync(d => d.All.Count == 10, TimeSpan.FromSeconds(10), "the writer's own relay sends its commits' rows");
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        await using (var ping = new Npgsql.NpgsqlCommand("SELECT 1", listener))
+        {
+            // Reads whatever notification arrived meanwhile.
+            await ping.ExecuteScalarAsync();
+        }
+
+        notifications.Should().Be(0, "the relay of the writer's process takes the rows; no other process needs waking");
+        otherRelay.ClaimsOverTable.Should().Be(claimsBefore, "no notification made the other relay claim over the table");
+
+        // With its own relay stopped, the writer's commits wake the other process again, whose relay sends the row.
+        await writerRelay.StoppingAsync(CancellationToken.None);
+        await writerRelay.StopAsync(CancellationToken.None);
+        await writer.SaveAsync(Order.Place(11));
+        for (var waited = 0; otherRelay.ClaimsOverTable == claimsBefore; waited += 50)
+        {
+            waited.Should().BeLessThan(5_000, "a NOTIFY wakes the other relay, long before its 30 s poll");
+            await Task.Delay(50);
+        }
+
+        await using (var ping = new Npgsql.NpgsqlCommand("SELECT 1", listener))
+        {
+            await ping.ExecuteScalarAsync();
+        }
+
+        notifications.Should().Be(1);
+    }
+
+    /// <summary>How many connections LISTEN on the test database now.</summary>
+    private async Task<long> ListenersAsync()
+    {
+        await using var admin = new Npgsql.NpgsqlConnection(_shop.ConnectionString);
+        await admin.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'", admin);
+        return (long)(await count.ExecuteScalarAsync())!;
     }
 
     /// <summary>The backend id of the connection LISTENing on the test database, within 10 s.</summary>

@@ -696,8 +696,18 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return (events, rows);
     }
 
+    /// <summary>
+    /// Tells relays in other processes that rows were committed, unless a relay of this process that reads the same database
+    /// is running: it takes the rows the commit hands over, and claims the rest (change events written by statement), so
+    /// nobody else needs waking, and the other relays' claims would only take turns on the claims' lock with its leases.
+    /// </summary>
     private async Task NotifyOtherProcessesAsync(DbContext context, CancellationToken cancellationToken)
     {
+        if (_notifiers.Length == 0 || _signal.HasRelayFor(context))
+        {
+            return;
+        }
+
         foreach (var notifier in _notifiers)
         {
             await notifier.NotifyAsync(context, cancellationToken).ConfigureAwait(false);

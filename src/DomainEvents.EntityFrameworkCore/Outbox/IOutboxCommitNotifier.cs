@@ -5,7 +5,9 @@ namespace DomainEvents.EntityFrameworkCore.Outbox;
 /// <summary>
 /// Told when a transaction that wrote outbox rows commits, to wake relays in other processes (PostgreSQL sends NOTIFY).
 /// Register one as a singleton; every registered notifier is called for each such commit of every context, on
-/// asynchronous saves and commits only, so check the context's type and provider. It runs inside the transaction just
+/// asynchronous saves and commits only, so check the context's type and provider. None is called when a relay of the
+/// same context runs in this process on the same outbox (the server and database the committing connection reports,
+/// and the table) and can take the rows: it takes them itself. A notifier runs inside the transaction just
 /// before its commit when the save has a transaction of its own or the caller's (a notification that the database
 /// delivers at the commit; a failure then fails the commit, with nothing committed). In a
 /// <see cref="System.Transactions.TransactionScope"/> (or a transaction the connection was enlisted in) it runs after the

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Outbox;
 
@@ -43,6 +44,24 @@ internal sealed class OutboxSignal : IOutboxWakeUp
     void IOutboxWakeUp.WakeFromNotification(string? payload, Type contextType) => NotifyFromNotification(payload, contextType);
 
     /// <summary>
+    /// Whether a relay of the context's type runs in this process on the context's outbox (the same server, database and
+    /// table) and can take more: it takes what a commit of the context hands over, and claims the rest when woken here.
+    /// </summary>
+    public bool HasRelayFor(DbContext context)
+    {
+        var contextType = context.GetType();
+        foreach (var subscription in Volatile.Read(ref _subscriptions))
+        {
+            if (subscription.ContextType == contextType && subscription.Reads?.Invoke(context) == true)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// A transaction of <paramref name="contextType"/> committed <paramref name="rows"/>. The first relay of that context
     /// that takes them sends them; when none does, every relay claims.
     /// </summary>
@@ -66,10 +85,13 @@ internal sealed class OutboxSignal : IOutboxWakeUp
         Notify(contextType);
     }
 
-    /// <summary>Starts waking a relay of <paramref name="contextType"/>; <paramref name="offer"/> takes rows committed in this process, or refuses them.</summary>
-    public Subscription Subscribe(Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer)
+    /// <summary>
+    /// Starts waking a relay of <paramref name="contextType"/>; <paramref name="offer"/> takes rows committed in this process,
+    /// or refuses them; <paramref name="reads"/>, if given, says whether the relay takes what a commit of a context hands over.
+    /// </summary>
+    public Subscription Subscribe(Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer, Func<DbContext, bool>? reads = null)
     {
-        var subscription = new Subscription(this, contextType, offer);
+        var subscription = new Subscription(this, contextType, offer, reads);
         lock (_gate)
         {
             _subscriptions = [.. _subscriptions, subscription];
@@ -101,14 +123,18 @@ internal sealed class OutboxSignal : IOutboxWakeUp
         // A claim is due at first: rows may have been committed before the relay started.
         private int _claimDue = 1;
 
-        internal Subscription(OutboxSignal signal, Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer)
+        internal Subscription(OutboxSignal signal, Type contextType, Func<IReadOnlyList<OutboxMessage>, bool> offer, Func<DbContext, bool>? reads)
         {
             _signal = signal;
             ContextType = contextType;
             _offer = offer;
+            Reads = reads;
         }
 
         public Type ContextType { get; }
+
+        /// <summary>Gets whether the relay takes what a commit of a context hands over, if it says.</summary>
+        public Func<DbContext, bool>? Reads { get; }
 
         /// <summary>Asks for a claim and wakes the relay.</summary>
         public void ClaimSoon()

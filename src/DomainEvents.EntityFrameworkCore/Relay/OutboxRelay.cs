@@ -33,6 +33,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     // claim over the table (and under a steady stream of commits, every claim would ask for the next). Used by the loop only.
     private readonly HashSet<(long Id, Guid MessageId)> _claimedOverTable = [];
     private volatile bool _closed;
+
+    // The loop's last claim failed (the database is unreachable, a statement times out): set until one succeeds.
+    private volatile bool _failing;
     // Claims over the table that left rows of busy keys behind, and batches whose outcome is recorded: each side counts
     // itself first, then reads the other's count, so a batch that freed keys and a claim that found them busy always
     // meet and ask for another claim.
@@ -94,13 +97,15 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         // may wait between claims) is stuck: no batch may take that long.
         _health = health?.Register(DomainEventsHealth.Relay, $"relay {options.InstanceName} ({typeof(TContext).Name})", stalledAfter: options.LeaseDuration + options.PollingInterval);
         _store = new OutboxStore<TContext>(scopeFactory, keepOpen: KeptConnections);
-        _signal = signal.Subscribe(typeof(TContext), Offer);
         _transport = transport;
         _options = options;
         _time = time;
         _logger = logger;
         _sends = new SemaphoreSlim(options.MaxConcurrentSends, options.MaxConcurrentSends);
         _ownerPrefix = $"{options.InstanceName}#{Guid.NewGuid().ToString("N")[..8]}";
+
+        // Last: from here on commits may hand rows over, and Offer reads the fields above.
+        _signal = signal.Subscribe(typeof(TContext), Offer, Reads);
     }
 
     /// <summary>
@@ -134,6 +139,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 if (claimNow && inFlight.Count < MaxBatchesInFlight)
                 {
                     var batch = await ClaimAsync(overTable: tableRoom, idle: inFlight.Count == 0, stoppingToken).ConfigureAwait(false);
+                    _failing = false;
                     if (batch.Count > 0)
                     {
                         var sending = SendBatchAsync(batch);
@@ -232,7 +238,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             }
             catch (Exception ex)
             {
-                // Rows handed over by commits and taken from the queue may not have been leased: a claim finds them.
+                // Rows handed over by commits and taken from the queue may not have been leased: a claim finds them. Until a
+                // claim succeeds again, commits of this process also wake the relays of other processes (Reads).
+                _failing = true;
                 _signal.ClaimSoon();
                 inFlight.RemoveAll(t => t.IsCompleted);
                 tableBatches.RemoveWhere(t => t.IsCompleted);
@@ -382,6 +390,32 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Whether this relay takes what a commit on <paramref name="context"/> hands over, and claims the rest: it runs on the
+    /// same server, database and outbox table as the context's connection and model name (its own last connection and
+    /// model), and is not stopping, in a transport outage it knows of, failing to claim, or holding a full queue of rows
+    /// handed over.
+    /// </summary>
+    private bool Reads(DbContext context)
+    {
+        if (_closed || _failing || Volatile.Read(ref _outageAt) != 0
+            || Volatile.Read(ref _committedCount) >= _options.BatchSize * CommittedQueueBatches
+            || _store.Database is not { } database)
+        {
+            return false;
+        }
+
+        try
+        {
+            return string.Equals(database, OutboxStore<TContext>.DatabaseOf(context), StringComparison.Ordinal);
+        }
+        catch (Exception)
+        {
+            // A connection or model that cannot say where it points is not this relay's.
+            return false;
+        }
     }
 
     private void Close()

@@ -33,6 +33,7 @@ internal sealed class OutboxStore<TContext> : IDisposable
     // Whether the statements allow keeping connections: set with _statements.
     private volatile bool _mayKeep;
     private IOutboxRelayStatements? _statements;
+    private string? _database;
     private volatile bool _moreKeysToScan;
 
     /// <param name="scopeFactory">Makes the scope each context comes from.</param>
@@ -52,6 +53,35 @@ internal sealed class OutboxStore<TContext> : IDisposable
             {
                 return _kept.Count;
             }
+        }
+    }
+
+    /// <summary>Gets the outbox the relay's last connection was opened on (<see cref="DatabaseOf"/>), once one was.</summary>
+    internal string? Database => Volatile.Read(ref _database);
+
+    /// <summary>
+    /// Names the outbox a context writes: the server and database its connection reports, and the table of its model; null
+    /// when the connection names no single server (a multi-host connection string), so that two such are never taken for the
+    /// same. A schema chosen by the connection (search_path) is not seen: two tenants told apart that way look the same.
+    /// </summary>
+    internal static string? DatabaseOf(DbContext context)
+    {
+        var connection = context.Database.GetDbConnection();
+        return string.IsNullOrEmpty(connection.DataSource) || string.IsNullOrEmpty(connection.Database)
+            ? null
+            : connection.DataSource + "|" + connection.Database + "|" + RelayTable.NameOf(context, withSchema: true);
+    }
+
+    /// <summary>The context's outbox (<see cref="DatabaseOf"/>), or null when it cannot be told: then no commit is taken for this relay's.</summary>
+    private static string? OutboxOf(DbContext context)
+    {
+        try
+        {
+            return DatabaseOf(context);
+        }
+        catch (Exception)
+        {
+            return null;
         }
     }
 
@@ -161,6 +191,7 @@ internal sealed class OutboxStore<TContext> : IDisposable
                 opened = true;
             }
 
+            Volatile.Write(ref _database, OutboxOf(context));
             return new Session(scope, connection, opened);
         }
         catch

@@ -9,8 +9,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class PostgresNotificationExtensions
 {
     /// <summary>
-    /// After each commit that wrote outbox rows, sends <c>NOTIFY</c>; and, where a relay runs, keeps a connection
-    /// that <c>LISTEN</c>s and wakes it at once. Polling stays as the fallback. Use it in writers and relays alike.
+    /// After each commit that wrote outbox rows, sends <c>NOTIFY</c> (unless a relay of this process runs on that outbox
+    /// and takes the rows itself); and, where a relay runs, keeps a connection that <c>LISTEN</c>s and wakes it at once.
+    /// Polling stays as the fallback. Use it in writers and relays alike.
     /// </summary>
     /// <param name="builder">The builder, after <c>AddEntityFrameworkOutbox&lt;TContext&gt;()</c>.</param>
     /// <param name="configure">Changes the channel, or turns listening or notifying off for this process.</param>

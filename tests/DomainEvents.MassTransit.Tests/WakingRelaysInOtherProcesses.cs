@@ -168,7 +168,7 @@ public sealed class WakingRelaysInOtherProcesses
         notifications.Should().Be(0, "the relay of the writer's process takes the rows; no other process needs waking");
         otherRelay.ClaimsOverTable.Should().Be(claimsBefore, "no notification made the other relay claim over the table");
 
-        // With its own relay stopped, the writer's commits wake the other process again, whose relay sends the row.
+        // With its own relay stopped, the writer's commits wake the other process again, whose relay claims the row.
         await writerRelay.StoppingAsync(CancellationToken.None);
         await writerRelay.StopAsync(CancellationToken.None);
         await writer.SaveAsync(Order.Place(11));

@@ -398,25 +398,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// model), and is not stopping, in a transport outage it knows of, failing to claim, or holding a full queue of rows
     /// handed over.
     /// </summary>
-    private bool Reads(DbContext context)
-    {
-        if (_closed || _failing || Volatile.Read(ref _outageAt) != 0
-            || Volatile.Read(ref _committedCount) >= _options.BatchSize * CommittedQueueBatches
-            || _store.Database is not { } database)
-        {
-            return false;
-        }
-
-        try
-        {
-            return string.Equals(database, OutboxStore<TContext>.DatabaseOf(context), StringComparison.Ordinal);
-        }
-        catch (Exception)
-        {
-            // A connection or model that cannot say where it points is not this relay's.
-            return false;
-        }
-    }
+    private bool Reads(DbContext context) =>
+        !_closed && !_failing && Volatile.Read(ref _outageAt) == 0
+        && Volatile.Read(ref _committedCount) < _options.BatchSize * CommittedQueueBatches
+        && _store.Database is { } database
+        && string.Equals(database, OutboxStore<TContext>.DatabaseOf(context), StringComparison.Ordinal);
 
     private void Close()
     {

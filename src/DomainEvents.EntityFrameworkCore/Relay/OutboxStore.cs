@@ -61,23 +61,18 @@ internal sealed class OutboxStore<TContext> : IDisposable
 
     /// <summary>
     /// Names the outbox a context writes: the server and database its connection reports, and the table of its model; null
-    /// when the connection names no single server (a multi-host connection string), so that two such are never taken for the
-    /// same. A schema chosen by the connection (search_path) is not seen: two tenants told apart that way look the same.
+    /// when the connection names no single server (a multi-host connection string) or cannot say where it points, so that
+    /// two such are never taken for the same. A schema chosen by the connection (search_path) is not seen: two tenants told
+    /// apart that way look the same.
     /// </summary>
     internal static string? DatabaseOf(DbContext context)
     {
-        var connection = context.Database.GetDbConnection();
-        return string.IsNullOrEmpty(connection.DataSource) || string.IsNullOrEmpty(connection.Database)
-            ? null
-            : connection.DataSource + "|" + connection.Database + "|" + RelayTable.NameOf(context, withSchema: true);
-    }
-
-    /// <summary>The context's outbox (<see cref="DatabaseOf"/>), or null when it cannot be told: then no commit is taken for this relay's.</summary>
-    private static string? OutboxOf(DbContext context)
-    {
         try
         {
-            return DatabaseOf(context);
+            var connection = context.Database.GetDbConnection();
+            return string.IsNullOrEmpty(connection.DataSource) || string.IsNullOrEmpty(connection.Database)
+                ? null
+                : connection.DataSource + "|" + connection.Database + "|" + RelayTable.NameOf(context, withSchema: true);
         }
         catch (Exception)
         {
@@ -191,7 +186,7 @@ internal sealed class OutboxStore<TContext> : IDisposable
                 opened = true;
             }
 
-            Volatile.Write(ref _database, OutboxOf(context));
+            Volatile.Write(ref _database, DatabaseOf(context));
             return new Session(scope, connection, opened);
         }
         catch

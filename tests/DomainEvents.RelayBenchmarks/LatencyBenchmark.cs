@@ -136,14 +136,11 @@ public static class LatencyBenchmark
     }
 
     /// <summary>
-    /// Splits each event's latency at the relay's claim that returned it (the last claim to end before the event
-    /// arrived): commit to the claim's start (waiting for the relay's current round to end, or for its wake-up), the
-    /// claim itself, and the claim's end to Consume (publish, confirm-independent delivery, consumer pipeline).
-    /// </summary>
-    /// <summary>
     /// Splits each event's latency at the relay's lease that sent it: the last one to end before the arrival, if it began after
-    /// the save returned (every part then is a positive time). An event with no such lease was leased by a lease that began
-    /// while its save was returning: only its save's call to Consume is counted, as "leased before return".
+    /// the save returned (every part then is a positive time): commit to the lease's start (waiting for the relay's current
+    /// round to end, or for its wake-up), the lease itself, and the lease's end to Consume. An event with no such lease was
+    /// leased by a lease that began while its save was returning: only its save's call to Consume is counted, as "leased
+    /// before return".
     /// </summary>
     private static Dictionary<string, double> Decompose(IReadOnlyList<RelayStatementTrace.Statement> statements, ArrivalRecorder recorder, IEnumerable<(Guid Id, long Called, long Committed)> events)
     {
@@ -155,7 +152,7 @@ public static class LatencyBenchmark
         var wait = new List<double>();
         var claim = new List<double>();
         var deliver = new List<double>();
-        var inCommit = new List<double>();
+        var leasedBefore = new List<double>();
         foreach (var (id, called, committed) in events)
         {
             if (!recorder.TryGet(id, out var arrival))
@@ -167,12 +164,11 @@ public static class LatencyBenchmark
             index = index >= 0 ? index : ~index - 1;
             if (index < 0 || claims[index].Start < committed)
             {
-                inCommit.Add(Stats.Milliseconds(called, arrival.Timestamp));
+                leasedBefore.Add(Stats.Milliseconds(called, arrival.Timestamp));
                 continue;
             }
 
             var (start, end) = claims[index];
-
             wait.Add(Stats.Milliseconds(committed, start));
             claim.Add(Stats.Milliseconds(start, end));
             deliver.Add(Stats.Milliseconds(end, arrival.Timestamp));
@@ -180,10 +176,10 @@ public static class LatencyBenchmark
 
         var parts = new Dictionary<string, double>(StringComparer.Ordinal)
         {
-            ["leasedBeforeReturn"] = inCommit.Count,
+            ["leasedBeforeReturn"] = leasedBefore.Count,
             ["leasedAfterReturn"] = wait.Count,
         };
-        foreach (var (name, values) in new[] { ("callToConsumeLeasedBefore", inCommit), ("commitToClaimStart", wait), ("claim", claim), ("claimEndToConsume", deliver) })
+        foreach (var (name, values) in new[] { ("callToConsumeLeasedBefore", leasedBefore), ("commitToClaimStart", wait), ("claim", claim), ("claimEndToConsume", deliver) })
         {
             // A part with no event has no percentile (and NaN has no place in the results).
             if (values.Count > 0)

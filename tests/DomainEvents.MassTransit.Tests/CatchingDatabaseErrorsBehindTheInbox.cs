@@ -1,7 +1,11 @@
 using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.MassTransit.Tests.Model;
 using MassTransit;
+using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace DomainEvents.MassTransit.Tests;
@@ -63,6 +67,39 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
         (await check.Receipts.CountAsync()).Should().Be(0, "nothing of the message was committed");
         (await check.Set<InboxMessage>().CountAsync()).Should().Be(0, "the message is not recorded as handled: it can be moved back and handled");
         Volatile.Read(ref _runs).Should().Be(2, "once without savepoints, once with them, then the message fails");
+    }
+
+    [TestCase(false, 1, TestName = "A consumer that catches a failed statement sent past EF Core fails the message and commits nothing (the COMMIT's round trip finds it)")]
+    [TestCase(true, 2, TestName = "A consumer that catches a failed statement sent past EF Core fails the message and commits nothing (with a transaction interceptor after the inbox's, a check before the commit finds it)")]
+    public async Task A_consumer_that_catches_a_failed_statement_sent_past_EF_Core_fails_the_message_and_commits_nothing(bool interceptorAfterTheInbox, int runs)
+    {
+        await SeedAsync();
+        var after = new CountingCommits();
+        var host = await StartAsync(relay: true, o =>
+        {
+            o.Consumers.Add((typeof(CatchingAnAdoNetStatementConsumer), c =>
+            {
+                c.Bind(Exchange, "order.*");
+                c.QueueName = Queue("catching-ado");
+                c.UseInbox<BillingDbContext>();
+            }));
+            if (interceptorAfterTheInbox)
+            {
+                o.ConfigureMassTransit = x => x.ConfigureDbContext<BillingDbContext>((_, b) => b.AddInterceptors(after));
+            }
+        });
+
+        await host.SaveAsync(Order.Place(1));
+
+        var error = (await WireTap.DrainAsync(Queue("catching-ado") + "_error", expected: 1)).Should().ContainSingle().Subject;
+        error.Header("MT-Fault-ExceptionType").Should().Be(typeof(InboxTransactionAbortedException).FullName, "a COMMIT would have rolled back in silence and the message been acknowledged");
+        error.Header("MT-Fault-Message").Should().Contain("past EF Core");
+        await using var check = BillingContext();
+        (await check.Receipts.CountAsync()).Should().Be(0, "nothing of the message was committed");
+        (await check.Tallies.SingleAsync(t => t.Name == "orders")).Count.Should().Be(0);
+        (await check.Set<InboxMessage>().CountAsync()).Should().Be(0, "the message is not recorded as handled: it can be moved back and handled");
+        Volatile.Read(ref _runs).Should().Be(runs);
+        after.Committing.Should().Be(0, "no transaction reached its COMMIT");
     }
 
     private async Task SeedAsync()
@@ -129,6 +166,39 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
             await InsertUnlessThereAsync(billing);   // saves the receipt too: one save of two tables
             (await billing.Tallies.SingleAsync(t => t.Name == "orders")).Count++;
             await billing.SaveChangesAsync();
+        }
+    }
+
+    /// <summary>Saves its work, then catches the failure of a statement it sends on the context's connection itself, as Dapper would.</summary>
+    public sealed class CatchingAnAdoNetStatementConsumer(BillingDbContext billing) : IConsumer<OrderPlaced>
+    {
+        public async Task Consume(ConsumeContext<OrderPlaced> context)
+        {
+            Interlocked.Increment(ref _runs);
+            await RecordAsync(billing, context);
+            await using var command = billing.Database.GetDbConnection().CreateCommand();
+            command.Transaction = billing.Database.CurrentTransaction!.GetDbTransaction();
+            command.CommandText = "SELECT 1/0";
+            try
+            {
+                await command.ExecuteNonQueryAsync();
+            }
+            catch (PostgresException)
+            {
+            }
+        }
+    }
+
+    private sealed class CountingCommits : DbTransactionInterceptor
+    {
+        private int _committing;
+
+        public int Committing => Volatile.Read(ref _committing);
+
+        public override ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _committing);
+            return ValueTask.FromResult(result);
         }
     }
 

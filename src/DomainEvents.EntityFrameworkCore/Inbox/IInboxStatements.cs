@@ -44,4 +44,27 @@ public interface IInboxStatements
     /// <param name="cancellationToken">A token to cancel the insert.</param>
     /// <returns><see langword="false"/> when the key was taken already: the message is skipped.</returns>
     Task<bool> TryTakeKeyAsync(DbContext context, DbTransaction transaction, string key, string handler, string? messageType, DateTime handledAt, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Commits the consumer's transaction, in place of the provider's own commit, and tells a transaction that could not
+    /// commit from one that did. Where a failed statement aborts the whole transaction (PostgreSQL), a COMMIT then rolls
+    /// back without an error, and a consumer that caught the failure and went on would have its message acknowledged with
+    /// nothing stored; an implementation for such a database sends, in the COMMIT's own round trip, a statement that fails
+    /// in an aborted transaction. The default commits and returns <see langword="true"/>: right for a database where a
+    /// COMMIT after a failed statement raises an error or commits what succeeded (SQLite). EF Core's transaction
+    /// interceptors see the commit as usual.
+    /// </summary>
+    /// <param name="transaction">The consumer's open transaction, with the inbox row and the consumer's work.</param>
+    /// <param name="cancellationToken">A token to cancel the commit.</param>
+    /// <returns>
+    /// <see langword="false"/> when the transaction had been aborted: nothing was committed, and it is still open, to be
+    /// rolled back. An error of the COMMIT itself (a deferred constraint, a serialization failure) is thrown as the
+    /// provider's commit throws it.
+    /// </returns>
+    async Task<bool> CommitAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
 }

@@ -44,5 +44,7 @@ public static class InboxServiceProviderExtensions
 
         public Task<bool> TryTakeKeyAsync(DbContext context, DbTransaction transaction, string key, string handler, string? messageType, DateTime handledAt, CancellationToken cancellationToken) =>
             (_keys ??= new KeyLedgerSql(context)).TryTakeAsync(context, transaction, key, handler, messageType, handledAt, cancellationToken);
+
+        public Task<bool> CommitAsync(DbTransaction transaction, CancellationToken cancellationToken) => _inbox.CommitAsync(transaction, cancellationToken);
     }
 }

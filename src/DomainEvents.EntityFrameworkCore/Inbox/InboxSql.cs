@@ -7,6 +7,9 @@ namespace DomainEvents.EntityFrameworkCore.Inbox;
 /// <summary>The built-in inbox insert for one context type, on PostgreSQL or SQLite, written once.</summary>
 internal sealed class InboxSql
 {
+    /// <summary>PostgreSQL's <c>in_failed_sql_transaction</c>: a statement sent to a transaction that an earlier failure aborted.</summary>
+    private const string InFailedTransaction = "25P02";
+
     private readonly string _insert;
     private readonly Type _contextType;
     private readonly bool _isSqlite;
@@ -55,5 +58,37 @@ internal sealed class InboxSql
         }
 
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>
+    /// Commits <paramref name="transaction"/>; on PostgreSQL with <c>SELECT 1</c> before the <c>COMMIT</c> in the same
+    /// round trip. In a transaction that a failed statement aborted, the <c>SELECT</c> fails, the server skips the rest of
+    /// the batch, and the transaction stays open (and aborted) for a rollback; a plain COMMIT would have rolled back in
+    /// silence. SQLite has no aborted state: a COMMIT after a failed statement commits what succeeded.
+    /// </summary>
+    /// <returns><see langword="false"/> when the transaction had been aborted: nothing was committed.</returns>
+    public async Task<bool> CommitAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (_isSqlite)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+
+        var connection = transaction.Connection ?? throw new ArgumentException("The transaction has completed.", nameof(transaction));
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT 1; COMMIT";
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex) when (ex.SqlState == InFailedTransaction)
+        {
+            return false;
+        }
+
+        return true;
     }
 }

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
+using DomainEvents.EntityFrameworkCore.Inbox;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
@@ -13,21 +14,85 @@ namespace DomainEvents.MassTransit.Consumers;
 /// catches such an error and returns would have its message acknowledged with nothing committed. The inbox asks here
 /// before it commits; only then does it pay for a check. A command that failed or was cancelled counts, and so does a
 /// failed or cancelled SaveChanges (whose error may surface while EF Core reads a batch's results, past the command).
+/// A command sent past EF Core (ADO.NET or Dapper on the context's connection) is not seen: for those the inbox commits
+/// through <see cref="IInboxStatements.CommitAsync"/>, which finds an aborted transaction in the COMMIT's own round trip;
+/// this interceptor puts that commit in the place of EF Core's, so that the other interceptors see a commit as usual.
 /// </summary>
-internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesInterceptor
+internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesInterceptor, IDbTransactionInterceptor
 {
     /// <summary>The one instance, added to every inbox context's options.</summary>
     public static readonly InboxCommandFailures Instance = new();
 
     private readonly ConditionalWeakTable<DbTransaction, Exception> _first = new();
+    private readonly ConditionalWeakTable<DbTransaction, IInboxStatements> _commits = new();
 
     private InboxCommandFailures()
     {
     }
 
-    /// <summary>Whether the instance is among <paramref name="context"/>'s interceptors.</summary>
-    public static bool IsAttachedTo(DbContext context) =>
-        context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.Contains(Instance) == true;
+    /// <summary>
+    /// Whether the instance is among <paramref name="context"/>'s interceptors and no transaction interceptor follows it:
+    /// then it may commit in EF Core's place (one that followed would find the transaction committed while it expected it
+    /// open; EF Core calls them in the order they were added).
+    /// </summary>
+    public static bool CommitsLast(DbContext context)
+    {
+        var interceptors = context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors;
+        if (interceptors is null)
+        {
+            return false;
+        }
+
+        var found = false;
+        foreach (var interceptor in interceptors)
+        {
+            if (ReferenceEquals(interceptor, Instance))
+            {
+                found = true;
+            }
+            else if (found && interceptor is IDbTransactionInterceptor)
+            {
+                return false;
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// Commits <paramref name="transaction"/> through <paramref name="statements"/>' <see cref="IInboxStatements.CommitAsync"/>
+    /// when EF Core commits it (only where <see cref="CommitsLast"/>). Throws <see cref="InboxCommitAbortedException"/> from
+    /// EF Core's commit when the transaction had been aborted: nothing is committed and the transaction is still open.
+    /// </summary>
+    public async Task CommitCheckedAsync(IDbContextTransaction transaction, IInboxStatements statements, CancellationToken cancellationToken)
+    {
+        var dbTransaction = transaction.GetDbTransaction();
+        _commits.AddOrUpdate(dbTransaction, statements);
+        try
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _commits.Remove(dbTransaction);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
+    {
+        if (result.IsSuppressed || !_commits.TryGetValue(transaction, out var statements))
+        {
+            return result;
+        }
+
+        if (!await statements.CommitAsync(transaction, cancellationToken).ConfigureAwait(false))
+        {
+            throw new InboxCommitAbortedException();
+        }
+
+        return InterceptionResult.Suppress();
+    }
 
     /// <summary>The first error of a command in <paramref name="transaction"/> since <see cref="Forget"/>, if any.</summary>
     public Exception? FirstFailure(DbTransaction transaction) => _first.TryGetValue(transaction, out var error) ? error : null;

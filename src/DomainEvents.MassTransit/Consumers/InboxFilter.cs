@@ -26,10 +26,12 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
     private IInboxStatements? _statements;
-    private bool? _watched;
+    private bool? _commitsChecked;
 
-    /// <summary>What the check reports when it finds the transaction aborted and no failure was seen.</summary>
-    private static readonly Exception UnseenFailure = new InvalidOperationException("A database error that the inbox did not see (its context has no DomainEvents inbox interceptor) aborted the transaction.");
+    /// <summary>What the inbox reports when it finds the transaction aborted and no failure was seen.</summary>
+    private static readonly Exception UnseenFailure = new InvalidOperationException(
+        "A statement that the inbox did not see failed and aborted the transaction: one sent past EF Core (ADO.NET or Dapper on the context's connection), "
+        + "or any statement when the context's options were built without the DomainEvents inbox interceptor.");
 
     public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
@@ -49,6 +51,11 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
         var db = services.GetRequiredService<TContext>();
         var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);
         var statements = _statements ??= services.GetInboxStatements(db);
+
+        // The inbox's interceptor, last among the context's transaction interceptors, commits through the statements, which
+        // find a transaction aborted by a failure the inbox did not see in the COMMIT's own round trip. Otherwise every
+        // message pays for a check before its commit.
+        var commitsChecked = _commitsChecked ??= InboxCommandFailures.CommitsLast(db);
 
         // A once-per-key consumer takes the business key in the ledger of handled keys instead of the message id.
         var key = KeyOf(context);
@@ -83,11 +90,27 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
                     return;
                 }
 
-                var caught = await ConsumeAsync(context, next, statements, db, dbTransaction, key, messageId, messageType, withSavepoints).ConfigureAwait(false);
-                if (caught is null)
+                var caught = await ConsumeAsync(context, next, statements, db, dbTransaction, key, messageId, messageType, withSavepoints, commitsChecked).ConfigureAwait(false);
+                if (caught is null && !commitsChecked)
                 {
                     await transaction.CommitAsync(context.CancellationToken).ConfigureAwait(false);
                     return;
+                }
+
+                if (caught is null)
+                {
+                    try
+                    {
+                        await InboxCommandFailures.Instance.CommitCheckedAsync(transaction, statements, context.CancellationToken).ConfigureAwait(false);
+                        return;
+                    }
+                    catch (InboxCommitAbortedException)
+                    {
+                        // Every failure of EF Core's is seen (above): this one was sent past it, and no savepoint of EF
+                        // Core's covers it. Running the consumer again would abort the transaction again.
+                        await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                        throw new InboxTransactionAbortedException(_consumerName, messageType, UnseenFailure);
+                    }
                 }
 
                 // The consumer caught a database error that aborted the transaction: committing would roll everything
@@ -127,7 +150,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     /// the inbox statement once more, which finds its own row and changes nothing, or fails in an aborted transaction.
     /// </summary>
     private async Task<Exception?> ConsumeAsync(ConsumerConsumeContext<TConsumer> context, IPipe<ConsumerConsumeContext<TConsumer>> next, IInboxStatements statements,
-        TContext db, System.Data.Common.DbTransaction transaction, string? key, Guid messageId, string? messageType, bool withSavepoints)
+        TContext db, System.Data.Common.DbTransaction transaction, string? key, Guid messageId, string? messageType, bool withSavepoints, bool commitsChecked)
     {
         var savepoints = db.Database.AutoSavepointsEnabled;
         db.Database.AutoSavepointsEnabled = withSavepoints && savepoints;
@@ -145,10 +168,9 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
                 return first;
             }
 
-            // Where the failures cannot be seen (a context whose options were built without the interceptor), every
-            // message pays for the check.
-            _watched ??= InboxCommandFailures.IsAttachedTo(db);
-            if ((InboxCommandFailures.Instance.FirstFailure(transaction) ?? (_watched == true ? null : UnseenFailure)) is { } caught)
+            // Where the commit cannot check (a context whose options were built without the interceptor, or with a
+            // transaction interceptor after it), every message pays for the check.
+            if ((InboxCommandFailures.Instance.FirstFailure(transaction) ?? (commitsChecked ? null : UnseenFailure)) is { } caught)
             {
                 try
                 {

@@ -82,6 +82,8 @@ internal sealed class InboxSql
         command.CommandText = "SELECT 1; COMMIT";
         try
         {
+            // Prepared like the insert: once per physical connection, then no parse or plan on the server.
+            await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (DbException ex) when (ex.SqlState == InFailedTransaction)

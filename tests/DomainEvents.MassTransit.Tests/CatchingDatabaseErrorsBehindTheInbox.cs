@@ -69,11 +69,12 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
         Volatile.Read(ref _runs).Should().Be(2, "once without savepoints, once with them, then the message fails");
     }
 
-    [TestCase(false, 1, TestName = "A consumer that catches a failed statement sent past EF Core fails the message and commits nothing (the COMMIT's round trip finds it)")]
-    [TestCase(true, 2, TestName = "A consumer that catches a failed statement sent past EF Core fails the message and commits nothing (with a transaction interceptor after the inbox's, a check before the commit finds it)")]
-    public async Task A_consumer_that_catches_a_failed_statement_sent_past_EF_Core_fails_the_message_and_commits_nothing(bool interceptorAfterTheInbox, int runs)
+    [TestCase(false, TestName = "A consumer that catches a failed statement sent past EF Core fails the message and commits nothing (the COMMIT's round trip finds it)")]
+    [TestCase(true, TestName = "A consumer that catches a failed statement sent past EF Core fails the message and commits nothing (with a transaction interceptor after the inbox's, a check before the commit finds it)")]
+    public async Task A_consumer_that_catches_a_failed_statement_sent_past_EF_Core_fails_the_message_and_commits_nothing(bool interceptorAfterTheInbox)
     {
         await SeedAsync();
+        var before = new CountingCommits();
         var after = new CountingCommits();
         var host = await StartAsync(relay: true, o =>
         {
@@ -83,6 +84,7 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
                 c.QueueName = Queue("catching-ado");
                 c.UseInbox<BillingDbContext>();
             }));
+            o.ConfigureBilling = b => b.AddInterceptors(before);
             if (interceptorAfterTheInbox)
             {
                 o.ConfigureMassTransit = x => x.ConfigureDbContext<BillingDbContext>((_, b) => b.AddInterceptors(after));
@@ -98,8 +100,42 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
         (await check.Receipts.CountAsync()).Should().Be(0, "nothing of the message was committed");
         (await check.Tallies.SingleAsync(t => t.Name == "orders")).Count.Should().Be(0);
         (await check.Set<InboxMessage>().CountAsync()).Should().Be(0, "the message is not recorded as handled: it can be moved back and handled");
-        Volatile.Read(ref _runs).Should().Be(runs);
-        after.Committing.Should().Be(0, "no transaction reached its COMMIT");
+        Volatile.Read(ref _runs).Should().Be(1, "no savepoint of EF Core's covers a statement sent past it: running the consumer again would not help");
+        after.Committing.Should().Be(0);
+        before.Committed.Should().Be(0, "an interceptor before the inbox's never hears of a commit");
+        before.Committing.Should().Be(interceptorAfterTheInbox ? 0 : 1);
+        before.Failed.Should().Be(interceptorAfterTheInbox ? 0 : 1, "the inbox's commit failed in EF Core's");
+    }
+
+    [Test]
+    public async Task A_COMMIT_the_database_refuses_fails_the_message_with_its_own_error_and_commits_nothing()
+    {
+        await SeedAsync();
+        await using (var setup = BillingContext())
+        {
+            // A deferred constraint is checked at COMMIT, after the statement that checks the transaction.
+            var receipts = setup.Model.FindEntityType(typeof(Receipt))!.GetTableName();
+            var refuse = "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$; "
+                         + $"CREATE CONSTRAINT TRIGGER refuse_receipts AFTER INSERT ON \"{receipts}\" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit();";
+            await setup.Database.ExecuteSqlRawAsync(refuse);
+        }
+
+        var host = await StartAsync(relay: true, o => o.Consumers.Add((typeof(RecordingConsumer), c =>
+        {
+            c.Bind(Exchange, "order.*");
+            c.QueueName = Queue("refused-commit");
+            c.UseInbox<BillingDbContext>();
+        })));
+
+        await host.SaveAsync(Order.Place(1));
+
+        var error = (await WireTap.DrainAsync(Queue("refused-commit") + "_error", expected: 1)).Should().ContainSingle().Subject;
+        error.Header("MT-Fault-ExceptionType").Should().Be(typeof(PostgresException).FullName, "the COMMIT's own error, not an aborted transaction");
+        error.Header("MT-Fault-Message").Should().Contain("refused at commit");
+        await using var check = BillingContext();
+        (await check.Receipts.CountAsync()).Should().Be(0);
+        (await check.Set<InboxMessage>().CountAsync()).Should().Be(0);
+        Volatile.Read(ref _runs).Should().Be(1);
     }
 
     private async Task SeedAsync()
@@ -189,16 +225,43 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
         }
     }
 
+    public sealed class RecordingConsumer(BillingDbContext billing) : IConsumer<OrderPlaced>
+    {
+        public async Task Consume(ConsumeContext<OrderPlaced> context)
+        {
+            Interlocked.Increment(ref _runs);
+            await RecordAsync(billing, context);
+        }
+    }
+
     private sealed class CountingCommits : DbTransactionInterceptor
     {
         private int _committing;
+        private int _committed;
+        private int _failed;
 
         public int Committing => Volatile.Read(ref _committing);
+
+        public int Committed => Volatile.Read(ref _committed);
+
+        public int Failed => Volatile.Read(ref _failed);
 
         public override ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref _committing);
             return ValueTask.FromResult(result);
+        }
+
+        public override Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _committed);
+            return Task.CompletedTask;
+        }
+
+        public override Task TransactionFailedAsync(DbTransaction transaction, TransactionErrorEventData eventData, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _failed);
+            return Task.CompletedTask;
         }
     }
 

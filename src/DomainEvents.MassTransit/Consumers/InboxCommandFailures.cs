@@ -31,37 +31,37 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesI
     }
 
     /// <summary>
-    /// Whether the instance is among <paramref name="context"/>'s interceptors and no transaction interceptor follows it:
-    /// then it may commit in EF Core's place (one that followed would find the transaction committed while it expected it
-    /// open; EF Core calls them in the order they were added).
+    /// Where the instance is among <paramref name="context"/>'s interceptors. Only when no transaction interceptor follows
+    /// it may it commit in EF Core's place: one that followed would find the transaction committed while it expected it
+    /// open (EF Core calls them in the order they were added).
     /// </summary>
-    public static bool CommitsLast(DbContext context)
+    public static InboxInterceptorPlace PlaceIn(DbContext context)
     {
         var interceptors = context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors;
         if (interceptors is null)
         {
-            return false;
+            return InboxInterceptorPlace.Absent;
         }
 
-        var found = false;
+        var place = InboxInterceptorPlace.Absent;
         foreach (var interceptor in interceptors)
         {
             if (ReferenceEquals(interceptor, Instance))
             {
-                found = true;
+                place = InboxInterceptorPlace.Last;
             }
-            else if (found && interceptor is IDbTransactionInterceptor)
+            else if (place == InboxInterceptorPlace.Last && interceptor is IDbTransactionInterceptor)
             {
-                return false;
+                return InboxInterceptorPlace.NotLast;
             }
         }
 
-        return found;
+        return place;
     }
 
     /// <summary>
     /// Commits <paramref name="transaction"/> through <paramref name="statements"/>' <see cref="IInboxStatements.CommitAsync"/>
-    /// when EF Core commits it (only where <see cref="CommitsLast"/>). Throws <see cref="InboxCommitAbortedException"/> from
+    /// when EF Core commits it (only where <see cref="PlaceIn"/> is <see cref="InboxInterceptorPlace.Last"/>). Throws <see cref="InboxCommitAbortedException"/> from
     /// EF Core's commit when the transaction had been aborted: nothing is committed and the transaction is still open.
     /// </summary>
     public async Task CommitCheckedAsync(IDbContextTransaction transaction, IInboxStatements statements, CancellationToken cancellationToken)

@@ -26,12 +26,17 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<Func<ConsumeContext, string?>> _keys;
     private IInboxStatements? _statements;
-    private bool? _commitsChecked;
 
-    /// <summary>What the inbox reports when it finds the transaction aborted and no failure was seen.</summary>
+    /// <summary>What the inbox reports when it finds the transaction aborted and its context has no inbox interceptor to see failures.</summary>
     private static readonly Exception UnseenFailure = new InvalidOperationException(
-        "A statement that the inbox did not see failed and aborted the transaction: one sent past EF Core (ADO.NET or Dapper on the context's connection), "
-        + "or any statement when the context's options were built without the DomainEvents inbox interceptor.");
+        "A statement that the inbox did not see failed and aborted the transaction: the context's options were built without the DomainEvents inbox interceptor.");
+
+    /// <summary>What the inbox reports when it finds the transaction aborted, its interceptor saw every failure of EF Core's, and none failed.</summary>
+    private static readonly Exception FailurePastEfCore = new InvalidOperationException(
+        "A statement sent past EF Core (ADO.NET or Dapper on the context's connection) failed and aborted the transaction; no savepoint of EF Core's covers it.");
+
+    /// <summary>PostgreSQL's <c>in_failed_sql_transaction</c>: a statement sent to a transaction that an earlier failure aborted.</summary>
+    private const string InFailedTransaction = "25P02";
 
     public InboxFilter(string consumerName, TimeProvider time, IReadOnlyList<Func<ConsumeContext, string?>>? keys = null)
     {
@@ -54,8 +59,8 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
         // The inbox's interceptor, last among the context's transaction interceptors, commits through the statements, which
         // find a transaction aborted by a failure the inbox did not see in the COMMIT's own round trip. Otherwise every
-        // message pays for a check before its commit.
-        var commitsChecked = _commitsChecked ??= InboxCommandFailures.CommitsLast(db);
+        // message pays for a check before its commit. Asked of each context: options may differ from one to the next.
+        var place = InboxCommandFailures.PlaceIn(db);
 
         // A once-per-key consumer takes the business key in the ledger of handled keys instead of the message id.
         var key = KeyOf(context);
@@ -90,8 +95,8 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
                     return;
                 }
 
-                var caught = await ConsumeAsync(context, next, statements, db, dbTransaction, key, messageId, messageType, withSavepoints, commitsChecked).ConfigureAwait(false);
-                if (caught is null && !commitsChecked)
+                var caught = await ConsumeAsync(context, next, statements, db, dbTransaction, key, messageId, messageType, withSavepoints, place).ConfigureAwait(false);
+                if (caught is null && place != InboxInterceptorPlace.Last)
                 {
                     await transaction.CommitAsync(context.CancellationToken).ConfigureAwait(false);
                     return;
@@ -104,20 +109,21 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
                         await InboxCommandFailures.Instance.CommitCheckedAsync(transaction, statements, context.CancellationToken).ConfigureAwait(false);
                         return;
                     }
-                    catch (InboxCommitAbortedException)
+                    catch (Exception ex) when (ex is InboxCommitAbortedException || (ex is System.Data.Common.DbException { SqlState: InFailedTransaction }))
                     {
                         // Every failure of EF Core's is seen (above): this one was sent past it, and no savepoint of EF
-                        // Core's covers it. Running the consumer again would abort the transaction again.
+                        // Core's covers it. Running the consumer again would abort the transaction again. (The statements of
+                        // an interceptor that commits before the inbox's, such as the outbox's change rows, meet it first.)
                         await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                        throw new InboxTransactionAbortedException(_consumerName, messageType, UnseenFailure);
+                        throw new InboxTransactionAbortedException(_consumerName, messageType, FailurePastEfCore);
                     }
                 }
 
                 // The consumer caught a database error that aborted the transaction: committing would roll everything
                 // back and the message would be acknowledged. Run it again with EF Core's savepoints, which make a
-                // failed SaveChanges harmless; if that does not help either, fail the message.
+                // failed SaveChanges harmless; if that does not help either (or the failure was past EF Core), fail the message.
                 await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                if (withSavepoints || !db.Database.AutoSavepointsEnabled)
+                if (withSavepoints || !db.Database.AutoSavepointsEnabled || ReferenceEquals(caught, FailurePastEfCore))
                 {
                     throw new InboxTransactionAbortedException(_consumerName, messageType, caught);
                 }
@@ -150,7 +156,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     /// the inbox statement once more, which finds its own row and changes nothing, or fails in an aborted transaction.
     /// </summary>
     private async Task<Exception?> ConsumeAsync(ConsumerConsumeContext<TConsumer> context, IPipe<ConsumerConsumeContext<TConsumer>> next, IInboxStatements statements,
-        TContext db, System.Data.Common.DbTransaction transaction, string? key, Guid messageId, string? messageType, bool withSavepoints, bool commitsChecked)
+        TContext db, System.Data.Common.DbTransaction transaction, string? key, Guid messageId, string? messageType, bool withSavepoints, InboxInterceptorPlace place)
     {
         var savepoints = db.Database.AutoSavepointsEnabled;
         db.Database.AutoSavepointsEnabled = withSavepoints && savepoints;
@@ -170,7 +176,13 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
             // Where the commit cannot check (a context whose options were built without the interceptor, or with a
             // transaction interceptor after it), every message pays for the check.
-            if ((InboxCommandFailures.Instance.FirstFailure(transaction) ?? (commitsChecked ? null : UnseenFailure)) is { } caught)
+            var unseen = place switch
+            {
+                InboxInterceptorPlace.Last => null,
+                InboxInterceptorPlace.NotLast => FailurePastEfCore,
+                _ => UnseenFailure,
+            };
+            if ((InboxCommandFailures.Instance.FirstFailure(transaction) ?? unseen) is { } caught)
             {
                 try
                 {

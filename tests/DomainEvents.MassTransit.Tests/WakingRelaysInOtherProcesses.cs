@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.MassTransit.Tests.Model;
 using DomainEvents.Testing;
+using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -184,6 +185,77 @@ public sealed class WakingRelaysInOtherProcesses
         }
 
         notifications.Should().Be(1);
+    }
+
+    [Test]
+    public async Task A_row_committed_behind_a_key_that_a_relay_of_another_process_is_sending_goes_when_that_send_ends()
+    {
+        var runId = Guid.NewGuid().ToString("N")[..10];
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holderOptions = new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
+            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
+            ConfigureBuilder = b => b.AddPostgresNotifications(),
+            ConfigureBus = cfg => cfg.ConfigureSend(s => s.UseExecuteAsync(async _ =>
+            {
+                sending.TrySetResult();
+                await gate.Task;
+            })),
+        };
+        holderOptions.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#")));
+        await using var holder = await ServiceHost.StartAsync(holderOptions);
+        await using var writer = await ServiceHost.StartAsync(new ServiceHostOptions
+        {
+            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
+            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
+            ConfigureBuilder = b => b.AddPostgresNotifications(),
+        });
+        var holderRelay = holder.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
+        var writerRelay = writer.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
+        for (var waited = 0; await ListenersAsync() < 2 || holderRelay.ConnectionsKept < 1 || writerRelay.ConnectionsKept < 1; waited += 50)
+        {
+            waited.Should().BeLessThan(10_000, "both services listen and both relays claim when they start");
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        // The holder's relay takes the key's first row, committed in its process, and is sending it.
+        var busyBefore = holderRelay.ClaimsThatFoundBusyKeys;
+        var order = Order.Place(1);
+        await holder.SaveAsync(order);
+        await sending.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The writer commits the key's next row. Its own relay reads the database, so the commit notifies no one, and that
+        // relay cannot take the row while the key is being sent.
+        await using (var scope = writer.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
+            var again = await db.Set<Order>().SingleAsync(o => o.Id == order.Id);
+            again.PlaceAgain(2);
+            await db.SaveChangesAsync();
+        }
+
+        for (var waited = 0; writerRelay.WakeUpsSent == 0; waited += 50)
+        {
+            waited.Should().BeLessThan(5_000, "the writer's relay finds the key busy and wakes the relays of other processes");
+            await Task.Delay(50);
+        }
+
+        for (var waited = 0; holderRelay.ClaimsThatFoundBusyKeys == busyBefore; waited += 50)
+        {
+            waited.Should().BeLessThan(5_000, "the woken holder claims over the table while it sends, and finds its own key busy");
+            await Task.Delay(50);
+        }
+
+        gate.SetResult();
+
+        await holder.Deliveries.WaitUntilAsync(d => d.All.Count == 2, TimeSpan.FromSeconds(10),
+            "the holder's relay, woken while it was sending, claims again when its send is recorded, long before its 30 s poll");
+        holder.Deliveries.All.Select(d => ((OrderPlaced)d.Message).Sequence).Should().Equal([1, 2], "in the key's order");
+        writerRelay.WakeUpsSent.Should().Be(1, "once for the lease that left the row, not at every claim after it");
     }
 
     /// <summary>How many connections LISTEN on the test database now.</summary>

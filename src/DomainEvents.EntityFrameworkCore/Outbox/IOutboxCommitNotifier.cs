@@ -14,6 +14,9 @@ namespace DomainEvents.EntityFrameworkCore.Outbox;
 /// save's statements, inside that transaction, and a failure rolls the transaction back and fails the save (disposing a
 /// completed scope then throws <see cref="System.Transactions.TransactionAbortedException"/>). After a save that needed no
 /// transaction it runs before <c>SaveChangesAsync</c> returns, and a failure is logged, never thrown to the caller.
+/// A relay calls it too, on a context of its own with nothing saved and no transaction, when rows that commits of its
+/// process handed it wait behind a key that a relay of another process is sending: that relay then claims them as soon
+/// as its send ends.
 /// </summary>
 public interface IOutboxCommitNotifier
 {

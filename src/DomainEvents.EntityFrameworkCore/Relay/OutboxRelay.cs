@@ -44,6 +44,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private long _claimsOverTable;
     private long _pollsWithoutClaim;
 
+    // Rows handed over by commits that their lease left behind, until a claim over the table takes them or wakes other relays for them. Under its own lock.
+    private readonly HashSet<(long Id, Guid MessageId)> _leftBehind = [];
+    private long _wakeUpsSent;
+    private int _wakingUp;
+
     // The polling interval has passed since the relay last looked at the table (a claim over it, or a poll's question). Used by the loop only.
     private bool _pollDue;
     private long _batchesRecorded;
@@ -353,6 +358,9 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// <summary>Claims over the table that left rows because their keys were being sent.</summary>
     internal long ClaimsThatFoundBusyKeys => Interlocked.Read(ref _claimsThatFoundBusyKeys);
 
+    /// <summary>Times the relay woke the relays of other processes for rows of this process's commits behind their keys.</summary>
+    internal long WakeUpsSent => Interlocked.Read(ref _wakeUpsSent);
+
     /// <summary>Connections kept open between the relay's statements now.</summary>
     internal int ConnectionsKept => _store.OpenKept;
 
@@ -484,7 +492,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
             Volatile.Write(ref _lastClaimOverTable, Stopwatch.GetTimestamp());
             Interlocked.Increment(ref _claimsOverTable);
             // Rows handed over until now were committed before this claim starts, so it sees them: they are left to it.
-            TakeCommitted(int.MaxValue);
+            LeaveBehind(TakeCommitted(int.MaxValue));
             _claimedOverTable.Clear();
             var recordedBefore = Interlocked.Read(ref _batchesRecorded);
             var (rows, foundBusyKeys) = await _store.ClaimAsync(owner, _ownerPrefix + "#", _options.BatchSize, _time.GetUtcNow().UtcDateTime, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
@@ -515,6 +523,11 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 }
             }
 
+            if (StillLeftBehind(rows, foundBusyKeys || rows.Count == _options.BatchSize))
+            {
+                WakeOtherRelays();
+            }
+
             return new Claim(owner, rows, started, Full: true, busyBefore);
         }
 
@@ -541,11 +554,111 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         if (sending.Count < committed.Count)
         {
             // A key busy with another batch, an earlier row waiting, or a row taken meanwhile: a claim sees to them.
+            LeaveBehind(committed.Where(r => !taken.Contains((r.Id, r.MessageId))));
             _signal.ClaimSoon();
         }
 
         return new Claim(owner, sending, started, Full: false, busyBefore);
     }
+
+    /// <summary>
+    /// Remembers rows handed over by commits that were not leased by id, until a claim over the table says whether it took
+    /// them (<see cref="StillLeftBehind"/>). Only where notifications are registered (no one to wake otherwise), and at most
+    /// as many as the queue of handed-over rows holds: past that the rows are forgotten and left to polls.
+    /// </summary>
+    private void LeaveBehind(IEnumerable<OutboxEnvelope> rows)
+    {
+        if (_store.HasNotifiers != true)
+        {
+            return;
+        }
+
+        lock (_leftBehind)
+        {
+            foreach (var row in rows)
+            {
+                if (_leftBehind.Count >= _options.BatchSize * CommittedQueueBatches)
+                {
+                    _leftBehind.Clear();
+                    return;
+                }
+
+                _leftBehind.Add((row.Id, row.MessageId));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether rows a commit of this process handed over, not leased by id, are still not taken after a claim over the table
+    /// that had room for them and found no key busy with this relay's own batches. Their key is then being sent by a relay
+    /// of another process (or an earlier row of it waits for a retry). A commit whose process runs a relay notifies no other
+    /// process, so that relay would not know to claim again once its batch is recorded: it is woken, once for the rows left,
+    /// so two relays never wake each other in turns. A full claim, or one that found keys of this relay busy, is followed by
+    /// another claim of this relay (at once, or when its batches are recorded), which asks again.
+    /// </summary>
+    private bool StillLeftBehind(IReadOnlyList<OutboxEnvelope> claimed, bool claimsAgain)
+    {
+        lock (_leftBehind)
+        {
+            if (_leftBehind.Count == 0)
+            {
+                return false;
+            }
+
+            foreach (var row in claimed)
+            {
+                _leftBehind.Remove((row.Id, row.MessageId));
+            }
+
+            if (_leftBehind.Count == 0 || claimsAgain)
+            {
+                return false;
+            }
+
+            _leftBehind.Clear();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Sends the context's commit notifications on a connection of their own, outside a transaction, without holding up the
+    /// claim's batch; one at a time (one in flight wakes the other relays anyway), for at most <see cref="WakeUpTimeout"/>.
+    /// A failure is logged and only leaves the other relays to their polls.
+    /// </summary>
+    private void WakeOtherRelays()
+    {
+        if (Interlocked.CompareExchange(ref _wakingUp, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(WakeUpTimeout);
+                if (await _store.NotifyOtherProcessesAsync(timeout.Token).ConfigureAwait(false))
+                {
+                    Interlocked.Increment(ref _wakeUpsSent);
+                }
+            }
+            catch (Exception ex) when (!_closed)
+            {
+                OutboxRelayLog.WakeUpFailed(_logger, ex);
+            }
+            catch (Exception)
+            {
+                // Stopping: the other relays poll.
+            }
+            finally
+            {
+                Volatile.Write(ref _wakingUp, 0);
+            }
+        });
+    }
+
+    /// <summary>How long waking the relays of other processes may take.</summary>
+    private static readonly TimeSpan WakeUpTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
     private async Task<BatchResult> SendBatchAsync(Claim claim)

@@ -46,4 +46,7 @@ internal static partial class OutboxRelayLog
 
     [LoggerMessage(13, LogLevel.Warning, "{MessageType} {MessageId} was confirmed after its send timed out, but marking it processed failed; it will be sent again after its lease")]
     public static partial void ConfirmedLateNotMarked(ILogger logger, Exception exception, string messageType, Guid messageId);
+
+    [LoggerMessage(15, LogLevel.Warning, "Waking the relays of other processes failed; rows of this process's commits behind their keys wait for a poll")]
+    public static partial void WakeUpFailed(ILogger logger, Exception error);
 }

@@ -36,6 +36,9 @@ internal sealed class OutboxStore<TContext> : IDisposable
     private string? _database;
     private volatile bool _moreKeysToScan;
 
+    // Whether notifiers are registered: 0 not known yet, 1 none, 2 some. Set at the first open.
+    private int _hasNotifiers;
+
     /// <param name="scopeFactory">Makes the scope each context comes from.</param>
     /// <param name="keepOpen">How many contexts, with their connections open, are kept between statements; 0: a new scope and connection for each.</param>
     public OutboxStore(IServiceScopeFactory scopeFactory, int keepOpen = 0)
@@ -55,6 +58,9 @@ internal sealed class OutboxStore<TContext> : IDisposable
             }
         }
     }
+
+    /// <summary>Gets whether any <see cref="Outbox.IOutboxCommitNotifier"/> is registered, once the first connection was opened.</summary>
+    internal bool? HasNotifiers => Volatile.Read(ref _hasNotifiers) switch { 1 => false, 2 => true, _ => null };
 
     /// <summary>Gets the outbox the relay's last connection was opened on (<see cref="DatabaseOf"/>), once one was.</summary>
     internal string? Database => Volatile.Read(ref _database);
@@ -154,6 +160,28 @@ internal sealed class OutboxStore<TContext> : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Sends the context's commit notifications (<see cref="Outbox.IOutboxCommitNotifier"/>) on a context of its own, outside
+    /// any transaction, so that the relays of other processes claim. False when none is registered.
+    /// </summary>
+    internal async Task<bool> NotifyOtherProcessesAsync(CancellationToken cancellationToken)
+    {
+        if (HasNotifiers != true)
+        {
+            return false;
+        }
+
+        await using var scope = _scopeFactory.CreateAsyncScope();
+        TContext? context = null;
+        foreach (var notifier in scope.ServiceProvider.GetServices<Outbox.IOutboxCommitNotifier>())
+        {
+            context ??= scope.ServiceProvider.GetRequiredService<TContext>();
+            await notifier.NotifyAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+
+        return context is not null;
+    }
+
     private async Task<Session> OpenAsync(CancellationToken cancellationToken)
     {
         var scope = _scopeFactory.CreateAsyncScope();
@@ -187,6 +215,11 @@ internal sealed class OutboxStore<TContext> : IDisposable
             }
 
             Volatile.Write(ref _database, DatabaseOf(context));
+            if (Volatile.Read(ref _hasNotifiers) == 0)
+            {
+                Volatile.Write(ref _hasNotifiers, scope.ServiceProvider.GetServices<Outbox.IOutboxCommitNotifier>().Any() ? 2 : 1);
+            }
+
             return new Session(scope, connection, opened);
         }
         catch

@@ -48,6 +48,8 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     private readonly HashSet<(long Id, Guid MessageId)> _leftBehind = [];
     private long _wakeUpsSent;
     private int _wakingUp;
+    private int _wakeUpAsked;
+    private long _lastWakeUp;
 
     // The polling interval has passed since the relay last looked at the table (a claim over it, or a poll's question). Used by the loop only.
     private bool _pollDue;
@@ -523,7 +525,7 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
                 }
             }
 
-            if (StillLeftBehind(rows, foundBusyKeys || rows.Count == _options.BatchSize))
+            if (StillLeftBehind(rows, foundBusyKeys || rows.Count == _options.BatchSize || _store.KeyScanUnfinished))
             {
                 WakeOtherRelays();
             }
@@ -622,11 +624,14 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
 
     /// <summary>
     /// Sends the context's commit notifications on a connection of their own, outside a transaction, without holding up the
-    /// claim's batch; one at a time (one in flight wakes the other relays anyway), for at most <see cref="WakeUpTimeout"/>.
-    /// A failure is logged and only leaves the other relays to their polls.
+    /// claim's batch. One at a time, and at most one per <see cref="WakeUpGap"/>: asks that come meanwhile are answered by
+    /// the next one, sent after them. This bounds what two relays can cost each other when each one's claims take rows the
+    /// other's commits handed over. Each takes at most <see cref="WakeUpTimeout"/>; a failure is logged and only leaves the
+    /// other relays to their polls.
     /// </summary>
     private void WakeOtherRelays()
     {
+        Volatile.Write(ref _wakeUpAsked, 1);
         if (Interlocked.CompareExchange(ref _wakingUp, 1, 0) != 0)
         {
             return;
@@ -636,29 +641,51 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
         {
             try
             {
-                using var timeout = new CancellationTokenSource(WakeUpTimeout);
-                if (await _store.NotifyOtherProcessesAsync(timeout.Token).ConfigureAwait(false))
+                while (!_closed && Interlocked.Exchange(ref _wakeUpAsked, 0) == 1)
                 {
-                    Interlocked.Increment(ref _wakeUpsSent);
+                    var wait = WakeUpGap - Stopwatch.GetElapsedTime(Volatile.Read(ref _lastWakeUp));
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait).ConfigureAwait(false);
+                    }
+
+                    Volatile.Write(ref _lastWakeUp, Stopwatch.GetTimestamp());
+                    try
+                    {
+                        using var timeout = new CancellationTokenSource(WakeUpTimeout);
+                        if (await _store.NotifyOtherProcessesAsync(timeout.Token).ConfigureAwait(false))
+                        {
+                            Interlocked.Increment(ref _wakeUpsSent);
+                        }
+                    }
+                    catch (Exception ex) when (!_closed)
+                    {
+                        OutboxRelayLog.WakeUpFailed(_logger, ex);
+                    }
+                    catch (Exception)
+                    {
+                        // Stopping: the other relays poll.
+                    }
                 }
-            }
-            catch (Exception ex) when (!_closed)
-            {
-                OutboxRelayLog.WakeUpFailed(_logger, ex);
-            }
-            catch (Exception)
-            {
-                // Stopping: the other relays poll.
             }
             finally
             {
                 Volatile.Write(ref _wakingUp, 0);
+            }
+
+            // Asked after the loop's last look and before the flag was cleared: that ask found a wake-up under way and left.
+            if (!_closed && Volatile.Read(ref _wakeUpAsked) == 1)
+            {
+                WakeOtherRelays();
             }
         });
     }
 
     /// <summary>How long waking the relays of other processes may take.</summary>
     private static readonly TimeSpan WakeUpTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The least time between two wake-ups of the relays of other processes.</summary>
+    private static readonly TimeSpan WakeUpGap = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Sends a claimed batch, each partition in order, then records what was confirmed, failed or not tried.</summary>
     private async Task<BatchResult> SendBatchAsync(Claim claim)

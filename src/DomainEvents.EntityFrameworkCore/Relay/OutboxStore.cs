@@ -182,6 +182,19 @@ internal sealed class OutboxStore<TContext> : IDisposable
         return context is not null;
     }
 
+    private static bool HasAnyNotifier(IServiceProvider services)
+    {
+        try
+        {
+            return services.GetServices<Outbox.IOutboxCommitNotifier>().Any();
+        }
+        catch (Exception)
+        {
+            // A notifier that cannot be made wakes no one: the other relays poll.
+            return false;
+        }
+    }
+
     private async Task<Session> OpenAsync(CancellationToken cancellationToken)
     {
         var scope = _scopeFactory.CreateAsyncScope();
@@ -214,11 +227,13 @@ internal sealed class OutboxStore<TContext> : IDisposable
                 opened = true;
             }
 
-            Volatile.Write(ref _database, DatabaseOf(context));
             if (Volatile.Read(ref _hasNotifiers) == 0)
             {
-                Volatile.Write(ref _hasNotifiers, scope.ServiceProvider.GetServices<Outbox.IOutboxCommitNotifier>().Any() ? 2 : 1);
+                Volatile.Write(ref _hasNotifiers, HasAnyNotifier(scope.ServiceProvider) ? 2 : 1);
             }
+
+            // After the notifiers are known: from here on commits hand rows over (the relay's Reads), and it tracks those left behind.
+            Volatile.Write(ref _database, DatabaseOf(context));
 
             return new Session(scope, connection, opened);
         }

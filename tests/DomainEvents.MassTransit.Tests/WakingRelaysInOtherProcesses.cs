@@ -116,32 +116,11 @@ public sealed class WakingRelaysInOtherProcesses
     public async Task A_commit_whose_own_process_runs_a_relay_of_its_database_notifies_no_other_process()
     {
         var runId = Guid.NewGuid().ToString("N")[..10];
-        var options = new ServiceHostOptions
-        {
-            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
-            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
-            ConfigureBuilder = b => b.AddPostgresNotifications(),
-        };
+        var options = ServiceWithRelay(runId);
         options.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#")));
         await using var writer = await ServiceHost.StartAsync(options);
-        await using var other = await ServiceHost.StartAsync(new ServiceHostOptions
-        {
-            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
-            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
-            ConfigureBuilder = b => b.AddPostgresNotifications(),
-        });
-        var writerRelay = writer.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
-        var otherRelay = other.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
-
-        // Both listen, and both relays have run their first claims (the one at start, and the one each listener asks for
-        // once it listens), on connections they keep: from then on nothing but a notification or a 30 s poll makes one claim.
-        for (var waited = 0; await ListenersAsync() < 2 || writerRelay.ConnectionsKept < 1 || otherRelay.ConnectionsKept < 1; waited += 50)
-        {
-            waited.Should().BeLessThan(10_000, "both services listen and both relays claim when they start");
-            await Task.Delay(50);
-        }
-
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        await using var other = await ServiceHost.StartAsync(ServiceWithRelay(runId));
+        var (writerRelay, otherRelay) = await BothListeningAsync(writer, other);
         var claimsBefore = otherRelay.ClaimsOverTable;
 
         await using var listener = new Npgsql.NpgsqlConnection(_shop.ConnectionString);
@@ -193,34 +172,16 @@ public sealed class WakingRelaysInOtherProcesses
         var runId = Guid.NewGuid().ToString("N")[..10];
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var sending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var holderOptions = new ServiceHostOptions
+        var holderOptions = ServiceWithRelay(runId);
+        holderOptions.ConfigureBus = cfg => cfg.ConfigureSend(s => s.UseExecuteAsync(async _ =>
         {
-            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
-            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
-            ConfigureBuilder = b => b.AddPostgresNotifications(),
-            ConfigureBus = cfg => cfg.ConfigureSend(s => s.UseExecuteAsync(async _ =>
-            {
-                sending.TrySetResult();
-                await gate.Task;
-            })),
-        };
+            sending.TrySetResult();
+            await gate.Task;
+        }));
         holderOptions.Consumers.Add((typeof(OrdersConsumer), c => c.Bind(ServiceHost.ExchangeFor(runId), "#")));
         await using var holder = await ServiceHost.StartAsync(holderOptions);
-        await using var writer = await ServiceHost.StartAsync(new ServiceHostOptions
-        {
-            Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
-            ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
-            ConfigureBuilder = b => b.AddPostgresNotifications(),
-        });
-        var holderRelay = holder.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
-        var writerRelay = writer.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
-        for (var waited = 0; await ListenersAsync() < 2 || holderRelay.ConnectionsKept < 1 || writerRelay.ConnectionsKept < 1; waited += 50)
-        {
-            waited.Should().BeLessThan(10_000, "both services listen and both relays claim when they start");
-            await Task.Delay(50);
-        }
-
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        await using var writer = await ServiceHost.StartAsync(ServiceWithRelay(runId));
+        var (holderRelay, writerRelay) = await BothListeningAsync(holder, writer);
 
         // The holder's relay takes the key's first row, committed in its process, and is sending it.
         var busyBefore = holderRelay.ClaimsThatFoundBusyKeys;
@@ -256,6 +217,33 @@ public sealed class WakingRelaysInOtherProcesses
             "the holder's relay, woken while it was sending, claims again when its send is recorded, long before its 30 s poll");
         holder.Deliveries.All.Select(d => ((OrderPlaced)d.Message).Sequence).Should().Equal([1, 2], "in the key's order");
         writerRelay.WakeUpsSent.Should().Be(1, "once for the lease that left the row, not at every claim after it");
+    }
+
+    /// <summary>A service on the test database with its relay (30 s polls) and notifications.</summary>
+    private ServiceHostOptions ServiceWithRelay(string runId) => new()
+    {
+        Transport = TestTransport.InMemory, ShopDatabase = _shop, RunId = runId, Relay = true,
+        ConfigureRelay = r => r.PollingInterval = TimeSpan.FromSeconds(30),
+        ConfigureBuilder = b => b.AddPostgresNotifications(),
+    };
+
+    /// <summary>
+    /// The two services' relays, once both listen and both relays have run their first claims (the one at start, and the one
+    /// each listener asks for once it listens) on connections they keep: from then on nothing but a notification or a 30 s
+    /// poll makes one claim.
+    /// </summary>
+    private async Task<(OutboxRelay<ShopDbContext> First, OutboxRelay<ShopDbContext> Second)> BothListeningAsync(ServiceHost first, ServiceHost second)
+    {
+        var firstRelay = first.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
+        var secondRelay = second.Services.GetServices<IHostedService>().OfType<OutboxRelay<ShopDbContext>>().Single();
+        for (var waited = 0; await ListenersAsync() < 2 || firstRelay.ConnectionsKept < 1 || secondRelay.ConnectionsKept < 1; waited += 50)
+        {
+            waited.Should().BeLessThan(10_000, "both services listen and both relays claim when they start");
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        return (firstRelay, secondRelay);
     }
 
     /// <summary>How many connections LISTEN on the test database now.</summary>

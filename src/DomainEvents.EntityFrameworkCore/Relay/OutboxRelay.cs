@@ -594,9 +594,10 @@ internal sealed class OutboxRelay<TContext> : BackgroundService, IHostedLifecycl
     /// Whether rows a commit of this process handed over, not leased by id, are still not taken after a claim over the table
     /// that had room for them and found no key busy with this relay's own batches. Their key is then being sent by a relay
     /// of another process (or an earlier row of it waits for a retry). A commit whose process runs a relay notifies no other
-    /// process, so that relay would not know to claim again once its batch is recorded: it is woken, once for the rows left,
-    /// so two relays never wake each other in turns. A full claim, or one that found keys of this relay busy, is followed by
-    /// another claim of this relay (at once, or when its batches are recorded), which asks again.
+    /// process, so that relay would not know to claim again once its batch is recorded: it is woken, once for the rows left
+    /// (and at most once per <see cref="WakeUpGap"/>). A full claim, one that found keys of this relay busy, or one whose
+    /// scan over keys stopped early is followed by another claim of this relay (at once, or when its batches are recorded),
+    /// which asks again.
     /// </summary>
     private bool StillLeftBehind(IReadOnlyList<OutboxEnvelope> claimed, bool claimsAgain)
     {

@@ -97,6 +97,7 @@ public sealed class ConfiguringFromSettings : RabbitMqFixture
         json.Single(j => j.Type == "order.placed").Should().Match<(string, int Version, string? RoutingKey, string Payload)>(j => j.Version == 1 && j.RoutingKey == "order.placed" && j.Payload.Contains("\"sequence\":5"));
         await using var scope = host.Services.CreateAsyncScope();
         var billing = scope.ServiceProvider.GetRequiredService<BillingDbContext>();
+        await RelayingToConsumers.WaitForAsync(async () => await billing.Set<InboxMessage>().Where(m => m.Consumer == audit).CountAsync() >= 1, seconds: 10);
         (await billing.Set<InboxMessage>().Where(m => m.Consumer == audit).CountAsync()).Should().Be(1, "the handler's inbox is kept under its name");
         (await billing.Receipts.CountAsync(r => r.Consumer == audit)).Should().Be(1);
     }

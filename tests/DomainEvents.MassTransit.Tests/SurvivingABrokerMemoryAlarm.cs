@@ -50,6 +50,9 @@ public sealed class SurvivingABrokerMemoryAlarm : RabbitMqFixture
         var rows = await host.OutboxAsync();
         rows.Should().OnlyContain(r => r.Attempts == 0, "back-pressure is not charged to the messages");
         await using var billing = new BillingDbContext(new DbContextOptionsBuilder<BillingDbContext>().UseNpgsql(Billing.ConnectionString).Options);
+
+        // A consumer records its delivery before the inbox commits: the last commits may still be under way.
+        await RelayingToConsumers.WaitForAsync(async () => await billing.Receipts.CountAsync() >= 40, seconds: 10);
         (await billing.Receipts.CountAsync()).Should().Be(40, "the inbox applies each event once");
     }
 

@@ -36,8 +36,8 @@ internal sealed class OutboxStore<TContext> : IDisposable
     private string? _database;
     private volatile bool _moreKeysToScan;
 
-    // Whether notifiers are registered: 0 not known yet, 1 none, 2 some. Set at the first open.
-    private int _hasNotifiers;
+    // The registered notifiers (singletons), resolved at the first open; empty when there are none or they cannot be made.
+    private Outbox.IOutboxCommitNotifier[]? _notifiers;
 
     /// <param name="scopeFactory">Makes the scope each context comes from.</param>
     /// <param name="keepOpen">How many contexts, with their connections open, are kept between statements; 0: a new scope and connection for each.</param>
@@ -60,7 +60,7 @@ internal sealed class OutboxStore<TContext> : IDisposable
     }
 
     /// <summary>Gets whether any <see cref="Outbox.IOutboxCommitNotifier"/> is registered, once the first connection was opened.</summary>
-    internal bool? HasNotifiers => Volatile.Read(ref _hasNotifiers) switch { 1 => false, 2 => true, _ => null };
+    internal bool? HasNotifiers => Volatile.Read(ref _notifiers) is { } notifiers ? notifiers.Length > 0 : null;
 
     /// <summary>Gets the outbox the relay's last connection was opened on (<see cref="DatabaseOf"/>), once one was.</summary>
     internal string? Database => Volatile.Read(ref _database);
@@ -166,32 +166,31 @@ internal sealed class OutboxStore<TContext> : IDisposable
     /// </summary>
     internal async Task<bool> NotifyOtherProcessesAsync(CancellationToken cancellationToken)
     {
-        if (HasNotifiers != true)
+        if (Volatile.Read(ref _notifiers) is not { Length: > 0 } notifiers)
         {
             return false;
         }
 
         await using var scope = _scopeFactory.CreateAsyncScope();
-        TContext? context = null;
-        foreach (var notifier in scope.ServiceProvider.GetServices<Outbox.IOutboxCommitNotifier>())
+        var context = scope.ServiceProvider.GetRequiredService<TContext>();
+        foreach (var notifier in notifiers)
         {
-            context ??= scope.ServiceProvider.GetRequiredService<TContext>();
             await notifier.NotifyAsync(context, cancellationToken).ConfigureAwait(false);
         }
 
-        return context is not null;
+        return true;
     }
 
-    private static bool HasAnyNotifier(IServiceProvider services)
+    private static Outbox.IOutboxCommitNotifier[] NotifiersOf(IServiceProvider services)
     {
         try
         {
-            return services.GetServices<Outbox.IOutboxCommitNotifier>().Any();
+            return [.. services.GetServices<Outbox.IOutboxCommitNotifier>()];
         }
         catch (Exception)
         {
             // A notifier that cannot be made wakes no one: the other relays poll.
-            return false;
+            return [];
         }
     }
 
@@ -227,9 +226,9 @@ internal sealed class OutboxStore<TContext> : IDisposable
                 opened = true;
             }
 
-            if (Volatile.Read(ref _hasNotifiers) == 0)
+            if (Volatile.Read(ref _notifiers) is null)
             {
-                Volatile.Write(ref _hasNotifiers, HasAnyNotifier(scope.ServiceProvider) ? 2 : 1);
+                Volatile.Write(ref _notifiers, NotifiersOf(scope.ServiceProvider));
             }
 
             // After the notifiers are known: from here on commits hand rows over (the relay's Reads), and it tracks those left behind.

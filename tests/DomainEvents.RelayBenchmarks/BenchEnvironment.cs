@@ -51,6 +51,13 @@ public sealed class BenchEnvironment : IAsyncDisposable
         return environment;
     }
 
+    /// <summary>
+    /// The environment of a run that another process created, for a second process of a measurement: the same names, the
+    /// producing service's database only. It creates nothing, and the process that created the run removes everything.
+    /// </summary>
+    public static BenchEnvironment Attach(string runId, string shopConnectionString) =>
+        new(Require(PostgresVariable), new Uri(Require(RabbitMqVariable)), runId) { ShopConnectionString = shopConnectionString };
+
     /// <summary>A name unique to this run; queues and exchanges named here are deleted at the end.</summary>
     public string Name(string purpose) => $"relaybench-{RunId}-{purpose}";
 

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace DomainEvents.RelayBenchmarks;
 
@@ -33,6 +34,9 @@ public sealed class HostSpec
     public Action<IRabbitMqBusFactoryConfigurator, IBusRegistrationContext>? ConfigureBus { get; init; }
 
     public Action<IServiceCollection>? Services { get; init; }
+
+    /// <summary>Logs to standard error, for a child process whose standard output the parent reads.</summary>
+    public bool LogToStandardError { get; init; }
 }
 
 /// <summary>A generic host wired the way a service wires the library: EF Core, AddDomainEvents, the relay and MassTransit.</summary>
@@ -49,6 +53,11 @@ public sealed class BenchHost : IAsyncDisposable
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        if (spec.LogToStandardError)
+        {
+            builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        }
+
         var services = builder.Services;
         spec.Services?.Invoke(services);
         var environment = spec.Environment;
@@ -68,6 +77,7 @@ public sealed class BenchHost : IAsyncDisposable
             if (spec.Exchange is { } exchange)
             {
                 o.MapIntegrationEvent<OrderPlaced>(m => m.Exchange = exchange);
+                o.MapIntegrationEvent<KeyedOrderPlaced>(m => m.Exchange = exchange);
             }
         });
         if (spec.Outbox || spec.Relay)

@@ -44,6 +44,16 @@ public sealed class LatencyConsumer(ArrivalRecorder recorder) : IConsumer<OrderP
     }
 }
 
+/// <summary>Records the arrival of a keyed order's event (the replicas measurement).</summary>
+public sealed class KeyedLatencyConsumer(ArrivalRecorder recorder) : IConsumer<KeyedOrderPlaced>
+{
+    public Task Consume(ConsumeContext<KeyedOrderPlaced> context)
+    {
+        recorder.Record(context.Message.Order.OrderId);
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>Counts a drain: first and last message handled.</summary>
 public sealed class DrainCounter(int expected)
 {

@@ -82,7 +82,7 @@ public static class LatencyBenchmark
     /// 50,000 processed rows whose statistics still say "pending" until autovacuum analyzes it; the relay's claim then
     /// walks every processed row (see docs/benchmarks-relay.md). --experiment stale-stats keeps that state, to show it.
     /// </summary>
-    private static async Task FreshOutboxAsync(BenchEnvironment environment)
+    internal static async Task FreshOutboxAsync(BenchEnvironment environment)
     {
         if (!Experiments.StaleStatistics)
         {
@@ -404,60 +404,19 @@ public static class LatencyBenchmark
     /// </summary>
     private static async Task<LatencySummary> CrossProcessAsync(BenchEnvironment environment, Sizes sizes, string exchange, ArrivalRecorder recorder, bool notify, double seconds)
     {
-        var path = Environment.ProcessPath ?? throw new InvalidOperationException("No process path to start the writer with.");
-        var start = new ProcessStartInfo(path)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (string.Equals(Path.GetFileNameWithoutExtension(path), "dotnet", StringComparison.Ordinal))
-        {
-            start.ArgumentList.Add(typeof(LatencyBenchmark).Assembly.Location);
-        }
-
-        foreach (var argument in new[]
-                 {
-                     "--writer", "--exchange", exchange, "--notify", notify ? "true" : "false",
-                     "--rate", sizes.LatencyRate.ToString(CultureInfo.InvariantCulture),
-                     "--warmup", sizes.LatencyWarmupSeconds.ToString(CultureInfo.InvariantCulture),
-                     "--seconds", seconds.ToString(CultureInfo.InvariantCulture),
-                 })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment[Writer.ConnectionVariable] = environment.ShopConnectionString;
-        start.Environment[Writer.ChannelVariable] = environment.NotifyChannel;
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("The writer process did not start.");
-        var errors = process.StandardError.ReadToEndAsync();
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            var lines = (await errors).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            throw new InvalidOperationException($"The writer process exited with {process.ExitCode}: {string.Join(" | ", lines.Take(6))}");
-        }
-
-        var commits = new List<(Guid Id, long Timestamp, long Returned)>();
-        var cpu = default(CpuUsage);
-        var rate = 0.0;
-        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var parts = line.Split(' ');
-            if (parts[0] == "C" && parts[3] == "0")
+        await using var writer = ChildProcess.Start(
+            [
+                "--writer", "--exchange", exchange, "--notify", notify ? "true" : "false",
+                "--rate", sizes.LatencyRate.ToString(CultureInfo.InvariantCulture),
+                "--warmup", sizes.LatencyWarmupSeconds.ToString(CultureInfo.InvariantCulture),
+                "--seconds", seconds.ToString(CultureInfo.InvariantCulture),
+            ],
+            new Dictionary<string, string>
             {
-                commits.Add((Guid.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture), long.Parse(parts[4], CultureInfo.InvariantCulture)));
-            }
-            else if (parts[0] == "RATE")
-            {
-                rate = double.Parse(parts[1], CultureInfo.InvariantCulture);
-            }
-            else if (parts[0] == "CPU")
-            {
-                cpu = System.Text.Json.JsonSerializer.Deserialize<CpuUsage>(line[4..]);
-            }
-        }
+                [Writer.ConnectionVariable] = environment.ShopConnectionString,
+                [Writer.ChannelVariable] = environment.NotifyChannel,
+            });
+        var (commits, rate, cpu) = Writer.Parse(await writer.ReadUntilAsync(null, TimeSpan.FromSeconds(seconds + 120)));
 
         // Without notifications the last rows wait for the relay's next poll.
         await recorder.WaitForAsync(commits.Select(c => c.Id), TimeSpan.FromSeconds(30));

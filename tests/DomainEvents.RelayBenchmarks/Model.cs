@@ -16,6 +16,12 @@ public sealed record OrderPlaced(
     DateTime PlacedAt,
     string Note) : IIntegrationEvent;
 
+/// <summary>
+/// The event of the replicas measurement (8): an order's event under a key of its own choosing, which orders saved by other
+/// processes can share, so that per-key order spans the processes.
+/// </summary>
+public sealed record KeyedOrderPlaced(OrderPlaced Order, string PartitionKey) : IIntegrationEvent, IHasPartitionKey;
+
 /// <summary>Builds events whose payload is the same size for every measurement.</summary>
 public static class Payloads
 {
@@ -55,6 +61,14 @@ public sealed class Order : AggregateRoot
     {
         var order = new Order { Sequence = sequence };
         order.Raise(Payloads.Create(order.Id, sequence));
+        return order;
+    }
+
+    /// <summary>An order whose event is published under <paramref name="partitionKey"/>.</summary>
+    public static Order Place(int sequence, string partitionKey)
+    {
+        var order = new Order { Sequence = sequence };
+        order.Raise(new KeyedOrderPlaced(Payloads.Create(order.Id, sequence), partitionKey));
         return order;
     }
 }

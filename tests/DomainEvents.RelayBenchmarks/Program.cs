@@ -9,13 +9,18 @@ using Microsoft.EntityFrameworkCore;
 //   dotnet run -c Release --project tests/DomainEvents.RelayBenchmarks -- --quick a small smoke run (~25 s)
 // Needs DOMAINEVENTS_TEST_POSTGRES and DOMAINEVENTS_TEST_RABBITMQ (source artifacts/servers/env.sh).
 // Writes artifacts/bench/results.json. For investigating (written to results-<name>.json instead, never a report):
-//   --only 1,3          some of the seven measurements      --rounds N     rounds of measurements 1 and 3
+//   --only 1,3          some of the eight measurements      --rounds N     rounds of measurements 1 and 3
 //   --runners relay,raw some of measurement 1's runners (relay, masstransit, raw, plain-outbox, ...; see ThroughputBenchmark)
 //   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, no-reset, lease-floor, batch-N, pool-N, poll-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
 if (args.Contains("--writer"))
 {
     return await Writer.RunAsync(args);
+}
+
+if (args.Contains("--replica"))
+{
+    return await Replica.RunAsync(args);
 }
 
 var quick = args.Contains("--quick");
@@ -28,10 +33,10 @@ Experiments.LeaseFloor = experiment == "lease-floor";
 Experiments.LeanInbox = experiment is "lean-inbox" or "lean-inbox-check" or "lean-inbox-tx";
 Experiments.LeanInboxTransaction = experiment == "lean-inbox-tx";
 Experiments.LeanInboxCheck = experiment == "lean-inbox-check";
-// --only 1,3 runs some of the four measurements (for investigating one; the figures of a partial run are not a report).
+// --only 1,3 runs some of the measurements (for investigating one; the figures of a partial run are not a report).
 var only = args.Contains("--only")
     ? args[Array.IndexOf(args, "--only") + 1].Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToHashSet()
-    : [1, 2, 3, 4, 5, 6, 7];
+    : [1, 2, 3, 4, 5, 6, 7, 8];
 var runners = args.Contains("--runners") ? args[Array.IndexOf(args, "--runners") + 1].Split(',') : null;
 var sizes = quick ? Sizes.Quick : Sizes.Full;
 if (args.Contains("--rounds"))
@@ -90,6 +95,8 @@ var results = new BenchResults
         ["deepStuckRows"] = sizes.DeepStuckRows,
         ["deepFreshRows"] = sizes.DeepFreshRows,
         ["refusalRows"] = sizes.RefusalRows,
+        ["replicaSeconds"] = sizes.ReplicaSeconds,
+        ["replicaKeys"] = sizes.ReplicaKeys,
         ["payload"] = Payloads.Describe(),
         ["only"] = string.Join(",", only),
         ["experiment"] = experiment ?? "",
@@ -137,6 +144,8 @@ await using (var environment = await BenchEnvironment.CreateAsync())
             () => RefusedExchangeBenchmark.RunAsync(environment, sizes, results)),
         ($"7. Ordered consumer: drain {sizes.OrderedMessages:N0} pre-loaded messages on 1,000 keys, 8 at once, order kept per key vs order off",
             () => OrderedConsumerBenchmark.RunAsync(environment, sizes, results)),
+        ($"8. Two replicas of the producing service, each saving {sizes.LatencyRate / 2}/s and relaying with NOTIFY, for {sizes.ReplicaSeconds} s: keys of their own, then {sizes.ReplicaKeys} shared keys",
+            () => ReplicasBenchmark.RunAsync(environment, sizes, results)),
     };
     foreach (var (title, run) in phases.Where((_, i) => only.Contains(i + 1)))
     {
@@ -172,7 +181,7 @@ foreach (var error in results.Errors)
     Console.WriteLine($"ERROR: {error}");
 }
 
-var variant = experiment ?? (only.Count < 7 ? "only-" + string.Join("-", only.Order()) : null) ?? (runners is null ? null : "runners");
+var variant = experiment ?? (only.Count < 8 ? "only-" + string.Join("-", only.Order()) : null) ?? (runners is null ? null : "runners");
 var path = Report.WriteJson(results, root, variant);
 Console.WriteLine($"Wrote {path} ({results.TotalSeconds:N0} s in all)");
 return results.Errors.Count == 0 ? 0 : 1;

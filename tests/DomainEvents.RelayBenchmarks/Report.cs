@@ -171,6 +171,21 @@ public static class Report
             }
         }
 
+        foreach (var (key, label) in new[] { ("replicas-own-keys", "keys of their own"), ("replicas-shared-keys", "shared keys") })
+        {
+            if (results.Latency.TryGetValue(key, out var replicas))
+            {
+                var c = replicas.Components;
+                results.Table.Add(new Row
+                {
+                    Measurement = $"8. Latency, two replicas each relaying its own commits with NOTIFY, {label}",
+                    Ours = $"p50 {N(replicas.P50Ms, 1)} / p99 {N(replicas.P99Ms, 1)} ms; {N(c.GetValueOrDefault("claimsOverTable"))} claims over the table, {N(c.GetValueOrDefault("wakeUpsSent"))} wake-ups",
+                    Baseline = results.Latency.TryGetValue("relay", out var same) ? $"one process: p50 {N(same.P50Ms, 1)} / p99 {N(same.P99Ms, 1)} ms" : "",
+                    Result = "recorded",
+                });
+            }
+        }
+
         if (results.Inbox.Count > 0)
         {
             var inbox = Mean(results.Inbox, "inbox");
@@ -203,15 +218,15 @@ public static class Report
         }
     }
 
-    /// <summary>Notes phases during which something else used a lot of CPU (the cross-process writer is expected there).</summary>
     /// <summary>A row of the table with no goal: a figure recorded beside its baseline.</summary>
     private static void Recorded(BenchResults results, string measurement, string ours, string baseline, string ratio) =>
         results.Table.Add(new Row { Measurement = measurement, Ours = ours, Baseline = baseline, Ratio = ratio, Goal = "record", Result = "recorded" });
 
+    /// <summary>Notes phases during which something else used a lot of CPU (the second processes of measurements 2 and 8 are expected there).</summary>
     public static void NoteOtherLoad(BenchResults results)
     {
         var phases = results.Throughput.Select(r => ($"throughput {r.Name} round {r.Round}", r.Cpu))
-            .Concat(results.Latency.Where(l => !l.Key.StartsWith("cross-process", StringComparison.Ordinal)).Select(l => ($"latency {l.Key}", l.Value.Cpu)))
+            .Concat(results.Latency.Where(l => !l.Key.StartsWith("cross-process", StringComparison.Ordinal) && !l.Key.StartsWith("replicas", StringComparison.Ordinal)).Select(l => ($"latency {l.Key}", l.Value.Cpu)))
             .Concat(results.Inbox.Select(r => ($"inbox {r.Name} round {r.Round}", r.Cpu)))
             .Concat(results.SaveChanges.Take(1).Select(l => ("NOTIFY cost", l.Value.Cpu)));
         foreach (var (phase, cpu) in phases)

@@ -21,7 +21,9 @@ public sealed record Sizes(
     int DeepStuckRows,
     int DeepFreshRows,
     int RefusalRows,
-    int OrderedMessages)
+    int OrderedMessages,
+    double ReplicaSeconds,
+    int ReplicaKeys)
 {
     public static readonly Sizes Full = new(
         Backlog: 50_000,
@@ -43,7 +45,9 @@ public sealed record Sizes(
         DeepStuckRows: 1_000_000,
         DeepFreshRows: 5_000,
         RefusalRows: 10_000,
-        OrderedMessages: 20_000);
+        OrderedMessages: 20_000,
+        ReplicaSeconds: 20,
+        ReplicaKeys: 20);
 
     public static readonly Sizes Quick = Full with
     {
@@ -62,5 +66,6 @@ public sealed record Sizes(
         DeepFreshRows = 1_000,
         RefusalRows = 1_000,
         OrderedMessages = 2_000,
+        ReplicaSeconds = 3,
     };
 }

@@ -32,6 +32,40 @@ public static class Writer
         await OrderSaves.PreWarmAsync(scopes);
         var run = await OpenLoop.RunAsync(rate, warmup, seconds, i => OrderSaves.SaveAsync(scopes, i));
 
+        await Console.Out.WriteAsync(Format(run));
+        await Console.Out.FlushAsync();
+        return 0;
+    }
+
+    /// <summary>What a writer (or a replica) printed: its saves with their stamps, its rate and its CPU.</summary>
+    public static (List<(Guid Id, long Timestamp, long Returned)> Commits, double Rate, CpuUsage? Cpu) Parse(IEnumerable<string> lines)
+    {
+        var commits = new List<(Guid Id, long Timestamp, long Returned)>();
+        var cpu = default(CpuUsage);
+        var rate = 0.0;
+        foreach (var line in lines)
+        {
+            var parts = line.Trim().Split(' ');
+            if (parts[0] == "C" && parts.Length == 5 && parts[3] == "0")
+            {
+                commits.Add((Guid.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture), long.Parse(parts[4], CultureInfo.InvariantCulture)));
+            }
+            else if (parts[0] == "RATE")
+            {
+                rate = double.Parse(parts[1], CultureInfo.InvariantCulture);
+            }
+            else if (parts[0] == "CPU")
+            {
+                cpu = System.Text.Json.JsonSerializer.Deserialize<CpuUsage>(line.Trim()[4..]);
+            }
+        }
+
+        return (commits, rate, cpu);
+    }
+
+    /// <summary>Prints the measured saves, the rate and the CPU of an open loop, for <see cref="Parse"/>.</summary>
+    public static string Format(OpenLoop.Run<(Guid Id, long Before, long Returned)> run)
+    {
         var output = new StringBuilder();
         foreach (var (id, ticks, returned) in run.Measured)
         {
@@ -40,9 +74,7 @@ public static class Writer
 
         output.Append(CultureInfo.InvariantCulture, $"RATE {run.Measured.Count / run.MeasuredSeconds}\n");
         output.Append(CultureInfo.InvariantCulture, $"CPU {System.Text.Json.JsonSerializer.Serialize(run.Cpu)}\n");
-        await Console.Out.WriteAsync(output.ToString());
-        await Console.Out.FlushAsync();
-        return 0;
+        return output.ToString();
     }
 }
 
@@ -64,11 +96,20 @@ public static class OrderSaves
     }
 
     /// <summary>The same save, then <paramref name="then"/> on its context (which still tracks the rows it wrote), in its scope.</summary>
-    public static async Task<((Guid Id, long Before, long Returned) Saved, T Then)> SaveAsync<T>(IServiceScopeFactory scopes, int sequence, Func<ShopDbContext, Task<T>> then)
+    public static Task<((Guid Id, long Before, long Returned) Saved, T Then)> SaveAsync<T>(IServiceScopeFactory scopes, int sequence, Func<ShopDbContext, Task<T>> then) =>
+        SaveAsync(scopes, Order.Place(sequence), then);
+
+    /// <summary>Saves <paramref name="order"/>, stamped as above.</summary>
+    public static async Task<(Guid Id, long Before, long Returned)> SaveAsync(IServiceScopeFactory scopes, Order order)
+    {
+        var (saved, _) = await SaveAsync(scopes, order, _ => Task.FromResult(0));
+        return saved;
+    }
+
+    private static async Task<((Guid Id, long Before, long Returned) Saved, T Then)> SaveAsync<T>(IServiceScopeFactory scopes, Order order, Func<ShopDbContext, Task<T>> then)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
-        var order = Order.Place(sequence);
         db.Orders.Add(order);
         var before = Stopwatch.GetTimestamp();
         await db.SaveChangesAsync();
@@ -82,11 +123,13 @@ public static class OrderSaves
     /// open loop's warm-up from starting with a queue of saves that wait for that: a fresh writer process showed seconds of
     /// its own saves in the latency's tail without it.
     /// </summary>
-    public static async Task PreWarmAsync(IServiceScopeFactory scopes)
+    /// <param name="scopes">The process's scopes.</param>
+    /// <param name="place">Makes the order of each save from its (negative) sequence; <see cref="Order.Place(int)"/> by default.</param>
+    public static async Task PreWarmAsync(IServiceScopeFactory scopes, Func<int, Order>? place = null)
     {
         for (var i = 0; i < PreWarm; i++)
         {
-            await SaveAsync(scopes, -1 - i);
+            await SaveAsync(scopes, (place ?? Order.Place)(-1 - i));
         }
     }
 }

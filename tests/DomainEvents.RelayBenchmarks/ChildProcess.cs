@@ -17,6 +17,9 @@ public sealed class ChildProcess : IAsyncDisposable
         _errors = process.StandardError.ReadToEndAsync();
     }
 
+    /// <summary>The run's <c>--experiment</c>, passed on to a second process so that it runs under the same settings.</summary>
+    public static IReadOnlyList<string> ExperimentArguments { get; set; } = [];
+
     public static ChildProcess Start(IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment)
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("No process path to start a second process with.");
@@ -95,6 +98,18 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A second process stops on its own once it has said all it had to; one that does not, or an error here, ends it.
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            try
+            {
+                await _process.WaitForExitAsync(grace.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);

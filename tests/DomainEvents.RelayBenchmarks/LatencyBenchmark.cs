@@ -410,13 +410,14 @@ public static class LatencyBenchmark
                 "--rate", sizes.LatencyRate.ToString(CultureInfo.InvariantCulture),
                 "--warmup", sizes.LatencyWarmupSeconds.ToString(CultureInfo.InvariantCulture),
                 "--seconds", seconds.ToString(CultureInfo.InvariantCulture),
+                .. ChildProcess.ExperimentArguments,
             ],
             new Dictionary<string, string>
             {
                 [Writer.ConnectionVariable] = environment.ShopConnectionString,
                 [Writer.ChannelVariable] = environment.NotifyChannel,
             });
-        var (commits, rate, cpu) = Writer.Parse(await writer.ReadUntilAsync(null, TimeSpan.FromSeconds(seconds + 120)));
+        var (commits, rate, cpu) = Writer.Parse(await writer.ReadUntilAsync(null, TimeSpan.FromSeconds(sizes.LatencyWarmupSeconds + seconds + 120)));
 
         // Without notifications the last rows wait for the relay's next poll.
         await recorder.WaitForAsync(commits.Select(c => c.Id), TimeSpan.FromSeconds(30));
@@ -458,7 +459,12 @@ public static class OpenLoop
 {
     public sealed record Run<T>(IReadOnlyList<T> Measured, double MeasuredSeconds, CpuUsage Cpu, long MeasuredStart, long MeasuredEnd);
 
-    public static async Task<Run<T>> RunAsync<T>(int rate, double warmupSeconds, double seconds, Func<int, Task<T>> action)
+    /// <param name="rate">Actions started per second.</param>
+    /// <param name="warmupSeconds">Seconds of actions before the measured ones.</param>
+    /// <param name="seconds">Seconds of measured actions.</param>
+    /// <param name="action">The action, given its index.</param>
+    /// <param name="measuring">Called as the measured window starts, before its first action.</param>
+    public static async Task<Run<T>> RunAsync<T>(int rate, double warmupSeconds, double seconds, Func<int, Task<T>> action, Action? measuring = null)
     {
         var warmup = (int)Math.Round(rate * warmupSeconds);
         var count = warmup + (int)Math.Round(rate * seconds);
@@ -478,6 +484,7 @@ public static class OpenLoop
 
             if (i == warmup)
             {
+                measuring?.Invoke();
                 cpu = CpuMeter.Start();
                 measuredStart = Stopwatch.GetTimestamp();
             }

@@ -13,16 +13,6 @@ using Microsoft.EntityFrameworkCore;
 //   --runners relay,raw some of measurement 1's runners (relay, masstransit, raw, plain-outbox, ...; see ThroughputBenchmark)
 //   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, no-reset, lease-floor, batch-N, pool-N, poll-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
-if (args.Contains("--writer"))
-{
-    return await Writer.RunAsync(args);
-}
-
-if (args.Contains("--replica"))
-{
-    return await Replica.RunAsync(args);
-}
-
 var quick = args.Contains("--quick");
 var experiment = args.Contains("--experiment") ? args[Array.IndexOf(args, "--experiment") + 1] : null;
 Experiments.NoAutoSavepoints = experiment == "no-savepoints";
@@ -61,6 +51,18 @@ if (experiment?.StartsWith("batch-", StringComparison.Ordinal) == true)
 {
     // batch-2000: the relay claims 2,000 rows at a time instead of 500.
     sizes = sizes with { RelayBatchSize = int.Parse(experiment["batch-".Length..], CultureInfo.InvariantCulture) };
+}
+
+// The second processes of measurements 2 and 8 (this program started again) run under the same experiment.
+ChildProcess.ExperimentArguments = experiment is null ? [] : ["--experiment", experiment];
+if (args.Contains("--writer"))
+{
+    return await Writer.RunAsync(args);
+}
+
+if (args.Contains("--replica"))
+{
+    return await Replica.RunAsync(args);
 }
 
 var root = Report.FindRepositoryRoot();

@@ -11,8 +11,8 @@ namespace DomainEvents.RelayBenchmarks;
 /// One replica of the producing service in the replicas measurement (this program started with --replica NAME): it saves
 /// keyed orders at the given rate and runs its own relay with PostgreSQL notifications, as every instance of a service
 /// deployed several times does, on the same database as the other replica. It prints READY once warmed and waits for GO,
-/// so that the replicas' loops start together; then its saves (as <see cref="Writer"/>) and DONE; it keeps relaying until
-/// told STOP, then prints what its relay counted meanwhile (COUNTERS, JSON) and exits.
+/// so that the replicas' loops start together; then its saves (as <see cref="Writer"/>), what its relay counted in the
+/// measured window (COUNTERS, JSON) and DONE; it keeps relaying until told STOP, then prints END and stops.
 /// </summary>
 public static class Replica
 {
@@ -49,25 +49,30 @@ public static class Replica
         await OrderSaves.PreWarmAsync(scopes, Place);
         await Console.Out.WriteLineAsync("READY");
         await Console.Out.FlushAsync();
-        if (await Console.In.ReadLineAsync() != "GO")
+        if (await ReadLineAsync() != "GO")
         {
             return 2;
         }
 
-        var before = RelayCounters.Read(relay, notifications);
-        var run = await OpenLoop.RunAsync(rate, warmup, seconds, i => OrderSaves.SaveAsync(scopes, Place(i)));
-        await Console.Out.WriteAsync(Writer.Format(run) + "DONE\n");
+        // What the relay did from the measured window's start until every save of the window had returned.
+        var before = default(RelayCounters);
+        var run = await OpenLoop.RunAsync(rate, warmup, seconds, i => OrderSaves.SaveAsync(scopes, Place(i)), () => before = RelayCounters.Read(relay, notifications));
+        var counted = RelayCounters.Read(relay, notifications) - before!;
+        await Console.Out.WriteAsync(Writer.Format(run) + "COUNTERS " + JsonSerializer.Serialize(counted) + "\nDONE\n");
         await Console.Out.FlushAsync();
-        if (await Console.In.ReadLineAsync() != "STOP")
+        if (await ReadLineAsync() != "STOP")
         {
             return 2;
         }
 
-        var counted = RelayCounters.Read(relay, notifications) - before;
-        await Console.Out.WriteLineAsync("COUNTERS " + JsonSerializer.Serialize(counted));
+        await Console.Out.WriteLineAsync("END");
         await Console.Out.FlushAsync();
         return 0;
     }
+
+    /// <summary>A line from the parent, read on a thread of its own: Console.In blocks the thread that reads it.</summary>
+    private static Task<string?> ReadLineAsync() =>
+        Task.Factory.StartNew(Console.In.ReadLine, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 }
 
 /// <summary>What a replica's relay did: its claims over the table and the notifications that it and its process sent.</summary>

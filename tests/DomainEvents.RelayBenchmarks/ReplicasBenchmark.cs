@@ -56,32 +56,42 @@ public static class ReplicasBenchmark
     private static async Task<(LatencySummary Summary, RelayCounters Counters)> RunReplicasAsync(BenchEnvironment environment, Sizes sizes, string exchange, ArrivalRecorder recorder, bool shared)
     {
         var names = new[] { "a", "b" };
-        var replicas = names.Select(name => ChildProcess.Start(
-            [
-                "--replica", name, "--exchange", exchange,
-                "--keys", sizes.ReplicaKeys.ToString(CultureInfo.InvariantCulture), "--shared", shared ? "true" : "false",
-                "--rate", (sizes.LatencyRate / names.Length).ToString(CultureInfo.InvariantCulture),
-                "--warmup", sizes.LatencyWarmupSeconds.ToString(CultureInfo.InvariantCulture),
-                "--seconds", sizes.ReplicaSeconds.ToString(CultureInfo.InvariantCulture),
-            ],
-            new Dictionary<string, string>
-            {
-                [Replica.RunIdVariable] = environment.RunId,
-                [Writer.ConnectionVariable] = environment.ShopConnectionString,
-            })).ToArray();
+        var replicas = new List<ChildProcess>(names.Length);
         try
         {
+            foreach (var name in names)
+            {
+                replicas.Add(ChildProcess.Start(
+                    [
+                        "--replica", name, "--exchange", exchange,
+                        "--keys", sizes.ReplicaKeys.ToString(CultureInfo.InvariantCulture), "--shared", shared ? "true" : "false",
+                        "--rate", (sizes.LatencyRate / names.Length).ToString(CultureInfo.InvariantCulture),
+                        "--warmup", sizes.LatencyWarmupSeconds.ToString(CultureInfo.InvariantCulture),
+                        "--seconds", sizes.ReplicaSeconds.ToString(CultureInfo.InvariantCulture),
+                        .. ChildProcess.ExperimentArguments,
+                    ],
+                    new Dictionary<string, string>
+                    {
+                        [Replica.RunIdVariable] = environment.RunId,
+                        [Writer.ConnectionVariable] = environment.ShopConnectionString,
+                    }));
+            }
+
             // Both warmed before either loop starts, so that both run through the whole measured window.
             await Task.WhenAll(replicas.Select(r => r.ReadUntilAsync("READY", TimeSpan.FromSeconds(120))));
             await Task.WhenAll(replicas.Select(r => r.WriteLineAsync("GO")));
-            var runs = await Task.WhenAll(replicas.Select(async r => Writer.Parse(await r.ReadUntilAsync("DONE", TimeSpan.FromSeconds(sizes.LatencyWarmupSeconds + sizes.ReplicaSeconds + 120)))));
+            var outputs = await Task.WhenAll(replicas.Select(r => r.ReadUntilAsync("DONE", TimeSpan.FromSeconds(sizes.LatencyWarmupSeconds + sizes.ReplicaSeconds + 120))));
+            var runs = outputs.Select(Writer.Parse).ToArray();
+
+            // What both relays did in the measured window (from its start until the replica's last save of it returned).
+            var counters = outputs
+                .Select(lines => JsonSerializer.Deserialize<RelayCounters>(lines.Single(l => l.StartsWith("COUNTERS ", StringComparison.Ordinal))["COUNTERS ".Length..])!)
+                .Aggregate((a, b) => a + b);
 
             // Each replica keeps relaying until every event of both has arrived (or 30 s have passed).
             await recorder.WaitForAsync(runs.SelectMany(r => r.Commits.Select(c => c.Id)), TimeSpan.FromSeconds(30));
             await Task.WhenAll(replicas.Select(r => r.WriteLineAsync("STOP")));
-            var counters = (await Task.WhenAll(replicas.Select(async r =>
-                    JsonSerializer.Deserialize<RelayCounters>((await r.ReadUntilAsync(null, TimeSpan.FromSeconds(60))).Single(l => l.StartsWith("COUNTERS ", StringComparison.Ordinal))["COUNTERS ".Length..])!)))
-                .Aggregate((a, b) => a + b);
+            await Task.WhenAll(replicas.Select(r => r.ReadUntilAsync("END", TimeSpan.FromSeconds(30))));
 
             var all = new List<double>();
             var components = new Dictionary<string, double>();
@@ -97,6 +107,7 @@ public static class ReplicasBenchmark
 
                 // A method a replica compiles in the measured window stalls its relay for that long (tiered compilation is off).
                 components[$"replica{names[i].ToUpperInvariant()}JitMethods"] = runs[i].Cpu?.JitMethods ?? 0;
+                components[$"replica{names[i].ToUpperInvariant()}CpuPercent"] = runs[i].Cpu?.Benchmark ?? 0;
             }
 
             components["claimsOverTable"] = counters.ClaimsOverTable;
@@ -106,7 +117,13 @@ public static class ReplicasBenchmark
             components["notifies"] = counters.Notifies;
             var sent = runs.Sum(r => r.Commits.Count);
             var summary = Stats.Summarize(all, sent, sent / Math.Max(runs.Sum(r => r.Rate), 1e-9));
-            summary.Cpu = runs[0].Cpu;
+            // The machine as replica A measured it over its window, with both replicas as "benchmark" (this process, which only
+            // consumes, is in "other").
+            if (runs is [{ Cpu: { } a }, { Cpu: { } b }])
+            {
+                summary.Cpu = a with { Benchmark = a.Benchmark + b.Benchmark, Other = Math.Max(0, a.Other - b.Benchmark) };
+            }
+
             summary.Components = components;
             return (summary, counters);
         }

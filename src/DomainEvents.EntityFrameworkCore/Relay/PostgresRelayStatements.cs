@@ -69,8 +69,12 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         static string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= now())";
         var notLeased = $"NOT {Live("o")}";
         var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
-        string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine) AND l.lease_owner <> @owner)";
-        string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")})";
+        // Both probes are one look-up in the index on leased rows per key asked about. OFFSET 0 keeps PostgreSQL from turning
+        // them into a join, whose plan follows the statistics: taken while few rows were leased (an outbox filled between two
+        // ANALYZEs, or any relay's first minutes), they made it read the leased rows once and compare every head with every
+        // one of them, 250,000 comparisons for a claim of 500 rows beside another batch of 500 in flight (54 of a 70 ms claim).
+        string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine) AND l.lease_owner <> @owner OFFSET 0)";
+        string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} OFFSET 0)";
         // Whether the window leaves the batch short of rows, so that a claim scans over keys past it.
         const string ScanNeeded = "(SELECT count(*) FROM win) = @batch AND (SELECT count(*) FROM win WHERE partition_key IN (SELECT partition_key FROM free_win)) < @batch";
         var columns = Columns.Split(", ");
@@ -180,6 +184,13 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                    DELETE FROM {table} WHERE (SELECT pg_try_advisory_xact_lock({cleanupLock})) AND id IN (
                        SELECT id FROM {table} WHERE status = 1 AND processed_at < @cutoff ORDER BY id LIMIT @batch)
                    """;
+    }
+
+    /// <summary>The claim's statement after its lock: with the scan over keys, or without it.</summary>
+    internal string ClaimStatement(bool scan)
+    {
+        var text = scan ? _claim : _claimWithoutScan;
+        return text[(text.IndexOf(';', StringComparison.Ordinal) + 1)..];
     }
 
     public async Task<OutboxClaim> ClaimAsync(DbConnection connection, OutboxClaimRequest request, CancellationToken cancellationToken)

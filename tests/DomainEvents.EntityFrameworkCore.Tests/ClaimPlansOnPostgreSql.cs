@@ -1,0 +1,79 @@
+using System.Text.Json;
+using DomainEvents.EntityFrameworkCore.Outbox;
+using DomainEvents.EntityFrameworkCore.Relay;
+using DomainEvents.EntityFrameworkCore.Tests.Model;
+using DomainEvents.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DomainEvents.EntityFrameworkCore.Tests;
+
+/// <summary>
+/// What PostgreSQL does for a claim while another batch of the relay is in flight, on a table whose statistics were taken
+/// before anything was leased (an outbox filled between two ANALYZEs): each head's key is looked up among the leased rows,
+/// not compared with every one of them.
+/// </summary>
+[Category("Integration")]
+public sealed class ClaimPlansOnPostgreSql
+{
+    private const int Keys = 300;
+    private const int Batch = 200;
+
+    [Test]
+    public async Task A_claim_beside_a_batch_in_flight_looks_up_each_heads_key_instead_of_comparing_it_with_every_leased_row()
+    {
+        await using var host = await TestHost.StartAsync(DatabaseProvider.PostgreSql);
+        await host.InScopeAsync(async db =>
+        {
+            db.Set<OutboxMessage>().AddRange(Enumerable.Range(0, 3 * Keys).Select(i => RelayingThroughYourOwnTransport.Row($"Key/{i % Keys:D3}", 0, DateTime.UtcNow)));
+            await db.SaveChangesAsync();
+        });
+
+        await using var scope = host.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrderingDbContext>();
+        var statements = new PostgresRelayStatements(db);
+        var table = RelayTable.NameOf(db, withSchema: true);
+        var connection = db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        await using (var analyze = RelayTable.Command(connection, $"ANALYZE {table}"))
+        {
+            await analyze.ExecuteNonQueryAsync();
+        }
+
+        // The first batch: 200 rows on 200 keys, in flight.
+        var first = await statements.ClaimAsync(connection, Request("relay#1"), CancellationToken.None);
+        first.Rows.Should().HaveCount(Batch);
+
+        // The second claim, explained as it runs (and rolled back): its window holds 200 heads, 100 of them of free keys.
+        var plan = await ExplainAsync(connection, statements.ClaimStatement(scan: false), Request("relay#2"));
+        var leased = Count(plan, "Actual Rows", node => node.TryGetProperty("Node Type", out var type) && type.GetString() == "ModifyTable");
+        leased.Should().Be(Batch, "the 100 keys the first batch does not hold are claimed, two rows each");
+        Count(plan, "Rows Removed by Join Filter").Should().BeLessThan(Batch,
+            "no head is compared with every leased row (the join the statistics chose compared each of the 200 heads with the 200 leased rows)");
+    }
+
+    private static OutboxClaimRequest Request(string owner) => new(owner, "relay#", Batch, DateTime.UtcNow, TimeSpan.FromMinutes(1));
+
+    private static async Task<JsonElement> ExplainAsync(System.Data.Common.DbConnection connection, string claim, OutboxClaimRequest request)
+    {
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var command = RelayTable.Command(connection, "EXPLAIN (ANALYZE, FORMAT JSON) " + claim,
+            ("owner", request.Owner), ("batch", request.BatchSize), ("take", request.BatchSize), ("lease", request.Lease), ("mine", request.OwnerPrefix));
+        command.Transaction = transaction;
+        var json = (string)(await command.ExecuteScalarAsync())!;
+        await transaction.RollbackAsync();
+        return JsonDocument.Parse(json).RootElement[0].GetProperty("Plan");
+    }
+
+    /// <summary>The sum of a figure over the plan's nodes (those <paramref name="where"/> accepts), sub-plans and CTEs included.</summary>
+    private static long Count(JsonElement node, string figure, Func<JsonElement, bool>? where = null)
+    {
+        var sum = node.TryGetProperty(figure, out var value) && (where?.Invoke(node) ?? true) ? value.GetInt64() : 0;
+        if (node.TryGetProperty("Plans", out var children))
+        {
+            sum += children.EnumerateArray().Sum(child => Count(child, figure, where));
+        }
+
+        return sum;
+    }
+}

@@ -48,7 +48,9 @@ public sealed class ClaimPlansOnPostgreSql
         var plan = await ExplainAsync(connection, statements.ClaimStatement(scan: false), Request("relay#2"));
         var leased = Count(plan, "Actual Rows", node => node.TryGetProperty("Node Type", out var type) && type.GetString() == "ModifyTable");
         leased.Should().Be(Batch, "the 100 keys the first batch does not hold are claimed, two rows each");
-        Count(plan, "Rows Removed by Join Filter").Should().BeLessThan(Batch,
+        var keyComparisons = Count(plan, "Rows Removed by Join Filter",
+            node => node.TryGetProperty("Join Filter", out var filter) && filter.GetString()!.Contains("partition_key", StringComparison.Ordinal));
+        keyComparisons.Should().BeLessThan(Batch,
             "no head is compared with every leased row (the join the statistics chose compared each of the 200 heads with the 200 leased rows)");
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.EntityFrameworkCore.Relay;
 using DomainEvents.EntityFrameworkCore.Tests.Model;
@@ -14,7 +15,7 @@ namespace DomainEvents.EntityFrameworkCore.Tests;
 /// not compared with every one of them.
 /// </summary>
 [Category("Integration")]
-public sealed class ClaimPlansOnPostgreSql
+public sealed partial class ClaimPlansOnPostgreSql
 {
     private const int Keys = 300;
     private const int Batch = 200;
@@ -35,7 +36,9 @@ public sealed class ClaimPlansOnPostgreSql
         var table = RelayTable.NameOf(db, withSchema: true);
         var connection = db.Database.GetDbConnection();
         await connection.OpenAsync();
-        await using (var analyze = RelayTable.Command(connection, $"ANALYZE {table}"))
+        // No auto-analyze between the statistics taken here and the claim explained below (the first claim's 200 updates pass
+        // its threshold): it could give the join the statistics of leased rows and hide what this test looks for.
+        await using (var analyze = RelayTable.Command(connection, $"ALTER TABLE {table} SET (autovacuum_enabled = off); ANALYZE {table}"))
         {
             await analyze.ExecuteNonQueryAsync();
         }
@@ -49,10 +52,14 @@ public sealed class ClaimPlansOnPostgreSql
         var leased = Count(plan, "Actual Rows", node => node.TryGetProperty("Node Type", out var type) && type.GetString() == "ModifyTable");
         leased.Should().Be(Batch, "the 100 keys the first batch does not hold are claimed, two rows each");
         var keyComparisons = Count(plan, "Rows Removed by Join Filter",
-            node => node.TryGetProperty("Join Filter", out var filter) && filter.GetString()!.Contains("partition_key", StringComparison.Ordinal));
+            node => node.TryGetProperty("Join Filter", out var filter) && LeasedRowKey().IsMatch(filter.GetString()!));
         keyComparisons.Should().BeLessThan(Batch,
             "no head is compared with every leased row (the join the statistics chose compared each of the 200 heads with the 200 leased rows)");
     }
+
+    /// <summary>The key of a row of the probes into leased rows (aliased <c>l</c>, <c>l_1</c>, ... in plans).</summary>
+    [GeneratedRegex(@"\bl(_\d+)?\.partition_key\b")]
+    private static partial Regex LeasedRowKey();
 
     private static OutboxClaimRequest Request(string owner) => new(owner, "relay#", Batch, DateTime.UtcNow, TimeSpan.FromMinutes(1));
 

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 
 namespace DomainEvents.EntityFrameworkCore.Relay;
@@ -62,17 +63,19 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         // lease_owner IS NOT NULL AND lease_expires_at >= now().
         // JIT is off for the claim's transaction: on a large table the planner's estimates pass jit_above_cost, and
         // compiling took 60 ms of a 80 ms claim that runs in 20 ms without it (1,000,000 pending rows, PostgreSQL 15).
-        var claimLock = StableLockKey("claim:" + table);
-        var cleanupLock = StableLockKey("cleanup:" + table);
+        // Written with the invariant culture: some cultures write the minus sign of a negative key as U+2212, which is no SQL.
+        var claimLock = StableLockKey("claim:" + table).ToString(CultureInfo.InvariantCulture);
+        var cleanupLock = StableLockKey("cleanup:" + table).ToString(CultureInfo.InvariantCulture);
 
         // "lease_owner IS NOT NULL" is also the filter of the index on leased rows, which the key-busy probe uses.
         static string Live(string row) => $"({row}.lease_owner IS NOT NULL AND {row}.lease_expires_at >= now())";
         var notLeased = $"NOT {Live("o")}";
         var free = $"o.status = 0 AND (o.attempts = 0 OR o.next_attempt_at <= now()) AND {notLeased}";
-        // Both probes are one look-up in the index on leased rows per key asked about. OFFSET 0 keeps PostgreSQL from turning
-        // them into a join, whose plan follows the statistics: taken while few rows were leased (an outbox filled between two
-        // ANALYZEs, or any relay's first minutes), they made it read the leased rows once and compare every head with every
-        // one of them, 250,000 comparisons for a claim of 500 rows beside another batch of 500 in flight (54 of a 70 ms claim).
+        // Both probes are a look-up in the index on leased rows for each row they are asked about (at most a batch of rows of
+        // the window, or the keys of the scan). OFFSET 0 keeps PostgreSQL from turning them into a join, whose method follows
+        // the statistics: taken while few rows were leased (an outbox filled after its last ANALYZE), they made it read the
+        // leased rows once and compare every head with every one of them, 250,000 comparisons for a claim of 500 rows beside
+        // another batch of 500 in flight (54 of a 70 ms claim).
         string Mine(string row) => $"EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} AND starts_with(l.lease_owner, @mine) AND l.lease_owner <> @owner OFFSET 0)";
         string KeyFree(string row) => $"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.partition_key = {row}.partition_key AND l.status = 0 AND {Live("l")} OFFSET 0)";
         // Whether the window leaves the batch short of rows, so that a claim scans over keys past it.
@@ -186,7 +189,7 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
                    """;
     }
 
-    /// <summary>The claim's statement after its lock: with the scan over keys, or without it.</summary>
+    /// <summary>The claim's statement after its first one (the lock, and JIT off): with the scan over keys, or without it.</summary>
     internal string ClaimStatement(bool scan)
     {
         var text = scan ? _claim : _claimWithoutScan;

@@ -34,7 +34,9 @@ public sealed class PackingThePackages
         projects.Select(Path.GetFileNameWithoutExtension).Should().BeEquivalentTo(Packages, "every project under src/ is a package, and this test knows each one");
         foreach (var project in projects)
         {
-            var start = new ProcessStartInfo("dotnet", ["pack", project, "-c", configuration, "--no-build", "--no-restore", "-o", _output])
+            // No build servers: a reusable MSBuild node that pack starts inherits its standard output and lives on idle for
+            // minutes, so the output would never end and this set-up would hang.
+            var start = new ProcessStartInfo("dotnet", ["pack", project, "-c", configuration, "--no-build", "--no-restore", "--disable-build-servers", "-o", _output])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -44,8 +46,19 @@ public sealed class PackingThePackages
             var output = process.StandardOutput.ReadToEndAsync();
             var errors = process.StandardError.ReadToEndAsync();
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            await process.WaitForExitAsync(timeout.Token);
-            process.ExitCode.Should().Be(0, $"dotnet pack {Path.GetFileName(project)} (after the solution's {configuration} build) succeeds:\n{await output}{await errors}");
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"dotnet pack {Path.GetFileName(project)} did not end within 2 minutes.");
+            }
+
+            // Whatever the process left running, its output is read for at most 30 s more.
+            var text = await Task.WhenAll(output, errors).WaitAsync(TimeSpan.FromSeconds(30));
+            process.ExitCode.Should().Be(0, $"dotnet pack {Path.GetFileName(project)} (after the solution's {configuration} build) succeeds:\n{text[0]}{text[1]}");
         }
     }
 

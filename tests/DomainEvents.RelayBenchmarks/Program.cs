@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore;
 // Writes artifacts/bench/results.json. For investigating (written to results-<name>.json instead, never a report):
 //   --only 1,3          some of the eight measurements      --rounds N     rounds of measurements 1 and 3
 //   --runners relay,raw some of measurement 1's runners (relay, masstransit, raw, plain-outbox, ...; see ThroughputBenchmark)
-//   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, no-reset, lease-floor, batch-N, pool-N, poll-N
+//   --experiment NAME   auto-prepare, no-savepoints, lean-inbox, lean-inbox-check, lean-inbox-tx, stale-stats, no-reset, lease-floor, batch-N, pool-N, poll-N, inflight-N
 //                       (see Experiments in Model.cs and docs/benchmarks-relay.md)
 var quick = args.Contains("--quick");
 var experiment = args.Contains("--experiment") ? args[Array.IndexOf(args, "--experiment") + 1] : null;
@@ -51,6 +51,12 @@ if (experiment?.StartsWith("batch-", StringComparison.Ordinal) == true)
 {
     // batch-2000: the relay claims 2,000 rows at a time instead of 500.
     sizes = sizes with { RelayBatchSize = int.Parse(experiment["batch-".Length..], CultureInfo.InvariantCulture) };
+}
+
+if (experiment?.StartsWith("inflight-", StringComparison.Ordinal) == true)
+{
+    // inflight-300: every runner of measurement 1 (the relay's MaxConcurrentSends with them) keeps 300 sends in flight instead of 100.
+    sizes = sizes with { InFlight = int.Parse(experiment["inflight-".Length..], CultureInfo.InvariantCulture) };
 }
 
 // The second processes of measurements 2 and 8 (this program started again) run under the same experiment.

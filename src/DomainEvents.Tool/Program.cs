@@ -1,3 +1,3 @@
 using DomainEvents.Tool;
 
-return await ToolProgram.RunAsync(args, Console.Error);
+return await ToolProgram.RunAsync(args, Console.Out, Console.Error);

@@ -1,4 +1,6 @@
+using System.Data.Common;
 using DomainEvents.EntityFrameworkCore;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,7 +20,7 @@ internal static class ToolProgram
         "usage: domainevents [--connection CS | --settings FILE [--connection-name NAME]] [--provider postgres|sqlite] " +
         "[--schema S] [--outbox-table T] [--inbox-table T] outbox|inbox ... (domainevents outbox --help)";
 
-    public static async Task<int> RunAsync(string[] args, TextWriter error)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         var options = new Dictionary<string, string>(StringComparer.Ordinal);
         var rest = new List<string>();
@@ -41,10 +43,16 @@ internal static class ToolProgram
             }
         }
 
-        if (rest.Count == 0 || rest[0] is not ("outbox" or "inbox") && rest[0] is not ("--help" or "-h"))
+        if (rest is ["--help" or "-h"])
+        {
+            await output.WriteLineAsync(Usage);
+            return 0;
+        }
+
+        if (rest.Count == 0 || rest[0] is not ("outbox" or "inbox"))
         {
             await error.WriteLineAsync(Usage);
-            return rest.Count > 0 && rest[0] is "--help" or "-h" ? 0 : 2;
+            return 2;
         }
 
         var connection = ConnectionString(options, out var problem);
@@ -54,12 +62,30 @@ internal static class ToolProgram
             return 2;
         }
 
+        DbConnectionStringBuilder given;
+        try
+        {
+            given = new DbConnectionStringBuilder { ConnectionString = connection };
+        }
+        catch (ArgumentException ex)
+        {
+            await error.WriteLineAsync($"error: the connection string cannot be read: {ex.Message}");
+            return 2;
+        }
+
+        // SQLite's connection strings name a file (Data Source, DataSource or Filename); PostgreSQL's a host.
         var provider = options.GetValueOrDefault("--provider")
-                       ?? (connection.Contains("Data Source", StringComparison.OrdinalIgnoreCase) || connection.Contains("Filename", StringComparison.OrdinalIgnoreCase) ? "sqlite" : "postgres");
+                       ?? (given.ContainsKey("Data Source") || given.ContainsKey("DataSource") || given.ContainsKey("Filename") ? "sqlite" : "postgres");
         if (provider is not ("postgres" or "sqlite"))
         {
             await error.WriteLineAsync($"error: --provider is postgres or sqlite, not '{provider}'.");
             return 2;
+        }
+
+        if (provider == "sqlite" && !given.ContainsKey("Mode"))
+        {
+            // The tool works on a database that exists: a mistyped path is an error, not a new empty file.
+            connection = new SqliteConnectionStringBuilder(connection) { Mode = SqliteOpenMode.ReadWrite }.ConnectionString;
         }
 
         var tables = new ToolTables(

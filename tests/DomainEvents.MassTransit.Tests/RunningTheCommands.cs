@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DomainEvents.CommandHost;
+using DomainEvents.EntityFrameworkCore.Backfill;
 using DomainEvents.EntityFrameworkCore.Keys;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using DomainEvents.Testing;
@@ -67,6 +68,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         JsonDocument.Parse(dead.Output).RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetInt64()).Should().Equal(deadId);
         (await RunAsync("outbox", "show", deadId.ToString())).Output.Should().Contain("ACCESS_REFUSED").And.Contain("ticketId");
         (await RunAsync("outbox", "show", "987654")).ExitCode.Should().Be(1);
+        (await RunAsync("outbox", "show", "not-an-id")).ExitCode.Should().Be(2, "a malformed id is a usage error, as for retry");
 
         var unconfirmed = await RunAsync("outbox", "retry", "--dead");
         unconfirmed.ExitCode.Should().Be(2, "a change is not made without --yes when no one is at a terminal");
@@ -215,6 +217,12 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             json.RootElement.GetProperty("pending").GetInt32().Should().Be(2);
         }
 
+        var notIso = await RunAsync("outbox", "purge", "--processed-before", "12/31/2099", "--yes");
+        notIso.ExitCode.Should().Be(2, notIso.Output + notIso.Error);
+        notIso.Error.Should().Contain("not a date in ISO 8601 form");
+        var tomorrow = await RunAsync("outbox", "purge", "--processed-before", DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-dd"), "--yes");
+        tomorrow.ExitCode.Should().Be(2, tomorrow.Error);
+        tomorrow.Error.Should().Contain("in the future");
         var processed = await RunAsync("outbox", "purge", "--processed-before", "2025-01-01", "--yes");
         processed.ExitCode.Should().Be(0, processed.Error);
         processed.Output.Should().Contain("1 processed row(s) deleted");
@@ -254,7 +262,12 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         var future = await RunAsync(["inbox", "purge", "--before", DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-dd"), "--yes"], _database.ConnectionString, rabbit);
         future.ExitCode.Should().Be(2, future.Error);
         future.Error.Should().Contain("in the future");
-        var inbox = await RunAsync(["inbox", "purge", "--before", "2025-01-01", "--yes"], _database.ConnectionString, rabbit);
+        // A date in a culture's own order is refused in every culture: 04/05/2026 is the 4th of May in some, the 5th of April in
+        // others, and read either way it is in the past, so the purge would run.
+        var ambiguous = await RunAsync(["inbox", "purge", "--before", "04/05/2026", "--yes"], _database.ConnectionString, rabbit);
+        ambiguous.ExitCode.Should().Be(2, ambiguous.Output + ambiguous.Error);
+        ambiguous.Error.Should().Contain("'04/05/2026' is not a date in ISO 8601 form");
+        var inbox = await RunAsync(["inbox", "purge", "--before", "2025-01-01T00:00:00Z", "--yes"], _database.ConnectionString, rabbit);
         inbox.ExitCode.Should().Be(0, inbox.Error);
         inbox.Output.Should().Contain("1 inbox record(s) deleted");
         var inboxStats = await RunAsync(["inbox", "stats"], _database.ConnectionString, rabbit);
@@ -285,6 +298,38 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         var unknown = await RunAsync("backfill", "Nothing");
         unknown.ExitCode.Should().Be(1);
         unknown.Error.Should().Contain("no entity type named 'Nothing'");
+    }
+
+    [Test]
+    public async Task A_backfill_interrupted_with_Ctrl_C_gives_its_checkpoint_back_and_goes_on_from_it_at_once()
+    {
+        const int Count = 3000;
+        await InScopeAsync(async db =>
+        {
+            db.Tickets.AddRange(Enumerable.Range(0, Count).Select(_ => new Ticket { ExpiresAt = DateTime.UtcNow.AddDays(-1) }));
+            return await db.SaveChangesAsync();
+        });
+
+        // Pages of 5 entities, each its own transaction: the pass is still going when the signal comes.
+        var running = Start(["backfill", "Ticket", "--page-size", "5"], _database.ConnectionString, null);
+        await WaitForLineAsync(running, "read 5/", TimeSpan.FromSeconds(60));
+        using (var interrupt = Process.Start("kill", ["-INT", running.Process.Id.ToString()]))
+        {
+            await interrupt!.WaitForExitAsync();
+        }
+
+        await ExitAsync(running, TimeSpan.FromSeconds(30), "the backfill did not stop within 30 s of Ctrl+C");
+        running.Process.ExitCode.Should().Be(1, running.Text(running.Output) + running.Text(running.Error));
+        running.Text(running.Error).Should().Contain("interrupted");
+        var stopped = await InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync(c => c.Name == "Ticket"));
+        stopped.EntitiesRead.Should().BeInRange(5, Count - 1, "the pass was interrupted after its first page: " + running.Text(running.Output) + running.Text(running.Error));
+        stopped.Owner.Should().BeNull("the interrupted run gave its checkpoint back");
+
+        // Not held until the checkpoint's lease runs out: the next run takes it at once and reads the rest.
+        var resumed = await RunAsync("backfill", "Ticket", "--from-checkpoint", "--page-size", "500");
+        resumed.ExitCode.Should().Be(0, resumed.Error);
+        resumed.Output.Should().Contain($"backfill Ticket: {Count} entities read");
+        (await InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync(c => c.Name == "Ticket"))).CompletedAt.Should().NotBeNull();
     }
 
     [Test]
@@ -432,6 +477,18 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             var none = await RunToolAsync(["outbox", "stats"]);
             none.ExitCode.Should().Be(2);
             none.Error.Should().Contain("no connection string");
+
+            // Help is printed and the tool ends, with a connection string at hand too (it used to start an empty host and wait).
+            var help = await RunToolAsync(["--help"], ("DOMAINEVENTS_CONNECTION", _database.ConnectionString));
+            help.ExitCode.Should().Be(0, help.Error);
+            help.Output.Should().Contain("usage: domainevents");
+
+            // A SQLite file that is not there (named with Microsoft.Data.Sqlite's other key) is an error, not a new empty database.
+            var missing = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}.db");
+            var mistyped = await RunToolAsync(["--connection", $"DataSource={missing}", "outbox", "stats"]);
+            mistyped.ExitCode.Should().Be(3, mistyped.Output + mistyped.Error);
+            mistyped.Error.Should().Contain("could not be used");
+            File.Exists(missing).Should().BeFalse("the tool creates no database");
         }
         finally
         {

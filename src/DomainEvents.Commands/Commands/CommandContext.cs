@@ -1,4 +1,8 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Data.Common;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using DomainEvents.EntityFrameworkCore.Inbox;
 using DomainEvents.EntityFrameworkCore.Outbox;
 using Microsoft.EntityFrameworkCore;
@@ -132,8 +136,42 @@ internal static class ExitCodes
     public const int Failed = 1;
     public const int Usage = 2;
     public const int Unavailable = 3;
+}
 
-    /// <summary>A date given on the command line: one without a zone is UTC.</summary>
-    public static DateTime Utc(DateTime value) =>
-        value.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(value, DateTimeKind.Utc) : value.ToUniversalTime();
+/// <summary>
+/// Dates on the command line, read the same on every machine: ISO 8601 only (2026-04-05, 2026-04-05T10:30,
+/// 2026-04-05T10:30:00Z, 2026-04-05T12:30:00+02:00), UTC when no zone is given, as UTC. A date written in a culture's own
+/// order (04/05/2026) is a usage error: read in the machine's culture it could be the 4th of May as well as the 5th of
+/// April, and a purge would then delete a month more than the operator meant.
+/// </summary>
+internal static partial class DateOptions
+{
+    /// <summary>An option that takes a date as above, required.</summary>
+    public static Option<DateTime> Required(string name, string description) =>
+        new(name) { Description = description + " ISO 8601 (2026-04-05 or 2026-04-05T10:30:00Z); UTC when no zone is given.", Required = true, CustomParser = Parse };
+
+    /// <summary>An option that takes a date as above, or nothing.</summary>
+    public static Option<DateTime?> Optional(string name, string description) =>
+        new(name) { Description = description + " ISO 8601 (2026-04-05 or 2026-04-05T10:30:00Z); UTC when no zone is given.", CustomParser = result => Parse(result) };
+
+    /// <summary>The date in <paramref name="text"/> as UTC, or null when it is not an ISO 8601 date.</summary>
+    public static DateTime? TryRead(string text) =>
+        IsoDate().IsMatch(text) && DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value)
+            ? value
+            : null;
+
+    private static DateTime Parse(ArgumentResult result)
+    {
+        var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+        if (TryRead(text) is { } value)
+        {
+            return value;
+        }
+
+        result.AddError($"{result.Parent?.ToString() ?? "the date"}: '{text}' is not a date in ISO 8601 form (2026-04-05, 2026-04-05T10:30:00Z, or with an offset such as +02:00; UTC when no zone is given).");
+        return default;
+    }
+
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?)?(Z|[+-]\d{2}:\d{2})?$", RegexOptions.CultureInvariant)]
+    private static partial Regex IsoDate();
 }

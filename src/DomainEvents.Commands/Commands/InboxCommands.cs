@@ -37,11 +37,11 @@ internal static class InboxCommands
         }));
         inbox.Subcommands.Add(stats);
 
-        var before = new Option<DateTime>("--before") { Description = "Delete records of messages processed before this time (UTC).", Required = true };
+        var before = DateOptions.Required("--before", "Delete records of messages processed before this time.");
         var purge = new Command("purge", "Deletes old inbox records; keep them longer than a message can be redelivered.") { before, Shared.Yes, Shared.Context };
         purge.SetAction((result, cancellationToken) => OnInbox(context, result, async db =>
         {
-            var utc = ExitCodes.Utc(result.GetValue(before));
+            var utc = result.GetValue(before);
             if (utc > DateTime.UtcNow)
             {
                 // Records of messages handled up to now are what turns a redelivered copy into a skipped duplicate.

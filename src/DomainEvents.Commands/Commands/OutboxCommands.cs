@@ -161,6 +161,12 @@ internal static class OutboxCommands
         command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, _) =>
         {
             var text = result.GetValue(id)!;
+            if (!long.TryParse(text, out long _) && !Guid.TryParse(text, out Guid _))
+            {
+                context.Error.WriteLine($"error: '{text}' is neither a row id nor a message id.");
+                return ExitCodes.Usage;
+            }
+
             var query = db.Set<OutboxMessage>().AsNoTracking();
             var row = long.TryParse(text, out var rowId) ? await query.SingleOrDefaultAsync(m => m.Id == rowId, cancellationToken).ConfigureAwait(false)
                 : Guid.TryParse(text, out var messageId) ? await query.SingleOrDefaultAsync(m => m.MessageId == messageId, cancellationToken).ConfigureAwait(false)
@@ -242,7 +248,7 @@ internal static class OutboxCommands
             var administration = (IOutboxAdministration)services.GetRequiredService(typeof(IOutboxAdministration<>).MakeGenericType(db.GetType()));
             var retried = await administration.RetryDeadAsync([.. chosen.Select(r => r.MessageId)], cancellationToken).ConfigureAwait(false);
             context.WriteLine($"{retried} row(s) pending again.");
-            return ExitCodes.Ok;
+            return Fewer(context, retried, chosen.Count, "retried");
         }));
         return command;
     }
@@ -252,7 +258,7 @@ internal static class OutboxCommands
         var dead = new Option<bool>("--dead") { Description = "Delete dead rows (narrowed by --type and --error-contains)." };
         var type = new Option<string?>("--type") { Description = "Only dead rows of this message type." };
         var errorContains = new Option<string?>("--error-contains") { Description = "Only dead rows whose last error contains this text." };
-        var before = new Option<DateTime?>("--processed-before") { Description = "Delete processed rows processed before this time (UTC)." };
+        var before = DateOptions.Optional("--processed-before", "Delete processed rows processed before this time.");
         var command = new Command("purge", "Deletes dead rows, or processed rows older than a date.") { dead, type, errorContains, before, Shared.Yes, Shared.Context };
         command.SetAction((result, cancellationToken) => OnOutbox(context, result, async (db, _) =>
         {
@@ -265,7 +271,14 @@ internal static class OutboxCommands
                     return ExitCodes.Usage;
                 }
 
-                var utc = ExitCodes.Utc(cutoff);
+                var utc = cutoff;
+                if (utc > DateTime.UtcNow)
+                {
+                    // The count asked about would not be what is deleted: rows the relay marks meanwhile would go too.
+                    context.Error.WriteLine($"error: --processed-before {utc:u} is in the future: rows processed after this command asks for confirmation would be deleted too.");
+                    return ExitCodes.Usage;
+                }
+
                 var count = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc, cancellationToken).ConfigureAwait(false);
                 if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} processed row(s) of {db.GetType().Name} processed before {utc:u}?"))
                 {
@@ -296,9 +309,25 @@ internal static class OutboxCommands
             }
 
             context.WriteLine($"{purged} dead row(s) deleted.");
-            return ExitCodes.Ok;
+            return Fewer(context, purged, chosen.Count, "deleted");
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Done (0) when every row chosen was changed; otherwise says how many were not (they stopped being dead after they were
+    /// chosen: retried, purged or changed by someone else meanwhile) and fails (1), so a script does not take part of the
+    /// change for all of it.
+    /// </summary>
+    private static int Fewer(CommandContext context, int changed, int chosen, string what)
+    {
+        if (changed >= chosen)
+        {
+            return ExitCodes.Ok;
+        }
+
+        context.Error.WriteLine($"error: {chosen - changed} of the {chosen} row(s) chosen were not {what}: they were no longer dead (retried, purged or changed since they were chosen).");
+        return ExitCodes.Failed;
     }
 
     /// <summary>The exit code when there is nothing to change (0) or the change is not confirmed (2); null to go on.</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using DomainEvents.Commands.Commands;
 using Spectre.Console;
 
@@ -109,25 +110,46 @@ public static class DomainEventsCommandsHostExtensions
             return ExitCodes.Usage;
         }
 
+        // `relay` and `consume` stop on SIGTERM and Ctrl+C themselves, with their drain. Every other command is told through
+        // its token, so that it ends its own way (a backfill gives its checkpoint back for --from-checkpoint; a purge keeps
+        // what it deleted): the first signal asks, a second one ends the process as usual.
+        var command = args[0] == "domainevents" && args.Length > 1 ? args[1] : args[0];
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var term = command is "relay" or "consume" ? null : PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+        using var interrupt = command is "relay" or "consume" ? null : PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
         try
         {
             // Our own handling of failures (one line, a documented exit code), and no time limit on a relay's drain after SIGTERM.
             var invocation = new InvocationConfiguration { Output = console.Profile.Out.Writer, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
-            return await parsed.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+            return await parsed.InvokeAsync(invocation, interrupted.Token).ConfigureAwait(false);
         }
         catch (ArgumentException ex)
         {
             await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (interrupted.IsCancellationRequested)
         {
+            await error.WriteLineAsync(cancellationToken.IsCancellationRequested
+                ? "error: stopped before the command was done; what it committed stays."
+                : "error: interrupted (Ctrl+C or SIGTERM) before the command was done; what it committed stays.").ConfigureAwait(false);
             return ExitCodes.Failed;
         }
         catch (Exception ex)
         {
             await error.WriteLineAsync($"error: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
             return ExitCodes.Failed;
+        }
+
+        void Interrupt(PosixSignalContext signal)
+        {
+            if (interrupted.IsCancellationRequested)
+            {
+                return;
+            }
+
+            signal.Cancel = true;
+            interrupted.Cancel();
         }
     }
 }

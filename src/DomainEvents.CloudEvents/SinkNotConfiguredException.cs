@@ -29,6 +29,21 @@ public sealed class SinkNotConfiguredException : DomainEventsException
         value is null
             ? $"The CloudEvents HTTP relay has no sink: set the environment variable {sinkVariable} to the sink URL " +
               "(a Knative SinkBinding or ContainerSource sets it for you), or set CloudEventsOptions.SinkUrl in AddCloudEventsHttpRelay(...)."
-            : $"The CloudEvents HTTP relay cannot use the sink '{value}' from {(fromVariable ? $"the environment variable {sinkVariable}" : "CloudEventsOptions.SinkUrl")}: " +
+            : $"The CloudEvents HTTP relay cannot use the sink '{Shown(value)}' from {(fromVariable ? $"the environment variable {sinkVariable}" : "CloudEventsOptions.SinkUrl")}: " +
               "it must be an absolute http or https URL, such as http://broker-ingress.knative-eventing.svc.cluster.local/default/default.";
+
+    /// <summary>The value as the message shows it, which ends up in logs: without user info or query, which may carry credentials.</summary>
+    private static string Shown(string value)
+    {
+        var text = value.Trim();
+        var query = text.IndexOf('?', StringComparison.Ordinal);
+        if (query >= 0)
+        {
+            text = text[..query] + "?***";
+        }
+
+        var scheme = text.IndexOf("://", StringComparison.Ordinal);
+        var at = text.LastIndexOf('@');
+        return at > scheme ? (scheme >= 0 ? text[..(scheme + 3)] : "") + "***@" + text[(at + 1)..] : text;
+    }
 }

@@ -49,21 +49,47 @@ public sealed class HandlingTheSinksAnswers
         sink.Requests.Should().ContainSingle("a dead row is not sent again");
     }
 
-    [Test]
-    public async Task A_404_answer_makes_the_row_dead_at_once()
+    [TestCase(HttpStatusCode.NotFound)]
+    [TestCase(HttpStatusCode.Unauthorized)]
+    [TestCase(HttpStatusCode.Forbidden)]
+    [TestCase(HttpStatusCode.Found)]
+    [TestCase(HttpStatusCode.TooManyRequests)]
+    [TestCase(HttpStatusCode.BadGateway)]
+    [TestCase(HttpStatusCode.ServiceUnavailable)]
+    [TestCase(HttpStatusCode.GatewayTimeout)]
+    public async Task An_answer_about_the_sink_not_the_message_costs_no_attempt_and_the_event_goes_once_the_sink_takes_it(HttpStatusCode status)
     {
-        var sink = SinkServerFixture.Server.NewChannel().Answer(1, HttpStatusCode.NotFound);
-        await using var host = await RelayHost.StartAsync(sink);
+        // A broker that is not ready yet (404), credentials or a policy being changed (401, 403), a URL that redirects, a sink
+        // asking to slow down, a proxy in front of a sink that restarts: every message would be answered the same.
+        var sink = SinkServerFixture.Server.NewChannel().Answer(3, status);
+        await using var host = await RelayHost.StartAsync(sink, configureRelay: r => r.MaxAttempts = 2);
 
         await host.PlaceOrderAsync();
 
-        var row = await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Dead);
-        row.Attempts.Should().Be(1);
-        row.LastError.Should().Contain("404 Not Found");
+        var row = await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Processed, TimeSpan.FromSeconds(20));
+        row.Attempts.Should().Be(0, "an outage of the sink is not the message's failure, and no row goes dead for it");
+        sink.Requests.Select(r => r.Status).Should().Equal((int)status, (int)status, (int)status, 202);
+        sink.Delivered.Should().ContainSingle().Which.Id.Should().Be(row.MessageId.ToString());
+    }
+
+    [Test]
+    public async Task A_redirect_that_the_applications_client_follows_as_a_GET_is_not_taken_for_a_delivery()
+    {
+        // An HttpClient of the application's follows redirects: the POST turns into a GET, which a page answers with 200.
+        var sink = SinkServerFixture.Server.NewChannel().Answer(1, new SinkAnswer(HttpStatusCode.Found, Location: "/landing"));
+        using var following = new HttpClient();
+        await using var host = await RelayHost.StartAsync(sink, o => o.HttpClientFactory = _ => following);
+
+        await host.PlaceOrderAsync();
+
+        var row = await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Processed, TimeSpan.FromSeconds(20));
+        row.Attempts.Should().Be(0);
+        sink.Requests.Select(r => r.Status).Should().Equal(302, 202);
+        sink.Delivered.Should().ContainSingle("the event reached the sink itself, once").Which.Id.Should().Be(row.MessageId.ToString());
     }
 
     [TestCase(HttpStatusCode.RequestTimeout)]
-    [TestCase(HttpStatusCode.TooManyRequests)]
+    [TestCase(HttpStatusCode.InternalServerError)]
     public async Task A_deferring_answer_counts_an_attempt_and_the_next_one_waits_for_Retry_After(HttpStatusCode status)
     {
         var sink = SinkServerFixture.Server.NewChannel().Answer(1, status, retryAfter: "2");
@@ -82,20 +108,6 @@ public sealed class HandlingTheSinksAnswers
         sink.Requests.Should().HaveCount(2);
         sink.Requests[1].ReceivedAt.Should().BeOnOrAfter(first.AnsweredAt.AddSeconds(2), "the relay honours Retry-After");
         sink.Delivered.Should().ContainSingle().Which.Id.Should().Be(delivered.MessageId.ToString());
-    }
-
-    [Test]
-    public async Task A_503_answer_is_retried_with_back_off_until_the_sink_accepts()
-    {
-        var sink = SinkServerFixture.Server.NewChannel().Answer(2, HttpStatusCode.ServiceUnavailable);
-        await using var host = await RelayHost.StartAsync(sink);
-
-        await host.PlaceOrderAsync();
-
-        var row = await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Processed);
-        row.Attempts.Should().Be(2);
-        row.LastError.Should().Contain("503 Service Unavailable");
-        sink.Requests.Select(r => r.Status).Should().Equal(503, 503, 202);
     }
 
     [Test]
@@ -145,6 +157,53 @@ public sealed class HandlingTheSinksAnswers
         var row = await host.WaitForRowAsync(r => r.Status == OutboxMessageStatus.Processed);
         row.Attempts.Should().Be(0);
         channel.Delivered.Should().ContainSingle().Which.Id.Should().Be(row.MessageId.ToString());
+    }
+
+    [Test]
+    public async Task A_sink_that_takes_no_connection_within_the_connect_timeout_costs_no_attempt()
+    {
+        // A listener whose queue of connections is full: the kernel drops further SYNs, as for a sink behind a dead address.
+        using var blocked = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blocked.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blocked.Listen(1);
+        var endpoint = (IPEndPoint)blocked.LocalEndPoint!;
+        var fillers = new List<Socket>();
+        try
+        {
+            var hangs = false;
+            for (var i = 0; i < 8 && !hangs; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    await filler.ConnectAsync(endpoint, wait.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    hangs = true;
+                }
+            }
+
+            hangs.Should().BeTrue("a connection to the full listener must hang, or this test shows nothing");
+            var channel = new SinkChannel(new Uri($"http://127.0.0.1:{endpoint.Port}/sink/blocked"));
+            await using var host = await RelayHost.StartAsync(channel, o => o.RequestTimeout = TimeSpan.FromSeconds(1));
+
+            await host.PlaceOrderAsync();
+            await Task.Delay(2500);
+            var waiting = await host.SingleRowAsync();
+            waiting.Status.Should().Be(OutboxMessageStatus.Pending);
+            waiting.Attempts.Should().Be(0, "no connection within the connect timeout (half the request timeout) means nothing reached the sink");
+            waiting.LastError.Should().BeNull();
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                filler.Dispose();
+            }
+        }
     }
 
     private static int FreePort()

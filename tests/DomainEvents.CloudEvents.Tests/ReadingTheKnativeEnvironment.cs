@@ -134,6 +134,19 @@ public sealed class ReadingTheKnativeEnvironment
     }
 
     [Test]
+    public async Task The_start_error_for_an_unusable_sink_shows_no_credentials()
+    {
+        var sinkVariable = UniqueVariable("SINK");
+        SetVariable(sinkVariable, "ftp://relay:hunter2@sink.example/events?sig=topsecret");
+        await using var host = await RelayHost.CreateAsync(o => o.SinkVariable = sinkVariable, start: false);
+
+        var start = () => host.StartAsync();
+
+        var error = (await start.Should().ThrowAsync<SinkNotConfiguredException>()).Which;
+        error.Message.Should().Contain("ftp://***@sink.example/events?***").And.NotContain("hunter2").And.NotContain("topsecret");
+    }
+
+    [Test]
     public async Task Building_the_host_without_a_sink_succeeds_so_design_time_tools_work()
     {
         await using var host = await RelayHost.CreateAsync(o => o.SinkVariable = UniqueVariable("SINK"), start: false);

@@ -82,6 +82,14 @@ public sealed class SinkServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var receivedAt = DateTime.UtcNow;
+        if (HttpMethods.IsGet(context.Request.Method))
+        {
+            // What a redirect that a client follows as a GET finds: a page, which takes no event.
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            await context.Response.WriteAsync("<html>a landing page</html>", context.RequestAborted);
+            return;
+        }
+
         if (!_channels.TryGetValue(context.Request.Path.Value ?? "", out var channel))
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -123,6 +131,11 @@ public sealed class SinkServer : IAsyncDisposable
             context.Response.Headers.RetryAfter = retryAfter;
         }
 
+        if (answer.Location is { } location)
+        {
+            context.Response.Headers.Location = location;
+        }
+
         channel.Record(new ReceivedRequest(cloudEvent, error, ReadHeaders(context.Request), body.ToArray(), receivedAt, DateTime.UtcNow, (int)answer.Status));
         if (answer.Body is { } text)
         {
@@ -153,7 +166,7 @@ public sealed class SinkServer : IAsyncDisposable
 }
 
 /// <summary>How the sink answers one request.</summary>
-public sealed record SinkAnswer(HttpStatusCode Status, string? RetryAfter = null, string? Body = null, TimeSpan? Delay = null);
+public sealed record SinkAnswer(HttpStatusCode Status, string? RetryAfter = null, string? Body = null, TimeSpan? Delay = null, string? Location = null);
 
 /// <summary>One request as the sink saw it.</summary>
 /// <param name="CloudEvent">The event as the SDK parsed it, or null when it could not.</param>

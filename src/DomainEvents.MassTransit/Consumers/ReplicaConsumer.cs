@@ -94,14 +94,15 @@ public abstract class ReplicaConsumer<TContext, TEntity, TMessage> : IConsumer<T
         var positions = Db.Set<ReplicaPosition>();
         var applied = await positions.FindAsync([ReplicaName, key], context.CancellationToken).ConfigureAwait(false);
         // Before the applied position: old. At it: the same state again (or one saved in the same microsecond), applied
-        // again, which changes nothing a copy of state holds.
-        if (applied is not null && applied.Position > position)
+        // again, which changes nothing a copy of state holds; but not a change after a deletion at that position (a version
+        // that the deletion keeps, a coarse clock), which would bring the deleted entity back: the deletion wins.
+        var deletion = IsDeletion(message, envelope);
+        if (applied is not null && (applied.Position > position || (applied.Position == position && applied.Deleted && !deletion)))
         {
             ConsumerMetrics.Stale(envelope.MessageType, ReplicaName);
             return;
         }
 
-        var deletion = IsDeletion(message, envelope);
         var entity = await FindAsync(message, context.CancellationToken).ConfigureAwait(false);
         if (deletion)
         {

@@ -174,6 +174,15 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
                 return first;
             }
 
+            // It caught a failed save of EF Core's with savepoints off. On PostgreSQL that aborted the transaction; on SQLite,
+            // which has no aborted state, the statements of that save that ran before the failing one stayed in it, and EF Core,
+            // which did not accept the save, would send them again. Either way the consumer runs again with savepoints.
+            if (!withSavepoints && savepoints && !context.CancellationToken.IsCancellationRequested
+                && InboxCommandFailures.Instance.FirstFailure(transaction) is { } seen)
+            {
+                return seen;
+            }
+
             // Where the commit cannot check (a context whose options were built without the interceptor, or with a
             // transaction interceptor after it), every message pays for the check.
             var unseen = place switch

@@ -168,6 +168,26 @@ public sealed class RefusingBadConfiguration
         transport.RoutingKeyIncludesVersion("invoice.paid", "shop").Should().BeFalse();
     }
 
+    [Test]
+    public async Task A_replica_consumer_without_the_inbox_is_refused_when_the_bus_is_built()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddDbContext<ShopDbContext>(o => o.UseSqlite("Data Source=:memory:"));
+        services.AddDbContext<BillingDbContext>(o => o.UseSqlite("Data Source=:memory:"));
+        services.AddDomainEvents(new ConfigurationBuilder().Build()).AddEntityFrameworkOutbox<ShopDbContext>().AddMassTransitRelay();
+        services.AddMassTransit(x =>
+        {
+            x.AddIntegrationEventConsumer<CustomerReplica>(c => c.Bind(ShopDbContext.CustomersExchange, "customer.*").Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted"));
+            x.UsingInMemory((context, cfg) => cfg.ConfigureIntegrationEventEndpoints(context));
+        });
+        await using var provider = services.BuildServiceProvider();
+
+        var act = () => provider.GetRequiredService<IBusControl>();
+
+        act.Should().Throw<Exception>().Which.ToString().Should().Contain("CustomerReplica is a replica consumer").And.Contain("add UseInbox<TContext>()");
+    }
+
     private static DomainEventsConfigurationException BuildingTheBus(IServiceProvider services)
     {
         var act = () => services.GetRequiredService<IBusControl>();

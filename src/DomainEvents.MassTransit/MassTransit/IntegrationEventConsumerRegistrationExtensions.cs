@@ -232,7 +232,25 @@ public static class IntegrationEventConsumerRegistrationExtensions
             {
                 throw new InvalidOperationException($"{typeof(TConsumer).Name} handles messages once per key, which the inbox records: add UseInbox<TContext>().");
             }
+            else if (IsReplica(typeof(TConsumer)))
+            {
+                // Without the inbox nothing commits its save, and nothing runs again the attempt that lost a race for a key.
+                throw new InvalidOperationException($"{typeof(TConsumer).Name} is a replica consumer, which saves and commits its copy in the inbox's transaction: add UseInbox<TContext>().");
+            }
         });
+    }
+
+    private static bool IsReplica(Type consumer)
+    {
+        for (var type = consumer; type is not null; type = type.BaseType)
+        {
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ReplicaConsumer<,,>))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void Bind(IReceiveEndpointConfigurator endpoint, string exchange, string exchangeType, string pattern)

@@ -234,8 +234,9 @@ public static class IntegrationEventConsumerRegistrationExtensions
             }
             else if (IsReplica(typeof(TConsumer)))
             {
-                // Without the inbox nothing commits its save, and nothing runs again the attempt that lost a race for a key.
-                throw new InvalidOperationException($"{typeof(TConsumer).Name} is a replica consumer, which saves and commits its copy in the inbox's transaction: add UseInbox<TContext>().");
+                // Without the inbox no redelivered copy is told from a new message, and nothing runs again an attempt that lost
+                // a race for a key: it would go to the error queue.
+                throw new InvalidOperationException($"{typeof(TConsumer).Name} is a replica consumer, which applies each copy in the inbox's transaction and runs again one that lost a race for its key: add UseInbox<TContext>().");
             }
         });
     }

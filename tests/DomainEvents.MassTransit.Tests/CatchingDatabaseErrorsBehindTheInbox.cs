@@ -158,7 +158,7 @@ public sealed class CatchingDatabaseErrorsBehindTheInbox : RabbitMqFixture
     }
 
     /// <summary>The "insert unless it is there" idiom: try the insert, catch the unique violation, detach and go on.</summary>
-    private static async Task InsertUnlessThereAsync(BillingDbContext billing)
+    internal static async Task InsertUnlessThereAsync(BillingDbContext billing)
     {
         var taken = new Tally { Name = "taken" };
         billing.Tallies.Add(taken);

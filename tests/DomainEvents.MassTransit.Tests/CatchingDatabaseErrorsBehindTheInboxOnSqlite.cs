@@ -50,16 +50,7 @@ public sealed class CatchingDatabaseErrorsBehindTheInboxOnSqlite : SqliteShopAnd
         {
             Interlocked.Increment(ref _runs);
             billing.Receipts.Add(new Receipt { Consumer = "catching", MessageId = context.MessageId!.Value, OrderId = context.Message.OrderId, Sequence = context.Message.Sequence });
-            var taken = new Tally { Name = "taken" };
-            billing.Tallies.Add(taken);
-            try
-            {
-                await billing.SaveChangesAsync();
-            }
-            catch (DbUpdateException)
-            {
-                billing.Entry(taken).State = EntityState.Detached;
-            }
+            await CatchingDatabaseErrorsBehindTheInbox.InsertUnlessThereAsync(billing);   // saves the receipt too: one save of two tables
 
             (await billing.Tallies.SingleAsync(t => t.Name == "orders")).Count++;
             await billing.SaveChangesAsync();

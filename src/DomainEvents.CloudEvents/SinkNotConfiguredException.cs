@@ -35,15 +35,18 @@ public sealed class SinkNotConfiguredException : DomainEventsException
     /// <summary>The value as the message shows it, which ends up in logs: without user info or query, which may carry credentials.</summary>
     private static string Shown(string value)
     {
+        // User info first, up to the last '@' (a password may hold '?', '/' or '#'; a path with an '@' loses more than it
+        // must, which is the safe side), then the query.
         var text = value.Trim();
-        var query = text.IndexOf('?', StringComparison.Ordinal);
-        if (query >= 0)
+        var scheme = text.IndexOf("://", StringComparison.Ordinal);
+        var start = scheme >= 0 ? scheme + 3 : 0;
+        var at = text.LastIndexOf('@');
+        if (at >= start)
         {
-            text = text[..query] + "?***";
+            text = text[..start] + "***@" + text[(at + 1)..];
         }
 
-        var scheme = text.IndexOf("://", StringComparison.Ordinal);
-        var at = text.LastIndexOf('@');
-        return at > scheme ? (scheme >= 0 ? text[..(scheme + 3)] : "") + "***@" + text[(at + 1)..] : text;
+        var query = text.IndexOf('?', StringComparison.Ordinal);
+        return query >= 0 ? text[..query] + "?***" : text;
     }
 }

@@ -14,24 +14,21 @@ namespace DomainEvents.CloudEvents.Http;
 /// headers, the payload JSON as the body), and tells the relay what the answer means:
 /// <list type="table">
 /// <listheader><term>answer</term><description>outcome</description></listheader>
-/// <item><term>2xx</term><description>delivered (to the sink URL, by POST: a client that followed a redirect into a GET delivered
-/// nothing, and is treated as the sink being unusable).</description></item>
-/// <item><term>3xx, 401, 403, 404, 405, 410, 429, 502, 503, 504</term><description><see cref="TransportUnavailableException"/>:
-/// answers about the sink, not the message (a wrong URL or credentials, an endpoint not ready yet, a proxy or gateway in front of
-/// a sink that is down or restarting, a request to slow down). Every message would get the same, so nothing counts: the relay
-/// releases its batch, pauses and tries again, and no row goes dead or out of order while the sink is away.</description></item>
-/// <item><term>408, 500, other 5xx</term><description><see cref="DeferredDeliveryException"/>: the attempt counts and the next one
-/// waits for Retry-After (seconds or an HTTP date), or for the relay's back-off when there is none; a message the sink fails on
-/// every time goes dead after the relay's maximum attempts.</description></item>
+/// <item><term>2xx</term><description>delivered.</description></item>
+/// <item><term>408, 429, 5xx</term><description><see cref="DeferredDeliveryException"/>: the attempt counts and the next one waits for
+/// Retry-After (seconds or an HTTP date), or for the relay's back-off when there is none.</description></item>
 /// <item><term>other 4xx</term><description><see cref="PermanentDeliveryException"/> with the status, the reason and the start of the
 /// body: the row is dead at once, since sending it again cannot help.</description></item>
-/// <item><term>1xx</term><description><see cref="DeferredDeliveryException"/>: the attempt counts.</description></item>
+/// <item><term>1xx, 3xx</term><description><see cref="DeferredDeliveryException"/>: redirects are not followed (a POST must not turn
+/// into a GET), so the sink URL is probably wrong; the attempt counts.</description></item>
 /// <item><term>no answer within <see cref="CloudEventsOptions.RequestTimeout"/>, or the connection broke mid-request</term>
 /// <description><see cref="DeferredDeliveryException"/>: the attempt counts, so a sink that keeps timing out on one message
 /// eventually makes it dead instead of holding its partition forever.</description></item>
-/// <item><term>no connection (refused, unreachable, name not resolved, TLS failed, not connected within half the request timeout)</term>
-/// <description><see cref="TransportUnavailableException"/>: nothing reached the sink, so nothing counts; the relay pauses and tries
-/// again.</description></item>
+/// <item><term>no connection (refused, unreachable, name not resolved, TLS failed, or, on the transport's own client, not connected
+/// within half the request timeout)</term><description><see cref="TransportUnavailableException"/>: nothing reached the sink, so
+/// nothing counts; the relay pauses and tries again.</description></item>
+/// <item><term>an answer to a request that an application's HttpClient sent after following a redirect as a GET</term>
+/// <description><see cref="DeferredDeliveryException"/>, as for a 3xx: whatever answered the GET did not take the event.</description></item>
 /// </list>
 /// </summary>
 internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
@@ -108,9 +105,11 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
         {
             response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && !timeout.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && !timeout.IsCancellationRequested && _ownedClient is not null)
         {
-            // Neither the relay nor the request's own timeout: the handler's connect timeout. Nothing reached the sink.
+            // Neither the relay nor the request's own timeout, on the transport's own client (whose HttpClient.Timeout is
+            // infinite): its handler's connect timeout. Nothing reached the sink. An application's client may have a timeout
+            // of its own, after the request reached the sink: that is a timeout like the one below.
             throw new TransportUnavailableException($"The sink {_sinkForLogs} cannot be reached: no connection within {_requestTimeout / 2}.", ex);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
@@ -152,9 +151,10 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
         if (response.RequestMessage is { } sent && sent.Method != HttpMethod.Post)
         {
             // An HttpClient of the application's that follows redirects turns the POST into a GET on 301, 302 and 303 and
-            // drops the event: whatever answered that GET did not take it.
-            throw new TransportUnavailableException(string.Create(CultureInfo.InvariantCulture,
-                $"The sink {_sinkForLogs} redirected the post of {Describe(envelope)}, and the HttpClient followed it with a {sent.Method} to {Redact(sent.RequestUri ?? SinkUrl)}, which delivers nothing: point the sink URL at the final address, or turn off AllowAutoRedirect on the client."));
+            // drops the event: whatever answered that GET did not take it. Counted as a 3xx is.
+            throw new DeferredDeliveryException(string.Create(CultureInfo.InvariantCulture,
+                $"The sink {_sinkForLogs} redirected the post of {Describe(envelope)}, and the HttpClient followed it with a {sent.Method} to {Redact(sent.RequestUri ?? SinkUrl)} (answered {status}), which delivers nothing: point the sink URL at the final address, or turn off AllowAutoRedirect on the client."),
+                TimeSpan.Zero);
         }
 
         if (status is >= 200 and <= 299)
@@ -164,15 +164,7 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
         }
 
         var answer = string.Create(CultureInfo.InvariantCulture, $"The sink {_sinkForLogs} answered {Describe(envelope)} with {status} {ReasonOf(response)}");
-        if (status is >= 300 and <= 399 or 401 or 403 or 404 or 405 or 410 or 429 or 502 or 503 or 504)
-        {
-            // About the sink, not this message: every message would be answered the same. No attempt counts.
-            var location = response.Headers.Location is { } target ? $" (Location: {Redact(target)}; redirects are not followed, so check the sink URL)" : "";
-            var retryAfter = RetryAfterOf(response, _time.GetUtcNow());
-            throw new TransportUnavailableException(retryAfter > TimeSpan.Zero ? $"{answer}{location}; it asked to retry after {retryAfter}." : $"{answer}{location}.");
-        }
-
-        if (status is 408 or >= 500)
+        if (status is 408 or 429 or >= 500)
         {
             var retryAfter = RetryAfterOf(response, _time.GetUtcNow());
             throw new DeferredDeliveryException(
@@ -186,7 +178,9 @@ internal sealed class CloudEventsHttpTransport : IOutboxTransport, IDisposable
             throw new PermanentDeliveryException(body.Length > 0 ? $"{answer}: {body}" : $"{answer}.");
         }
 
-        throw new DeferredDeliveryException($"{answer}.", TimeSpan.Zero);
+        var location = response.Headers.Location is { } target ? $" (Location: {target})" : "";
+        throw new DeferredDeliveryException(
+            $"{answer}{location}; redirects are not followed, so check the sink URL.", TimeSpan.Zero);
     }
 
     private static string Describe(OutboxEnvelope envelope) =>

@@ -25,6 +25,7 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesI
 
     private readonly ConditionalWeakTable<DbTransaction, Exception> _first = new();
     private readonly ConditionalWeakTable<DbTransaction, IInboxStatements> _commits = new();
+    private readonly ConditionalWeakTable<DbTransaction, object> _failedSaves = new();
 
     private InboxCommandFailures()
     {
@@ -97,6 +98,9 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesI
     /// <summary>The first error of a command in <paramref name="transaction"/> since <see cref="Forget"/>, if any.</summary>
     public Exception? FirstFailure(DbTransaction transaction) => _first.TryGetValue(transaction, out var error) ? error : null;
 
+    /// <summary>Whether a SaveChanges failed or was cancelled in <paramref name="transaction"/> since <see cref="Forget"/>.</summary>
+    public bool SaveFailed(DbTransaction transaction) => _failedSaves.TryGetValue(transaction, out _);
+
     /// <summary>Starts over for a new transaction (a provider may reuse its transaction objects).</summary>
     public void Forget(DbTransaction transaction)
     {
@@ -104,6 +108,8 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesI
         {
             _first.Remove(transaction);
         }
+
+        _failedSaves.Remove(transaction);
     }
 
     /// <inheritdoc />
@@ -127,17 +133,17 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesI
     }
 
     /// <inheritdoc />
-    public void SaveChangesFailed(DbContextErrorEventData eventData) => Record(TransactionOf(eventData.Context), eventData.Exception);
+    public void SaveChangesFailed(DbContextErrorEventData eventData) => RecordSave(TransactionOf(eventData.Context), eventData.Exception);
 
     /// <inheritdoc />
     public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
     {
-        Record(TransactionOf(eventData.Context), eventData.Exception);
+        RecordSave(TransactionOf(eventData.Context), eventData.Exception);
         return Task.CompletedTask;
     }
 
     /// <inheritdoc />
-    public void SaveChangesCanceled(DbContextEventData eventData) => Record(TransactionOf(eventData.Context), new OperationCanceledException("SaveChanges was cancelled."));
+    public void SaveChangesCanceled(DbContextEventData eventData) => RecordSave(TransactionOf(eventData.Context), new OperationCanceledException("SaveChanges was cancelled."));
 
     /// <inheritdoc />
     public Task SaveChangesCanceledAsync(DbContextEventData eventData, CancellationToken cancellationToken = default)
@@ -149,6 +155,15 @@ internal sealed class InboxCommandFailures : DbCommandInterceptor, ISaveChangesI
     private static DbTransaction? TransactionOf(DbContext? context) => context?.Database.CurrentTransaction?.GetDbTransaction();
 
     private static OperationCanceledException Canceled(DbCommand command) => new($"A command was cancelled: {command.CommandText}");
+
+    private void RecordSave(DbTransaction? transaction, Exception error)
+    {
+        Record(transaction, error);
+        if (transaction is not null)
+        {
+            _failedSaves.AddOrUpdate(transaction, error);
+        }
+    }
 
     private void Record(DbTransaction? transaction, Exception error)
     {

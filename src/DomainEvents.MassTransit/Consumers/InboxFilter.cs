@@ -176,8 +176,10 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
 
             // It caught a failed save of EF Core's with savepoints off. On PostgreSQL that aborted the transaction; on SQLite,
             // which has no aborted state, the statements of that save that ran before the failing one stayed in it, and EF Core,
-            // which did not accept the save, would send them again. Either way the consumer runs again with savepoints.
+            // which did not accept the save, would send them again. Either way the consumer runs again with savepoints. (Any
+            // other failure it caught is checked below: on PostgreSQL it aborted the transaction too, on SQLite it left nothing.)
             if (!withSavepoints && savepoints && !context.CancellationToken.IsCancellationRequested
+                && InboxCommandFailures.Instance.SaveFailed(transaction)
                 && InboxCommandFailures.Instance.FirstFailure(transaction) is { } seen)
             {
                 return seen;

@@ -85,7 +85,15 @@ internal static class ToolProgram
         if (provider == "sqlite" && !given.ContainsKey("Mode"))
         {
             // The tool works on a database that exists: a mistyped path is an error, not a new empty file.
-            connection = new SqliteConnectionStringBuilder(connection) { Mode = SqliteOpenMode.ReadWrite }.ConnectionString;
+            try
+            {
+                connection = new SqliteConnectionStringBuilder(connection) { Mode = SqliteOpenMode.ReadWrite }.ConnectionString;
+            }
+            catch (ArgumentException ex)
+            {
+                await error.WriteLineAsync($"error: not a SQLite connection string ({ex.Message}); give --provider postgres for PostgreSQL. {Usage}");
+                return 2;
+            }
         }
 
         var tables = new ToolTables(

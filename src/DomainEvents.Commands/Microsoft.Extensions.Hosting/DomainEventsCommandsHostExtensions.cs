@@ -143,13 +143,21 @@ public static class DomainEventsCommandsHostExtensions
 
         void Interrupt(PosixSignalContext signal)
         {
-            if (interrupted.IsCancellationRequested)
+            // Runs on a thread of its own, and may run as the command returns and its token source is disposed: the signal
+            // then ends the process as usual.
+            try
             {
-                return;
-            }
+                if (interrupted.IsCancellationRequested)
+                {
+                    return;
+                }
 
-            signal.Cancel = true;
-            interrupted.Cancel();
+                interrupted.Cancel();
+                signal.Cancel = true;
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
     }
 }

@@ -185,7 +185,27 @@ public sealed class RefusingBadConfiguration
 
         var act = () => provider.GetRequiredService<IBusControl>();
 
-        act.Should().Throw<Exception>().Which.ToString().Should().Contain("CustomerReplica is a replica consumer").And.Contain("add UseInbox<TContext>()");
+        act.Should().Throw<Exception>().Which.ToString().Should().Contain("CustomerReplica is a replica consumer").And.Contain("add UseInbox<BillingDbContext>()");
+    }
+
+    [Test]
+    public async Task A_replica_consumer_whose_inbox_is_in_another_context_is_refused_when_the_bus_is_built()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddDbContext<ShopDbContext>(o => o.UseSqlite("Data Source=:memory:"));
+        services.AddDbContext<BillingDbContext>(o => o.UseSqlite("Data Source=:memory:"));
+        services.AddDomainEvents(new ConfigurationBuilder().Build()).AddEntityFrameworkOutbox<ShopDbContext>().AddMassTransitRelay();
+        services.AddMassTransit(x =>
+        {
+            x.AddIntegrationEventConsumer<CustomerReplica>(c => c.Bind(ShopDbContext.CustomersExchange, "customer.*").Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted").UseInbox<ShopDbContext>());
+            x.UsingInMemory((context, cfg) => cfg.ConfigureIntegrationEventEndpoints(context));
+        });
+        await using var provider = services.BuildServiceProvider();
+
+        var act = () => provider.GetRequiredService<IBusControl>();
+
+        act.Should().Throw<Exception>().Which.ToString().Should().Contain("CustomerReplica keeps its copy in BillingDbContext, but its inbox is in ShopDbContext");
     }
 
     private static DomainEventsConfigurationException BuildingTheBus(IServiceProvider services)

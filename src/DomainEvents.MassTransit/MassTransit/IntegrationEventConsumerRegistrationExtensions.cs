@@ -226,32 +226,39 @@ public static class IntegrationEventConsumerRegistrationExtensions
 
             if (options.InboxContextType is not null)
             {
+                if (ReplicaContextOf(typeof(TConsumer)) is { } replicaContext && replicaContext != options.InboxContextType)
+                {
+                    // The copy would be saved by its own context, outside the inbox's transaction.
+                    throw new InvalidOperationException($"{typeof(TConsumer).Name} keeps its copy in {replicaContext.Name}, but its inbox is in {options.InboxContextType.Name}: use UseInbox<{replicaContext.Name}>().");
+                }
+
                 consumer.UseFilter(new InboxFilter<TConsumer, TContext>(inboxName, time, [.. options.Keys.Select(k => k.Key)]));
             }
             else if (options.Keys.Count > 0)
             {
                 throw new InvalidOperationException($"{typeof(TConsumer).Name} handles messages once per key, which the inbox records: add UseInbox<TContext>().");
             }
-            else if (IsReplica(typeof(TConsumer)))
+            else if (ReplicaContextOf(typeof(TConsumer)) is { } replicaContext)
             {
-                // Without the inbox no redelivered copy is told from a new message, and nothing runs again an attempt that lost
-                // a race for a key: it would go to the error queue.
-                throw new InvalidOperationException($"{typeof(TConsumer).Name} is a replica consumer, which applies each copy in the inbox's transaction and runs again one that lost a race for its key: add UseInbox<TContext>().");
+                // Without the inbox no redelivered copy is told from a new message, and no attempt that lost a race for a key
+                // is run again (the retry of transient database errors comes with the inbox): it would go to the error queue.
+                throw new InvalidOperationException($"{typeof(TConsumer).Name} is a replica consumer, which applies each copy in the inbox's transaction: add UseInbox<{replicaContext.Name}>().");
             }
         });
     }
 
-    private static bool IsReplica(Type consumer)
+    /// <summary>The DbContext a replica consumer keeps its copy in, or null for any other consumer.</summary>
+    private static Type? ReplicaContextOf(Type consumer)
     {
         for (var type = consumer; type is not null; type = type.BaseType)
         {
             if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ReplicaConsumer<,,>))
             {
-                return true;
+                return type.GetGenericArguments()[0];
             }
         }
 
-        return false;
+        return null;
     }
 
     private static void Bind(IReceiveEndpointConfigurator endpoint, string exchange, string exchangeType, string pattern)

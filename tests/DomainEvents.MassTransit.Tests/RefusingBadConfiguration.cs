@@ -171,17 +171,7 @@ public sealed class RefusingBadConfiguration
     [Test]
     public async Task A_replica_consumer_without_the_inbox_is_refused_when_the_bus_is_built()
     {
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddDbContext<ShopDbContext>(o => o.UseSqlite("Data Source=:memory:"));
-        services.AddDbContext<BillingDbContext>(o => o.UseSqlite("Data Source=:memory:"));
-        services.AddDomainEvents(new ConfigurationBuilder().Build()).AddEntityFrameworkOutbox<ShopDbContext>().AddMassTransitRelay();
-        services.AddMassTransit(x =>
-        {
-            x.AddIntegrationEventConsumer<CustomerReplica>(c => c.Bind(ShopDbContext.CustomersExchange, "customer.*").Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted"));
-            x.UsingInMemory((context, cfg) => cfg.ConfigureIntegrationEventEndpoints(context));
-        });
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = WithCustomerReplica(_ => { });
 
         var act = () => provider.GetRequiredService<IBusControl>();
 
@@ -191,6 +181,16 @@ public sealed class RefusingBadConfiguration
     [Test]
     public async Task A_replica_consumer_whose_inbox_is_in_another_context_is_refused_when_the_bus_is_built()
     {
+        await using var provider = WithCustomerReplica(c => c.UseInbox<ShopDbContext>());
+
+        var act = () => provider.GetRequiredService<IBusControl>();
+
+        act.Should().Throw<Exception>().Which.ToString().Should().Contain("CustomerReplica keeps its copy in BillingDbContext, but its inbox is in ShopDbContext");
+    }
+
+    /// <summary>A host with Billing's customer replica, configured by <paramref name="configure"/> as well.</summary>
+    private static ServiceProvider WithCustomerReplica(Action<Consumers.IntegrationEventConsumerOptions> configure)
+    {
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddDbContext<ShopDbContext>(o => o.UseSqlite("Data Source=:memory:"));
@@ -198,14 +198,10 @@ public sealed class RefusingBadConfiguration
         services.AddDomainEvents(new ConfigurationBuilder().Build()).AddEntityFrameworkOutbox<ShopDbContext>().AddMassTransitRelay();
         services.AddMassTransit(x =>
         {
-            x.AddIntegrationEventConsumer<CustomerReplica>(c => c.Bind(ShopDbContext.CustomersExchange, "customer.*").Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted").UseInbox<ShopDbContext>());
+            x.AddIntegrationEventConsumer<CustomerReplica>(c => configure(c.Bind(ShopDbContext.CustomersExchange, "customer.*").Accept<CustomerChange>("customer.created", "customer.updated", "customer.deleted")));
             x.UsingInMemory((context, cfg) => cfg.ConfigureIntegrationEventEndpoints(context));
         });
-        await using var provider = services.BuildServiceProvider();
-
-        var act = () => provider.GetRequiredService<IBusControl>();
-
-        act.Should().Throw<Exception>().Which.ToString().Should().Contain("CustomerReplica keeps its copy in BillingDbContext, but its inbox is in ShopDbContext");
+        return services.BuildServiceProvider();
     }
 
     private static DomainEventsConfigurationException BuildingTheBus(IServiceProvider services)

@@ -56,6 +56,13 @@ internal static class ToolProgram
         }
 
         var connection = ConnectionString(options, out var problem);
+        if (connection is null && rest.Exists(a => a is "--help" or "-h" or "-?"))
+        {
+            // The commands' help needs no database: they are built on one that is never opened.
+            connection = "Data Source=:memory:";
+            options["--provider"] = "sqlite";
+        }
+
         if (connection is null)
         {
             await error.WriteLineAsync($"error: {problem} {Usage}");

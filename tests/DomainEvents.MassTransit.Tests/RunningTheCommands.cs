@@ -219,7 +219,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
 
         var notIso = await RunAsync("outbox", "purge", "--processed-before", "12/31/2099", "--yes");
         notIso.ExitCode.Should().Be(2, notIso.Output + notIso.Error);
-        notIso.Error.Should().Contain("not a date in ISO 8601 form");
+        notIso.Error.Should().Contain("--processed-before: '12/31/2099' is not a date in ISO 8601 form").And.NotContain("OptionResult");
         var tomorrow = await RunAsync("outbox", "purge", "--processed-before", DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-dd"), "--yes");
         tomorrow.ExitCode.Should().Be(2, tomorrow.Error);
         tomorrow.Error.Should().Contain("in the future");
@@ -266,7 +266,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         // others, and read either way it is in the past, so the purge would run.
         var ambiguous = await RunAsync(["inbox", "purge", "--before", "04/05/2026", "--yes"], _database.ConnectionString, rabbit);
         ambiguous.ExitCode.Should().Be(2, ambiguous.Output + ambiguous.Error);
-        ambiguous.Error.Should().Contain("'04/05/2026' is not a date in ISO 8601 form");
+        ambiguous.Error.Should().Contain("--before: '04/05/2026' is not a date in ISO 8601 form").And.NotContain("OptionResult");
         var inbox = await RunAsync(["inbox", "purge", "--before", "2025-01-01T00:00:00Z", "--yes"], _database.ConnectionString, rabbit);
         inbox.ExitCode.Should().Be(0, inbox.Error);
         inbox.Output.Should().Contain("1 inbox record(s) deleted");
@@ -482,6 +482,14 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             var help = await RunToolAsync(["--help"], ("DOMAINEVENTS_CONNECTION", _database.ConnectionString));
             help.ExitCode.Should().Be(0, help.Error);
             help.Output.Should().Contain("usage: domainevents");
+
+            // The commands' own help, which the usage points to, needs no connection string.
+            var commandsHelp = await RunToolAsync(["outbox", "--help"]);
+            commandsHelp.ExitCode.Should().Be(0, commandsHelp.Output + commandsHelp.Error);
+            commandsHelp.Output.Should().Contain("purge").And.Contain("retry");
+            var purgeHelp = await RunToolAsync(["outbox", "purge", "-h"]);
+            purgeHelp.ExitCode.Should().Be(0, purgeHelp.Output + purgeHelp.Error);
+            purgeHelp.Output.Should().Contain("--processed-before");
 
             // A SQLite file that is not there (named with Microsoft.Data.Sqlite's other key) is an error, not a new empty database.
             var missing = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}.db");

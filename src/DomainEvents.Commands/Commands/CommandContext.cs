@@ -168,7 +168,7 @@ internal static partial class DateOptions
             return value;
         }
 
-        result.AddError($"{result.Parent?.ToString() ?? "the date"}: '{text}' is not a date in ISO 8601 form (2026-04-05, 2026-04-05T10:30:00Z, or with an offset such as +02:00; UTC when no zone is given).");
+        result.AddError($"{(result.Parent is OptionResult { Option: var option } ? option.Name : "the date")}: '{text}' is not a date in ISO 8601 form (2026-04-05, 2026-04-05T10:30:00Z, or with an offset such as +02:00; UTC when no zone is given).");
         return default;
     }
 

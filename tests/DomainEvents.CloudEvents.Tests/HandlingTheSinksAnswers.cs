@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using DomainEvents.EntityFrameworkCore.Outbox;
@@ -195,9 +196,26 @@ public sealed class HandlingTheSinksAnswers
             var channel = new SinkChannel(new Uri($"http://127.0.0.1:{endpoint.Port}/sink/blocked"));
             await using var host = await RelayHost.StartAsync(channel, o => o.RequestTimeout = TimeSpan.FromSeconds(1));
 
+            // The relay's publish spans show that it did try to send (a relay that never tried would leave the row as it is too).
+            var tried = new System.Collections.Concurrent.ConcurrentBag<string>();
+            using var listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == DomainEvents.Messaging.DomainEventsTracing.SourceName,
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                ActivityStopped = activity =>
+                {
+                    if (activity.Kind == ActivityKind.Producer && activity.GetTagItem("messaging.message.id") is string id)
+                    {
+                        tried.Add(id);
+                    }
+                },
+            };
+            ActivitySource.AddActivityListener(listener);
+
             await host.PlaceOrderAsync();
             await Task.Delay(2500);
             var waiting = await host.SingleRowAsync();
+            tried.Should().Contain(waiting.MessageId.ToString(), "the relay tried to send the row and gave up at the connect timeout");
             waiting.Status.Should().Be(OutboxMessageStatus.Pending);
             waiting.Attempts.Should().Be(0, "no connection within the connect timeout (half the request timeout) means nothing reached the sink");
             waiting.LastError.Should().BeNull();

@@ -368,19 +368,70 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             await TmuxAsync("kill-session", "-t", session);
         }
 
-        static async Task<string> TmuxAsync(params string[] arguments)
+        static Task<string> TmuxAsync(params string[] arguments) => RunProcessAsync("tmux", arguments);
+    }
+
+    [Test]
+    public async Task Ctrl_C_at_a_confirmation_question_ends_the_command_at_once_and_deletes_nothing()
+    {
+        await SellAsync(1);
+        var deadId = await KillFirstRowAsync();
+
+        // A real terminal (tmux), so the purge asks; bash runs it and prints its exit code. The signal goes to the command's
+        // own process, as Ctrl+C at its question would.
+        var session = $"de-{Guid.NewGuid():N}"[..12];
+        var command = string.Join(' ', new[]
         {
-            var start = new ProcessStartInfo("tmux") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var argument in arguments)
+            $"SHOP_PROVIDER={ProviderName}", $"SHOP_CONNECTION='{_database.ConnectionString}'", $"SHOP_EXCHANGE={_exchange}",
+            "dotnet", Path.Combine(AppContext.BaseDirectory, "DomainEvents.CommandHost.dll"), "outbox", "purge", "--dead", "; echo \"exit=$?\"; sleep 30",
+        });
+        await TmuxAsync("new-session", "-d", "-s", session, "-x", "160", "-y", "30", "bash", "-c", command);
+        try
+        {
+            var screen = await WaitForScreenAsync("Delete 1 dead row(s)", TimeSpan.FromSeconds(60));
+            screen.Should().Contain("Delete 1 dead row(s)", "the purge asks at a terminal");
+            var shell = (await TmuxAsync("display-message", "-p", "-t", session, "#{pane_pid}")).Trim();
+            var child = (await RunProcessAsync("pgrep", "-P", shell)).Trim().Split('\n')[0];
+            await RunProcessAsync("kill", "-INT", child);
+
+            screen = await WaitForScreenAsync("exit=", TimeSpan.FromSeconds(10));
+            screen.Should().Contain("exit=1", "one Ctrl+C ends the question and the command");
+            screen.Should().Contain("interrupted");
+            (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead, "nothing was confirmed, so nothing was deleted");
+        }
+        finally
+        {
+            await TmuxAsync("kill-session", "-t", session);
+        }
+
+        async Task<string> WaitForScreenAsync(string text, TimeSpan within)
+        {
+            var screen = "";
+            var until = DateTime.UtcNow + within;
+            while (!screen.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < until)
             {
-                start.ArgumentList.Add(argument);
+                await Task.Delay(200);
+                screen = await TmuxAsync("capture-pane", "-p", "-J", "-t", session);
             }
 
-            using var process = Process.Start(start) ?? throw new InvalidOperationException("tmux could not be started; the test needs it (apt install tmux).");
-            var output = await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            return output;
+            return screen;
         }
+
+        static Task<string> TmuxAsync(params string[] arguments) => RunProcessAsync("tmux", arguments);
+    }
+
+    private static async Task<string> RunProcessAsync(string file, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{file} could not be started; the test needs it (tmux: apt install tmux).");
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output;
     }
 
     [Test]

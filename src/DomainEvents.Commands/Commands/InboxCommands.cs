@@ -51,7 +51,7 @@ internal static class InboxCommands
 
             var old = db.Set<InboxMessage>().Where(m => m.ProcessedAt < utc);
             var count = await old.CountAsync(cancellationToken).ConfigureAwait(false);
-            if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} inbox record(s) of {db.GetType().Name} older than {utc:u}?"))
+            if (count > 0 && !await Shared.ConfirmAsync(context, result, $"Delete {count} inbox record(s) of {db.GetType().Name} older than {utc:u}?", cancellationToken).ConfigureAwait(false))
             {
                 return ExitCodes.Usage;
             }

@@ -239,7 +239,7 @@ internal static class OutboxCommands
                 return ExitCodes.Failed;
             }
 
-            if (NothingOrNotConfirmed(context, result, chosen, $"Retry {chosen.Count} dead row(s) of {db.GetType().Name}?") is { } stop)
+            if (await NothingOrNotConfirmedAsync(context, result, chosen, $"Retry {chosen.Count} dead row(s) of {db.GetType().Name}?", cancellationToken).ConfigureAwait(false) is { } stop)
             {
                 return stop;
             }
@@ -280,7 +280,7 @@ internal static class OutboxCommands
                 }
 
                 var count = await rows.CountAsync(m => m.Status == OutboxMessageStatus.Processed && m.ProcessedAt < utc, cancellationToken).ConfigureAwait(false);
-                if (count > 0 && !Shared.Confirm(context, result, $"Delete {count} processed row(s) of {db.GetType().Name} processed before {utc:u}?"))
+                if (count > 0 && !await Shared.ConfirmAsync(context, result, $"Delete {count} processed row(s) of {db.GetType().Name} processed before {utc:u}?", cancellationToken).ConfigureAwait(false))
                 {
                     return ExitCodes.Usage;
                 }
@@ -297,7 +297,7 @@ internal static class OutboxCommands
                 return ExitCodes.Usage;
             }
 
-            if (NothingOrNotConfirmed(context, result, chosen, $"Delete {chosen.Count} dead row(s) of {db.GetType().Name}?") is { } stop)
+            if (await NothingOrNotConfirmedAsync(context, result, chosen, $"Delete {chosen.Count} dead row(s) of {db.GetType().Name}?", cancellationToken).ConfigureAwait(false) is { } stop)
             {
                 return stop;
             }
@@ -331,7 +331,7 @@ internal static class OutboxCommands
     }
 
     /// <summary>The exit code when there is nothing to change (0) or the change is not confirmed (2); null to go on.</summary>
-    private static int? NothingOrNotConfirmed(CommandContext context, ParseResult result, List<DeadRow> chosen, string question)
+    private static async Task<int?> NothingOrNotConfirmedAsync(CommandContext context, ParseResult result, List<DeadRow> chosen, string question, CancellationToken cancellationToken)
     {
         if (chosen.Count == 0)
         {
@@ -339,7 +339,7 @@ internal static class OutboxCommands
             return ExitCodes.Ok;
         }
 
-        return Shared.Confirm(context, result, question) ? null : ExitCodes.Usage;
+        return await Shared.ConfirmAsync(context, result, question, cancellationToken).ConfigureAwait(false) ? null : ExitCodes.Usage;
     }
 
     /// <summary>A dead row chosen by a command.</summary>
@@ -414,8 +414,11 @@ internal static class Shared
     public static void WriteJson<T>(CommandContext context, T value) =>
         context.Console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
-    /// <summary>With <c>--yes</c>, yes; on a terminal, the operator's answer; otherwise (a script without --yes) no, and says why.</summary>
-    public static bool Confirm(CommandContext context, ParseResult result, string question)
+    /// <summary>
+    /// With <c>--yes</c>, yes; on a terminal, the operator's answer; otherwise (a script without --yes) no, and says why.
+    /// Ctrl+C or SIGTERM at the question ends the wait for an answer (<see cref="OperationCanceledException"/>): nothing is done.
+    /// </summary>
+    public static async Task<bool> ConfirmAsync(CommandContext context, ParseResult result, string question, CancellationToken cancellationToken)
     {
         if (result.GetValue(Yes))
         {
@@ -428,7 +431,8 @@ internal static class Shared
             return false;
         }
 
-        return context.Console.Confirm(Markup.Escape(question), defaultValue: false);
+        var prompt = new ConfirmationPrompt(Markup.Escape(question)) { DefaultValue = false };
+        return await prompt.ShowAsync(context.Console, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>How many rows one statement of a purge deletes.</summary>

@@ -134,6 +134,36 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_retry_or_purge_that_changes_fewer_dead_rows_than_it_chose_says_so_and_exits_1()
+    {
+        await SellAsync(1);
+        var deadId = await KillFirstRowAsync();
+
+        // A trigger leaves the row as it is when the command changes it, as if someone else had retried or purged it between
+        // the command's choice and its change.
+        await InScopeAsync(db => db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.Sqlite
+            ? """
+              CREATE TRIGGER keep_dead_rows_u BEFORE UPDATE ON outbox_messages BEGIN SELECT RAISE(IGNORE); END;
+              CREATE TRIGGER keep_dead_rows_d BEFORE DELETE ON outbox_messages BEGIN SELECT RAISE(IGNORE); END;
+              """
+            : """
+              CREATE FUNCTION keep_dead_rows() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+              CREATE TRIGGER keep_dead_rows BEFORE UPDATE OR DELETE ON outbox_messages FOR EACH ROW EXECUTE FUNCTION keep_dead_rows();
+              """));
+
+        var retried = await RunAsync("outbox", "retry", "--dead", "--yes");
+        retried.ExitCode.Should().Be(1, retried.Output + retried.Error);
+        retried.Output.Should().Contain("0 row(s) pending again");
+        retried.Error.Should().Contain("1 of the 1 row(s) chosen were not retried");
+
+        var purged = await RunAsync("outbox", "purge", "--dead", "--yes");
+        purged.ExitCode.Should().Be(1, purged.Output + purged.Error);
+        purged.Output.Should().Contain("0 dead row(s) deleted");
+        purged.Error.Should().Contain("1 of the 1 row(s) chosen were not deleted");
+        (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead);
+    }
+
+    [Test]
     public async Task Purges_of_more_rows_than_one_statement_deletes_delete_them_all_and_count_them_once()
     {
         // One more than a purge deletes in one statement (10,000).

@@ -75,6 +75,8 @@ public static class Report
             Part("raw-no-headers", "1. Raw RabbitMQ.Client, the same body without the relay's AMQP headers, vs MassTransit / raw");
             Part("masstransit-headers", "1. MassTransit typed Send<T> with the relay's 8 AMQP headers, vs MassTransit / raw");
             Part("plain-outbox-transport", "1. Floor through MassTransit: the plain outbox sending through the relay's transport, vs MassTransit / raw");
+            Part("row-lease-outbox-transport", "1. That floor with a lease on each row, as the relay writes it (still no order), vs MassTransit / raw");
+            Part("key-lease-outbox-transport", "1. That floor with a lease on each key in a table of keys (still no order), vs MassTransit / raw");
         }
 
         if (results.Latency.TryGetValue("relay", out var ours) && results.Latency.TryGetValue("masstransit", out var theirs))

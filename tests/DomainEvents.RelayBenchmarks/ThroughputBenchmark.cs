@@ -19,6 +19,9 @@ namespace DomainEvents.RelayBenchmarks;
 /// <see cref="PlainOutboxAsync"/>);</item>
 /// <item><b>plain-outbox-transport</b>: the same plain outbox sending each row through the relay's own transport: the
 /// least an outbox that sends through MassTransit does;</item>
+/// <item><b>row-lease-outbox-transport</b> and <b>key-lease-outbox-transport</b>: that outbox writing a lease as well, on
+/// each row as the relay does, or on each key in a table of keys (see <see cref="PlainOutboxAsync"/>'s lease): what a lease
+/// costs by itself;</item>
 /// <item><b>relay-transport</b>: the relay's own transport sending rows held in memory, without the relay and its
 /// database (see <see cref="RelayTransportAsync"/>);</item>
 /// <item><b>raw-no-headers</b>: the raw baseline without the AMQP headers the relay writes on every message (the same
@@ -42,6 +45,7 @@ public static class ThroughputBenchmark
         await using var rawChannel = await rawConnection.CreateChannelAsync(Rabbit.Confirms);
         await using var floorChannel = await rawConnection.CreateChannelAsync(Rabbit.Confirms);
         await environment.ExecuteAsync($"DROP TABLE IF EXISTS {PlainOutboxTable}; CREATE TABLE {PlainOutboxTable} (LIKE outbox_messages INCLUDING ALL)");
+        await environment.ExecuteAsync($"DROP TABLE IF EXISTS {PlainKeysTable}; CREATE TABLE {PlainKeysTable} (partition_key text PRIMARY KEY, lease_owner text, lease_expires_at timestamptz) WITH (fillfactor = 70)");
 
         var transport = host.Services.GetRequiredService<IOutboxTransport>();
         var runners = new Dictionary<string, Func<int, int, Task<ThroughputRun>>>
@@ -51,6 +55,8 @@ public static class ThroughputBenchmark
             ["raw"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round),
             ["plain-outbox"] = (count, round) => PlainOutboxAsync(environment, "plain-outbox", row => RawPublishAsync(floorChannel, row), exchange, keys, count, sizes.InFlight, round),
             ["plain-outbox-transport"] = (count, round) => PlainOutboxAsync(environment, "plain-outbox-transport", row => transport.SendAsync(row, CancellationToken.None), exchange, keys, count, sizes.InFlight, round),
+            ["row-lease-outbox-transport"] = (count, round) => PlainOutboxAsync(environment, "row-lease-outbox-transport", row => transport.SendAsync(row, CancellationToken.None), exchange, keys, count, sizes.InFlight, round, FloorLease.Rows),
+            ["key-lease-outbox-transport"] = (count, round) => PlainOutboxAsync(environment, "key-lease-outbox-transport", row => transport.SendAsync(row, CancellationToken.None), exchange, keys, count, sizes.InFlight, round, FloorLease.Keys),
             ["relay-transport"] = (count, round) => RelayTransportAsync(transport, exchange, keys, count, sizes.InFlight, round),
             ["raw-no-headers"] = (count, round) => RawAsync(rawChannel, exchange, keys, count, sizes.InFlight, round, headers: false),
             ["masstransit-headers"] = (count, round) => MassTransitAsync(endpoint, exchange, keys, count, sizes.InFlight, round, headers: true),
@@ -266,6 +272,17 @@ public static class ThroughputBenchmark
 
     private const string PlainOutboxTable = "plain_outbox_messages";
 
+    /// <summary>The floor's table of per-key leases (<see cref="FloorLease.Keys"/>).</summary>
+    private const string PlainKeysTable = "plain_outbox_keys";
+
+    /// <summary>What the floor writes as a lease.</summary>
+    private enum FloorLease
+    {
+        None,
+        Rows,
+        Keys,
+    }
+
     /// <summary>
     /// The floor of any outbox on this machine: <paramref name="publish"/> (raw RabbitMQ.Client publishing of the same bytes
     /// as <see cref="RawAsync"/>, or the relay's transport), plus the least database work an outbox does per message: each
@@ -275,11 +292,18 @@ public static class ThroughputBenchmark
     /// outbox's guarantees beyond "sent, then marked"), the sends of consecutive batches share one window of
     /// <paramref name="inFlight"/>, and each batch is marked once all its confirms are in, on a connection of its own. Timed like the relay: from the backlog's commit until the last row is marked.
     /// </summary>
+    /// <param name="lease">
+    /// What the floor writes as a lease, to measure what a lease costs by itself (still no order, no check of a key's lease):
+    /// nothing; each row's lease columns, set in the statement that reads the batch and cleared by its mark, as the relay
+    /// does (an update that writes a new version of every row and its index entries); or a lease per key in a table of
+    /// keys, upserted with the read and cleared with the mark (an update that can stay on its page and writes no index).
+    /// </param>
     private static async Task<ThroughputRun> PlainOutboxAsync(
-        BenchEnvironment environment, string name, Func<OutboxEnvelope, Task> publish, string exchange, string[] keys, int count, int inFlight, int round)
+        BenchEnvironment environment, string name, Func<OutboxEnvelope, Task> publish, string exchange, string[] keys, int count, int inFlight, int round,
+        FloorLease lease = FloorLease.None)
     {
         const int batch = 500;
-        await environment.ExecuteAsync($"TRUNCATE {PlainOutboxTable}");
+        await environment.ExecuteAsync($"TRUNCATE {PlainOutboxTable}, {PlainKeysTable}");
         // Three connections of a pool of their own, whatever an experiment does to the relay's pool.
         var connectionString = new NpgsqlConnectionStringBuilder(environment.ShopConnectionString) { ApplicationName = "plain-outbox", MaxPoolSize = 3 }.ConnectionString;
         await using var writer = new NpgsqlConnection(connectionString);
@@ -310,7 +334,7 @@ public static class ThroughputBenchmark
                     sends[i] = SendAsync(rows[i]);
                 }
 
-                marked = MarkAfterAsync(marked, sends, rows.Select(r => r.Id).ToArray());
+                marked = MarkAfterAsync(marked, sends, [.. rows]);
             }
 
             await marked;
@@ -339,9 +363,27 @@ public static class ThroughputBenchmark
 
         async Task<List<OutboxEnvelope>> ReadAsync(long after)
         {
+            const string columns = "id, message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, occurred_at, attempts";
+            var window = $"SELECT {columns} FROM {PlainOutboxTable} WHERE status = 0 AND id > @after ORDER BY id LIMIT @batch";
             await using var command = new NpgsqlCommand(
-                "SELECT id, message_id, message_type, version, exchange, routing_key, partition_key, payload, headers, occurred_at, attempts " +
-                $"FROM {PlainOutboxTable} WHERE status = 0 AND id > @after ORDER BY id LIMIT @batch", reader);
+                lease switch
+                {
+                    FloorLease.Rows => $"""
+                        WITH w AS ({window})
+                        UPDATE {PlainOutboxTable} t SET lease_owner = 'floor', lease_expires_at = now() + interval '1 minute'
+                        FROM w WHERE t.id = w.id
+                        RETURNING {string.Join(", ", columns.Split(", ").Select(c => "t." + c))}
+                        """,
+                    FloorLease.Keys => $"""
+                        WITH w AS ({window}),
+                        k AS (INSERT INTO {PlainKeysTable} (partition_key, lease_owner, lease_expires_at)
+                              SELECT DISTINCT partition_key, 'floor', now() + interval '1 minute' FROM w ORDER BY partition_key
+                              ON CONFLICT (partition_key) DO UPDATE SET lease_owner = excluded.lease_owner, lease_expires_at = excluded.lease_expires_at)
+                        SELECT {columns} FROM w ORDER BY id
+                        """,
+                    _ => window,
+                },
+                reader);
             command.Parameters.AddWithValue("after", after);
             command.Parameters.AddWithValue("batch", batch);
             await using var result = await command.ExecuteReaderAsync();
@@ -352,16 +394,34 @@ public static class ThroughputBenchmark
                     result.GetString(6), result.GetString(7), result.GetString(8), result.GetDateTime(9), result.GetInt32(10)));
             }
 
+            // An UPDATE's RETURNING has no order.
+            rows.Sort((a, b) => a.Id.CompareTo(b.Id));
             return rows;
         }
 
         // Marks run one after another on their connection, each once its batch is confirmed.
-        async Task<int> MarkAfterAsync(Task<int> previous, Task[] sends, long[] ids)
+        async Task<int> MarkAfterAsync(Task<int> previous, Task[] sends, OutboxEnvelope[] rows)
         {
             await previous;
             await Task.WhenAll(sends);
-            await using var command = new NpgsqlCommand($"UPDATE {PlainOutboxTable} SET status = 1, processed_at = now() WHERE id = ANY(@ids)", marker);
-            command.Parameters.AddWithValue("ids", ids);
+            await using var command = new NpgsqlCommand(
+                lease switch
+                {
+                    FloorLease.Rows => $"UPDATE {PlainOutboxTable} SET status = 1, processed_at = now(), lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(@ids) AND lease_owner = 'floor'",
+                    // Keys are locked in their order by both the lease and its release: a batch's release and a later batch's lease
+                    // of the same keys (the floor reads ahead without looking at keys) would otherwise deadlock.
+                    FloorLease.Keys => $"UPDATE {PlainOutboxTable} SET status = 1, processed_at = now() WHERE id = ANY(@ids); " +
+                                       $"WITH l AS (SELECT partition_key FROM {PlainKeysTable} WHERE partition_key = ANY(@keys) ORDER BY partition_key FOR UPDATE) " +
+                                       $"UPDATE {PlainKeysTable} k SET lease_owner = NULL, lease_expires_at = NULL FROM l WHERE k.partition_key = l.partition_key",
+                    _ => $"UPDATE {PlainOutboxTable} SET status = 1, processed_at = now() WHERE id = ANY(@ids)",
+                },
+                marker);
+            command.Parameters.AddWithValue("ids", rows.Select(r => r.Id).ToArray());
+            if (lease == FloorLease.Keys)
+            {
+                command.Parameters.AddWithValue("keys", rows.Select(r => r.PartitionKey).Distinct().ToArray());
+            }
+
             return await command.ExecuteNonQueryAsync();
         }
     }

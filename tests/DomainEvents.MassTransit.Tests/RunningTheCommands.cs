@@ -381,14 +381,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         await TmuxAsync("new-session", "-d", "-s", session, "-x", "120", "-y", "30", command);
         try
         {
-            var screen = "";
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (!screen.Contains("backfill Ticket: 30 entities read", StringComparison.Ordinal) && DateTime.UtcNow < until)
-            {
-                await Task.Delay(200);
-                screen = await TmuxAsync("capture-pane", "-p", "-t", session);
-            }
-
+            var screen = await WaitForScreenAsync(session, "backfill Ticket: 30 entities read", TimeSpan.FromSeconds(60));
             screen.Should().Contain("backfill Ticket: 30 entities read", "the summary follows the bar");
             screen.Should().Contain("100%").And.Contain("30/30", "the bar, as the terminal shows it, reached the end");
             screen.Should().NotContain("read 10/30,", "plain lines are for redirected output only");
@@ -397,8 +390,6 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         {
             await TmuxAsync("kill-session", "-t", session);
         }
-
-        static Task<string> TmuxAsync(params string[] arguments) => RunProcessAsync("tmux", arguments);
     }
 
     [Test]
@@ -418,13 +409,13 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         await TmuxAsync("new-session", "-d", "-s", session, "-x", "160", "-y", "30", "bash", "-c", command);
         try
         {
-            var screen = await WaitForScreenAsync("Delete 1 dead row(s)", TimeSpan.FromSeconds(60));
+            var screen = await WaitForScreenAsync(session, "Delete 1 dead row(s)", TimeSpan.FromSeconds(60));
             screen.Should().Contain("Delete 1 dead row(s)", "the purge asks at a terminal");
             var shell = (await TmuxAsync("display-message", "-p", "-t", session, "#{pane_pid}")).Trim();
             var child = (await RunProcessAsync("pgrep", "-P", shell)).Trim().Split('\n')[0];
             await RunProcessAsync("kill", "-INT", child);
 
-            screen = await WaitForScreenAsync("exit=", TimeSpan.FromSeconds(10));
+            screen = await WaitForScreenAsync(session, "exit=", TimeSpan.FromSeconds(10));
             screen.Should().Contain("exit=1", "one Ctrl+C ends the question and the command");
             screen.Should().Contain("interrupted");
             (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead, "nothing was confirmed, so nothing was deleted");
@@ -433,22 +424,23 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
         {
             await TmuxAsync("kill-session", "-t", session);
         }
+    }
 
-        async Task<string> WaitForScreenAsync(string text, TimeSpan within)
+    /// <summary>The screen of a tmux session (wrapped lines joined) once it shows <paramref name="text"/>, or as it is after <paramref name="within"/>.</summary>
+    private static async Task<string> WaitForScreenAsync(string session, string text, TimeSpan within)
+    {
+        var screen = "";
+        var until = DateTime.UtcNow + within;
+        while (!screen.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < until)
         {
-            var screen = "";
-            var until = DateTime.UtcNow + within;
-            while (!screen.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < until)
-            {
-                await Task.Delay(200);
-                screen = await TmuxAsync("capture-pane", "-p", "-J", "-t", session);
-            }
-
-            return screen;
+            await Task.Delay(200);
+            screen = await TmuxAsync("capture-pane", "-p", "-J", "-t", session);
         }
 
-        static Task<string> TmuxAsync(params string[] arguments) => RunProcessAsync("tmux", arguments);
+        return screen;
     }
+
+    private static Task<string> TmuxAsync(params string[] arguments) => RunProcessAsync("tmux", arguments);
 
     private static async Task<string> RunProcessAsync(string file, params string[] arguments)
     {

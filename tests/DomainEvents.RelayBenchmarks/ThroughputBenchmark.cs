@@ -334,7 +334,7 @@ public static class ThroughputBenchmark
                     sends[i] = SendAsync(rows[i]);
                 }
 
-                marked = MarkAfterAsync(marked, sends, [.. rows]);
+                marked = MarkAfterAsync(marked, sends, rows);
             }
 
             await marked;
@@ -394,13 +394,17 @@ public static class ThroughputBenchmark
                     result.GetString(6), result.GetString(7), result.GetString(8), result.GetDateTime(9), result.GetInt32(10)));
             }
 
-            // An UPDATE's RETURNING has no order.
-            rows.Sort((a, b) => a.Id.CompareTo(b.Id));
+            // An UPDATE's RETURNING has no order; the other statements return the rows in id order.
+            if (lease == FloorLease.Rows)
+            {
+                rows.Sort((a, b) => a.Id.CompareTo(b.Id));
+            }
+
             return rows;
         }
 
         // Marks run one after another on their connection, each once its batch is confirmed.
-        async Task<int> MarkAfterAsync(Task<int> previous, Task[] sends, OutboxEnvelope[] rows)
+        async Task<int> MarkAfterAsync(Task<int> previous, Task[] sends, List<OutboxEnvelope> rows)
         {
             await previous;
             await Task.WhenAll(sends);

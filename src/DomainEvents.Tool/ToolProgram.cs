@@ -56,9 +56,10 @@ internal static class ToolProgram
         }
 
         var connection = ConnectionString(options, out var problem);
-        if (connection is null && rest.Exists(a => a is "--help" or "-h" or "-?"))
+        if (connection is null && DomainEventsCommandsHostExtensions.IsHelpRequest([.. rest]))
         {
-            // The commands' help needs no database: they are built on one that is never opened.
+            // The commands' help needs no database: they are built on one that is never opened. Only a request that the
+            // command line reads as help counts: in `outbox list --key -h`, "-h" is a key, and a database is needed.
             connection = "Data Source=:memory:";
             options["--provider"] = "sqlite";
         }

@@ -563,6 +563,14 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
             var purgeHelp = await RunToolAsync(["outbox", "purge", "-h"]);
             purgeHelp.ExitCode.Should().Be(0, purgeHelp.Output + purgeHelp.Error);
             purgeHelp.Output.Should().Contain("--processed-before");
+            var slashHelp = await RunToolAsync(["outbox", "list", "/?"]);
+            slashHelp.ExitCode.Should().Be(0, slashHelp.Output + slashHelp.Error);
+            slashHelp.Output.Should().Contain("--key");
+
+            // "-h" as an option's value is a key to look for, not a help request: that needs a database.
+            var keyNamedLikeHelp = await RunToolAsync(["outbox", "list", "--key", "-h"]);
+            keyNamedLikeHelp.ExitCode.Should().Be(2, keyNamedLikeHelp.Output + keyNamedLikeHelp.Error);
+            keyNamedLikeHelp.Error.Should().Contain("no connection string");
 
             // A SQLite file that is not there (named with Microsoft.Data.Sqlite's other key) is an error, not a new empty database.
             var missing = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}.db");

@@ -13,9 +13,10 @@ using Spectre.Console;
 namespace DomainEvents.Commands.Commands;
 
 /// <summary>What every command needs: the host's services, its contexts, the console, and one way to report failures.</summary>
-internal sealed class CommandContext(IHost host, IAnsiConsole console, TextWriter error)
+internal sealed class CommandContext(IHost? host, IAnsiConsole console, TextWriter error)
 {
-    public IHost Host { get; } = host;
+    /// <summary>The host; none when the commands are only built to parse arguments (<c>IsHelpRequest</c>).</summary>
+    public IHost Host => host ?? throw new InvalidOperationException("These commands were built to parse arguments only: they have no host to run in.");
 
     public IServiceProvider Services => Host.Services;
 

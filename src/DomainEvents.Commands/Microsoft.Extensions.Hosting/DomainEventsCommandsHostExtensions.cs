@@ -85,9 +85,29 @@ public static class DomainEventsCommandsHostExtensions
         }
     }
 
-    private static async Task<int> RunCommandAsync(IHost host, string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether <paramref name="args"/> name a DomainEvents command and ask for its help (<c>--help</c>, <c>-h</c>, <c>-?</c>,
+    /// <c>/h</c> or <c>/?</c> where the command line reads it as such, not as an option's value). Such a request needs
+    /// no database: an application that cannot build its host without a connection string can check this first, and build
+    /// it on any connection string that is never opened.
+    /// </summary>
+    /// <param name="args">The process's arguments, as given to <see cref="RunWithDomainEventsCommandsAsync(IHost, string[], CancellationToken)"/>.</param>
+    /// <returns><see langword="true"/> when the arguments ask for a command's help, hold no usage error, and nothing else runs.</returns>
+    public static bool IsHelpRequest(string[] args)
     {
-        var context = new CommandContext(host, console, error);
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length == 0 || !Commands.Contains(args[0]))
+        {
+            return false;
+        }
+
+        // With a usage error beside it, the command reports the error, not the help.
+        var parsed = Parse(new CommandContext(null, AnsiConsole.Console, TextWriter.Null), args);
+        return parsed.Errors.Count == 0 && parsed.Action is System.CommandLine.Help.HelpAction;
+    }
+
+    private static ParseResult Parse(CommandContext context, string[] args)
+    {
         var root = new RootCommand("DomainEvents commands, run in this application's host with its configuration.")
         {
             RunCommands.Relay(context),
@@ -98,7 +118,12 @@ public static class DomainEventsCommandsHostExtensions
             PublishCommand.Create(context),
             TopologyCommand.Create(context),
         };
-        var parsed = root.Parse(args[0] == "domainevents" ? args[1..] : args);
+        return root.Parse(args[0] == "domainevents" ? args[1..] : args);
+    }
+
+    private static async Task<int> RunCommandAsync(IHost host, string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        var parsed = Parse(new CommandContext(host, console, error), args);
         if (parsed.Errors.Count > 0)
         {
             foreach (var problem in parsed.Errors)

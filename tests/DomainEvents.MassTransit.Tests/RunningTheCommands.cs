@@ -417,7 +417,7 @@ public sealed class RunningTheCommands(DatabaseProvider provider)
 
             screen = await WaitForScreenAsync(session, "exit=", TimeSpan.FromSeconds(10));
             screen.Should().Contain("exit=1", "one Ctrl+C ends the question and the command");
-            screen.Should().Contain("interrupted");
+            screen.Split('\n').Should().Contain(l => l.StartsWith("error: interrupted", StringComparison.Ordinal), "the line says so on a line of its own, after the question's: " + screen);
             (await StatusOfAsync(deadId)).Should().Be(OutboxMessageStatus.Dead, "nothing was confirmed, so nothing was deleted");
         }
         finally

@@ -432,7 +432,16 @@ internal static class Shared
         }
 
         var prompt = new ConfirmationPrompt(Markup.Escape(question)) { DefaultValue = false };
-        return await prompt.ShowAsync(context.Console, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await prompt.ShowAsync(context.Console, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The question's line has no end yet: the line that says the command was interrupted goes on a line of its own.
+            context.Console.WriteLine();
+            throw;
+        }
     }
 
     /// <summary>How many rows one statement of a purge deletes.</summary>

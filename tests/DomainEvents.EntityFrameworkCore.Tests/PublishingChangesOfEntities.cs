@@ -182,6 +182,27 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Changes_saved_after_a_savepoint_that_is_rolled_back_to_publish_nothing()
+    {
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Questions.Add(new Question { Text = "Kept" });
+            await db.SaveChangesAsync();
+            await transaction.CreateSavepointAsync("before-second");
+            db.Questions.Add(new Question { Text = "Undone" });
+            await db.SaveChangesAsync();
+            await transaction.RollbackToSavepointAsync("before-second");
+            await transaction.CommitAsync();
+        });
+
+        var kept = await _host.InScopeAsync(db => db.Questions.SingleAsync());
+        kept.Text.Should().Be("Kept");
+        (await _host.OutboxAsync()).Select(r => r.PartitionKey).Should().Equal([$"Question/{kept.Id}", $"Question/{kept.Id}"],
+            "only the question that was committed is published, to each of its two destinations");
+    }
+
+    [Test]
     public async Task A_synchronous_save_writes_change_events_too()
     {
         await _host.InScopeAsync(db =>

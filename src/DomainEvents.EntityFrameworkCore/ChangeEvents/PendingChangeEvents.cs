@@ -121,6 +121,18 @@ internal sealed class PendingChangeEvents
     /// <summary>The save failed: its rows, if written, were rolled back with its transaction.</summary>
     public void Failed(DbContext context) => Finish(context);
 
+    /// <summary>Gets how many changes of saves in the caller's transaction wait for its commit.</summary>
+    public int WaitingForCommit => _forCommit.Count;
+
+    /// <summary>The caller's transaction was rolled back to a savepoint made when <paramref name="waiting"/> changes waited: those saved since go with it.</summary>
+    public void RolledBackTo(int waiting)
+    {
+        if (waiting < _forCommit.Count)
+        {
+            _forCommit.RemoveRange(waiting, _forCommit.Count - waiting);
+        }
+    }
+
     /// <summary>The caller's transaction committed: returns how many rows it wrote at its commit.</summary>
     public int Committed()
     {

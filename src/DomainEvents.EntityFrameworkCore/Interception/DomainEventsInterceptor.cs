@@ -514,7 +514,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         return Task.CompletedTask;
     }
 
-    /// <summary>Rolled back to a savepoint: the events of the saves since then run no after-commit handler.</summary>
+    /// <summary>Rolled back to a savepoint: the events of the saves since then run no after-commit handler, and their change events are not written.</summary>
     public void RolledBackToSavepoint(DbTransaction transaction, TransactionEventData eventData) => SavepointOf(eventData)?.RolledBackToSavepoint();
 
     public Task RolledBackToSavepointAsync(DbTransaction transaction, TransactionEventData eventData, CancellationToken cancellationToken = default)
@@ -966,9 +966,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         // Where the held rows and events stood when each savepoint of the transaction was made, innermost last. EF Core's
         // interception does not name a savepoint: a rollback to one or its release is taken to be the innermost's. EF Core's
         // own savepoint around a save in the caller's transaction is made and released in pairs (also when the save fails).
-        private List<(int Rows, int Events)>? _savepoints;
+        private List<(int Rows, int Events, int Changes)>? _savepoints;
 
-        public void SavepointCreated() => (_savepoints ??= []).Add((_committedRows.Count, _committedEvents.Count));
+        public void SavepointCreated() => (_savepoints ??= []).Add((_committedRows.Count, _committedEvents.Count, Changes.WaitingForCommit));
 
         public void SavepointReleased()
         {
@@ -986,9 +986,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                 return;
             }
 
-            var (rows, events) = _savepoints[^1];
+            var (rows, events, changes) = _savepoints[^1];
             _committedRows.RemoveRange(rows, _committedRows.Count - rows);
             _committedEvents.RemoveRange(events, _committedEvents.Count - events);
+            Changes.RolledBackTo(changes);
         }
 
         public (List<OutboxMessage> Rows, List<IDomainEvent> Events) TakeCommitted()

@@ -154,6 +154,35 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Retrying_with_the_same_aggregate_after_clearing_the_change_tracker_dispatches_and_stores_its_events_again()
+    {
+        await _host.InScopeAsync(async db =>
+        {
+            db.AuditEntries.Add(new AuditEntry { Id = 1000, Text = "taken" });
+            await db.SaveChangesAsync();
+        });
+
+        var order = Order.Place("ada", 5m);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            db.AuditEntries.Add(new AuditEntry { Id = 1000, Text = "conflict" });
+            var first = () => db.SaveChangesAsync();
+            await first.Should().ThrowAsync<DbUpdateException>();
+
+            // Everything the failed attempt tracked is dropped, the handlers' changes and the outbox row with it.
+            db.ChangeTracker.Clear();
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+        });
+
+        (await _host.OutboxAsync()).Should().ContainSingle("the order was committed, so its event was too").Which.PartitionKey.Should().Be($"Order/{order.Id}");
+        (await _host.InScopeAsync(db => db.AuditEntries.Select(a => a.Text).ToListAsync())).Should().BeEquivalentTo(["taken", $"placed {order.Id}"],
+            "the handler's change, dropped with the first attempt, was made again");
+        order.DomainEvents.Should().BeEmpty();
+    }
+
+    [Test]
     public async Task Synchronous_SaveChanges_with_waiting_events_is_refused_and_saves_nothing()
     {
         var order = Order.Place("ada", 5m);

@@ -65,6 +65,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context)
         {
             var state = StateOf(context);
+            ForgetDroppedAttempt(context, state);
             state.Sourced = _sources.Run(context, state.Sourced);
 
             // A keyed event whose key is handled would be skipped: it does not make a synchronous save impossible.
@@ -93,6 +94,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         // Keys taken by an earlier attempt of this save are in the change tracker as ledger rows, unless it was cleared.
         state.ClearKeys();
+        ForgetDroppedAttempt(context, state);
         var counter = _dispatcher as IHandlerRunCounter;
         for (var depth = 0; ; depth++)
         {
@@ -548,6 +550,30 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         return state;
+    }
+
+    /// <summary>
+    /// A failed save leaves its events marked dispatched, since their handlers' changes and outbox rows are still tracked and
+    /// a retry saves them. A change tracker cleared since (<c>ChangeTracker.Clear()</c>) dropped those: an outbox row of
+    /// the attempt no longer tracked says so, and every event of the attempt is then dispatched again, with new rows.
+    /// (An attempt that wrote no outbox row leaves nothing to tell a cleared tracker by.)
+    /// </summary>
+    private static void ForgetDroppedAttempt(DbContext context, SaveState state)
+    {
+        if (state.Dispatched.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var row in state.Dispatched.Values)
+        {
+            if (row is not null && context.Entry(row).State == EntityState.Detached)
+            {
+                state.Dispatched.Clear();
+                state.ClearSkipped();
+                return;
+            }
+        }
     }
 
     private static List<(EntityEntry Aggregate, IDomainEvent Event)> Collect(DbContext context, SaveState state)

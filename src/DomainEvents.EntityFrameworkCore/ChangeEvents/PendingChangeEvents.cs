@@ -10,8 +10,8 @@ namespace DomainEvents.EntityFrameworkCore.ChangeEvents;
 /// <item>the save's own transaction (EF Core's): when it commits, inside the save, with keys the database generated;</item>
 /// <item>the caller's transaction: when the caller commits it, so an error writing them fails that commit, not a save
 /// whose changes EF Core has already accepted;</item>
-/// <item>a <c>TransactionScope</c>, or a transaction the connection was enlisted in: when the save ends, since no commit
-/// of ours will follow.</item>
+/// <item>a <c>TransactionScope</c>, a transaction the connection was enlisted in, or one given to EF Core with
+/// <c>UseTransaction</c> (which may be committed past EF Core): when the save ends, since no commit of ours may follow.</item>
 /// </list>
 /// Transactions are told apart by EF Core's transaction id: a provider may reuse one transaction object per connection.
 /// </summary>
@@ -95,7 +95,10 @@ internal sealed class PendingChangeEvents
     /// The save succeeded. Returns the rows its own transaction committed; changes saved in the caller's transaction wait
     /// for its commit; those in an ambient transaction are returned to be written now.
     /// </summary>
-    public (int Committed, IReadOnlyList<CapturedChange>? WriteNow) Saved(DbContext context, ChangeEventWriter writer)
+    /// <param name="context">The context.</param>
+    /// <param name="writer">The writer of the change events.</param>
+    /// <param name="commitSeen">Whether a commit of the caller's transaction will be seen (not one given with <c>UseTransaction</c>, which may be committed past EF Core).</param>
+    public (int Committed, IReadOnlyList<CapturedChange>? WriteNow) Saved(DbContext context, ChangeEventWriter writer, bool commitSeen)
     {
         var save = _save;
         var committed = _writtenIn is not null ? _writtenBySave : 0;
@@ -104,7 +107,7 @@ internal sealed class PendingChangeEvents
         {
             // EF Core has accepted the save: keys are on the entities. Take keys and data now, while the entries are tracked.
             var resolved = writer.Resolve(save);
-            if (context.Database.CurrentTransaction is not null)
+            if (context.Database.CurrentTransaction is not null && commitSeen)
             {
                 _forCommit.AddRange(resolved);
             }

@@ -320,7 +320,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// </summary>
     private IReadOnlyList<CapturedChange>? SavedChangeEvents(DbContext context, SaveState state)
     {
-        var (committed, writeNow) = state.Changes.Saved(context, _changes);
+        var commitSeen = context.Database.CurrentTransaction is not { } current || current.TransactionId != state.UsedTransactionId;
+        var (committed, writeNow) = state.Changes.Saved(context, _changes, commitSeen);
         ChangeRowsCommitted(context, committed);
         return writeNow;
     }
@@ -472,6 +473,31 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     {
         Started(eventData);
         return ValueTask.FromResult(result);
+    }
+
+    /// <summary>
+    /// A transaction of the caller's given to EF Core (<c>UseTransaction</c>) may be committed past EF Core, where no commit of
+    /// ours is seen: change events of its saves are written as each save ends, like those of an ambient transaction.
+    /// </summary>
+    public DbTransaction TransactionUsed(DbConnection connection, TransactionEventData eventData, DbTransaction result)
+    {
+        Used(eventData);
+        return result;
+    }
+
+    public ValueTask<DbTransaction> TransactionUsedAsync(DbConnection connection, TransactionEventData eventData, DbTransaction result, CancellationToken cancellationToken = default)
+    {
+        Used(eventData);
+        return ValueTask.FromResult(result);
+    }
+
+    private void Used(TransactionEventData eventData)
+    {
+        Forget(eventData.Context);
+        if (eventData.Context is { } context)
+        {
+            StateOf(context).UsedTransactionId = eventData.TransactionId;
+        }
     }
 
     /// <summary>A transaction started during a save is the save's own; EF Core's transaction id tells it from the caller's later ones.</summary>
@@ -924,6 +950,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
         /// <summary>Gets the change events waiting for a commit.</summary>
         public PendingChangeEvents Changes { get; } = new();
+
+        /// <summary>Gets or sets EF Core's id of the last transaction of the caller's given to EF Core with <c>UseTransaction</c>.</summary>
+        public Guid? UsedTransactionId { get; set; }
 
         /// <summary>Gets or sets EF Core's id of the transaction the save under way started, if it started one.</summary>
         public Guid? SaveTransactionId { get; set; }

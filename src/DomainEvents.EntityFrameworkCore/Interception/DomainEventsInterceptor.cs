@@ -580,9 +580,10 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
     /// <summary>
     /// A failed save leaves its events marked dispatched, since their handlers' changes and outbox rows are still tracked and
-    /// a retry saves them. A change tracker cleared since (<c>ChangeTracker.Clear()</c>) dropped those: an outbox row of
-    /// the attempt no longer tracked says so, and every event of the attempt is then dispatched again, with new rows.
-    /// (An attempt that wrote no outbox row leaves nothing to tell a cleared tracker by.)
+    /// a retry saves them. A change tracker cleared since (<c>ChangeTracker.Clear()</c>) dropped those: when none of the
+    /// attempt's outbox rows is tracked any more, every event of the attempt is dispatched again, with new rows. (Some rows
+    /// detached and others not is a caller's choice, left as it is; an attempt that wrote no outbox row leaves nothing to
+    /// tell a cleared tracker by.)
     /// </summary>
     private static void ForgetDroppedAttempt(DbContext context, SaveState state)
     {
@@ -591,14 +592,27 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             return;
         }
 
+        var rows = 0;
         foreach (var row in state.Dispatched.Values)
         {
-            if (row is not null && context.Entry(row).State == EntityState.Detached)
+            if (row is null)
             {
-                state.Dispatched.Clear();
-                state.ClearSkipped();
+                continue;
+            }
+
+            if (context.Entry(row).State != EntityState.Detached)
+            {
                 return;
             }
+
+            rows++;
+        }
+
+        if (rows > 0)
+        {
+            state.Dispatched.Clear();
+            state.ClearSkipped();
+            state.CorrelationId = null;
         }
     }
 

@@ -163,16 +163,16 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
         // key with a live lease anywhere is busy, a lower pending row of the key goes first unless this statement leases
         // it too: it is in the set and has no failed attempt), but no search. A row is matched by id and message id, so a
         // commit made against another database (a tenant's) never leases a row of this one, nor lets one pass.
-        // The rows handed over are locked first, in id order as the marks lock theirs, by a statement of their own: the
-        // UPDATE's snapshot then comes after any mark of them that was under way (another relay's, whose lease ran out,
-        // recording a failed send), and nothing changes them until it commits. In one statement, a row marked meanwhile
-        // would be checked again on its own and left out, while a later row of its key, passed on the older snapshot, went.
+        // "No failed attempt" is read from the statement's snapshot, in a list made once: PostgreSQL checks a row that another
+        // transaction changed meanwhile again on its new version, but not the rows of its key judged before. So a row that
+        // another relay, whose lease ran out, marks failed while this runs is still leased with the rows after it and goes
+        // first, as a claim over the table would send it, instead of being left out while a later row of its key went.
         _claimCommitted = $"""
                SELECT pg_advisory_xact_lock({claimLock});
-               SELECT count(*) FROM (SELECT 1 FROM {table} WHERE id = ANY(@ids) ORDER BY id FOR NO KEY UPDATE) l;
                UPDATE {table} t SET lease_owner = @owner, lease_expires_at = now() + @lease
                FROM unnest(@ids, @message_ids) AS c(id, message_id)
-               WHERE t.id = c.id AND t.message_id = c.message_id AND t.status = 0 AND t.attempts = 0 AND NOT {Live("t")}
+               WHERE t.id = c.id AND t.message_id = c.message_id AND t.status = 0 AND NOT {Live("t")}
+                 AND t.id = ANY(ARRAY(SELECT n.id FROM {table} n WHERE n.id = ANY(@ids) AND n.attempts = 0))
                  AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.partition_key = t.partition_key AND p.status = 0 AND p.id < t.id
                                  AND NOT (p.attempts = 0 AND (p.id, p.message_id) IN (SELECT * FROM unnest(@ids, @message_ids))))
                  AND {KeyFree("t")}
@@ -290,8 +290,7 @@ internal sealed class PostgresRelayStatements : IOutboxRelayStatements
             ("owner", request.Owner), ("lease", request.Lease), ("ids", rows.Select(r => r.Id).ToArray()), ("message_ids", rows.Select(r => r.MessageId).ToArray()));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
-        // The first result is the advisory lock's, the second the row locks'.
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        // The first result is the advisory lock's.
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         return await RelayTable.ReadLeasedAsync(reader, cancellationToken).ConfigureAwait(false);
     }

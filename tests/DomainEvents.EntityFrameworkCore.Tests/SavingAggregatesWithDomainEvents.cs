@@ -284,6 +284,25 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task An_after_commit_handler_can_use_the_context_after_its_own_transaction_commits()
+    {
+        var order = Order.Place("ada", 5m);
+        _host.Log.AfterCommitStatement = "SELECT 1";
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Orders.Add(order);
+            await db.SaveChangesAsync();
+            await transaction.CommitAsync();
+            db.Database.CurrentTransaction.Should().BeNull();
+            db.Database.GetDbConnection().State.Should().Be(System.Data.ConnectionState.Closed, "EF Core closes the connection it opened for the transaction, as without a handler");
+            (await db.Orders.CountAsync()).Should().Be(1, "the context goes on working");
+        });
+
+        _host.Log.Of("after-commit:").Should().Equal([$"after-commit:{order.Id}"], "the handler's statement ran on the scope's context, after the commit");
+    }
+
+    [Test]
     public async Task After_commit_handlers_run_only_after_the_data_is_committed()
     {
         var order = Order.Place("ada", 5m);

@@ -426,6 +426,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             var notified = state.TakeNotified();
             var (rows, afterCommit) = state.TakeCommitted();
             ChangeRowsCommitted(context, state.Changes.Committed());
+            if ((rows.Count > 0 && !notified) || afterCommit.Count > 0)
+            {
+                // EF Core lets go of the transaction only after this returns, and until then puts the committed transaction
+                // on every command of the context: the NOTIFY below and the after-commit handlers' own statements on the
+                // scope's context would fail. Let go of it now.
+                await context.Database.UseTransactionAsync(null, cancellationToken).ConfigureAwait(false);
+            }
+
             if (rows.Count > 0)
             {
                 _signal.Committed(context.GetType(), rows);

@@ -205,35 +205,29 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     [Test]
     public async Task Changes_saved_in_a_transaction_given_with_UseTransaction_and_committed_past_EF_Core_are_published()
     {
-        await _host.InScopeAsync(async db =>
-        {
-            // EF Core's way to share a transaction with ADO.NET or Dapper: the commit is the connection's, and EF Core sees none.
-            var connection = db.Database.GetDbConnection();
-            await connection.OpenAsync();
-            await using var transaction = await connection.BeginTransactionAsync();
-            await db.Database.UseTransactionAsync(transaction);
-            db.Questions.Add(new Question { Text = "Shared" });
-            await db.SaveChangesAsync();
-            await transaction.CommitAsync();
-        });
+        await SaveInSharedTransactionAsync("Shared", commit: true);
 
         var id = await _host.InScopeAsync(db => db.Questions.Select(q => q.Id).SingleAsync());
         (await _host.OutboxAsync()).Select(r => r.PartitionKey).Should().Equal([$"Question/{id}", $"Question/{id}"],
             "the change events were written in the transaction, and committed with it");
 
         // Rolled back past EF Core, they go with the change.
-        await _host.InScopeAsync(async db =>
-        {
-            var connection = db.Database.GetDbConnection();
-            await connection.OpenAsync();
-            await using var transaction = await connection.BeginTransactionAsync();
-            await db.Database.UseTransactionAsync(transaction);
-            db.Questions.Add(new Question { Text = "Rolled back" });
-            await db.SaveChangesAsync();
-            await transaction.RollbackAsync();
-        });
+        await SaveInSharedTransactionAsync("Rolled back", commit: false);
         (await _host.OutboxAsync()).Should().HaveCount(2);
         (await _host.InScopeAsync(db => db.Questions.CountAsync())).Should().Be(1);
+
+        // EF Core's way to share a transaction with ADO.NET or Dapper: the commit is the connection's, and EF Core sees none.
+        Task SaveInSharedTransactionAsync(string text, bool commit) =>
+            _host.InScopeAsync(async db =>
+            {
+                var connection = db.Database.GetDbConnection();
+                await connection.OpenAsync();
+                await using var transaction = await connection.BeginTransactionAsync();
+                await db.Database.UseTransactionAsync(transaction);
+                db.Questions.Add(new Question { Text = text });
+                await db.SaveChangesAsync();
+                await (commit ? transaction.CommitAsync() : transaction.RollbackAsync());
+            });
     }
 
     [Test]

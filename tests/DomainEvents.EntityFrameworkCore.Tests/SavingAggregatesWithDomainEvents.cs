@@ -122,23 +122,11 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
     [Test]
     public async Task Retrying_after_a_failed_database_save_does_not_dispatch_again()
     {
-        await _host.InScopeAsync(async db =>
-        {
-            db.AuditEntries.Add(new AuditEntry { Id = 1000, Text = "taken" });
-            await db.SaveChangesAsync();
-        });
-
         var order = Order.Place("ada", 5m);
         order.AddNote("again");
         await _host.InScopeAsync(async db =>
         {
-            db.Orders.Add(order);
-            var conflicting = new AuditEntry { Id = 1000, Text = "conflict" };
-            db.AuditEntries.Add(conflicting);
-
-            // The key is taken, so the database rejects the save after the handlers ran.
-            var first = () => db.SaveChangesAsync();
-            await first.Should().ThrowAsync<DbUpdateException>();
+            var conflicting = await FailSaveAfterDispatchAsync(db, order);
             order.DomainEvents.Should().HaveCount(2, "nothing was committed");
 
             db.Entry(conflicting).State = EntityState.Detached;
@@ -156,19 +144,10 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
     [Test]
     public async Task Retrying_with_the_same_aggregate_after_clearing_the_change_tracker_dispatches_and_stores_its_events_again()
     {
-        await _host.InScopeAsync(async db =>
-        {
-            db.AuditEntries.Add(new AuditEntry { Id = 1000, Text = "taken" });
-            await db.SaveChangesAsync();
-        });
-
         var order = Order.Place("ada", 5m);
         await _host.InScopeAsync(async db =>
         {
-            db.Orders.Add(order);
-            db.AuditEntries.Add(new AuditEntry { Id = 1000, Text = "conflict" });
-            var first = () => db.SaveChangesAsync();
-            await first.Should().ThrowAsync<DbUpdateException>();
+            await FailSaveAfterDispatchAsync(db, order);
 
             // Everything the failed attempt tracked is dropped, the handlers' changes and the outbox row with it.
             db.ChangeTracker.Clear();
@@ -337,5 +316,25 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
 
         await act.Should().ThrowAsync<InvalidOperationException>();
         _host.Log.Of("after-commit:").Should().BeEmpty();
+    }
+
+    /// <summary>
+    /// Saves <paramref name="order"/> with an audit entry whose key another save has taken: the database rejects the save
+    /// after the handlers ran. Returns the conflicting entry, still tracked.
+    /// </summary>
+    private async Task<AuditEntry> FailSaveAfterDispatchAsync(OrderingDbContext db, Order order)
+    {
+        await _host.InScopeAsync(async other =>
+        {
+            other.AuditEntries.Add(new AuditEntry { Id = 1000, Text = "taken" });
+            await other.SaveChangesAsync();
+        });
+
+        db.Orders.Add(order);
+        var conflicting = new AuditEntry { Id = 1000, Text = "conflict" };
+        db.AuditEntries.Add(conflicting);
+        var first = () => db.SaveChangesAsync();
+        await first.Should().ThrowAsync<DbUpdateException>();
+        return conflicting;
     }
 }

@@ -3,6 +3,7 @@ using DomainEvents.EntityFrameworkCore.Tests.Model;
 using DomainEvents.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 
 namespace DomainEvents.EntityFrameworkCore.Tests;
@@ -70,6 +71,56 @@ public sealed class SavingUnderARetryingExecutionStrategy
         (await _host.OrderCountAsync()).Should().Be(1);
         _host.Log.Of("after-commit:").Should().ContainSingle("after-commit handlers run for the attempt that committed");
         _ = order;
+    }
+
+    [Test]
+    public async Task A_commit_that_fails_once_in_EF_Cores_retry_pattern_runs_the_after_commit_handlers_of_the_attempt_that_commits()
+    {
+        var order = Order.Place("ada", 5m);
+        var commitFailure = new FailFirstCommit();
+        await _host.InScopeAsync(async db =>
+        {
+            db.Orders.Add(order);
+            var strategy = db.Database.CreateExecutionStrategy();
+            commitFailure.Armed = true;
+            await strategy.ExecuteAsync(async () =>
+            {
+                // EF Core's pattern for a transaction under a retrying strategy: the changes stay pending until it commits.
+                await using var transaction = await db.Database.BeginTransactionAsync();
+                transaction.GetDbTransaction().Should().NotBeNull();
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false);
+                await commitFailure.CommitAsync(transaction);
+            });
+            db.ChangeTracker.AcceptAllChanges();
+        });
+
+        commitFailure.Failures.Should().Be(1, "the first commit failed with a transient error");
+        (await _host.OrderCountAsync()).Should().Be(1);
+        (await _host.OutboxAsync()).Should().ContainSingle().Which.PartitionKey.Should().Be($"Order/{order.Id}");
+        _host.Log.Of("audit:").Should().Equal([$"audit:{order.Id}"], "the handlers ran once; the retry saved what they left");
+        _host.Log.Of("after-commit:").Should().Equal([$"after-commit:{order.Id}"], "the attempt that committed ran the after-commit handlers");
+        order.DomainEvents.Should().BeEmpty();
+    }
+
+    /// <summary>Fails the first commit with a transient error, after rolling the transaction back, as a lost commit would.</summary>
+    private sealed class FailFirstCommit
+    {
+        public bool Armed { get; set; }
+
+        public int Failures { get; private set; }
+
+        public async Task CommitAsync(Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction)
+        {
+            if (Armed)
+            {
+                Armed = false;
+                Failures++;
+                await transaction.RollbackAsync();
+                throw new NpgsqlException("simulated connection loss at commit", new TimeoutException());
+            }
+
+            await transaction.CommitAsync();
+        }
     }
 
     /// <summary>Throws a transient Npgsql error on the first command that inserts into the outbox.</summary>

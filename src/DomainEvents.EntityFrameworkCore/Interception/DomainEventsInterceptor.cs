@@ -424,6 +424,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             }
 
             var notified = state.TakeNotified();
+            state.CommittedUnaccepted();
             var (rows, afterCommit) = state.TakeCommitted();
             ChangeRowsCommitted(context, state.Changes.Committed());
             if ((rows.Count > 0 && !notified) || afterCommit.Count > 0)
@@ -455,6 +456,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         if (eventData.Context is { } context && _states.TryGetValue(context, out var state) && !state.IsSaveTransaction(eventData.TransactionId))
         {
             state.TakeNotified();
+            state.CommittedUnaccepted();
             var (rows, _) = state.TakeCommitted();
             _signal.Committed(context.GetType(), rows);
             ChangeRowsCommitted(context, state.Changes.Committed());
@@ -680,6 +682,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         // accepted every change, so this pass runs none: there is nothing left for it to find.
         var events = new List<IDomainEvent>();
         var rows = new List<OutboxMessage>();
+        List<(IHasDomainEvents Aggregate, List<IDomainEvent> Events)>? unaccepted = null;
+        var inTransaction = context.Database.CurrentTransaction is not null;
         var tracker = context.ChangeTracker;
         var autoDetectChanges = tracker.AutoDetectChangesEnabled;
         tracker.AutoDetectChangesEnabled = false;
@@ -712,7 +716,17 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
 
                     if (saved is not null)
                     {
-                        aggregate.RemoveDomainEvents(saved);
+                        // SaveChangesAsync(acceptAllChangesOnSuccess: false) in the caller's transaction (EF Core's pattern
+                        // under a retrying strategy) leaves the aggregate as it was: if the commit fails, the retry saves it
+                        // again. Its events stay on it, and marked, until the commit.
+                        if (inTransaction && entry.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
+                        {
+                            (unaccepted ??= []).Add((aggregate, saved));
+                        }
+                        else
+                        {
+                            aggregate.RemoveDomainEvents(saved);
+                        }
                     }
                 }
             }
@@ -749,14 +763,17 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             tracker.AutoDetectChangesEnabled = autoDetectChanges;
         }
 
-        state.Dispatched.Clear();
-        state.ClearSkipped();
         state.Published.Clear();
-        state.CorrelationId = null;
-
-        if (context.Database.CurrentTransaction is not null)
+        if (unaccepted is null)
         {
-            state.AwaitCommit(rows, events);
+            state.Dispatched.Clear();
+            state.ClearSkipped();
+            state.CorrelationId = null;
+        }
+
+        if (inTransaction)
+        {
+            state.AwaitCommit(rows, events, unaccepted);
             return null;
         }
 
@@ -1034,10 +1051,36 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             return notified;
         }
 
-        public void AwaitCommit(List<OutboxMessage> rows, List<IDomainEvent> events)
+        public void AwaitCommit(List<OutboxMessage> rows, List<IDomainEvent> events, List<(IHasDomainEvents Aggregate, List<IDomainEvent> Events)>? unaccepted)
         {
             _committedRows.AddRange(rows);
             _committedEvents.AddRange(events);
+            if (unaccepted is not null)
+            {
+                (_unaccepted ??= []).AddRange(unaccepted);
+            }
+        }
+
+        // Events of saves that did not accept their changes, left on their aggregates and marked until the commit.
+        private List<(IHasDomainEvents Aggregate, List<IDomainEvent> Events)>? _unaccepted;
+
+        /// <summary>The transaction committed: events its saves left on their aggregates (changes not accepted) leave them now.</summary>
+        public void CommittedUnaccepted()
+        {
+            if (_unaccepted is null)
+            {
+                return;
+            }
+
+            foreach (var (aggregate, events) in _unaccepted)
+            {
+                aggregate.RemoveDomainEvents(events);
+            }
+
+            _unaccepted = null;
+            Dispatched.Clear();
+            ClearSkipped();
+            CorrelationId = null;
         }
 
         // Where the held rows and events stood when each savepoint of the transaction was made, innermost last. EF Core's
@@ -1072,6 +1115,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         public (List<OutboxMessage> Rows, List<IDomainEvent> Events) TakeCommitted()
         {
             _savepoints?.Clear();
+            _unaccepted = null;
             var taken = (_committedRows, _committedEvents);
             _committedRows = [];
             _committedEvents = [];

@@ -282,6 +282,29 @@ public sealed class SavingAggregatesWithDomainEvents(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task A_save_that_did_not_accept_its_changes_and_a_later_save_in_the_same_transaction_run_each_after_commit_handler_once()
+    {
+        var first = Order.Place("ada", 5m);
+        var second = Order.Place("bob", 6m);
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Orders.Add(first);
+            await db.SaveChangesAsync(acceptAllChangesOnSuccess: false);
+            first.DomainEvents.Should().NotBeEmpty("the changes are not accepted: the events wait for the commit");
+            db.ChangeTracker.AcceptAllChanges();
+            db.Orders.Add(second);
+            await db.SaveChangesAsync();
+            await transaction.CommitAsync();
+        });
+
+        _host.Log.Of("after-commit:").Should().Equal($"after-commit:{first.Id}", $"after-commit:{second.Id}");
+        (await _host.OutboxAsync()).Select(r => r.PartitionKey).Should().Equal($"Order/{first.Id}", $"Order/{second.Id}");
+        first.DomainEvents.Should().BeEmpty();
+        second.DomainEvents.Should().BeEmpty();
+    }
+
+    [Test]
     public async Task After_commit_handlers_run_only_after_the_data_is_committed()
     {
         var order = Order.Place("ada", 5m);

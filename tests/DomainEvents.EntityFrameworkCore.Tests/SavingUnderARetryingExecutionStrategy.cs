@@ -87,7 +87,6 @@ public sealed class SavingUnderARetryingExecutionStrategy
             {
                 // EF Core's pattern for a transaction under a retrying strategy: the changes stay pending until it commits.
                 await using var transaction = await db.Database.BeginTransactionAsync();
-                transaction.GetDbTransaction().Should().NotBeNull();
                 await db.SaveChangesAsync(acceptAllChangesOnSuccess: false);
                 await commitFailure.CommitAsync(transaction);
             });

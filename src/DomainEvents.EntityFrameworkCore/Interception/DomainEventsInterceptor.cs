@@ -683,7 +683,12 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         var events = new List<IDomainEvent>();
         var rows = new List<OutboxMessage>();
         List<(IHasDomainEvents Aggregate, List<IDomainEvent> Events)>? unaccepted = null;
+        List<IDomainEvent>? accepted = null;
         var inTransaction = context.Database.CurrentTransaction is not null;
+
+        // A transaction given with UseTransaction may be committed past EF Core, where no commit is seen: its saves' events
+        // leave their aggregates at once, accepted or not.
+        var commitSeen = context.Database.CurrentTransaction is { } current && current.TransactionId != state.UsedTransactionId;
         var tracker = context.ChangeTracker;
         var autoDetectChanges = tracker.AutoDetectChangesEnabled;
         tracker.AutoDetectChangesEnabled = false;
@@ -697,7 +702,8 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                     List<IDomainEvent>? saved = null;
                     foreach (var domainEvent in aggregate.DomainEvents)
                     {
-                        if (!state.Dispatched.TryGetValue(domainEvent, out var row))
+                        // Held until the commit by an earlier save of this transaction, which already counted it.
+                        if (!state.Dispatched.TryGetValue(domainEvent, out var row) || state.IsHeldUntilCommit(domainEvent))
                         {
                             continue;
                         }
@@ -719,13 +725,14 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
                         // SaveChangesAsync(acceptAllChangesOnSuccess: false) in the caller's transaction (EF Core's pattern
                         // under a retrying strategy) leaves the aggregate as it was: if the commit fails, the retry saves it
                         // again. Its events stay on it, and marked, until the commit.
-                        if (inTransaction && entry.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
+                        if (commitSeen && entry.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
                         {
                             (unaccepted ??= []).Add((aggregate, saved));
                         }
                         else
                         {
                             aggregate.RemoveDomainEvents(saved);
+                            (accepted ??= []).AddRange(saved);
                         }
                     }
                 }
@@ -764,11 +771,18 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         }
 
         state.Published.Clear();
-        if (unaccepted is null)
+        if (unaccepted is null && !state.HoldsUntilCommit)
         {
             state.Dispatched.Clear();
             state.ClearSkipped();
             state.CorrelationId = null;
+        }
+        else
+        {
+            // Only the marks of events that left their aggregates go; those held until the commit stay, and so do marks a
+            // failed save of this transaction left for its retry.
+            state.Unmark(accepted);
+            state.Unmark(sourced?.Select(s => s.Event));
         }
 
         if (inTransaction)
@@ -1058,11 +1072,33 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             if (unaccepted is not null)
             {
                 (_unaccepted ??= []).AddRange(unaccepted);
+                _held ??= new(ReferenceEqualityComparer.Instance);
+                foreach (var (_, held) in unaccepted)
+                {
+                    _held.UnionWith(held);
+                }
             }
         }
 
         // Events of saves that did not accept their changes, left on their aggregates and marked until the commit.
         private List<(IHasDomainEvents Aggregate, List<IDomainEvent> Events)>? _unaccepted;
+        private HashSet<IDomainEvent>? _held;
+
+        /// <summary>Gets whether a save of the transaction under way holds events on their aggregates until its commit.</summary>
+        public bool HoldsUntilCommit => _unaccepted is not null;
+
+        /// <summary>Whether an earlier save of the transaction under way holds <paramref name="domainEvent"/> until its commit.</summary>
+        public bool IsHeldUntilCommit(IDomainEvent domainEvent) => _held?.Contains(domainEvent) == true;
+
+        /// <summary>Removes the marks of events that have left their aggregates.</summary>
+        public void Unmark(IEnumerable<IDomainEvent>? events)
+        {
+            foreach (var domainEvent in events ?? [])
+            {
+                Dispatched.Remove(domainEvent);
+                _skipped?.Remove(domainEvent);
+            }
+        }
 
         /// <summary>The transaction committed: events its saves left on their aggregates (changes not accepted) leave them now.</summary>
         public void CommittedUnaccepted()
@@ -1075,12 +1111,15 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
             foreach (var (aggregate, events) in _unaccepted)
             {
                 aggregate.RemoveDomainEvents(events);
+                Unmark(events);
             }
 
             _unaccepted = null;
-            Dispatched.Clear();
-            ClearSkipped();
-            CorrelationId = null;
+            _held = null;
+            if (Dispatched.Count == 0)
+            {
+                CorrelationId = null;
+            }
         }
 
         // Where the held rows and events stood when each savepoint of the transaction was made, innermost last. EF Core's
@@ -1116,6 +1155,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             _savepoints?.Clear();
             _unaccepted = null;
+            _held = null;
             var taken = (_committedRows, _committedEvents);
             _committedRows = [];
             _committedEvents = [];

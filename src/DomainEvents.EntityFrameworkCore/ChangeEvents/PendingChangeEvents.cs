@@ -97,7 +97,7 @@ internal sealed class PendingChangeEvents
     /// </summary>
     /// <param name="context">The context.</param>
     /// <param name="writer">The writer of the change events.</param>
-    /// <param name="commitSeen">Whether a commit of the caller's transaction will be seen (not one given with <c>UseTransaction</c>, which may be committed past EF Core).</param>
+    /// <param name="commitSeen">Whether the save ran in a transaction of the caller's whose commit will be seen (not one given with <c>UseTransaction</c>, which may be committed past EF Core).</param>
     public (int Committed, IReadOnlyList<CapturedChange>? WriteNow) Saved(DbContext context, ChangeEventWriter writer, bool commitSeen)
     {
         var save = _save;
@@ -107,7 +107,7 @@ internal sealed class PendingChangeEvents
         {
             // EF Core has accepted the save: keys are on the entities. Take keys and data now, while the entries are tracked.
             var resolved = writer.Resolve(save);
-            if (context.Database.CurrentTransaction is not null && commitSeen)
+            if (commitSeen)
             {
                 _forCommit.AddRange(resolved);
             }

@@ -320,8 +320,7 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
     /// </summary>
     private IReadOnlyList<CapturedChange>? SavedChangeEvents(DbContext context, SaveState state)
     {
-        var commitSeen = context.Database.CurrentTransaction is not { } current || current.TransactionId != state.UsedTransactionId;
-        var (committed, writeNow) = state.Changes.Saved(context, _changes, commitSeen);
+        var (committed, writeNow) = state.Changes.Saved(context, _changes, state.CommitWillBeSeen(context));
         ChangeRowsCommitted(context, committed);
         return writeNow;
     }
@@ -686,9 +685,9 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         List<IDomainEvent>? accepted = null;
         var inTransaction = context.Database.CurrentTransaction is not null;
 
-        // A transaction given with UseTransaction may be committed past EF Core, where no commit is seen: its saves' events
-        // leave their aggregates at once, accepted or not.
-        var commitSeen = context.Database.CurrentTransaction is { } current && current.TransactionId != state.UsedTransactionId;
+        // Without a commit to be seen (no transaction of the caller's, or one given with UseTransaction, which may be
+        // committed past EF Core), the saves' events leave their aggregates at once, accepted or not.
+        var commitSeen = state.CommitWillBeSeen(context);
         var tracker = context.ChangeTracker;
         var autoDetectChanges = tracker.AutoDetectChangesEnabled;
         tracker.AutoDetectChangesEnabled = false;
@@ -1007,6 +1006,13 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         /// <summary>Gets or sets EF Core's id of the last transaction of the caller's given to EF Core with <c>UseTransaction</c>.</summary>
         public Guid? UsedTransactionId { get; set; }
 
+        /// <summary>
+        /// Whether the context is in a transaction of the caller's whose commit this interceptor will see: not one given with
+        /// <c>UseTransaction</c>, which may be committed past EF Core.
+        /// </summary>
+        public bool CommitWillBeSeen(DbContext context) =>
+            context.Database.CurrentTransaction is { } current && current.TransactionId != UsedTransactionId;
+
         /// <summary>Gets or sets EF Core's id of the transaction the save under way started, if it started one.</summary>
         public Guid? SaveTransactionId { get; set; }
 
@@ -1069,26 +1075,24 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         {
             _committedRows.AddRange(rows);
             _committedEvents.AddRange(events);
-            if (unaccepted is not null)
+            foreach (var (aggregate, held) in unaccepted ?? [])
             {
-                (_unaccepted ??= []).AddRange(unaccepted);
                 _held ??= new(ReferenceEqualityComparer.Instance);
-                foreach (var (_, held) in unaccepted)
+                foreach (var domainEvent in held)
                 {
-                    _held.UnionWith(held);
+                    _held[domainEvent] = aggregate;
                 }
             }
         }
 
-        // Events of saves that did not accept their changes, left on their aggregates and marked until the commit.
-        private List<(IHasDomainEvents Aggregate, List<IDomainEvent> Events)>? _unaccepted;
-        private HashSet<IDomainEvent>? _held;
+        // Events of saves that did not accept their changes, with their aggregates, on which they stay, marked, until the commit.
+        private Dictionary<IDomainEvent, IHasDomainEvents>? _held;
 
         /// <summary>Gets whether a save of the transaction under way holds events on their aggregates until its commit.</summary>
-        public bool HoldsUntilCommit => _unaccepted is not null;
+        public bool HoldsUntilCommit => _held is not null;
 
         /// <summary>Whether an earlier save of the transaction under way holds <paramref name="domainEvent"/> until its commit.</summary>
-        public bool IsHeldUntilCommit(IDomainEvent domainEvent) => _held?.Contains(domainEvent) == true;
+        public bool IsHeldUntilCommit(IDomainEvent domainEvent) => _held?.ContainsKey(domainEvent) == true;
 
         /// <summary>Removes the marks of events that have left their aggregates.</summary>
         public void Unmark(IEnumerable<IDomainEvent>? events)
@@ -1103,18 +1107,17 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         /// <summary>The transaction committed: events its saves left on their aggregates (changes not accepted) leave them now.</summary>
         public void CommittedUnaccepted()
         {
-            if (_unaccepted is null)
+            if (_held is null)
             {
                 return;
             }
 
-            foreach (var (aggregate, events) in _unaccepted)
+            foreach (var (domainEvent, aggregate) in _held)
             {
-                aggregate.RemoveDomainEvents(events);
-                Unmark(events);
+                aggregate.RemoveDomainEvents([domainEvent]);
             }
 
-            _unaccepted = null;
+            Unmark(_held.Keys);
             _held = null;
             if (Dispatched.Count == 0)
             {
@@ -1154,7 +1157,6 @@ internal sealed partial class DomainEventsInterceptor : ISaveChangesInterceptor,
         public (List<OutboxMessage> Rows, List<IDomainEvent> Events) TakeCommitted()
         {
             _savepoints?.Clear();
-            _unaccepted = null;
             _held = null;
             var taken = (_committedRows, _committedEvents);
             _committedRows = [];

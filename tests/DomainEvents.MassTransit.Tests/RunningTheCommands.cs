@@ -14,10 +14,13 @@ namespace DomainEvents.MassTransit.Tests;
 /// <summary>
 /// The commands as an operator runs them: the host's own executable (tests/DomainEvents.CommandHost, a Program.cs with
 /// the one line) started as a process, its output and exit code read, against real databases and RabbitMQ.
+/// The two fixtures run beside each other (and beside no other fixture): each test has a database and an exchange of its
+/// own, and most of its time is a command's process starting.
 /// </summary>
 [TestFixture(DatabaseProvider.PostgreSql)]
 [TestFixture(DatabaseProvider.Sqlite)]
 [Category("Integration")]
+[Parallelizable(ParallelScope.Self)]
 public sealed class RunningTheCommands(DatabaseProvider provider)
 {
     private TestDatabase _database = null!;

@@ -15,7 +15,7 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
         {
             AddOrdersConsumerWithInbox(o);
             o.ConfigureServices = s => s.AddHealthChecks().AddDomainEventsHealthChecks();
-        });
+        }, r => r.SendTimeout = TimeSpan.FromSeconds(3));
         var saved = new List<Order>();
         for (var i = 0; i < 20; i++)
         {
@@ -35,7 +35,7 @@ public sealed class SurvivingABrokerRestart : RabbitMqFixture
                 await Task.Delay(50);
             }
 
-            // An operator's probe says why nothing goes out: the relay is in an outage (SendTimeout is 15 s here).
+            // An operator's probe says why nothing goes out: the relay is in an outage (SendTimeout is 3 s here).
             var down = await HealthProbe.WaitForAsync(host, "domainevents-relay", HealthStatus.Unhealthy, TimeSpan.FromSeconds(40));
             down.Description.Should().Contain("the transport is unavailable; rows wait, no attempt is counted");
         }

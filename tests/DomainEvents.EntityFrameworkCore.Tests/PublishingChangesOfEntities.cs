@@ -182,6 +182,35 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Changes_saved_in_the_callers_transaction_without_accepting_them_carry_the_key_the_database_generated()
+    {
+        // EF Core's pattern under a retrying strategy: the save does not accept its changes until the commit succeeded, so
+        // the generated key is in the entry, not yet on the entity, while the save ends.
+        var question = new Question { Text = "Tabs?", Author = new Author { Name = "Ada" } };
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Questions.Add(question);
+            await db.SaveChangesAsync(acceptAllChangesOnSuccess: false);
+            question.Id.Should().Be(0, "the key is on the entity only once the changes are accepted");
+            await transaction.CommitAsync();
+            db.ChangeTracker.AcceptAllChanges();
+        });
+
+        question.Id.Should().BePositive();
+        var rows = await _host.OutboxAsync();
+        rows.Select(r => r.PartitionKey).Should().Equal($"Question/{question.Id}", $"Question/{question.Id}");
+        Json(rows[0]).Should().Be(Json("""
+            {"entity":"Question","key":@id,"operation":"created","changed":["id","text","author"],
+             "data":{"id":@id,"text":"Tabs?","author":{"name":"Ada"}}}
+            """, question.Id), "the selected fields carry the key the database generated");
+        Json(rows[1]).Should().Be(Json("""
+            {"entity":"Question","key":@id,"operation":"created","changed":["id","internalNote","text","author"],
+             "data":{"id":@id,"summary":"TABS?"}}
+            """, question.Id), "so does the projection");
+    }
+
+    [Test]
     public async Task Changes_saved_after_a_savepoint_that_is_rolled_back_to_publish_nothing()
     {
         await _host.InScopeAsync(async db =>

@@ -97,8 +97,9 @@ internal sealed class ChangeEventWriter
     }
 
     /// <summary>
-    /// Takes keys and data after EF Core accepted a save, for rows written later at the caller's commit: the values are
-    /// on the entities by then, and the entries may not stay tracked until the commit.
+    /// Takes keys and data as a save in the caller's transaction ends, for rows written later at the caller's commit: the
+    /// entries may not stay tracked until then. A save that did not accept its changes (EF Core's retry pattern) leaves the
+    /// values the database generated in the entries only, so the data is taken with them on the entity.
     /// </summary>
     public List<CapturedChange> Resolve(IReadOnlyList<CapturedChange> captured) =>
         [.. captured.Select(c => new CapturedChange
@@ -108,7 +109,7 @@ internal sealed class ChangeEventWriter
             Destination = c.Destination,
             Changed = c.Changed,
             HasData = true,
-            Data = c.HasData ? c.Data : c.Destination.Data(c.Entry, _naming),
+            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => c.Destination.Data(c.Entry, _naming)),
             Key = c.Key ?? KeyOf(c.Entry),
         })];
 

@@ -105,7 +105,7 @@ internal sealed class PendingChangeEvents
         IReadOnlyList<CapturedChange>? writeNow = null;
         if (save is not null && _writtenIn is null)
         {
-            // EF Core has accepted the save: keys are on the entities. Take keys and data now, while the entries are tracked.
+            // Take keys and data now, while the entries are tracked: the generated values are in them, accepted or not.
             var resolved = writer.Resolve(save);
             if (commitSeen)
             {

@@ -11,7 +11,8 @@ namespace DomainEvents.MassTransit.Consumers;
 /// workers in that order, so when delivery t reaches this filter (the first of the receive pipe) every delivery before
 /// it has been taken by a worker and is on its way here. A message therefore waits until every earlier delivery has
 /// told its key, then until the earlier messages of its own key are done; messages of other keys run meanwhile. A
-/// message without a key waits for nothing. On a transport without delivery tags, messages go one at a time. The key is
+/// message without a key waits for nothing. It runs on RabbitMQ endpoints only (elsewhere the endpoint takes one message
+/// at a time); a delivery there without a tag would go one at a time. The key is
 /// the <c>de-partition-key</c> header, which the relay sets in every envelope. Limits: a message that the broker
 /// redelivers (the channel failed, or the endpoint stopped while it ran) comes back behind later messages of its key;
 /// a delivery that never reaches the filter (dropped while the endpoint stops) holds later ones back for 30 s.

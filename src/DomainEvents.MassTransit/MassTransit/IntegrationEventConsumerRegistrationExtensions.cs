@@ -139,11 +139,14 @@ public static class IntegrationEventConsumerRegistrationExtensions
             configurator.ReceiveEndpoint(queue, endpoint =>
             {
                 endpoint.ConfigureConsumeTopology = false;
+                // Several messages of different keys at once, each key's in queue order, needs RabbitMQ's delivery tags (the
+                // order filter below). Elsewhere (the in-memory transport) nothing tells the queue's order once several
+                // messages are dispatched at once, so the endpoint takes one at a time.
+                var keysInParallel = options.KeepOrder && options.Parallelism > 1 && endpoint is IRabbitMqReceiveEndpointConfigurator;
                 if (options.KeepOrder)
                 {
-                    // One at a time, or several of different keys with each key's messages in queue order (the order filter below).
-                    endpoint.ConcurrentMessageLimit = options.Parallelism;
-                    if (options.Parallelism > 1)
+                    endpoint.ConcurrentMessageLimit = keysInParallel ? options.Parallelism : 1;
+                    if (keysInParallel)
                     {
                         endpoint.PrefetchCount = Math.Max(endpoint.PrefetchCount, 4 * options.Parallelism);
                     }
@@ -171,7 +174,7 @@ public static class IntegrationEventConsumerRegistrationExtensions
                 endpoint.ConfigureReceive(r =>
                 {
                     // The order filter first: every delivery must register its place, even one the size check refuses.
-                    if (options.KeepOrder && options.Parallelism > 1)
+                    if (keysInParallel)
                     {
                         r.UseFilter(new PartitionOrderFilter(loggerFactory.CreateLogger(registration.ConsumerType)));
                     }

@@ -51,8 +51,8 @@ public sealed class CloudEventsOptions
 
     /// <summary>
     /// Gets or sets how long the sink may take to answer one request. A request that times out counts as a failed
-    /// attempt, so a sink that never answers a message eventually makes it dead. It may not exceed the relay's
-    /// <c>SendTimeout</c>.
+    /// attempt, so a sink that never answers a message eventually makes it dead. It must be shorter than the relay's
+    /// <c>SendTimeout</c> by a tenth of it at least (a send that times out counts no attempt).
     /// </summary>
     public TimeSpan RequestTimeout { get; set; } = DefaultRequestTimeout;
 

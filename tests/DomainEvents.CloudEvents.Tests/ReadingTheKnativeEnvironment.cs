@@ -168,6 +168,33 @@ public sealed class ReadingTheKnativeEnvironment
         register.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*RequestTimeout*SendTimeout*");
     }
 
+    [TestCase(10_000, 10_000)]
+    [TestCase(9_500, 10_000)]
+    public void A_request_timeout_that_would_not_fire_before_the_relay_send_timeout_is_rejected_at_registration(int requestMilliseconds, int sendMilliseconds)
+    {
+        // The relay's timer starts first: at the same length it would end the send as an outage, which counts no attempt,
+        // and a sink that never answers a message would hold its key for ever.
+        var services = new ServiceCollection();
+        var builder = services.AddDomainEvents().AddEntityFrameworkOutbox<Model.OrderingDbContext>();
+
+        var register = () => builder.AddCloudEventsHttpRelay(
+            o => o.RequestTimeout = TimeSpan.FromMilliseconds(requestMilliseconds),
+            r => r.SendTimeout = TimeSpan.FromMilliseconds(sendMilliseconds));
+
+        register.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*RequestTimeout*must be shorter than*SendTimeout*at most 00:00:09*");
+    }
+
+    [Test]
+    public void A_request_timeout_a_tenth_shorter_than_the_relay_send_timeout_is_accepted()
+    {
+        var services = new ServiceCollection();
+        var builder = services.AddDomainEvents().AddEntityFrameworkOutbox<Model.OrderingDbContext>();
+
+        var register = () => builder.AddCloudEventsHttpRelay(o => o.RequestTimeout = TimeSpan.FromSeconds(9), r => r.SendTimeout = TimeSpan.FromSeconds(10));
+
+        register.Should().NotThrow();
+    }
+
     private void SetVariable(string name, string? value)
     {
         _saved.TryAdd(name, Environment.GetEnvironmentVariable(name));

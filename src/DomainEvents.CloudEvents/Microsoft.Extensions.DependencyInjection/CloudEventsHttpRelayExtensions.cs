@@ -46,13 +46,16 @@ public static class CloudEventsHttpRelayExtensions
         return builder.AddOutboxRelay<CloudEventsHttpTransport>(relay =>
         {
             configureRelay?.Invoke(relay);
-            if (options.RequestTimeout > relay.SendTimeout)
+            // The request's timeout must fire first, and count an attempt: the relay's, which starts a moment earlier, gives
+            // the send up as an outage (no attempt), so a sink that never answers a message would hold its key for ever.
+            var longest = relay.SendTimeout - (relay.SendTimeout / 10);
+            if (options.RequestTimeout > longest)
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(configure),
                     options.RequestTimeout,
-                    $"CloudEventsOptions.RequestTimeout ({options.RequestTimeout}) may not exceed the relay's SendTimeout ({relay.SendTimeout}): " +
-                    "lower the one or raise the other.");
+                    $"CloudEventsOptions.RequestTimeout ({options.RequestTimeout}) must be shorter than the relay's SendTimeout ({relay.SendTimeout}) by a tenth of it, " +
+                    $"at most {longest}: a request that times out counts an attempt, a send that times out does not. Lower the one or raise the other.");
             }
         });
     }

@@ -22,13 +22,15 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
             $$$"""{"messageId":"{{{Guid.NewGuid()}}}","messageType":["urn:message:Someone.Else:Thing"],"message":{}}""");
         await PublishAsync(channel, "broken-plain-json", "order.placed", "application/json", "[1, 2", ("de-message-type", "order.placed"), ("de-version", "1"));
         await PublishAsync(channel, "untyped-json", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":7}""");
+        await PublishAsync(channel, NoMessageId, "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":8}""", ("de-message-type", "order.placed"), ("de-version", "1"));
         await PublishAsync(channel, "good", "order.placed", "application/json", $$"""{"orderId":"{{orderId}}","sequence":2}""", ("de-message-type", "order.placed"), ("de-version", "1"));
 
         await Deliveries.WaitUntilAsync(d => d.Of(nameof(OrdersConsumer)).Count == 1, because: "the good message after the bad ones is consumed");
         ((OrderPlaced)Deliveries.Of(nameof(OrdersConsumer)).Single().Message).Sequence.Should().Be(2);
 
-        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 6);
-        errors.Keys.Should().BeEquivalentTo("broken-json", "broken-plain-json", "unknown-type", "unknown-version", "missing-headers", "untyped-json");
+        var errors = await ReadErrorQueueAsync(channel, Queue("orders") + "_error", expected: 7);
+        errors.Keys.Should().BeEquivalentTo("broken-json", "broken-plain-json", "unknown-type", "unknown-version", "missing-headers", "untyped-json", NoMessageId);
+        errors[NoMessageId].Should().Contain("could not be read: it has no message id", "the inbox cannot tell a redelivery of it, and says so");
         errors["broken-plain-json"].Should().Contain("invalid end of a number", "the JSON reader names the fault");
         errors["broken-json"].Should().Contain("invalid start of a property name", "the JSON reader names the fault");
         errors["unknown-type"].Should().Contain("'order.exploded' is not registered");
@@ -68,11 +70,14 @@ public sealed class RejectingBadMessagesOnTheWire : RabbitMqFixture
         (await billing.Receipts.CountAsync()).Should().Be(1);
     }
 
+    /// <summary>The test case published without an AMQP message-id.</summary>
+    private const string NoMessageId = "no-message-id";
+
     private async Task PublishAsync(IChannel channel, string name, string routingKey, string contentType, string body, params (string Key, string Value)[] headers)
     {
         var properties = new BasicProperties
         {
-            MessageId = Guid.NewGuid().ToString(),
+            MessageId = name == NoMessageId ? null : Guid.NewGuid().ToString(),
             ContentType = contentType,
             Persistent = true,
             Headers = headers.Append(("test-case", name)).ToDictionary(h => h.Item1, h => (object?)h.Item2),

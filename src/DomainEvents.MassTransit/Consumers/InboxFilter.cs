@@ -50,8 +50,16 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     {
         // The envelope's id: for foreign publishers it comes from eventId or the CloudEvents id, not the AMQP message-id.
         // A CloudEvent's key is its (source, id), which the envelope's inbox key holds.
-        var messageId = (context.TryGetPayload<IntegrationEventEnvelope>(out var envelope) && envelope.InboxKey != Guid.Empty ? envelope.InboxKey : context.MessageId)
-                        ?? throw new InvalidOperationException("A message without a message id cannot pass the inbox.");
+        var hasEnvelope = context.TryGetPayload<IntegrationEventEnvelope>(out var envelope);
+        if ((hasEnvelope && envelope!.InboxKey != Guid.Empty ? envelope.InboxKey : context.MessageId) is not { } messageId)
+        {
+            // Nothing to tell a redelivery by: trying again cannot help, so the message goes to the error queue at once.
+            await ErrorQueue.MoveAsync(context, new MessageEnvelopeInvalidException(
+                MessageEnvelopeNames.NameOf(envelope?.Envelope ?? MessageEnvelope.MassTransit),
+                "it has no message id (the envelope's id or the AMQP message-id), which the inbox needs to handle it once")).ConfigureAwait(false);
+            return;
+        }
+
         var services = context.GetPayload<IServiceProvider>();
         var db = services.GetRequiredService<TContext>();
         var messageType = envelope?.MessageType ?? IntegrationEventReceiveFilter.Header(context, IntegrationEventHeaders.MessageType);

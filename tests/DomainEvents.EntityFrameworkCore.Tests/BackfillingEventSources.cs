@@ -21,8 +21,9 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
     private TestHost _host = null!;
 
     [SetUp]
-    public async Task StartAsync() => _host = await TestHost.StartAsync(provider, events: e => e.AddEventSource<Challenge>(c =>
-        c.EndsAt <= DateTime.UtcNow ? [new ChallengeSaved(c.Id), new ChallengeEnded(c.Id)] : [new ChallengeSaved(c.Id)]));
+    public async Task StartAsync() => _host = await TestHost.StartAsync(provider, events: e => e
+        .AddEventSource<Challenge>(c => c.EndsAt <= DateTime.UtcNow ? [new ChallengeSaved(c.Id), new ChallengeEnded(c.Id)] : [new ChallengeSaved(c.Id)])
+        .AddEventSource<Coupon>(c => [new CouponSeen(c.Code)]));
 
     [TearDown]
     public async Task StopAsync() => await _host.DisposeAsync();
@@ -287,6 +288,38 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
 
             return ValueTask.FromResult(result);
         }
+    }
+
+    [Test]
+    public async Task Entities_keyed_by_long_texts_in_any_script_are_backfilled_to_the_end_and_a_key_too_long_to_keep_is_refused_before_its_page_commits()
+    {
+        // 300 Cyrillic letters: 300 characters of a checkpoint, where each would have been a six-character escape.
+        var codes = Enumerable.Range(0, 7).Select(i => $"{i}-" + new string('Ж', 300)).ToList();
+        await _host.InScopeAsync(async db =>
+        {
+            db.Coupons.AddRange(codes.Select(c => new Coupon { Code = c }));
+            return await db.SaveChangesAsync();
+        });
+
+        var run = await Backfill().RunAsync<Coupon>(new BackfillOptions { PageSize = 3 });
+
+        run.Should().BeEquivalentTo(new { EntitiesRead = 7, EventsProduced = 7, Completed = true });
+        var checkpoint = await _host.InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync(c => c.Name == "Coupon"));
+        checkpoint.Position.Should().Be($"\"{codes[^1]}\"", "the last page's key is kept as it is");
+
+        // Longer than a checkpoint keeps: the run says so, and the page's work is not committed.
+        var tooLong = "z-" + new string('x', 1200);
+        await _host.InScopeAsync(async db =>
+        {
+            db.Coupons.Add(new Coupon { Code = tooLong });
+            return await db.SaveChangesAsync();
+        });
+        var refused = () => Backfill().RunAsync<Coupon>(new BackfillOptions { PageSize = 10 });
+
+        (await refused.Should().ThrowAsync<BackfillNotPossibleException>()).WithMessage("*is 1204 characters as JSON*at most 1000*");
+        var after = await _host.InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync(c => c.Name == "Coupon"));
+        after.Position.Should().NotContain("z-", "the refused page committed nothing");
+        after.Owner.Should().BeNull("the refused run gave the backfill back");
     }
 
     private IEventSourceBackfill<OrderingDbContext> Backfill() => _host.Services.GetRequiredService<IEventSourceBackfill<OrderingDbContext>>();

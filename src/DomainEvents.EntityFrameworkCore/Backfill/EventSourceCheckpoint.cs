@@ -7,6 +7,9 @@ namespace DomainEvents.EntityFrameworkCore.Backfill;
 /// </summary>
 public sealed class EventSourceCheckpoint
 {
+    /// <summary>The most characters <see cref="Position"/> holds.</summary>
+    internal const int PositionMaxLength = 1000;
+
     /// <summary>Gets or sets the backfill's name (by default the entity type's name).</summary>
     public string Name { get; set; } = "";
 

@@ -122,7 +122,7 @@ public static class DomainEventsModelBuilderExtensions
             b.ToTable(checkpointTable, schema);
             b.HasKey(c => c.Name);
             b.Property(c => c.Name).HasColumnName("name").HasMaxLength(200);
-            b.Property(c => c.Position).HasColumnName("position").HasMaxLength(1000);
+            b.Property(c => c.Position).HasColumnName("position").HasMaxLength(EventSourceCheckpoint.PositionMaxLength);
             b.Property(c => c.Owner).HasColumnName("owner").HasMaxLength(300).IsConcurrencyToken();
             b.Property(c => c.LeaseExpiresAt).HasColumnName("lease_expires_at").IsConcurrencyToken();
             b.Property(c => c.StartedAt).HasColumnName("started_at");

@@ -12,3 +12,9 @@ public sealed class Challenge
     /// <summary>Archived challenges are left out of every query (the context's query filter).</summary>
     public bool Archived { get; set; }
 }
+
+/// <summary>An entity keyed by a text of its own, whose events come from an event source.</summary>
+public sealed class Coupon
+{
+    public string Code { get; set; } = "";
+}

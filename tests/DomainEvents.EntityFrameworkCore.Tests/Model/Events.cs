@@ -56,6 +56,8 @@ public sealed record ChallengeEnded(Guid ChallengeId) : IIntegrationEvent, IKeye
 /// <summary>Yielded by the challenge source on every save: no key, so handled every time.</summary>
 public sealed record ChallengeSaved(Guid ChallengeId) : IDomainEvent;
 
+public sealed record CouponSeen(string Code) : IDomainEvent;
+
 /// <summary>A key no ledger accepts.</summary>
 public sealed record BadlyKeyed(string Key) : IKeyedEvent
 {

@@ -18,6 +18,8 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
 
     public DbSet<Challenge> Challenges => Set<Challenge>();
 
+    public DbSet<Coupon> Coupons => Set<Coupon>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Order>(b =>
@@ -45,6 +47,7 @@ public sealed class OrderingDbContext(DbContextOptions<OrderingDbContext> option
         });
         modelBuilder.Entity<Challenge>().Property(c => c.Id).ValueGeneratedNever();
         modelBuilder.Entity<Challenge>().HasQueryFilter(c => !c.Archived);
+        modelBuilder.Entity<Coupon>().HasKey(c => c.Code);
         modelBuilder.AddDomainEventsOutbox();
         modelBuilder.AddDomainEventsKeyedEvents();
     }

@@ -46,14 +46,7 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
         rows.Select(r => (r.Exchange, r.MessageType, r.RoutingKey, r.Version, r.PartitionKey)).Should().Equal(
             ("polls", "question.created", "question.created", 1, $"Question/{question.Id}"),
             ("audit", "audit.question.created", "audit.question.created", 2, $"Question/{question.Id}"));
-        Json(rows[0]).Should().Be(Json("""
-            {"entity":"Question","key":@id,"operation":"created","changed":["id","text","author"],
-             "data":{"id":@id,"text":"Tabs?","author":{"name":"Ada"}}}
-            """, question.Id));
-        Json(rows[1]).Should().Be(Json("""
-            {"entity":"Question","key":@id,"operation":"created","changed":["id","internalNote","text","author"],
-             "data":{"id":@id,"summary":"TABS?"}}
-            """, question.Id));
+        ShouldBeTabsCreated(rows, question.Id);
         rows.Select(r => JsonDocument.Parse(r.Headers).RootElement.GetProperty("correlation-id").GetGuid()).Distinct()
             .Should().Equal([rows[0].MessageId], "the events of one save share a correlation id");
     }
@@ -200,14 +193,7 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
         question.Id.Should().BePositive();
         var rows = await _host.OutboxAsync();
         rows.Select(r => r.PartitionKey).Should().Equal($"Question/{question.Id}", $"Question/{question.Id}");
-        Json(rows[0]).Should().Be(Json("""
-            {"entity":"Question","key":@id,"operation":"created","changed":["id","text","author"],
-             "data":{"id":@id,"text":"Tabs?","author":{"name":"Ada"}}}
-            """, question.Id), "the selected fields carry the key the database generated");
-        Json(rows[1]).Should().Be(Json("""
-            {"entity":"Question","key":@id,"operation":"created","changed":["id","internalNote","text","author"],
-             "data":{"id":@id,"summary":"TABS?"}}
-            """, question.Id), "so does the projection");
+        ShouldBeTabsCreated(rows, question.Id, "the selected fields and the projection carry the key the database generated");
     }
 
     [Test]
@@ -415,6 +401,19 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     private static string? Json(OutboxMessage row) => JsonNode.Parse(row.Payload)!.ToJsonString();
 
     private static JsonNode Node(OutboxMessage row) => JsonNode.Parse(row.Payload)!;
+
+    /// <summary>The two change events of the question "Tabs?" by Ada, created with <paramref name="id"/>: its selected fields, then its projection.</summary>
+    private static void ShouldBeTabsCreated(IReadOnlyList<OutboxMessage> rows, int id, string because = "")
+    {
+        Json(rows[0]).Should().Be(Json("""
+            {"entity":"Question","key":@id,"operation":"created","changed":["id","text","author"],
+             "data":{"id":@id,"text":"Tabs?","author":{"name":"Ada"}}}
+            """, id), because);
+        Json(rows[1]).Should().Be(Json("""
+            {"entity":"Question","key":@id,"operation":"created","changed":["id","internalNote","text","author"],
+             "data":{"id":@id,"summary":"TABS?"}}
+            """, id), because);
+    }
 
     private static string Json(string json, int id) => JsonNode.Parse(json.Replace("@id", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))!.ToJsonString();
 }

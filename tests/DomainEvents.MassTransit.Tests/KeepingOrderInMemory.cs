@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using DomainEvents.MassTransit.Tests.Model;
-using DomainEvents.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,68 +15,28 @@ public sealed class KeepingOrderInMemory
     [Test]
     public async Task An_endpoint_that_keeps_order_with_parallelism_hands_a_keys_messages_over_in_order_when_the_first_is_slow_to_arrive()
     {
-        await using var shop = await TestDatabase.CreateAsync(DatabaseProvider.Sqlite);
-        var exchange = ServiceHost.ExchangeFor(Guid.NewGuid().ToString("N")[..10]);
         var received = new ConcurrentQueue<int>();
-        var services = new ServiceCollection();
-        services.AddSingleton(received);
-        services.AddDbContext<ShopDbContext>(o => shop.Configure(o));
-        services.AddDomainEvents(o => o.MapIntegrationEvent<OrderPlaced>(m => m.Exchange = exchange))
-            .AddEntityFrameworkOutbox<ShopDbContext>()
-            .AddMassTransitRelay(r => r.PollingInterval = TimeSpan.FromMilliseconds(100));
-        services.AddLogging();
-        services.AddMassTransit(x =>
-        {
-            x.AddIntegrationEventConsumer<SequenceConsumer>(c =>
+        await using var shop = await InMemoryShop.StartAsync(
+            s => s.AddSingleton(received),
+            (x, exchange) => x.AddIntegrationEventConsumer<SequenceConsumer>(c =>
             {
                 c.Bind(exchange, "order.*");
                 c.KeepOrder = true;
                 c.Parallelism = 8;
-            });
-            x.UsingInMemory((context, cfg) =>
-            {
-                // Holds the first message before the receive pipe, as a slow observer or a busy thread would.
-                cfg.ConnectReceiveObserver(new FirstHeldBack());
-                cfg.ConfigureIntegrationEventEndpoints(context);
-            });
-        });
-        await using var provider = services.BuildServiceProvider();
-        await using (var scope = provider.CreateAsyncScope())
+            }),
+            // Holds the first message before the receive pipe, as a slow observer or a busy thread would.
+            cfg => cfg.ConnectReceiveObserver(new FirstHeldBack()));
+
+        var order = Order.Place(1);
+        for (var sequence = 2; sequence <= 5; sequence++)
         {
-            await scope.ServiceProvider.GetRequiredService<ShopDbContext>().Database.EnsureCreatedAsync();
+            order.PlaceAgain(sequence);
         }
 
-        var hosted = provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().ToList();
-        foreach (var service in hosted)
-        {
-            await service.StartAsync(CancellationToken.None);
-        }
+        await shop.SaveAsync(order);
 
-        try
-        {
-            var order = Order.Place(1);
-            for (var sequence = 2; sequence <= 5; sequence++)
-            {
-                order.PlaceAgain(sequence);
-            }
-
-            await using (var scope = provider.CreateAsyncScope())
-            {
-                var db = scope.ServiceProvider.GetRequiredService<ShopDbContext>();
-                db.Add(order);
-                await db.SaveChangesAsync();
-            }
-
-            await RelayingToConsumers.WaitForAsync(() => Task.FromResult(received.Count == 5), seconds: 20);
-            received.Should().Equal([1, 2, 3, 4, 5], "the messages of one order are consumed in the order they were published");
-        }
-        finally
-        {
-            foreach (var service in Enumerable.Reverse(hosted))
-            {
-                await service.StopAsync(CancellationToken.None);
-            }
-        }
+        await RelayingToConsumers.WaitForAsync(() => Task.FromResult(received.Count == 5), seconds: 20);
+        received.Should().Equal([1, 2, 3, 4, 5], "the messages of one order are consumed in the order they were published");
     }
 
     public sealed class SequenceConsumer(ConcurrentQueue<int> received) : IConsumer<OrderPlaced>

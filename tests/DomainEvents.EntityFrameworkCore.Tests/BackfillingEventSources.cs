@@ -291,7 +291,7 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
     }
 
     [Test]
-    public async Task Entities_keyed_by_long_texts_in_any_script_are_backfilled_to_the_end_and_a_key_too_long_to_keep_is_refused_before_its_page_commits()
+    public async Task Entities_keyed_by_long_texts_in_any_script_are_backfilled_to_the_end_and_a_key_the_checkpoint_cannot_hold_is_refused_before_its_page_commits()
     {
         // 300 Cyrillic letters: 300 characters of a checkpoint, where each would have been a six-character escape.
         var codes = Enumerable.Range(0, 7).Select(i => $"{i}-" + new string('Ж', 300)).ToList();
@@ -307,16 +307,23 @@ public sealed class BackfillingEventSources(DatabaseProvider provider)
         var checkpoint = await _host.InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync(c => c.Name == "Coupon"));
         checkpoint.Position.Should().Be($"\"{codes[^1]}\"", "the last page's key is kept as it is");
 
-        // Longer than a checkpoint keeps: the run says so, and the page's work is not committed.
+        // Longer than the checkpoint's column holds (1,000 characters): PostgreSQL would refuse the page's commit every time,
+        // so the run says why first and the page's work is not committed. SQLite holds no column to its length.
         var tooLong = "z-" + new string('x', 1200);
         await _host.InScopeAsync(async db =>
         {
             db.Coupons.Add(new Coupon { Code = tooLong });
             return await db.SaveChangesAsync();
         });
-        var refused = () => Backfill().RunAsync<Coupon>(new BackfillOptions { PageSize = 10 });
+        var again = () => Backfill().RunAsync<Coupon>(new BackfillOptions { PageSize = 10 });
 
-        (await refused.Should().ThrowAsync<BackfillNotPossibleException>()).WithMessage("*is 1204 characters as JSON*at most 1000*");
+        if (provider == DatabaseProvider.Sqlite)
+        {
+            (await again()).Should().BeEquivalentTo(new { EntitiesRead = 8, Completed = true });
+            return;
+        }
+
+        (await again.Should().ThrowAsync<BackfillNotPossibleException>()).WithMessage("*is 1204 characters as JSON*at most 1000*");
         var after = await _host.InScopeAsync(db => db.Set<EventSourceCheckpoint>().AsNoTracking().SingleAsync(c => c.Name == "Coupon"));
         after.Position.Should().NotContain("z-", "the refused page committed nothing");
         after.Owner.Should().BeNull("the refused run gave the backfill back");

@@ -359,7 +359,7 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
 
             var last = keys[^1];
             var locked = await Query(db, position).Where(AtMost(last)).AsTracking().OrderBy(_keyOf).ToListAsync(cancellationToken).ConfigureAwait(false);
-            return (locked, Position(last));
+            return (locked, Position(db, last));
         }
 
         var entities = await Query(db, position).AsTracking().OrderBy(_keyOf).Take(size).ToListAsync(cancellationToken).ConfigureAwait(false);
@@ -393,22 +393,28 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
     public async Task<long> CountAfterAsync(DbContext db, string? position, CancellationToken cancellationToken) =>
         await Query(db, position).LongCountAsync(cancellationToken).ConfigureAwait(false);
 
-    private string PositionOf(DbContext db, TEntity entity) => Position((TKey)db.Entry(entity).Property(_key.Name).CurrentValue!);
+    private string PositionOf(DbContext db, TEntity entity) => Position(db, (TKey)db.Entry(entity).Property(_key.Name).CurrentValue!);
 
     /// <summary>
     /// Positions are written with every character as it is, not as a <c>\uXXXX</c> escape: a key in any script takes as many
-    /// of the checkpoint's characters as it has. One longer than the checkpoint keeps is refused before its page commits.
+    /// of the checkpoint's characters as it has. One longer than the checkpoint's column holds (as the model gives its
+    /// length, on a database that holds a column to it: not SQLite) is refused before its page commits.
     /// </summary>
     private static readonly JsonSerializerOptions PositionJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <exception cref="BackfillNotPossibleException">The key is longer, as JSON, than a checkpoint keeps.</exception>
-    private static string Position(TKey key)
+    /// <exception cref="BackfillNotPossibleException">The key is longer, as JSON, than the checkpoint's column holds.</exception>
+    private static string Position(DbContext db, TKey key)
     {
         var position = JsonSerializer.Serialize(key, PositionJson);
-        return position.Length <= EventSourceCheckpoint.PositionMaxLength
-            ? position
-            : throw new BackfillNotPossibleException(typeof(TEntity),
-                $"the key {position[..Math.Min(position.Length, 40)]}... is {position.Length} characters as JSON, and a checkpoint keeps a position of at most {EventSourceCheckpoint.PositionMaxLength}.");
+        if (!db.Database.IsSqlite()
+            && db.Model.FindEntityType(typeof(EventSourceCheckpoint))?.FindProperty(nameof(EventSourceCheckpoint.Position))?.GetMaxLength() is { } longest
+            && position.EnumerateRunes().Count() > longest)
+        {
+            throw new BackfillNotPossibleException(typeof(TEntity),
+                $"the key {position[..Math.Min(position.Length, 40)]}... is {position.EnumerateRunes().Count()} characters as JSON, and the checkpoint's position column holds at most {longest}.");
+        }
+
+        return position;
     }
 
     private IQueryable<TEntity> Query(DbContext db, string? position)

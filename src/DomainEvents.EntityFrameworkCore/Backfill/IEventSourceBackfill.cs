@@ -19,7 +19,7 @@ public interface IEventSourceBackfill<TContext>
     /// <param name="cancellationToken">Stops the run between pages or in the page under way, which is then not committed.</param>
     /// <returns>The pass's figures.</returns>
     /// <exception cref="BackfillAlreadyRunningException">Another run holds this backfill, or took it over during this run.</exception>
-    /// <exception cref="BackfillNotPossibleException">The entity type has no sources, is not in the model, or has a key the backfill cannot order by.</exception>
+    /// <exception cref="BackfillNotPossibleException">The entity type has no sources, is not in the model, or has a key the backfill cannot order by, or a page ends at a key longer than the checkpoint can hold (that page commits nothing).</exception>
     Task<BackfillProgress> RunAsync<TEntity>(BackfillOptions? options = null, IProgress<BackfillProgress>? progress = null, CancellationToken cancellationToken = default)
         where TEntity : class;
 }

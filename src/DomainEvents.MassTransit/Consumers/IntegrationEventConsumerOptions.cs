@@ -55,13 +55,13 @@ public sealed class IntegrationEventConsumerOptions
     /// strategy retries (a restart or a fail-over): the message is handled again after each wait, in a clean unit of
     /// work, before it would go to the error queue. Only transient database errors are retried this way (those the provider
     /// calls transient, a write refused by a server that only reads, SQLSTATE 25006, credentials the server refuses,
-    /// class 28, and a database that does not exist, 3D000), and two races that a new attempt settles: a replica's
+    /// class 28, a database that does not exist, 3D000, and SQLite's "database is locked"), and two races that a new attempt settles: a replica's
     /// <see cref="ReplicaConflictException"/>, and a save whose keyed event lost its key to a save committed at the same
     /// time (the new attempt finds the key handled and skips the event). With <see cref="KeepOrder"/> the
     /// last wait then repeats for as long as the database cannot be reached (a connection refused, lost or timed out, too
     /// many connections, a server shutting down, starting up or only reading), each time with a warning in the log: the
     /// next message of the key may not go before this one, and an outage is not the message's fault. A deadlock, a
-    /// serialization failure or a statement the server cancelled, which may be the message's own doing, ends the waits
+    /// serialization failure, a statement the server cancelled or a locked SQLite database, which may be the message's own doing, ends the waits
     /// after the last one. Stopping the bus ends them too, and the message goes back to the queue.
     /// Each wait is at most <c>OutboxRelayOptions.MaxInterval</c>; with <see cref="KeepOrder"/> the last is at least
     /// 1 ms. Set it empty to leave transient errors to your own retry policy (a consumer definition's

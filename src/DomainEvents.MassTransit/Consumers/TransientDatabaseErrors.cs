@@ -27,6 +27,7 @@ internal static class TransientDatabaseErrors
                 case RetryLimitExceededException:
                 case DbException { IsTransient: true }:
                 case DbException unusable when Unusable(unusable):
+                case DbException busy when SqliteBusy(busy):
                 case ReplicaConflictException:
                 case Microsoft.EntityFrameworkCore.DbUpdateException update when LostAKeyRace(update):
                     return true;
@@ -38,6 +39,15 @@ internal static class TransientDatabaseErrors
 
         return false;
     }
+
+    /// <summary>
+    /// SQLite's "database is locked" (SQLITE_BUSY, 5) or "database table is locked" (SQLITE_LOCKED, 6): another writer held
+    /// the database past the connection's busy timeout (<c>Default Timeout</c>, 30 s). Microsoft.Data.Sqlite does not call
+    /// it transient, but the message is not at fault. It is not taken for the database being away: a consumer can lock
+    /// itself out (a second connection of its own writing in its transaction), so its waits end after the last one.
+    /// </summary>
+    private static bool SqliteBusy(DbException error) =>
+        error.GetType().Name == "SqliteException" && error.GetType().GetProperty("SqliteErrorCode")?.GetValue(error) is 5 or 6;
 
     /// <summary>
     /// Errors the provider does not call transient that say the service cannot use the database now, whatever the message:

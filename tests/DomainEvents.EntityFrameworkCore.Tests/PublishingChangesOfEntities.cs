@@ -197,6 +197,28 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     }
 
     [Test]
+    public async Task Each_change_saved_in_the_callers_transaction_carries_the_data_of_its_own_save_not_of_the_commit()
+    {
+        // Rows written at the caller's commit: the created event must not show what a later save of the transaction
+        // changed (owned data is held by reference until then).
+        var question = new Question { Text = "Tabs?", Author = new Author { Name = "Ada" } };
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Questions.Add(question);
+            await db.SaveChangesAsync();
+            question.Author.Name = "Grace";
+            await db.SaveChangesAsync();
+            await transaction.CommitAsync();
+        });
+
+        var polls = (await _host.OutboxAsync()).Where(r => r.Exchange == "polls").ToList();
+        polls.Select(r => r.MessageType).Should().Equal("question.created", "question.updated");
+        JsonNode.Parse(polls[0].Payload)!["data"]!["author"]!["name"]!.GetValue<string>().Should().Be("Ada", "the question was created by Ada");
+        JsonNode.Parse(polls[1].Payload)!["data"]!["author"]!["name"]!.GetValue<string>().Should().Be("Grace");
+    }
+
+    [Test]
     public async Task Changes_saved_after_a_savepoint_that_is_rolled_back_to_publish_nothing()
     {
         await _host.InScopeAsync(async db =>

@@ -26,11 +26,13 @@ internal sealed class ChangeEventWriter
 
     private readonly OutboxMessageFactory _factory;
     private readonly JsonNamingPolicy? _naming;
+    private readonly JsonSerializerOptions _json;
 
     public ChangeEventWriter(OutboxMessageFactory factory, DomainEventsOptions options)
     {
         _factory = factory;
-        _naming = options.JsonSerializerOptions.PropertyNamingPolicy;
+        _json = options.JsonSerializerOptions;
+        _naming = _json.PropertyNamingPolicy;
     }
 
     /// <summary>The changes this save will publish; empty (and cheap) for a model in which no entity type publishes them.</summary>
@@ -99,7 +101,7 @@ internal sealed class ChangeEventWriter
     /// <summary>
     /// Takes keys and data as a save in the caller's transaction ends, for rows written later at the caller's commit: the
     /// entries may not stay tracked until then. A save that did not accept its changes (EF Core's retry pattern) leaves the
-    /// values the database generated in the entries only, so the data is taken with them on the entity.
+    /// values the database generated in the entries only, so the data is taken with them on the entity, and kept as JSON.
     /// </summary>
     public List<CapturedChange> Resolve(IReadOnlyList<CapturedChange> captured) =>
         [.. captured.Select(c => new CapturedChange
@@ -109,9 +111,32 @@ internal sealed class ChangeEventWriter
             Destination = c.Destination,
             Changed = c.Changed,
             HasData = true,
-            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => c.Destination.Data(c.Entry, _naming)),
+            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => Snapshot(c.Destination.Data(c.Entry, _naming))),
             Key = c.Key ?? KeyOf(c.Entry),
         })];
+
+    /// <summary>
+    /// The data as JSON as it is now, with the serializer options the row is written with: the data can hold the entity's
+    /// owned objects, or the entity itself in a projection, by reference, and a later save of the transaction must not
+    /// change what this one's event says. Data that cannot be serialized is left as it is, for the commit to refuse with
+    /// <see cref="EventSerializationException"/> as it does for the rows of a save's own transaction.
+    /// </summary>
+    private object? Snapshot(object? data)
+    {
+        if (data is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.SerializeToElement(data, data.GetType(), _json);
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            return data;
+        }
+    }
 
     /// <summary>Makes the rows, now that the save's statements have run.</summary>
     /// <exception cref="EventSerializationException">The data cannot be serialized; the commit fails and nothing is committed.</exception>

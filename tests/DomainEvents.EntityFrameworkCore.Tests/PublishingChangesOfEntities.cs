@@ -179,16 +179,13 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     {
         // EF Core's pattern under a retrying strategy: the save does not accept its changes until the commit succeeded, so
         // the generated key is in the entry, not yet on the entity, while the save ends.
-        var question = new Question { Text = "Tabs?", Author = new Author { Name = "Ada" } };
-        await _host.InScopeAsync(async db =>
-        {
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            db.Questions.Add(question);
-            await db.SaveChangesAsync(acceptAllChangesOnSuccess: false);
-            question.Id.Should().Be(0, "the key is on the entity only once the changes are accepted");
-            await transaction.CommitAsync();
-            db.ChangeTracker.AcceptAllChanges();
-        });
+        var question = await AddTabsInATransactionAsync(
+            async (db, added) =>
+            {
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false);
+                added.Id.Should().Be(0, "the key is on the entity only once the changes are accepted");
+            },
+            db => db.ChangeTracker.AcceptAllChanges());
 
         question.Id.Should().BePositive();
         var rows = await _host.OutboxAsync();
@@ -201,15 +198,11 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     {
         // Rows written at the caller's commit: the created event must not show what a later save of the transaction
         // changed (owned data is held by reference until then).
-        var question = new Question { Text = "Tabs?", Author = new Author { Name = "Ada" } };
-        await _host.InScopeAsync(async db =>
+        await AddTabsInATransactionAsync(async (db, added) =>
         {
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            db.Questions.Add(question);
             await db.SaveChangesAsync();
-            question.Author.Name = "Grace";
+            added.Author.Name = "Grace";
             await db.SaveChangesAsync();
-            await transaction.CommitAsync();
         });
 
         var polls = (await _host.OutboxAsync()).Where(r => r.Exchange == "polls").ToList();
@@ -423,6 +416,21 @@ public sealed class PublishingChangesOfEntities(DatabaseProvider provider)
     private static string? Json(OutboxMessage row) => JsonNode.Parse(row.Payload)!.ToJsonString();
 
     private static JsonNode Node(OutboxMessage row) => JsonNode.Parse(row.Payload)!;
+
+    /// <summary>Adds the question "Tabs?" by Ada in a transaction of the caller's, runs <paramref name="saves"/>, commits, then runs <paramref name="committed"/>.</summary>
+    private async Task<Question> AddTabsInATransactionAsync(Func<OrderingDbContext, Question, Task> saves, Action<OrderingDbContext>? committed = null)
+    {
+        var question = new Question { Text = "Tabs?", Author = new Author { Name = "Ada" } };
+        await _host.InScopeAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.Questions.Add(question);
+            await saves(db, question);
+            await transaction.CommitAsync();
+            committed?.Invoke(db);
+        });
+        return question;
+    }
 
     /// <summary>The two change events of the question "Tabs?" by Ada, created with <paramref name="id"/>: its selected fields, then its projection.</summary>
     private static void ShouldBeTabsCreated(IReadOnlyList<OutboxMessage> rows, int id, string because = "")

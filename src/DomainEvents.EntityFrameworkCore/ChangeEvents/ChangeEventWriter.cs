@@ -103,7 +103,9 @@ internal sealed class ChangeEventWriter
     /// entries may not stay tracked until then. A save that did not accept its changes (EF Core's retry pattern) leaves the
     /// values the database generated in the entries only, so the data is taken with them on the entity, and kept as JSON.
     /// </summary>
-    public List<CapturedChange> Resolve(IReadOnlyList<CapturedChange> captured) =>
+    /// <param name="captured">The changes the save captured.</param>
+    /// <param name="forCommit">Whether the rows wait for the caller's commit, so that the data is kept as JSON now; rows written at once need not be.</param>
+    public List<CapturedChange> Resolve(IReadOnlyList<CapturedChange> captured, bool forCommit) =>
         [.. captured.Select(c => new CapturedChange
         {
             Entry = c.Entry,
@@ -111,15 +113,15 @@ internal sealed class ChangeEventWriter
             Destination = c.Destination,
             Changed = c.Changed,
             HasData = true,
-            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => Snapshot(c.Destination.Data(c.Entry, _naming))),
+            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => forCommit ? Snapshot(c.Destination.Data(c.Entry, _naming)) : c.Destination.Data(c.Entry, _naming)),
             Key = c.Key ?? KeyOf(c.Entry),
         })];
 
     /// <summary>
     /// The data as JSON as it is now, with the serializer options the row is written with: the data can hold the entity's
     /// owned objects, or the entity itself in a projection, by reference, and a later save of the transaction must not
-    /// change what this one's event says. Data that cannot be serialized is left as it is, for the commit to refuse with
-    /// <see cref="EventSerializationException"/> as it does for the rows of a save's own transaction.
+    /// change what this one's event says. Data that cannot be serialized, whatever the error (a converter's, a getter's),
+    /// is left as it is, so that the commit fails, as it does for the rows of a save's own transaction, and never the save.
     /// </summary>
     private object? Snapshot(object? data)
     {
@@ -132,7 +134,7 @@ internal sealed class ChangeEventWriter
         {
             return JsonSerializer.SerializeToElement(data, data.GetType(), _json);
         }
-        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             return data;
         }

@@ -106,7 +106,7 @@ internal sealed class PendingChangeEvents
         if (save is not null && _writtenIn is null)
         {
             // Take keys and data now, while the entries are tracked: the generated values are in them, accepted or not.
-            var resolved = writer.Resolve(save);
+            var resolved = writer.Resolve(save, forCommit: commitSeen);
             if (commitSeen)
             {
                 _forCommit.AddRange(resolved);

@@ -408,10 +408,10 @@ internal sealed class KeyPager<TEntity, TKey> : IPager<TEntity>
         var position = JsonSerializer.Serialize(key, PositionJson);
         if (!db.Database.IsSqlite()
             && db.Model.FindEntityType(typeof(EventSourceCheckpoint))?.FindProperty(nameof(EventSourceCheckpoint.Position))?.GetMaxLength() is { } longest
-            && position.EnumerateRunes().Count() > longest)
+            && position.EnumerateRunes().Count() is var characters && characters > longest)
         {
             throw new BackfillNotPossibleException(typeof(TEntity),
-                $"the key {position[..Math.Min(position.Length, 40)]}... is {position.EnumerateRunes().Count()} characters as JSON, and the checkpoint's position column holds at most {longest}.");
+                $"the key {position[..Math.Min(position.Length, 40)]}... is {characters} characters as JSON, and the checkpoint's position column holds at most {longest}.");
         }
 
         return position;

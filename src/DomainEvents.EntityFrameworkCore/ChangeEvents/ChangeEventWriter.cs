@@ -113,7 +113,7 @@ internal sealed class ChangeEventWriter
             Destination = c.Destination,
             Changed = c.Changed,
             HasData = true,
-            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => forCommit ? Snapshot(c.Destination.Data(c.Entry, _naming)) : c.Destination.Data(c.Entry, _naming)),
+            Data = c.HasData ? c.Data : WithStoreValuesOnEntity(c.Entry, () => Snapshot(c.Destination.Data(c.Entry, _naming), forCommit)),
             Key = c.Key ?? KeyOf(c.Entry),
         })];
 
@@ -122,12 +122,13 @@ internal sealed class ChangeEventWriter
     /// owned objects, or the entity itself in a projection, by reference, and a later save of the transaction must not
     /// change what this one's event says. Data that cannot be serialized, whatever the error (a converter's, a getter's),
     /// is left as it is, so that the commit fails, as it does for the rows of a save's own transaction, and never the save.
+    /// Data of rows written at once (<paramref name="forCommit"/> false) is left as it is too.
     /// </summary>
-    private object? Snapshot(object? data)
+    private object? Snapshot(object? data, bool forCommit)
     {
-        if (data is null)
+        if (data is null || !forCommit)
         {
-            return null;
+            return data;
         }
 
         try

@@ -50,8 +50,7 @@ internal sealed partial class InboxFilter<TConsumer, TContext> : IFilter<Consume
     {
         // The envelope's id: for foreign publishers it comes from eventId or the CloudEvents id, not the AMQP message-id.
         // A CloudEvent's key is its (source, id), which the envelope's inbox key holds.
-        var hasEnvelope = context.TryGetPayload<IntegrationEventEnvelope>(out var envelope);
-        if ((hasEnvelope && envelope!.InboxKey != Guid.Empty ? envelope.InboxKey : context.MessageId) is not { } messageId)
+        if ((context.TryGetPayload<IntegrationEventEnvelope>(out var envelope) && envelope.InboxKey != Guid.Empty ? envelope.InboxKey : context.MessageId) is not { } messageId)
         {
             // Nothing to tell a redelivery by: trying again cannot help, so the message goes to the error queue at once.
             await ErrorQueue.MoveAsync(context, new MessageEnvelopeInvalidException(
